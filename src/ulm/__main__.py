@@ -1,0 +1,3 @@
+from ulm.cli import main
+
+main()

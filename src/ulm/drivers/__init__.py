@@ -1,0 +1,1 @@
+"""Drivers: what ULM acts through. `Hypervisor` per cluster, `Power` per host."""

@@ -1,0 +1,180 @@
+"""The nouns of ULM: resources, hosts, VMs, snapshots, actions and plans.
+
+Everything here is immutable data. A `Snapshot` is stored column-wise (numpy arrays, see
+`ulm.frame`) because the scheduler must plan for 50,000 VMs in seconds and the simulator must run
+a day of 288 rounds in about a second; `Host` and `VM` objects are built from the columns on
+demand, for humans, JSON and tests.
+
+Units: CPU in "cpu units" (one fully busy core of the host's speed class = that host's per-core
+capacity; the simulator uses MIPS, the libvirt driver uses cores), memory in MiB. Loads and
+thresholds are fractions in [0, 1]; only the CLI formats percentages.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class HostState(enum.StrEnum):
+    ON = "on"
+    OFF = "off"
+    WAKING = "waking"
+    MAINTENANCE = "maintenance"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """An amount of CPU (cpu units) and memory (MiB)."""
+
+    cpu: float = 0.0
+    mem_mib: float = 0.0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.cpu + other.cpu, self.mem_mib + other.mem_mib)
+
+    def __sub__(self, other: Resources) -> Resources:
+        return Resources(self.cpu - other.cpu, self.mem_mib - other.mem_mib)
+
+    def fits_in(self, other: Resources) -> bool:
+        return self.cpu <= other.cpu + 1e-9 and self.mem_mib <= other.mem_mib + 1e-9
+
+    def scaled(self, factor: float) -> Resources:
+        return Resources(self.cpu * factor, self.mem_mib * factor)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerCurve:
+    """Watts drawn at 0 %, 10 %, ... 100 % CPU; linear in between (SPECpower style)."""
+
+    name: str
+    watts: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.watts) < 2:
+            raise ValueError(f"power curve {self.name!r} needs at least 2 points")
+
+    @classmethod
+    def linear(cls, name: str, idle_w: float, max_w: float) -> PowerCurve:
+        return cls(name, (idle_w, max_w))
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    name: str
+    capacity: Resources
+    state: HostState = HostState.ON
+    cores: int = 1
+    labels: Mapping[str, str] = field(default_factory=dict)
+    power: str = ""  # name of a PowerCurve in the snapshot; "" = unknown
+    #: CPU figure measured on the host itself (fraction), newest last; empty = not measured.
+    #: When present it wins over the sum of its VMs (it includes the hypervisor's own work).
+    cpu_history: tuple[float, ...] = ()
+
+    @property
+    def core_cpu(self) -> float:
+        return self.capacity.cpu / max(self.cores, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class VM:
+    name: str
+    host: str
+    size: Resources  # what it was given: vCPUs x host core speed, RAM
+    load: Resources  # what it uses now (from the metric window)
+    vcpus: int = 1
+    labels: Mapping[str, str] = field(default_factory=dict)
+    migratable: bool = True
+    #: CPU demand history in cpu units, oldest first, newest (= load.cpu) last.
+    history: tuple[float, ...] = ()
+    stale: bool = False  # no fresh metrics: the load is the last known one, not a guess
+    migrating_to: str = ""  # a migration of this VM is in flight towards that host
+    last_moved_at: float | None = None  # seconds (epoch or sim clock) of its last migration
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    vm: str
+    src: str
+    dst: str
+    reason: str
+    mem_mib: float = 0.0
+
+    kind: str = "move"
+
+
+@dataclass(frozen=True, slots=True)
+class PowerOff:
+    host: str
+    reason: str
+
+    kind: str = "power_off"
+
+
+@dataclass(frozen=True, slots=True)
+class PowerOn:
+    host: str
+    reason: str
+
+    kind: str = "power_on"
+
+
+Action = Move | PowerOff | PowerOn
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Why the scheduler did (or did not do) something with one VM: the explain table's row."""
+
+    vm: str
+    host: str
+    trigger: str
+    outcome: str  # "moved to h3", "kept: no host fits", ...
+    rejections: Mapping[str, int] = field(default_factory=dict)  # reason -> hosts rejected
+    top_scores: tuple[tuple[str, float], ...] = ()  # best candidates (host, score), best first
+
+
+@dataclass(frozen=True, slots=True)
+class Efficacy:
+    """What the plan buys."""
+
+    hosts_overloaded_before: int = 0
+    hosts_overloaded_after: int = 0
+    hosts_freed: int = 0
+    peak_cpu_before: float = 0.0
+    peak_cpu_after: float = 0.0
+    mem_to_move_mib: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    snapshot_id: str
+    policy_digest: str
+    created_at: float
+    actions: tuple[Action, ...]
+    decisions: tuple[Decision, ...] = ()
+    problems: tuple[str, ...] = ()
+    efficacy: Efficacy = field(default_factory=Efficacy)
+
+    @property
+    def moves(self) -> tuple[Move, ...]:
+        return tuple(a for a in self.actions if isinstance(a, Move))
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "snapshot_id": self.snapshot_id,
+            "policy_digest": self.policy_digest,
+            "created_at": self.created_at,
+            "actions": [asdict(a) for a in self.actions],
+            "decisions": [
+                {**asdict(d), "rejections": dict(d.rejections), "top_scores": list(d.top_scores)}
+                for d in self.decisions
+            ],
+            "problems": list(self.problems),
+            "efficacy": asdict(self.efficacy),
+        }

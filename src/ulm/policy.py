@@ -1,0 +1,152 @@
+"""The policy an admin writes (TOML), validated with pydantic. Every key has a safe default.
+
+A policy says *when* a host is in trouble (overload detector, memory pressure, under-load), *which*
+VMs leave first (selection), *where* they go (placement strategy, filters), and *how much* may
+happen per round (gates). `ulm policy check FILE` prints the effective policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ulm.errors import ConfigError
+from ulm.tomlfile import load_model, parse_model
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFraction = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Demand(_Strict):
+    """How a VM's CPU demand is estimated from its metric window (what placement reserves)."""
+
+    estimator: Literal["current", "mean", "max", "percentile", "ewma"] = "current"
+    window: Annotated[int, Field(ge=1, le=1000)] = 4  # samples the estimator looks at
+    percentile: Annotated[float, Field(ge=0, le=100)] = 90.0
+    alpha: PositiveFraction = 0.5  # EWMA weight of the newest sample
+
+
+class Overload(_Strict):
+    """When a host is overloaded. `threshold` with `sustain` of `window` is the seed's rule."""
+
+    detector: Literal["threshold", "iqr", "mad", "lr", "lrr", "none"] = "threshold"
+    threshold: PositiveFraction = 0.75
+    sustain: Annotated[int, Field(ge=1, le=1000)] = 3  # samples above threshold ...
+    window: Annotated[int, Field(ge=1, le=1000)] = 4  # ... out of the last `window`
+    safety: Annotated[float, Field(gt=0, le=100)] = 1.5  # IQR/MAD multiplier, LR safety factor
+    fallback_threshold: PositiveFraction = 0.7  # adaptive detectors, when history is short
+    min_history_iqr: Annotated[int, Field(ge=2, le=1000)] = 12
+    min_history_lr: Annotated[int, Field(ge=3, le=1000)] = 10
+    migration_interval_s: Annotated[float, Field(gt=0)] = 300.0  # LR prediction horizon unit
+    migration_mib_per_s: Annotated[float, Field(gt=0)] = 62.5  # to estimate migration time
+    memory_threshold: PositiveFraction = 1.0  # memory pressure: used / capacity above this
+
+    @model_validator(mode="after")
+    def _window_holds_sustain(self) -> Overload:
+        if self.sustain > self.window:
+            raise ValueError(f"sustain ({self.sustain}) must not exceed window ({self.window})")
+        return self
+
+
+class Selection(_Strict):
+    """Which VM leaves an overloaded host first."""
+
+    rule: Literal["largest", "mmt", "mc", "mu", "rs", "cost"] = "largest"
+    seed: int = 0  # for `rs`
+
+
+class Placement(_Strict):
+    """Where a VM goes: the strategy ranks hosts that pass every filter."""
+
+    strategy: Literal["pabfd", "first-fit", "balance"] = "first-fit"
+    cpu_overcommit: Annotated[float, Field(gt=0, le=64)] = 1.0
+    mem_overcommit: Annotated[float, Field(gt=0, le=64)] = 1.0
+    #: A destination must stay at or below this CPU fraction after the move (None: the
+    #: overload detector's own verdict on the destination decides).
+    max_cpu_after: Annotated[float, Field(gt=0, le=64)] | None = None
+    respect_memory: bool = True  # false reproduces CloudSim, where RAM stops limiting after t=0
+
+
+class Consolidation(_Strict):
+    """Emptying under-loaded hosts, all-or-nothing per host, so they can be switched off."""
+
+    enabled: bool = False
+    underload_threshold: Fraction = 1.0  # only hosts below this CPU fraction are candidates
+    max_hosts_per_round: Annotated[int, Field(ge=0)] | None = None
+    reserve_hosts: Annotated[int, Field(ge=0)] = 0  # hosts kept on beyond what the load needs
+    headroom: Fraction = 0.0  # share of the ON capacity that must stay free
+    power_off: bool = True  # power off hosts that the plan leaves empty
+
+
+class Gates(_Strict):
+    """How much may happen: no ping-pong, no migration storms."""
+
+    cooldown_s: Annotated[float, Field(ge=0)] = 0.0  # a VM moved less than this ago stays
+    max_moves_per_round: Annotated[int, Field(ge=0)] | None = None
+    max_concurrent_per_host: Annotated[int, Field(ge=1)] | None = None
+    min_gain: Fraction = 0.0  # balance: a move must lower the source-destination gap this much
+
+
+class Constraints(_Strict):
+    """Hard rules from the admin, beside VM labels (`ulm.pinned`, `ulm.anti-affinity`)."""
+
+    pinned: tuple[str, ...] = ()  # VM names never moved by ULM
+    anti_affinity: tuple[tuple[str, ...], ...] = ()  # groups of VMs that must not share a host
+
+
+class Policy(_Strict):
+    name: str = "custom"
+    description: str = ""
+    compat: Literal["none", "cloudsim"] = "none"  # reproduce CloudSim 3.0.3's quirks
+    demand: Demand = Demand()
+    overload: Overload = Overload()
+    selection: Selection = Selection()
+    placement: Placement = Placement()
+    consolidation: Consolidation = Consolidation()
+    gates: Gates = Gates()
+    constraints: Constraints = Constraints()
+
+    @property
+    def digest(self) -> str:
+        """Stable hash of the effective policy: a plan records which policy made it."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+BUILTIN_DIR = "policies"
+
+
+def builtin_names() -> list[str]:
+    root = resources.files("ulm").joinpath(BUILTIN_DIR)
+    return sorted(p.name.removesuffix(".toml") for p in root.iterdir()
+                  if p.name.endswith(".toml"))
+
+
+def load_policy(path: Path) -> Policy:
+    return load_model(path, Policy, "policy")
+
+
+def parse_policy(text: str, source: str = "<policy>") -> Policy:
+    return parse_model(text, Policy, "policy", source)
+
+
+def resolve_policy(name_or_path: str) -> Policy:
+    """A file path, or the name of a built-in policy (`seed`, `lr-mmt-1.2`, ...)."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        return load_policy(path)
+    names = builtin_names()
+    if name_or_path not in names:
+        raise ConfigError(f"unknown policy {name_or_path!r}: not a file, and not one of the "
+                          f"built-in policies {', '.join(names)}")
+    text = resources.files("ulm").joinpath(BUILTIN_DIR, f"{name_or_path}.toml").read_text()
+    return parse_policy(text, f"<built-in policy {name_or_path}>")

@@ -1,0 +1,276 @@
+"""`schedule(snapshot, policy, now) -> Plan`: the whole decision, as a pure function.
+
+The round, top to bottom: evacuate hosts in maintenance, relieve overloaded hosts (detector ->
+selection -> placement), consolidate under-loaded hosts (all-or-nothing), then decide power.
+Every VM considered gets a row in the explain table; whatever cannot be done is a problem.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ulm.arrays import B
+from ulm.model import Action, Decision, Efficacy, Move, Plan
+from ulm.policy import Policy
+from ulm.scheduler import power
+from ulm.scheduler.detectors import overloaded
+from ulm.scheduler.placement import Answer, Ask, maintenance, place
+from ulm.scheduler.selection import RULES
+from ulm.scheduler.state import State
+from ulm.snapshot import Snapshot
+
+
+@dataclass
+class Draft:
+    """What the round has decided so far."""
+
+    moves: list[Move] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    destinations: set[int] = field(default_factory=set)
+    budget_hit: bool = False
+
+    def budget_left(self, policy: Policy) -> int:
+        limit = policy.gates.max_moves_per_round
+        return 1 << 62 if limit is None else limit - len(self.moves)
+
+
+def schedule(snapshot: Snapshot, policy: Policy, now: float) -> Plan:
+    st = State.of(snapshot, policy, now)
+    draft = Draft()
+    before = st.utilisation().copy()
+    over = overloaded_hosts(st)
+    n_over_before = int(over.sum())
+    evacuate(st, draft)
+    relieve(st, over, draft)
+    if policy.consolidation.enabled:
+        consolidate(st, over, draft)
+    actions: list[Action] = [*power.wake(st, draft.problems), *draft.moves,
+                             *power.sleep(st)]
+    return Plan(
+        snapshot_id=snapshot.id,
+        policy_digest=policy.digest,
+        created_at=now,
+        actions=tuple(actions),
+        decisions=tuple(draft.decisions),
+        problems=tuple(draft.problems),
+        efficacy=_efficacy(st, before, n_over_before, draft),
+    )
+
+
+def overloaded_hosts(st: State) -> B:
+    """Hosts that are ON, hold VMs and are overloaded on CPU (the detector) or memory."""
+    hosts = np.arange(st.snap.n_hosts)
+    cpu = overloaded(st.load(hosts), st.policy.overload)
+    used_mem = np.bincount(st.vm_host[st.vm_host >= 0], weights=st.snap.vm_mem[st.vm_host >= 0],
+                           minlength=st.snap.n_hosts)
+    mem = used_mem > st.policy.overload.memory_threshold * st.snap.host_mem
+    active = st.host_count > 0
+    if st.policy.compat != "cloudsim":
+        active &= st.snap.host_on
+    return (cpu | mem) & active
+
+
+def _still_over(st: State, host: int) -> bool:
+    cpu = overloaded(st.load(np.array([host])), st.policy.overload)[0]
+    vms = st.vms_on(host)
+    mem = st.snap.vm_mem[vms].sum() > st.policy.overload.memory_threshold * st.snap.host_mem[host]
+    return bool(cpu or mem)
+
+
+def relieve(st: State, over: B, draft: Draft) -> None:
+    """Selection on every overloaded host first, then placement of all selected VMs,
+    biggest first (best-fit decreasing), so the hardest VMs choose before the easy ones."""
+    rule = RULES[st.policy.selection.rule]
+    chosen: list[tuple[int, int, str]] = []
+    for host in np.flatnonzero(over):
+        h = int(host)
+        trigger = _trigger(st, h)
+        while True:
+            cands = np.array([v for v in st.vms_on(h) if not st.fixed[v]], np.int64)
+            if not len(cands):
+                stuck = [st.snap.vm_names[v] for v in st.vms_on(h)]
+                draft.problems.append(f"{st.snap.host_names[h]} stays overloaded: no movable VM "
+                                      f"left ({', '.join(stuck[:5]) or 'none'})")
+                break
+            vm = rule(st, h, cands)
+            st.remove(vm)
+            chosen.append((vm, h, trigger))
+            if not _still_over(st, h):
+                break
+    chosen.sort(key=lambda c: (-st.demand[c[0]], c[0]))
+    for vm, src, trigger in chosen:
+        _move_or_keep(st, draft, vm, src, trigger, Ask(vm, over | maintenance(st)))
+
+
+def _move_or_keep(st: State, draft: Draft, vm: int, src: int, trigger: str, ask: Ask) -> bool:
+    name = st.snap.vm_names[vm]
+    if draft.budget_left(st.policy) <= 0:
+        st.add_back(vm, src)
+        if not draft.budget_hit:
+            draft.problems.append("move budget of this round used up: "
+                                  f"{st.policy.gates.max_moves_per_round} moves")
+            draft.budget_hit = True
+        draft.decisions.append(Decision(name, st.snap.host_names[src], trigger,
+                                        "kept: move budget used up"))
+        return False
+    answer = place(st, ask)
+    if answer.host is None:
+        st.add_back(vm, src)
+        draft.decisions.append(_decision(st, vm, src, trigger, answer, "kept: no host fits"))
+        draft.problems.append(f"{name} on {st.snap.host_names[src]} could not be placed: "
+                              f"{_reasons(answer)}")
+        return False
+    _commit(st, draft, vm, src, answer.host, trigger)
+    draft.decisions.append(_decision(st, vm, src, trigger, answer,
+                                     f"moved to {st.snap.host_names[answer.host]}"))
+    return True
+
+
+def _commit(st: State, draft: Draft, vm: int, src: int, dst: int, trigger: str,
+            apply: bool = True) -> None:
+    if apply:
+        st.add(vm, dst)
+    st.host_busy[src] += 1
+    st.host_busy[dst] += 1
+    draft.destinations.add(dst)
+    draft.moves.append(Move(st.snap.vm_names[vm], st.snap.host_names[src],
+                            st.snap.host_names[dst], trigger,
+                            float(st.snap.vm_mem_size[vm])))
+
+
+def evacuate(st: State, draft: Draft) -> None:
+    """Hosts in maintenance are drained live, all-or-nothing per host."""
+    for host in np.flatnonzero(maintenance(st) & (st.host_count > 0)):
+        drain(st, draft, int(host), f"evacuation: {st.snap.host_names[int(host)]} in maintenance",
+              allow_empty=True)
+
+
+def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
+          excluded: B | None = None) -> bool:
+    """Moves every VM off `host` or none of them; says why when it cannot."""
+    vms = st.vms_on(host)
+    name = st.snap.host_names[host]
+    stuck = [st.snap.vm_names[v] for v in vms if st.fixed[v]]
+    if stuck:
+        draft.problems.append(f"cannot empty {name}: {', '.join(stuck[:5])} may not move "
+                              f"({st.fixed[int(vms[0])] if len(vms) else ''})".rstrip())
+        return False
+    if len(vms) > draft.budget_left(st.policy):
+        return False
+    excl = maintenance(st) if excluded is None else excluded
+    excl = excl.copy()
+    excl[host] = True
+    order = sorted(vms.tolist(), key=lambda v: (-st.demand[v], v))
+    placed: list[tuple[int, int, Answer]] = []
+    for vm in order:
+        st.remove(vm)
+        answer = place(st, Ask(vm, excl, allow_empty=allow_empty))
+        if answer.host is None:
+            st.add_back(vm, host)
+            for done, _, _ in reversed(placed):  # all-or-nothing: undo the partial drain
+                st.remove(done)
+                st.add_back(done, host)
+            if trigger.startswith("evacuation"):
+                short = st.snap.vm_names[vm]
+                draft.problems.append(f"the drain of {name} does not fit: {short} "
+                                      f"({st.snap.vm_mem_size[vm]:.0f} MiB) has no host: "
+                                      f"{_reasons(answer)}")
+            return False
+        st.add(vm, answer.host)
+        placed.append((vm, answer.host, answer))
+    for vm, dst, answer in placed:  # already in place in the working state
+        _commit(st, draft, vm, host, dst, trigger, apply=False)
+        draft.decisions.append(_decision(st, vm, host, trigger, answer,
+                                         f"moved to {st.snap.host_names[dst]}"))
+    return True
+
+
+def consolidate(st: State, over: B, draft: Draft) -> None:
+    """Empties the least-loaded hosts, one at a time, so that they can be switched off."""
+    compat = st.policy.compat == "cloudsim"
+    rule = st.policy.consolidation
+    util = st.utilisation()
+    tried = over.copy()
+    excluded = over | maintenance(st) | (st.host_count == 0)
+    if not compat:
+        excluded |= ~st.snap.host_on
+    emptied = 0
+    while rule.max_hosts_per_round is None or emptied < rule.max_hosts_per_round:
+        util = st.utilisation()
+        pick = ~tried & (st.host_count > 0) & (util < rule.underload_threshold)
+        if compat:
+            pick &= util > 0
+        else:
+            pick &= st.snap.host_on
+            pick[list(draft.destinations)] = False  # just received VMs: not a candidate
+        if not pick.any():
+            return
+        host = int(np.flatnonzero(pick)[np.argmin(util[pick])])
+        tried[host] = True
+        excluded[host] = True
+        if not compat and not _headroom_without(st, host, excluded):
+            continue
+        trigger = (f"consolidation: {st.snap.host_names[host]} at "
+                   f"{util[host]:.0%} CPU")
+        if drain(st, draft, host, trigger, allow_empty=False, excluded=excluded):
+            emptied += 1
+            if compat:  # CloudSim: a destination of this drain is no longer under-loaded
+                tried[list(draft.destinations)] = True
+
+
+def _headroom_without(st: State, host: int, excluded: B) -> bool:
+    """After emptying `host`, the hosts left on must still hold the load plus the headroom."""
+    on = st.snap.host_on & (st.host_count > 0)
+    on[host] = False
+    cap = float(st.snap.host_cpu[on].sum())
+    return float(st.host_cur.sum()) <= (1.0 - st.policy.consolidation.headroom) * cap
+
+
+def _trigger(st: State, host: int) -> str:
+    rule = st.policy.overload
+    util = float(st.utilisation()[host])
+    name = st.snap.host_names[host]
+    if rule.detector == "threshold" and util > rule.threshold:
+        how = (f"> {rule.threshold:.0%}" if rule.sustain <= 1
+               else f"> {rule.threshold:.0%} in {rule.sustain} of the last {rule.window} samples")
+        return f"overload: {name} CPU {util:.0%} {how}"
+    if rule.detector not in ("threshold", "none") and util > 0:
+        return f"overload: {name} CPU {util:.0%} ({rule.detector.upper()} detector)"
+    return f"memory pressure: {name}"
+
+
+def _reasons(answer: Answer) -> str:
+    if not answer.rejections:
+        return "no candidate host"
+    return ", ".join(f"{reason} ({n})" for reason, n in answer.rejections.items())
+
+
+def _decision(st: State, vm: int, src: int, trigger: str, answer: Answer,
+              outcome: str) -> Decision:
+    return Decision(
+        vm=st.snap.vm_names[vm],
+        host=st.snap.host_names[src],
+        trigger=trigger,
+        outcome=outcome,
+        rejections=dict(answer.rejections),
+        top_scores=tuple((st.snap.host_names[h], round(s, 6)) for h, s in answer.top),
+    )
+
+
+def _efficacy(st: State, before: NDArray[np.float64], n_over_before: int,
+              draft: Draft) -> Efficacy:
+    after = st.utilisation()
+    active_before = len(np.unique(st.snap.vm_host[st.snap.vm_host >= 0]))
+    active_after = len(np.unique(st.vm_host[st.vm_host >= 0]))
+    return Efficacy(
+        hosts_overloaded_before=n_over_before,
+        hosts_overloaded_after=int(overloaded_hosts(st).sum()),
+        hosts_freed=max(active_before - active_after, 0),
+        peak_cpu_before=float(before.max(initial=0.0)),
+        peak_cpu_after=float(after.max(initial=0.0)),
+        mem_to_move_mib=float(sum(m.mem_mib for m in draft.moves)),
+    )

@@ -1,0 +1,138 @@
+"""Overload detectors: is a host's CPU in trouble? Vectorised over many hosts at once.
+
+Each detector sees a matrix of host utilisation histories (rows = hosts, fraction of capacity,
+oldest first, newest last), the number of valid samples per row (`length`: CloudSim trims the
+zero tail, a young host has fewer) and the current utilisation. The adaptive detectors are
+Beloglazov & Buyya's (CCPE 2012) as CloudSim 3.0.3 codes them, fallbacks included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from ulm.arrays import F64, I64, B
+from ulm.policy import Overload
+
+MAX_HISTORY = 30  # CloudSim's PowerVm.HISTORY_LENGTH; more would not change a 10-point LR
+LR_POINTS = 10  # CloudSim fits the 10 newest samples "to be responsive enough"
+
+
+@dataclass(frozen=True, slots=True)
+class HostLoad:
+    """What the detectors read for n hosts."""
+
+    history: F64  # n x W, fraction of capacity, oldest first
+    length: I64  # valid samples per row, counted from the newest
+    current: F64  # n, fraction of capacity now
+    horizon: F64  # n, migration intervals ahead (LR), ceil(max VM migration time / interval)
+
+
+def valid_length(history: F64) -> I64:
+    """Samples from the newest back to the oldest non-zero one (CloudSim's `trimZeroTail`)."""
+    nz = history != 0.0
+    width = history.shape[1]
+    first = np.where(nz.any(axis=1), nz.argmax(axis=1), width)
+    return np.asarray(np.minimum(width - first, MAX_HISTORY).astype(np.int64))
+
+
+def overloaded(load: HostLoad, rule: Overload) -> B:
+    """The policy's detector, with CloudSim's THR fallback where history is too short."""
+    if rule.detector == "none":
+        return np.zeros(len(load.current), np.bool_)
+    if rule.detector == "threshold":
+        return sustained_above(load, rule.threshold, rule.sustain, rule.window)
+    if rule.detector in ("lr", "lrr"):
+        enough = load.length >= rule.min_history_lr
+        verdict = rule.safety * lr_prediction(load) >= 1.0
+    else:
+        enough = load.length >= rule.min_history_iqr
+        spread = iqr(load) if rule.detector == "iqr" else mad(load)
+        verdict = load.current > 1.0 - rule.safety * spread
+    fallback = load.current > rule.fallback_threshold
+    return np.where(enough, verdict, fallback)
+
+
+def sustained_above(load: HostLoad, threshold: float, sustain: int, window: int) -> B:
+    """Overloaded iff at least `sustain` of the last `window` samples exceed the threshold.
+
+    The newest sample is the current figure, so a blip that is over now but not sustained does
+    not trigger; a host must also be over *now* (a load that already fell back needs no relief).
+    """
+    if sustain <= 1:
+        return load.current > threshold
+    recent = load.history[:, -window:].copy()
+    recent[:, -1] = load.current
+    cols = np.arange(recent.shape[1])
+    valid = cols[None, :] >= recent.shape[1] - np.maximum(load.length, 1)[:, None]
+    over = (recent > threshold) & valid
+    return np.asarray((over.sum(axis=1) >= sustain) & (load.current > threshold))
+
+
+def _newest(load: HostLoad) -> tuple[F64, B]:
+    """The newest up-to-30 samples of each row, and which of them are valid."""
+    hist = load.history[:, -MAX_HISTORY:]
+    width = hist.shape[1]
+    cols = np.arange(width)
+    valid = cols[None, :] >= width - load.length[:, None]
+    return hist, valid
+
+
+def iqr(load: HostLoad) -> F64:
+    """Interquartile range with CloudSim's quartile index `round(q(n+1)) - 1` over sorted data."""
+    hist, valid = _newest(load)
+    data = np.sort(np.where(valid, hist, np.inf), axis=1)
+    n = np.maximum(load.length, 1)
+    q1 = _java_round(0.25 * (n + 1)) - 1
+    q3 = _java_round(0.75 * (n + 1)) - 1
+    q1 = np.clip(q1, 0, data.shape[1] - 1)
+    q3 = np.clip(q3, 0, data.shape[1] - 1)
+    rows = np.arange(len(n))
+    out = data[rows, q3] - data[rows, q1]
+    return np.where(load.length > 0, out, 0.0)
+
+
+def mad(load: HostLoad) -> F64:
+    """Median absolute deviation from the median."""
+    hist, valid = _newest(load)
+    data = np.where(valid, hist, np.nan)
+    rows_ok = load.length > 0
+    out = np.zeros(len(load.length))
+    if rows_ok.any():
+        sub = data[rows_ok]
+        med = np.nanmedian(sub, axis=1)
+        out[rows_ok] = np.nanmedian(np.abs(sub - med[:, None]), axis=1)
+    return out
+
+
+def lr_prediction(load: HostLoad) -> F64:
+    """OLS line through the 10 newest samples (x = 1..10), read at 10 + horizon.
+
+    An OLS prediction is linear in the data, so it is a dot product with fixed weights; that
+    also makes "this host plus that VM" cheap to test for every candidate host.
+    """
+    hist = load.history[:, -LR_POINTS:]
+    if hist.shape[1] < LR_POINTS:
+        hist = np.pad(hist, ((0, 0), (LR_POINTS - hist.shape[1], 0)))
+    out = np.zeros(hist.shape[0])
+    for h in np.unique(load.horizon):
+        rows = load.horizon == h
+        out[rows] = hist[rows] @ lr_weights(float(h))
+    return out
+
+
+@cache
+def lr_weights(horizon: float) -> F64:
+    x = np.arange(1, LR_POINTS + 1, dtype=np.float64)
+    at = LR_POINTS + horizon
+    xm = x.mean()
+    # prediction = mean(y) + slope * (at - xm), slope = sum((x-xm) y) / sum((x-xm)^2)
+    w = 1.0 / LR_POINTS + (x - xm) * (at - xm) / ((x - xm) ** 2).sum()
+    w.flags.writeable = False
+    return np.asarray(w)
+
+
+def _java_round(x: F64 | I64) -> I64:
+    return np.floor(np.asarray(x, np.float64) + 0.5).astype(np.int64)

@@ -1,0 +1,179 @@
+"""Where a VM may go (filters) and where it should go (ranking).
+
+The whole placement policy on one screen: `FILTERS` lists the hard constraints cheapest first;
+each rejects hosts with a human-readable reason, counted per VM for the explain table. The
+ranking then picks one of the hosts left, by the policy's strategy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ulm.arrays import F64, I64, B
+from ulm.model import HostState
+from ulm.scheduler.detectors import overloaded
+from ulm.scheduler.state import State
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One placement question: VM `vm` needs a host, avoiding `excluded`."""
+
+    vm: int
+    excluded: B  # per host
+    allow_empty: bool = True  # consolidation must not wake an empty host to empty another
+
+
+@dataclass(slots=True)
+class Answer:
+    host: int | None
+    rejections: dict[str, int] = field(default_factory=dict)
+    top: list[tuple[int, float]] = field(default_factory=list)
+
+
+Filter = Callable[[State, Ask, I64], B]  # keeps the candidate hosts for which it is True
+
+
+def _on(st: State, ask: Ask, hosts: I64) -> B:
+    if st.policy.compat == "cloudsim":  # CloudSim's switched-off hosts are simply empty
+        return np.ones(len(hosts), np.bool_)
+    return st.snap.host_on[hosts]
+
+
+def _not_excluded(st: State, ask: Ask, hosts: I64) -> B:
+    return np.asarray(~ask.excluded[hosts] & (hosts != st.snap.vm_host[ask.vm]))
+
+
+def _not_empty(st: State, ask: Ask, hosts: I64) -> B:
+    return np.ones(len(hosts), np.bool_) if ask.allow_empty else st.host_count[hosts] > 0
+
+
+def _cores(st: State, ask: Ask, hosts: I64) -> B:
+    if st.policy.compat == "cloudsim":  # a VM's one PE must fit in one host PE
+        return np.asarray(st.snap.host_core_cpu[hosts] >= st.demand[ask.vm] - 1e-9)
+    return np.asarray(st.snap.host_cores[hosts] >= st.snap.vm_vcpus[ask.vm])
+
+
+def _cpu(st: State, ask: Ask, hosts: I64) -> B:
+    cap = st.snap.host_cpu[hosts] * st.policy.placement.cpu_overcommit
+    return np.asarray(st.host_cur[hosts] + st.demand[ask.vm] <= cap + 1e-9)
+
+
+def _memory(st: State, ask: Ask, hosts: I64) -> B:
+    cap = st.snap.host_mem[hosts] * st.policy.placement.mem_overcommit
+    return np.asarray(st.host_mem[hosts] + st.mem[ask.vm] <= cap + 1e-9)
+
+
+def _anti_affinity(st: State, ask: Ask, hosts: I64) -> B:
+    groups = st.group[ask.vm]
+    if not groups:
+        return np.ones(len(hosts), np.bool_)
+    taken = {int(st.vm_host[i]) for i in range(st.snap.n_vms)
+             if i != ask.vm and st.vm_host[i] >= 0 and st.group[i] & groups}
+    return np.array([int(h) not in taken for h in hosts], np.bool_)
+
+
+def _slots(st: State, ask: Ask, hosts: I64) -> B:
+    limit = st.policy.gates.max_concurrent_per_host
+    if limit is None:
+        return np.ones(len(hosts), np.bool_)
+    if st.host_busy[st.snap.vm_host[ask.vm]] >= limit:  # the source has no slot left either
+        return np.zeros(len(hosts), np.bool_)
+    return st.host_busy[hosts] < limit
+
+
+def _stays_healthy(st: State, ask: Ask, hosts: I64) -> B:
+    """The move must not overload the destination (by the policy's own detector)."""
+    cap_after = st.policy.placement.max_cpu_after
+    after = (st.host_cur[hosts] + st.demand[ask.vm]) / st.snap.host_cpu[hosts]
+    if cap_after is not None:
+        return np.asarray(after <= cap_after + 1e-9)
+    rule = st.policy.overload
+    if rule.detector == "threshold":
+        ok = after <= rule.threshold + 1e-9
+    elif rule.detector == "none":
+        ok = np.ones(len(hosts), np.bool_)
+    else:
+        ok = ~overloaded(st.load_with(hosts, ask.vm), rule)
+    if st.policy.compat == "cloudsim":  # CloudSim skips the check for hosts at 0 %
+        ok |= st.host_cur[hosts] == 0
+    return np.asarray(ok)
+
+
+FILTERS: tuple[tuple[str, Filter], ...] = (
+    ("host not on", _on),
+    ("source or excluded", _not_excluded),
+    ("empty host", _not_empty),
+    ("too few cores", _cores),
+    ("CPU full", _cpu),
+    ("memory full", _memory),
+    ("anti-affinity", _anti_affinity),
+    ("migration slots full", _slots),
+    ("would overload", _stays_healthy),
+)
+
+
+def candidates(st: State, ask: Ask) -> tuple[I64, dict[str, int]]:
+    hosts = np.arange(st.snap.n_hosts)
+    rejections: dict[str, int] = {}
+    for reason, keep in FILTERS:
+        if not len(hosts):
+            break
+        ok = keep(st, ask, hosts)
+        dropped = int(len(hosts) - ok.sum())
+        if dropped:
+            rejections[reason] = dropped
+            hosts = hosts[ok]
+    return hosts, rejections
+
+
+# -- ranking: lower cost wins; ties go to the lowest host index ------------------------------
+
+def _power_delta(st: State, ask: Ask, hosts: I64) -> F64:
+    """PABFD: the smallest increase in power draw (Beloglazov & Buyya)."""
+    cap = st.snap.host_cpu[hosts]
+    now = np.minimum(st.host_cur[hosts] / cap, 1.0)
+    after = np.minimum((st.host_cur[hosts] + st.demand[ask.vm]) / cap, 1.0)
+    out = np.empty(len(hosts))
+    for curve, members in st.power_groups:
+        rows = members[hosts]
+        if curve is None:  # no power model: best fit on CPU, the fullest host that fits
+            out[rows] = -after[rows]
+            continue
+        watts = np.asarray(curve.watts)
+        xs = np.linspace(0.0, 1.0, len(watts))
+        out[rows] = np.interp(after[rows], xs, watts) - np.interp(now[rows], xs, watts)
+    return out
+
+
+def _first_fit(st: State, ask: Ask, hosts: I64) -> F64:
+    return hosts.astype(np.float64)
+
+
+def _balance(st: State, ask: Ask, hosts: I64) -> F64:
+    """The least loaded host after the move (CPU or memory, whichever is fuller)."""
+    cpu = (st.host_cur[hosts] + st.demand[ask.vm]) / st.snap.host_cpu[hosts]
+    mem = (st.host_mem[hosts] + st.mem[ask.vm]) / np.maximum(st.snap.host_mem[hosts], 1e-9)
+    return np.asarray(np.maximum(cpu, mem))
+
+
+RANKINGS: dict[str, Callable[[State, Ask, I64], F64]] = {
+    "pabfd": _power_delta, "first-fit": _first_fit, "balance": _balance,
+}
+
+
+def place(st: State, ask: Ask, top_n: int = 3) -> Answer:
+    hosts, rejections = candidates(st, ask)
+    if not len(hosts):
+        return Answer(None, rejections)
+    cost = RANKINGS[st.policy.placement.strategy](st, ask, hosts)
+    order = np.argsort(cost, kind="stable")
+    top = [(int(hosts[i]), float(cost[i])) for i in order[:top_n]]
+    return Answer(int(hosts[order[0]]), rejections, top)
+
+
+def maintenance(st: State) -> B:
+    return np.array([s is HostState.MAINTENANCE for s in st.snap.host_state], np.bool_)

@@ -1,0 +1,69 @@
+"""Which hosts to switch off (empty, beyond the reserve) and which to wake (headroom gone).
+
+Moves never target a host that is not ON in the snapshot, so a woken host is used from the
+next round on, once it reports ON; the executor re-checks emptiness right before a power-off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ulm.model import HostState, PowerOff, PowerOn
+from ulm.scheduler.state import State
+
+
+def sleep(st: State) -> list[PowerOff]:
+    """Empty ON hosts, beyond `reserve_hosts`, while the rest keeps the headroom."""
+    rule = st.policy.consolidation
+    if st.policy.compat == "cloudsim" or not (rule.enabled and rule.power_off):
+        return []
+    snap = st.snap
+    # Hosts this plan empties count (the power-off stage runs after the migrations); a host
+    # with a migration already in flight does not: it is about to receive or lose a VM.
+    inflight = snap.vm_migrating_to >= 0
+    touched = np.zeros(snap.n_hosts, np.bool_)
+    touched[snap.vm_migrating_to[inflight]] = True
+    touched[snap.vm_host[inflight]] = True
+    empty = snap.host_on & (st.host_count == 0) & ~touched
+    if not empty.any():
+        return []
+    # Keep the biggest empty hosts as the reserve: they absorb the most of a sudden rise.
+    order = sorted(np.flatnonzero(empty).tolist(), key=lambda h: (-snap.host_cpu[h], h))
+    keep = order[: rule.reserve_hosts]
+    on_cap = float(snap.host_cpu[snap.host_on].sum())
+    need = float(st.host_cur.sum()) / max(1.0 - rule.headroom, 1e-9)
+    out: list[PowerOff] = []
+    for h in reversed(order[rule.reserve_hosts:]):  # smallest first: cheapest to lose
+        if on_cap - snap.host_cpu[h] < need:
+            keep.append(h)
+            continue
+        on_cap -= float(snap.host_cpu[h])
+        out.append(PowerOff(snap.host_names[h], "empty after consolidation; "
+                            f"{len(keep)} empty host(s) kept on as reserve"))
+    return sorted(out, key=lambda a: a.host)
+
+
+def wake(st: State, problems: list[str]) -> list[PowerOn]:
+    """Wakes OFF hosts when the load does not fit the headroom, or VMs found no host."""
+    if st.policy.compat == "cloudsim":
+        return []
+    snap = st.snap
+    off = np.array([s is HostState.OFF for s in snap.host_state], np.bool_)
+    if not off.any():
+        return []
+    waking = np.array([s is HostState.WAKING for s in snap.host_state], np.bool_)
+    headroom = st.policy.consolidation.headroom if st.policy.consolidation.enabled else 0.0
+    cap = float(snap.host_cpu[snap.host_on | waking].sum())
+    need = float(st.host_cur.sum()) / max(1.0 - headroom, 1e-9)
+    unplaced = any("could not be placed" in p or "stays overloaded" in p for p in problems)
+    if cap >= need and not (unplaced and not waking.any()):
+        return []
+    out: list[PowerOn] = []
+    for h in sorted(np.flatnonzero(off).tolist(), key=lambda h: (-snap.host_cpu[h], h)):
+        out.append(PowerOn(snap.host_names[h], f"headroom: load {need:.1f} needs more than "
+                           f"{cap:.1f} cpu units on" if cap < need else
+                           "overloaded VMs found no host"))
+        cap += float(snap.host_cpu[h])
+        if cap >= need:
+            break
+    return out

@@ -1,0 +1,229 @@
+"""The scheduler's working state for one call of `schedule`.
+
+`schedule` is a pure function: this state is created from the snapshot at the start of the call
+and never escapes it. It is mutable on purpose — a move updates a few rows of the per-host sums
+in O(W) instead of copying 50,000-element columns — which is what lets a 5,000-host cluster be
+planned in seconds. `ulm.snapshot.View` is the immutable equivalent for callers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ulm.arrays import F64, I64, B
+from ulm.model import PowerCurve
+from ulm.policy import Demand, Policy
+from ulm.scheduler.detectors import HostLoad, valid_length
+from ulm.snapshot import Snapshot
+
+PINNED_LABEL = "ulm.pinned"
+GROUP_LABEL = "ulm.anti-affinity"
+
+
+@dataclass(eq=False)
+class State:
+    snap: Snapshot
+    policy: Policy
+    now: float
+    vm_cpu: F64  # current CPU demand per VM (units): what the detectors see
+    demand: F64  # CPU each VM needs at its destination (units): what placement reserves
+    mem: F64  # memory each VM needs at its destination (MiB); 0 where RAM does not limit
+    vm_hist: F64  # V x W demand history (units), 0 where no sample
+    vm_host: I64  # working placement
+    host_cur: F64  # current CPU used per host (units), incl. measured non-VM overhead
+    host_hist: F64  # H x W used history (units)
+    host_mem: F64  # memory reserved per host (MiB)
+    host_count: I64  # VMs per host
+    host_busy: I64  # migrations touching the host (in flight + planned)
+    fixed: list[str]  # per VM: why ULM may not move it ("" = movable)
+    group: list[frozenset[str]]  # per VM: anti-affinity groups it belongs to
+    power_groups: list[tuple[PowerCurve | None, B]]  # hosts sharing a power curve
+
+    @classmethod
+    def of(cls, snap: Snapshot, policy: Policy, now: float) -> State:
+        hist = np.nan_to_num(snap.vm_history, nan=0.0)
+        placed = snap.vm_host >= 0
+        on = snap.vm_host[placed]
+        n_h = snap.n_hosts
+        cur = np.bincount(on, weights=snap.vm_cpu[placed], minlength=n_h)
+        host_hist = np.zeros((n_h, hist.shape[1]))
+        np.add.at(host_hist, on, hist[placed])
+        cur, host_hist = _with_measured(snap, cur, host_hist)
+        compat = policy.compat == "cloudsim"
+        demand = snap.vm_cpu if compat else estimate(snap.vm_history, snap.vm_cpu, policy.demand)
+        mem = snap.vm_mem_size if policy.placement.respect_memory else np.zeros(snap.n_vms)
+        inflight = snap.vm_migrating_to >= 0
+        host_mem = np.bincount(on, weights=mem[placed], minlength=n_h)
+        busy = np.zeros(n_h, np.int64)
+        if inflight.any():
+            dst = snap.vm_migrating_to[inflight]
+            # A migration in flight holds its resources on both ends until it completes.
+            cur = cur + np.bincount(dst, weights=snap.vm_cpu[inflight], minlength=n_h)
+            host_mem = host_mem + np.bincount(dst, weights=mem[inflight], minlength=n_h)
+            np.add.at(busy, dst, 1)
+            np.add.at(busy, snap.vm_host[inflight], 1)
+        return cls(
+            snap=snap, policy=policy, now=now, vm_cpu=snap.vm_cpu, demand=demand, mem=mem,
+            vm_hist=hist, vm_host=snap.vm_host.copy(), host_cur=cur, host_hist=host_hist,
+            host_mem=host_mem, host_count=np.bincount(on, minlength=n_h).astype(np.int64),
+            host_busy=busy, fixed=_fixed_reasons(snap, policy, now), group=_groups(snap, policy),
+            power_groups=_power_groups(snap),
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def load(self, hosts: I64) -> HostLoad:
+        """Detector input for these hosts in the working placement."""
+        cap = self.snap.host_cpu[hosts][:, None]
+        hist = self.host_hist[hosts] / cap
+        return HostLoad(hist, valid_length(hist), self.host_cur[hosts] / cap[:, 0],
+                        self.horizon(hosts))
+
+    def load_with(self, hosts: I64, vm: int) -> HostLoad:
+        """Detector input for these hosts as if `vm` were added to each of them."""
+        cap = self.snap.host_cpu[hosts][:, None]
+        hist = (self.host_hist[hosts] + self.vm_hist[vm]) / cap
+        cur = (self.host_cur[hosts] + self.demand[vm]) / cap[:, 0]
+        horizon = np.maximum(self.horizon(hosts), self._intervals(self.snap.vm_mem_size[vm]))
+        return HostLoad(hist, valid_length(hist), cur, horizon)
+
+    def horizon(self, hosts: I64) -> F64:
+        """Migration intervals ahead for LR: the longest migration of a VM on the host."""
+        if self.policy.overload.detector not in ("lr", "lrr"):
+            return np.zeros(len(hosts))
+        placed = self.vm_host >= 0
+        biggest = np.zeros(self.snap.n_hosts)
+        np.maximum.at(biggest, self.vm_host[placed], self.snap.vm_mem_size[placed])
+        rule = self.policy.overload
+        return np.ceil(biggest[hosts] / rule.migration_mib_per_s / rule.migration_interval_s)
+
+    def _intervals(self, mem_mib: float) -> float:
+        rule = self.policy.overload
+        return float(np.ceil(mem_mib / rule.migration_mib_per_s / rule.migration_interval_s))
+
+    def vms_on(self, host: int) -> I64:
+        return np.flatnonzero(self.vm_host == host)
+
+    def utilisation(self) -> F64:
+        return self.host_cur / self.snap.host_cpu
+
+    # -- changing -----------------------------------------------------------------------------
+
+    def remove(self, vm: int) -> None:
+        """Takes the VM off its working host (selection: 'as if it had left')."""
+        h = int(self.vm_host[vm])
+        self.host_cur[h] -= self.vm_cpu[vm]
+        self.host_hist[h] -= self.vm_hist[vm]
+        self.host_mem[h] -= self.mem[vm]
+        self.host_count[h] -= 1
+        self.vm_host[vm] = -1
+
+    def add_back(self, vm: int, host: int) -> None:
+        """Undoes `remove`: the VM stays where it was, with its current load."""
+        self.host_cur[host] += self.vm_cpu[vm]
+        self.host_hist[host] += self.vm_hist[vm]
+        self.host_mem[host] += self.mem[vm]
+        self.host_count[host] += 1
+        self.vm_host[vm] = host
+
+    def add(self, vm: int, host: int) -> None:
+        # The destination is charged the *estimated* demand: that is what it must absorb.
+        self.host_cur[host] += self.demand[vm]
+        self.host_hist[host] += self.vm_hist[vm]
+        self.host_mem[host] += self.mem[vm]
+        self.host_count[host] += 1
+        self.vm_host[vm] = host
+
+
+def estimate(history: F64, current: F64, rule: Demand) -> F64:
+    """A VM's CPU demand from its window: never below what it uses now."""
+    if rule.estimator == "current" or history.shape[1] == 0:
+        return current.copy()
+    window = history[:, -rule.window:]
+    have = ~np.isnan(window).all(axis=1)
+    est = current.copy()
+    if not have.any():
+        return est
+    win = window[have]
+    if rule.estimator == "mean":
+        value = np.nanmean(win, axis=1)
+    elif rule.estimator == "max":
+        value = np.nanmax(win, axis=1)
+    elif rule.estimator == "percentile":
+        value = np.nanpercentile(win, rule.percentile, axis=1)
+    else:
+        value = _ewma(win, rule.alpha)
+    est[have] = np.maximum(value, current[have])
+    return est
+
+
+def _ewma(win: F64, alpha: float) -> F64:
+    out = np.full(win.shape[0], np.nan)
+    for col in win.T:
+        ok = ~np.isnan(col)
+        out = np.where(ok & np.isnan(out), col, out)
+        out = np.where(ok & ~np.isnan(out), alpha * col + (1 - alpha) * out, out)
+    return np.asarray(np.nan_to_num(out))
+
+
+def _with_measured(snap: Snapshot, cur: F64, hist: F64) -> tuple[F64, F64]:
+    """Where a host measures its own CPU, that figure wins: it includes the hypervisor's work.
+
+    Only the non-VM part (measured minus the VMs' sum, never negative) is kept as a fixed
+    overhead, so moving a VM still moves its load.
+    """
+    meas = snap.host_measured
+    if meas.size == 0 or np.isnan(meas).all():
+        return cur, hist
+    width = hist.shape[1]
+    m = meas[:, -width:] if meas.shape[1] >= width else np.pad(
+        meas, ((0, 0), (width - meas.shape[1], 0)), constant_values=np.nan)
+    units = m * snap.host_cpu[:, None]
+    over_hist = np.where(np.isnan(units), 0.0, np.maximum(units - hist, 0.0))
+    now = units[:, -1]
+    over_now = np.where(np.isnan(now), 0.0, np.maximum(now - cur, 0.0))
+    return cur + over_now, hist + over_hist
+
+
+def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> list[str]:
+    pinned = set(policy.constraints.pinned)
+    cooldown = policy.gates.cooldown_s
+    out: list[str] = []
+    for i, name in enumerate(snap.vm_names):
+        labels = snap.vm_labels[i]
+        if not snap.vm_migratable[i] or name in pinned or labels.get(PINNED_LABEL) == "true":
+            out.append("pinned")
+        elif snap.vm_migrating_to[i] >= 0:
+            out.append("migration in flight")
+        elif snap.vm_stale[i]:
+            out.append("stale metrics")
+        elif snap.vm_host[i] < 0:
+            out.append("not placed")
+        elif cooldown and now - snap.vm_last_moved[i] < cooldown:
+            out.append(f"cool-down: moved {now - snap.vm_last_moved[i]:.0f} s ago")
+        else:
+            out.append("")
+    return out
+
+
+def _groups(snap: Snapshot, policy: Policy) -> list[frozenset[str]]:
+    member: dict[str, set[str]] = {}
+    for k, group in enumerate(policy.constraints.anti_affinity):
+        for name in group:
+            member.setdefault(name, set()).add(f"policy#{k}")
+    out: list[frozenset[str]] = []
+    for i, name in enumerate(snap.vm_names):
+        groups = set(member.get(name, ()))
+        label = snap.vm_labels[i].get(GROUP_LABEL)
+        if label:
+            groups.update(f"label:{g.strip()}" for g in label.split(",") if g.strip())
+        out.append(frozenset(groups))
+    return out
+
+
+def _power_groups(snap: Snapshot) -> list[tuple[PowerCurve | None, B]]:
+    names = np.array(snap.host_power, dtype=object)
+    return [(snap.power_curves.get(str(name)), names == name) for name in dict.fromkeys(
+        snap.host_power)]

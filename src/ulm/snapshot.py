@@ -1,0 +1,298 @@
+"""`Snapshot`: the cluster as seen at one instant, stored column-wise; `View`: as if moved.
+
+Columns rather than objects: building 50,000 `VM` objects per planning round costs more than
+planning itself, and the simulator builds 288 snapshots a day. `Host`/`VM` objects are derived
+on demand (`snapshot.hosts`, `snapshot.vms`) for people, JSON and tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from ulm.arrays import F64, I64, B
+from ulm.model import VM, Host, HostState, PowerCurve, Resources
+
+_STATES = tuple(HostState)
+
+
+@dataclass(frozen=True, eq=False)
+class Snapshot:
+    """The cluster at `taken_at`. Arrays are read-only; index i of every host_* column is one host.
+
+    `vm_history` is V x W cpu demand (cpu units), oldest first, newest last; NaN where no sample
+    exists (a young VM, a gap). `host_measured` is H x W measured host CPU as a fraction of
+    capacity, NaN where the host reports nothing (then the sum of its VMs is used).
+    """
+
+    taken_at: float
+    host_names: tuple[str, ...]
+    host_cpu: F64
+    host_mem: F64
+    host_cores: I64
+    host_state: tuple[HostState, ...]
+    vm_names: tuple[str, ...]
+    vm_host: I64  # index into host_names; -1 = not placed
+    vm_cpu_size: F64
+    vm_mem_size: F64
+    vm_cpu: F64  # current demand
+    vm_mem: F64  # current memory use
+    vm_history: F64
+    vm_vcpus: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    vm_migratable: B = field(default_factory=lambda: np.zeros(0, np.bool_))
+    vm_stale: B = field(default_factory=lambda: np.zeros(0, np.bool_))
+    vm_migrating_to: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    vm_last_moved: F64 = field(default_factory=lambda: np.zeros(0))
+    host_measured: F64 = field(default_factory=lambda: np.zeros((0, 0)))
+    host_power: tuple[str, ...] = ()
+    host_labels: tuple[Mapping[str, str], ...] = ()
+    vm_labels: tuple[Mapping[str, str], ...] = ()
+    power_curves: Mapping[str, PowerCurve] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n_h, n_v = len(self.host_names), len(self.vm_names)
+        fill: dict[str, object] = {}
+        if len(self.vm_vcpus) != n_v:
+            fill["vm_vcpus"] = np.ones(n_v, np.int64)
+        if len(self.vm_migratable) != n_v:
+            fill["vm_migratable"] = np.ones(n_v, np.bool_)
+        if len(self.vm_stale) != n_v:
+            fill["vm_stale"] = np.zeros(n_v, np.bool_)
+        if len(self.vm_migrating_to) != n_v:
+            fill["vm_migrating_to"] = np.full(n_v, -1, np.int64)
+        if len(self.vm_last_moved) != n_v:
+            fill["vm_last_moved"] = np.full(n_v, np.nan)
+        if self.host_measured.shape[0] != n_h:
+            fill["host_measured"] = np.full((n_h, 1), np.nan)
+        if len(self.host_power) != n_h:
+            fill["host_power"] = ("",) * n_h
+        if len(self.host_labels) != n_h:
+            fill["host_labels"] = ({},) * n_h
+        if len(self.vm_labels) != n_v:
+            fill["vm_labels"] = ({},) * n_v
+        for name, value in fill.items():
+            object.__setattr__(self, name, value)
+        self._check_shapes(n_h, n_v)
+        for value in vars(self).values():
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+
+    def _check_shapes(self, n_h: int, n_v: int) -> None:
+        for name in ("host_cpu", "host_mem", "host_cores"):
+            if len(getattr(self, name)) != n_h:
+                raise ValueError(f"snapshot column {name} has {len(getattr(self, name))} rows, "
+                                 f"expected {n_h} hosts")
+        if len(self.host_state) != n_h:
+            raise ValueError("snapshot column host_state does not match the hosts")
+        for name in ("vm_host", "vm_cpu_size", "vm_mem_size", "vm_cpu", "vm_mem"):
+            if len(getattr(self, name)) != n_v:
+                raise ValueError(f"snapshot column {name} has {len(getattr(self, name))} rows, "
+                                 f"expected {n_v} VMs")
+        if self.vm_history.ndim != 2 or self.vm_history.shape[0] != n_v:
+            raise ValueError("snapshot column vm_history must be VMs x samples")
+        if n_v and (self.vm_host.max(initial=-1) >= n_h):
+            raise ValueError("a VM refers to a host index that does not exist")
+
+    # -- derived columns -------------------------------------------------------------------
+
+    @cached_property
+    def host_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.host_names)}
+
+    @cached_property
+    def vm_index(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.vm_names)}
+
+    @cached_property
+    def host_on(self) -> B:
+        return np.array([s is HostState.ON for s in self.host_state], dtype=np.bool_)
+
+    @cached_property
+    def host_core_cpu(self) -> F64:
+        return self.host_cpu / np.maximum(self.host_cores, 1)
+
+    @cached_property
+    def id(self) -> str:
+        """Content hash: two snapshots of the same cluster state have the same id."""
+        h = hashlib.blake2b(digest_size=12)
+        h.update(repr(self.taken_at).encode())
+        h.update("\0".join(self.host_names).encode())
+        h.update("\0".join(self.vm_names).encode())
+        h.update("\0".join(s.value for s in self.host_state).encode())
+        for col in (self.host_cpu, self.host_mem, self.vm_host, self.vm_cpu_size,
+                    self.vm_mem_size, self.vm_cpu, self.vm_mem, self.vm_history,
+                    self.vm_migratable, self.vm_migrating_to, self.vm_last_moved,
+                    self.host_measured):
+            h.update(np.ascontiguousarray(col).tobytes())
+        h.update(repr(sorted((k, sorted(v.items())) for k, v in
+                             zip(self.vm_names, self.vm_labels, strict=True) if v)).encode())
+        return h.hexdigest()
+
+    @property
+    def n_hosts(self) -> int:
+        return len(self.host_names)
+
+    @property
+    def n_vms(self) -> int:
+        return len(self.vm_names)
+
+    # -- object views ----------------------------------------------------------------------
+
+    @cached_property
+    def hosts(self) -> tuple[Host, ...]:
+        return tuple(self.host(i) for i in range(self.n_hosts))
+
+    @cached_property
+    def vms(self) -> tuple[VM, ...]:
+        return tuple(self.vm(i) for i in range(self.n_vms))
+
+    def host(self, i: int) -> Host:
+        measured = self.host_measured[i]
+        return Host(
+            name=self.host_names[i],
+            capacity=Resources(float(self.host_cpu[i]), float(self.host_mem[i])),
+            state=self.host_state[i],
+            cores=int(self.host_cores[i]),
+            labels=self.host_labels[i],
+            power=self.host_power[i],
+            cpu_history=tuple(float(x) for x in measured[~np.isnan(measured)]),
+        )
+
+    def vm(self, i: int) -> VM:
+        hist = self.vm_history[i]
+        h, dst = int(self.vm_host[i]), int(self.vm_migrating_to[i])
+        moved = float(self.vm_last_moved[i])
+        return VM(
+            name=self.vm_names[i],
+            host=self.host_names[h] if h >= 0 else "",
+            size=Resources(float(self.vm_cpu_size[i]), float(self.vm_mem_size[i])),
+            load=Resources(float(self.vm_cpu[i]), float(self.vm_mem[i])),
+            vcpus=int(self.vm_vcpus[i]),
+            labels=self.vm_labels[i],
+            migratable=bool(self.vm_migratable[i]),
+            history=tuple(float(x) for x in hist[~np.isnan(hist)]),
+            stale=bool(self.vm_stale[i]),
+            migrating_to=self.host_names[dst] if dst >= 0 else "",
+            last_moved_at=None if np.isnan(moved) else moved,
+        )
+
+    # -- building ----------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        taken_at: float,
+        hosts: Sequence[Host],
+        vms: Iterable[VM],
+        power_curves: Iterable[PowerCurve] = (),
+    ) -> Snapshot:
+        """Builds the columns from objects (the JSON loader, tests, the store)."""
+        vms = list(vms)
+        index = {h.name: i for i, h in enumerate(hosts)}
+        if len(index) != len(hosts):
+            raise ValueError("two hosts have the same name")
+        for v in vms:
+            if v.host and v.host not in index:
+                raise ValueError(f"VM {v.name!r} is on unknown host {v.host!r}")
+            if v.migrating_to and v.migrating_to not in index:
+                raise ValueError(f"VM {v.name!r} migrates to unknown host {v.migrating_to!r}")
+        if len({v.name for v in vms}) != len(vms):
+            raise ValueError("two VMs have the same name")
+        width = max([len(v.history) for v in vms] + [len(h.cpu_history) for h in hosts] + [1])
+        return cls(
+            taken_at=float(taken_at),
+            host_names=tuple(h.name for h in hosts),
+            host_cpu=np.array([h.capacity.cpu for h in hosts], np.float64),
+            host_mem=np.array([h.capacity.mem_mib for h in hosts], np.float64),
+            host_cores=np.array([h.cores for h in hosts], np.int64),
+            host_state=tuple(h.state for h in hosts),
+            host_power=tuple(h.power for h in hosts),
+            host_labels=tuple(h.labels for h in hosts),
+            host_measured=_right_aligned([h.cpu_history for h in hosts], width),
+            vm_names=tuple(v.name for v in vms),
+            vm_host=np.array([index[v.host] if v.host else -1 for v in vms], np.int64),
+            vm_cpu_size=np.array([v.size.cpu for v in vms], np.float64),
+            vm_mem_size=np.array([v.size.mem_mib for v in vms], np.float64),
+            vm_cpu=np.array([v.load.cpu for v in vms], np.float64),
+            vm_mem=np.array([v.load.mem_mib for v in vms], np.float64),
+            vm_history=_right_aligned([v.history or (v.load.cpu,) for v in vms], width),
+            vm_vcpus=np.array([v.vcpus for v in vms], np.int64),
+            vm_migratable=np.array([v.migratable for v in vms], np.bool_),
+            vm_stale=np.array([v.stale for v in vms], np.bool_),
+            vm_migrating_to=np.array(
+                [index[v.migrating_to] if v.migrating_to else -1 for v in vms], np.int64),
+            vm_last_moved=np.array(
+                [np.nan if v.last_moved_at is None else v.last_moved_at for v in vms]),
+            vm_labels=tuple(v.labels for v in vms),
+            power_curves={c.name: c for c in power_curves},
+        )
+
+
+def _right_aligned(rows: Sequence[Sequence[float]], width: int) -> F64:
+    out = np.full((len(rows), width), np.nan)
+    for i, row in enumerate(rows):
+        if row:
+            tail = list(row)[-width:]
+            out[i, width - len(tail):] = tail
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class View:
+    """A snapshot as if the moves decided so far had happened. `with_move` returns a new View.
+
+    Keeps the per-host sums the filters need so that each move costs O(1) numpy work.
+    """
+
+    snapshot: Snapshot
+    vm_host: I64
+    host_cpu_used: F64  # demand placed on each host (VM demand + measured non-VM overhead)
+    host_mem_used: F64  # memory reserved on each host (VM sizes)
+    host_vm_count: I64
+    moved: frozenset[int] = frozenset()
+
+    @classmethod
+    def of(cls, snap: Snapshot, cpu_demand: F64 | None = None, mem_demand: F64 | None = None,
+           overhead: F64 | None = None) -> View:
+        """`cpu_demand`/`mem_demand` per VM default to the current load / nominal RAM."""
+        cpu = snap.vm_cpu if cpu_demand is None else cpu_demand
+        mem = snap.vm_mem_size if mem_demand is None else mem_demand
+        placed = snap.vm_host >= 0
+        hosts = snap.vm_host[placed]
+        cpu_used = np.bincount(hosts, weights=cpu[placed], minlength=snap.n_hosts)
+        mem_used = np.bincount(hosts, weights=mem[placed], minlength=snap.n_hosts)
+        # An in-flight migration holds resources on both ends until it completes.
+        inflight = snap.vm_migrating_to >= 0
+        if inflight.any():
+            dst = snap.vm_migrating_to[inflight]
+            cpu_used = cpu_used + np.bincount(dst, weights=cpu[inflight], minlength=snap.n_hosts)
+            mem_used = mem_used + np.bincount(dst, weights=mem[inflight], minlength=snap.n_hosts)
+        if overhead is not None:
+            cpu_used = cpu_used + overhead
+        count = np.bincount(hosts, minlength=snap.n_hosts).astype(np.int64)
+        return cls(snap, snap.vm_host.copy(), cpu_used, mem_used, count)
+
+    def with_move(self, vm: int, dst: int, cpu: float, mem: float) -> View:
+        src = int(self.vm_host[vm])
+        vm_host = self.vm_host.copy()
+        vm_host[vm] = dst
+        cpu_used, mem_used, count = (self.host_cpu_used.copy(), self.host_mem_used.copy(),
+                                     self.host_vm_count.copy())
+        cpu_used[src] -= cpu
+        mem_used[src] -= mem
+        count[src] -= 1
+        cpu_used[dst] += cpu
+        mem_used[dst] += mem
+        count[dst] += 1
+        return View(self.snapshot, vm_host, cpu_used, mem_used, count, self.moved | {vm})
+
+    def vms_on(self, host: int) -> I64:
+        return np.flatnonzero(self.vm_host == host)
+
+    @property
+    def host_cpu_frac(self) -> F64:
+        return self.host_cpu_used / self.snapshot.host_cpu

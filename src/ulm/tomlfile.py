@@ -1,0 +1,88 @@
+"""Loading TOML files into pydantic models with one-line errors that name file, key and line."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from ulm.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_model(path: Path, model: type[M], what: str) -> M:
+    """Reads `path` as TOML and validates it as `model`; every failure is a `ConfigError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read {what} file: {exc}") from None
+    return parse_model(text, model, what, str(path))
+
+
+def parse_model(text: str, model: type[M], what: str, source: str) -> M:
+    if not text.strip():
+        raise ConfigError(f"{source}: {what} file is empty")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, text, source)) from None
+
+
+def _describe(exc: ValidationError, text: str, source: str) -> str:
+    """The first error, as `file: key (line N): what is wrong` (+ how many more)."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = ".".join(loc) or "(top level)"
+    line = _find_line(text, [p for p in err["loc"] if isinstance(p, str)])
+    where = f" (line {line})" if line else ""
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    elif "input" in err and err["type"] not in ("missing",):
+        msg = f"{msg}, got {_short(err['input'])}"
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    return f"{source}: {key}{where}: {msg}{tail}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _find_line(text: str, keys: list[str]) -> int | None:
+    """Best-effort line of a dotted key: its table header, then the key inside it."""
+    if not keys:
+        return None
+    lines = text.splitlines()
+    start, table = 0, keys[:-1]
+    if table:
+        header = re.compile(r"^\s*\[\[?\s*" + re.escape(".".join(table)) + r"\s*\]\]?\s*$")
+        for i, line in enumerate(lines):
+            if header.match(line):
+                start = i + 1
+                break
+    key = re.compile(r"^\s*" + re.escape(keys[-1]) + r"\s*=")
+    for i in range(start, len(lines)):
+        if i > start and lines[i].lstrip().startswith("[") and table:
+            break
+        if key.match(lines[i]):
+            return i + 1
+    if not table:
+        header = re.compile(r"^\s*\[\[?\s*" + re.escape(keys[-1]) + r"[\].]")
+        for i, line in enumerate(lines):
+            if header.match(line):
+                return i + 1
+    return None

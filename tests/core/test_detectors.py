@@ -1,0 +1,97 @@
+"""One table per detector: the verdict for hand-computed histories."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.builders import policy
+from ulm.scheduler.detectors import (
+    HostLoad,
+    iqr,
+    lr_prediction,
+    mad,
+    overloaded,
+    sustained_above,
+    valid_length,
+)
+
+
+def load(*rows: list[float], horizon: float = 1.0) -> HostLoad:
+    hist = np.array(rows, dtype=np.float64)
+    return HostLoad(hist, valid_length(hist), hist[:, -1].copy(), np.full(len(rows), horizon))
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        ([0.9, 0.9, 0.5, 0.9], True),  # 3 of 4 above, and above now
+        ([0.5, 0.5, 0.9, 0.9], False),  # only 2 of 4
+        ([0.5, 0.5, 0.5, 0.95], False),  # a blip
+        ([0.9, 0.9, 0.9, 0.5], False),  # was hot, is fine now
+        ([0.76, 0.76, 0.76, 0.76], True),
+        ([0.75, 0.75, 0.75, 0.75], False),  # at the threshold is not above it
+    ],
+)
+def test_sustained_threshold(history: list[float], expected: bool) -> None:
+    assert bool(sustained_above(load(history), 0.75, 3, 4)[0]) is expected
+
+
+def test_sustain_needs_enough_samples_on_a_young_host() -> None:
+    young = load([0.0, 0.0, 0.0, 0.95])
+    assert not sustained_above(young, 0.75, 3, 4)[0]
+    assert sustained_above(young, 0.75, 1, 1)[0]
+
+
+def test_valid_length_trims_the_zero_tail_only() -> None:
+    hist = np.array([[0, 0, 0.5, 0, 0.7], [0, 0, 0, 0, 0], [0.1, 0.2, 0.3, 0.4, 0.5]])
+    assert valid_length(hist).tolist() == [3, 0, 5]
+
+
+def test_iqr_uses_cloudsims_quartile_index() -> None:
+    # n = 12: q1 index round(3.25)-1 = 2, q3 index round(9.75)-1 = 9 of the sorted data.
+    data = [0.05 * k for k in range(1, 13)]
+    rng = np.random.default_rng(1)
+    shuffled = list(rng.permutation(data))
+    assert iqr(load(shuffled))[0] == pytest.approx(data[9] - data[2])
+
+
+def test_mad_is_the_median_absolute_deviation() -> None:
+    data = [0.2, 0.4, 0.4, 0.5, 0.9]  # median 0.4, deviations 0.2 0 0 0.1 0.5 -> 0.1
+    assert mad(load(data))[0] == pytest.approx(0.1)
+
+
+def test_lr_predicts_a_straight_line_exactly() -> None:
+    line = [0.5 + 0.04 * k for k in range(10)]  # x = 1..10 -> 0.5 .. 0.86, at x = 11: 0.90
+    assert lr_prediction(load(line, horizon=1.0))[0] == pytest.approx(0.90)
+    assert lr_prediction(load(line, horizon=3.0))[0] == pytest.approx(0.98)
+
+
+@pytest.mark.parametrize(
+    ("detector", "history", "expected"),
+    [
+        # LR: rising to 0.9 next interval, x1.2 safety -> 1.08 >= 1: overloaded
+        ("lr", [0.5 + 0.04 * k for k in range(10)], True),
+        ("lr", [0.5] * 10, False),  # flat 0.5 x 1.2 = 0.6
+        ("lr", [0.8] * 9, True),  # 9 samples: fallback threshold 0.7
+        ("lr", [0.6] * 9, False),
+        # IQR with s = 1.5 on a calm history: threshold near 1, 0.9 is fine
+        ("iqr", [0.9] * 12, False),
+        # IQR on a wild history: threshold 1 - 1.5 * IQR is low, 0.6 now is overloaded
+        ("iqr", [0.1, 0.9] * 6 + [0.6], True),
+        ("iqr", [0.8] * 11, True),  # 11 samples: fallback 0.7
+        ("mad", [0.85] * 12, False),
+        ("mad", [0.2, 0.9, 0.2, 0.9, 0.2, 0.9, 0.2, 0.9, 0.2, 0.9, 0.2, 0.9, 0.6], True),
+        ("none", [1.0] * 12, False),
+    ],
+)
+def test_adaptive_detectors(detector: str, history: list[float], expected: bool) -> None:
+    safety = {"lr": 1.2, "iqr": 1.5, "mad": 2.5, "none": 1.0}[detector]
+    rule = policy(f'[overload]\ndetector = "{detector}"\nsafety = {safety}\n').overload
+    assert bool(overloaded(load(history), rule)[0]) is expected
+
+
+def test_detectors_are_vectorised_over_hosts() -> None:
+    rows = [[0.5] * 12, [0.1, 0.9] * 6, [0.95] * 12]
+    rule = policy('[overload]\ndetector = "iqr"\n').overload
+    assert overloaded(load(*rows), rule).tolist() == [False, True, False]
