@@ -90,8 +90,10 @@ def iqr(load: HostLoad) -> F64:
     q1 = np.clip(q1, 0, data.shape[1] - 1)
     q3 = np.clip(q3, 0, data.shape[1] - 1)
     rows = np.arange(len(n))
-    out = data[rows, q3] - data[rows, q1]
-    return np.where(load.length > 0, out, 0.0)
+    empty = load.length == 0
+    upper = np.where(empty, 0.0, data[rows, q3])  # an empty row sorted to all +inf
+    lower = np.where(empty, 0.0, data[rows, q1])
+    return np.asarray(upper - lower)
 
 
 def mad(load: HostLoad) -> F64:

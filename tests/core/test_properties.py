@@ -1,0 +1,167 @@
+"""Invariants of `schedule`, checked on generated clusters (hypothesis)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.builders import FLAT, policy
+from ulm.model import VM, Host, HostState, Move, Plan, PowerOff, Resources
+from ulm.policy import Policy, resolve_policy
+from ulm.scheduler import schedule
+from ulm.snapshot import Snapshot
+
+POLICIES = [
+    resolve_policy("seed"),
+    resolve_policy("balance"),
+    resolve_policy("power-save"),
+    policy('[overload]\ndetector = "lr"\nsafety = 1.2\n[selection]\nrule = "mmt"\n'
+           '[placement]\nstrategy = "pabfd"\n'),
+    policy('[overload]\ndetector = "iqr"\n[selection]\nrule = "mc"\n'
+           '[consolidation]\nenabled = true\n[gates]\ncooldown_s = 300\n'),
+    policy('[overload]\nthreshold = 0.6\nsustain = 1\nwindow = 1\n[selection]\nrule = "cost"\n'
+           '[placement]\nstrategy = "balance"\n'
+           '[constraints]\nanti_affinity = [["v0", "v1", "v2"]]\n'),
+]
+
+STATES = [HostState.ON] * 6 + [HostState.OFF, HostState.MAINTENANCE]
+
+
+@st.composite
+def clusters(draw: st.DrawFn) -> Snapshot:
+    n_hosts = draw(st.integers(2, 7))
+    hosts = []
+    for i in range(n_hosts):
+        cores = draw(st.sampled_from([4, 8, 16]))
+        hosts.append(Host(f"h{i}", Resources(float(cores), draw(st.sampled_from(
+            [8192.0, 16384.0, 32768.0]))), draw(st.sampled_from(STATES)), cores, {}, "flat"))
+    vms = []
+    free = {h.name: [h.capacity.mem_mib, h.capacity.cpu] for h in hosts}
+    for j in range(draw(st.integers(0, 24))):
+        h = draw(st.sampled_from(hosts))
+        if h.state is HostState.OFF:
+            continue
+        vcpus = draw(st.sampled_from([1, 2, 4]))
+        mem = draw(st.sampled_from([512.0, 1024.0, 2048.0, 4096.0]))
+        if free[h.name][0] < mem:  # hosts start within their memory
+            continue
+        free[h.name][0] -= mem
+        hist = tuple(draw(st.lists(st.floats(0.0, float(vcpus)), min_size=1, max_size=14)))
+        labels = {"ulm.anti-affinity": "g"} if draw(st.booleans()) and j % 3 == 0 else {}
+        vms.append(VM(f"v{j}", h.name, Resources(float(vcpus), mem),
+                      Resources(hist[-1], mem * draw(st.floats(0.1, 1.0))), vcpus, labels,
+                      draw(st.booleans()) or j % 4 != 0, hist))
+    return Snapshot.build(0.0, hosts, vms, [FLAT])
+
+
+def apply(snap: Snapshot, plan: Plan, now: float) -> Snapshot:
+    """The snapshot after the plan ran, with the load unchanged."""
+    dst = {m.vm: m.dst for m in plan.actions if isinstance(m, Move)}
+    vms = [replace(v, host=dst[v.name], last_moved_at=now) if v.name in dst else v
+           for v in snap.vms]
+    return Snapshot.build(snap.taken_at + 300, snap.hosts, vms, snap.power_curves.values())
+
+
+def demand_after(snap: Snapshot, plan: Plan, pol: Policy) -> dict[str, tuple[float, float]]:
+    from ulm.scheduler.state import State
+    est = State.of(snap, pol, 0.0).demand
+    dst = {m.vm: m.dst for m in plan.actions if isinstance(m, Move)}
+    out: dict[str, tuple[float, float]] = {h: (0.0, 0.0) for h in snap.host_names}
+    for i, v in enumerate(snap.vms):
+        where = dst.get(v.name, v.host)
+        cpu, mem = out[where]
+        out[where] = (cpu + (float(est[i]) if v.name in dst else v.load.cpu),
+                      mem + v.size.mem_mib)
+    return out
+
+
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(clusters(), st.sampled_from(POLICIES))
+def test_never_overfills_a_destination(snap: Snapshot, pol: Policy) -> None:
+    plan = schedule(snap, pol, 0.0)
+    after = demand_after(snap, plan, pol)
+    for dst in {m.dst for m in plan.moves}:
+        h = snap.hosts[snap.host_index[dst]]
+        cpu, mem = after[dst]
+        assert cpu <= h.capacity.cpu * pol.placement.cpu_overcommit + 1e-6
+        assert mem <= h.capacity.mem_mib * pol.placement.mem_overcommit + 1e-6
+
+
+@SETTINGS
+@given(clusters(), st.sampled_from(POLICIES))
+def test_never_breaks_a_constraint(snap: Snapshot, pol: Policy) -> None:
+    plan = schedule(snap, pol, 0.0)
+    by_name = {v.name: v for v in snap.vms}
+    placement = {v.name: v.host for v in snap.vms}
+    for m in plan.moves:
+        v = by_name[m.vm]
+        assert v.migratable and v.name not in pol.constraints.pinned
+        assert snap.hosts[snap.host_index[m.dst]].state is HostState.ON
+        assert m.src == v.host and m.dst != m.src
+        assert snap.hosts[snap.host_index[m.dst]].cores >= v.vcpus
+        placement[m.vm] = m.dst
+    assert len({m.vm for m in plan.moves}) == len(plan.moves)  # a VM moves at most once
+    groups: dict[str, set[str]] = {}
+    for k, group in enumerate(pol.constraints.anti_affinity):
+        for name in group:
+            groups.setdefault(name, set()).add(f"p{k}")
+    for v in snap.vms:
+        if v.labels.get("ulm.anti-affinity"):
+            groups.setdefault(v.name, set()).add("label")
+    for m in plan.moves:  # a VM that moved shares no host with a member of its groups
+        mine = groups.get(m.vm, set())
+        for other, theirs in groups.items():
+            if other != m.vm and other in placement and mine & theirs:
+                assert placement[other] != m.dst
+
+
+@SETTINGS
+@given(clusters(), st.sampled_from(POLICIES))
+def test_never_powers_off_a_host_with_a_vm(snap: Snapshot, pol: Policy) -> None:
+    plan = schedule(snap, pol, 0.0)
+    dst = {m.vm: m.dst for m in plan.moves}
+    occupied = {dst.get(v.name, v.host) for v in snap.vms}
+    occupied |= {v.migrating_to for v in snap.vms if v.migrating_to}
+    for a in plan.actions:
+        if isinstance(a, PowerOff):
+            assert a.host not in occupied
+            assert snap.hosts[snap.host_index[a.host]].state is HostState.ON
+
+
+@SETTINGS
+@given(clusters(), st.sampled_from(POLICIES))
+def test_deterministic(snap: Snapshot, pol: Policy) -> None:
+    again = Snapshot.build(snap.taken_at, snap.hosts, snap.vms, snap.power_curves.values())
+    assert schedule(snap, pol, 0.0).to_dict() == schedule(again, pol, 0.0).to_dict()
+
+
+@SETTINGS
+@given(clusters(), st.sampled_from(POLICIES))
+def test_does_not_reverse_its_own_moves_when_load_is_unchanged(snap: Snapshot,
+                                                                 pol: Policy) -> None:
+    plan = schedule(snap, pol, 0.0)
+    nxt = schedule(apply(snap, plan, 0.0), pol, 300.0)
+    back = {(m.vm, m.dst, m.src) for m in plan.moves}
+    assert not [m for m in nxt.moves if (m.vm, m.src, m.dst) in back]
+
+
+def test_the_generator_exercises_moves() -> None:
+    """Guard against a generator so tame that the properties above check nothing."""
+    moved = 0
+
+    @settings(max_examples=100, deadline=None, database=None)
+    @given(clusters(), st.sampled_from(POLICIES))
+    def count(snap: Snapshot, pol: Policy) -> None:
+        nonlocal moved
+        moved += len(schedule(snap, pol, 0.0).moves)
+
+    count()
+    assert moved > 20
+    assert np.isfinite(moved)
