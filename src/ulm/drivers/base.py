@@ -36,7 +36,12 @@ class Hypervisor(Protocol):
     """Inventory and live migration for one cluster."""
 
     def locate(self, vm: str) -> list[str]:
-        """Hosts on which the VM is running now (exactly one when all is well)."""
+        """Hosts on which the VM is active now (exactly one when all is well; two while a
+        migration is in flight: running on the source, paused on the destination)."""
+        ...
+
+    def list_vms(self, host: str) -> list[str]:
+        """Names of the VMs active on the host."""
         ...
 
     def start_migration(self, vm: str, src: str, dst: str, options: MigrationOptions) -> str:

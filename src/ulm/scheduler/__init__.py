@@ -1,6 +1,6 @@
 """The pure core: `schedule(snapshot, policy, now) -> Plan`. No I/O, no clock, no environment."""
 
-from ulm.scheduler.core import schedule
+from ulm.scheduler.core import check_move, schedule
 from ulm.scheduler.order import stages
 
-__all__ = ["schedule", "stages"]
+__all__ = ["check_move", "schedule", "stages"]

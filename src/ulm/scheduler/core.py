@@ -17,7 +17,7 @@ from ulm.model import Action, Decision, Efficacy, Move, Plan
 from ulm.policy import Policy
 from ulm.scheduler import power
 from ulm.scheduler.detectors import overloaded
-from ulm.scheduler.placement import Answer, Ask, maintenance, place
+from ulm.scheduler.placement import FILTERS, Answer, Ask, maintenance, place
 from ulm.scheduler.selection import RULES
 from ulm.scheduler.state import State
 from ulm.snapshot import Snapshot
@@ -274,3 +274,25 @@ def _efficacy(st: State, before: NDArray[np.float64], n_over_before: int,
         peak_cpu_after=float(after.max(initial=0.0)),
         mem_to_move_mib=float(sum(m.mem_mib for m in draft.moves)),
     )
+
+
+def check_move(snapshot: Snapshot, policy: Policy, move: Move) -> str | None:
+    """The core's own placement rule applied to one move against a fresh snapshot.
+
+    The executor calls it right before a migration: None if the move is still allowed, else
+    the first filter that rejects it. Stale moves are refused, never patched.
+    """
+    vm = snapshot.vm_index.get(move.vm)
+    dst = snapshot.host_index.get(move.dst)
+    if vm is None or dst is None:
+        return f"{move.vm if vm is None else move.dst} is not in the current snapshot"
+    st = State.of(snapshot, policy, snapshot.taken_at)
+    st.remove(vm)
+    excluded = np.zeros(snapshot.n_hosts, np.bool_)
+    hosts = np.array([dst])
+    for reason, keep in FILTERS:
+        if reason == "empty host":
+            continue
+        if not keep(st, Ask(vm, excluded), hosts)[0]:
+            return f"{move.dst} no longer fits {move.vm}: {reason}"
+    return None

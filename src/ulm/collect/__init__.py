@@ -1,0 +1,1 @@
+"""Collection: one `MetricsSource` protocol, several real sources (libvirt, munin-node)."""

@@ -1,0 +1,102 @@
+"""libvirt as a metrics source: node CPU/memory and per-domain stats in one bulk call per host.
+
+Per-domain CPU is a counter (`cpu.time`, ns) that restarts when a VM migrates (a new QEMU process
+on the destination) or its host reboots. Deltas are therefore keyed by (host, domain id, UUID):
+the first reading of a VM on a new host has no previous value and gives *no* CPU figure rather
+than a spike or a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import libvirt
+
+from ulm.collect.base import Collection, HostReading, VMReading
+
+_STATS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+          | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU)
+_ACTIVE = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+
+Key = tuple[str, int, str]  # host, domain id, uuid
+
+
+class LibvirtSource:
+    name = "libvirt"
+
+    def __init__(self, conn: Callable[[str], Any], hosts: list[str],
+                 clock: Callable[[], float]) -> None:
+        self.conn = conn  # host -> open libvirt connection (the hypervisor driver's)
+        self.hosts = hosts
+        self.clock = clock  # monotonic-ish seconds for CPU deltas
+        self._node: dict[str, tuple[float, float]] = {}  # host -> (busy ns, total ns)
+        self._dom: dict[Key, tuple[float, float]] = {}  # -> (cpu.time ns, taken at s)
+
+    def collect(self, now: float) -> Collection:
+        hosts: list[HostReading] = []
+        vms: list[VMReading] = []
+        for host in self.hosts:
+            try:
+                reading, domains = self.read(host, now)
+            except libvirt.libvirtError as exc:
+                reading, domains = HostReading(host, now, False, str(
+                    exc.get_error_message() or exc), source=self.name), []
+            hosts.append(reading)
+            vms.extend(domains)
+        return Collection(now, tuple(hosts), tuple(vms))
+
+    def read(self, host: str, now: float) -> tuple[HostReading, list[VMReading]]:
+        c = self.conn(host)
+        info = c.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
+        cores = int(info[2])
+        mem = c.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
+        total_kib = float(mem.get("total", 0))
+        free_kib = float(mem.get("free", 0)) + float(mem.get("buffers", 0)) + float(
+            mem.get("cached", 0))
+        reading = HostReading(host, now, True, "", cores, total_kib / 1024,
+                              self._node_cpu(host, c), (total_kib - free_kib) / 1024,
+                              None, self.name)
+        t = self.clock()
+        records = c.getAllDomainStats(_STATS, _ACTIVE)
+        domains = [self._vm(host, rec, t, now) for rec in records]
+        # Forget counters of domains gone from this host (migrated away, stopped).
+        seen = {(host, int(d.ID()), str(d.UUIDString())) for d, _ in records}
+        for key in [k for k in self._dom if k[0] == host and k not in seen]:
+            del self._dom[key]
+        return reading, domains
+
+    def _node_cpu(self, host: str, c: Any) -> float | None:
+        s = c.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS)
+        busy = float(s.get("kernel", 0)) + float(s.get("user", 0))
+        total = busy + float(s.get("idle", 0)) + float(s.get("iowait", 0))
+        prev = self._node.get(host)
+        self._node[host] = (busy, total)
+        if prev is None or total <= prev[1]:
+            return None
+        return min(max((busy - prev[0]) / (total - prev[1]), 0.0), 1.0)
+
+    def _vm(self, host: str, rec: tuple[Any, Mapping[str, Any]], t: float,
+            now: float) -> VMReading:
+        dom, stats = rec
+        key: Key = (host, int(dom.ID()), str(dom.UUIDString()))
+        cpu_ns = float(stats.get("cpu.time", 0))
+        prev = self._dom.get(key)
+        self._dom[key] = (cpu_ns, t)
+        cpu = None
+        if prev is not None and t > prev[1] and cpu_ns >= prev[0]:
+            cpu = (cpu_ns - prev[0]) / 1e9 / (t - prev[1])
+        given_kib = float(stats.get("balloon.maximum", stats.get("balloon.current", 0)))
+        used = _used_kib(stats)
+        return VMReading(dom.name(), host, now, int(stats.get("vcpu.current", 1) or 1),
+                         given_kib / 1024, cpu, None if used is None else used / 1024,
+                         key[2])
+
+
+def _used_kib(stats: Mapping[str, Any]) -> float | None:
+    """Guest memory in use: from balloon stats when the guest reports them, else QEMU's RSS."""
+    if "balloon.available" in stats and "balloon.unused" in stats:
+        return float(stats["balloon.available"]) - float(stats["balloon.unused"])
+    if "balloon.rss" in stats:
+        return float(stats["balloon.rss"])
+    return None

@@ -1,0 +1,95 @@
+"""The daemon's configuration file (`ulm.toml`): which hosts, how to reach them, where to store.
+
+Same treatment as the policy: pydantic, unknown keys rejected, one-line errors naming the file,
+the key and the line. `ulm lab config` prints one for the local lab.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ulm.tomlfile import load_model
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreConfig(_Strict):
+    url: str = "sqlite:////var/lib/ulm/ulm.db"  # or postgresql+psycopg://user@host/db
+
+
+class CollectConfig(_Strict):
+    interval_s: Annotated[float, Field(gt=0, le=86400)] = 60.0
+    source: Literal["libvirt", "munin", "prometheus"] = "libvirt"  # host CPU/memory figures
+    window: Annotated[int, Field(ge=1, le=1000)] = 30  # samples per VM the scheduler sees
+    stale_after_s: Annotated[float, Field(gt=0)] | None = None  # default: 3 intervals
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0  # per host and call
+    prometheus_url: str = ""
+
+    @property
+    def stale_s(self) -> float:
+        return self.stale_after_s if self.stale_after_s is not None else 3 * self.interval_s
+
+
+class ExecutorConfig(_Strict):
+    deadline_s: Annotated[float, Field(gt=0)] = 600.0  # a migration running longer is aborted
+    bandwidth_mib_s: Annotated[float, Field(ge=0)] = 0.0  # 0: unlimited
+    auto_converge: bool = True
+    max_concurrent: Annotated[int, Field(ge=1)] = 2  # migrations at once, cluster-wide
+    max_per_host: Annotated[int, Field(ge=1)] = 1  # migrations at once touching one host
+    poll_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+
+
+class HostConfig(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    libvirt_uri: Annotated[str, Field(min_length=1)]
+    munin: str = ""  # host:port of its munin-node
+    migration_uri: str = ""  # where the source's libvirtd reaches this host (default: uri)
+    power_curve: str = ""
+    labels: dict[str, str] = {}
+
+
+class Config(_Strict):
+    store: StoreConfig = StoreConfig()
+    collect: CollectConfig = CollectConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    policy: str = "seed"  # a policy file (relative to this file) or a built-in name
+    #: Glob patterns of VM names ULM may move; a VM matching none is never touched.
+    manage: tuple[str, ...] = ("*",)
+    hosts: Annotated[tuple[HostConfig, ...], Field(min_length=1)]
+    source_path: str = ""  # where this config was read from (filled by the loader)
+
+    @model_validator(mode="after")
+    def _unique_hosts(self) -> Config:
+        names = [h.name for h in self.hosts]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"host names must be unique: {', '.join(sorted(dup))}")
+        return self
+
+    def manages(self, vm: str) -> bool:
+        return any(fnmatch.fnmatchcase(vm, pattern) for pattern in self.manage)
+
+    def host(self, name: str) -> HostConfig:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(name)
+
+    def policy_ref(self) -> str:
+        """The policy as `resolve_policy` takes it: a path relative to the config, or a name."""
+        if self.policy.endswith(".toml") and self.source_path:
+            path = Path(self.policy)
+            if not path.is_absolute():
+                return str(Path(self.source_path).parent / path)
+        return self.policy
+
+
+def load_config(path: Path) -> Config:
+    cfg = load_model(path, Config, "config")
+    return cfg.model_copy(update={"source_path": str(path)})
