@@ -32,7 +32,7 @@ class HostLoad:
 
 def valid_length(history: F64) -> I64:
     """Samples from the newest back to the oldest non-zero one (CloudSim's `trimZeroTail`)."""
-    nz = history != 0.0
+    nz = np.abs(history) > 1e-12  # float residue of removing a VM is not a sample
     width = history.shape[1]
     first = np.where(nz.any(axis=1), nz.argmax(axis=1), width)
     return np.asarray(np.minimum(width - first, MAX_HISTORY).astype(np.int64))

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ulm.arrays import F64, I64, B
-from ulm.model import HostState
 from ulm.scheduler.detectors import overloaded
 from ulm.scheduler.state import State
 
@@ -170,10 +169,16 @@ def place(st: State, ask: Ask, top_n: int = 3) -> Answer:
     if not len(hosts):
         return Answer(None, rejections)
     cost = RANKINGS[st.policy.placement.strategy](st, ask, hosts)
-    order = np.argsort(cost, kind="stable")
-    top = [(int(hosts[i]), float(cost[i])) for i in order[:top_n]]
+    if len(cost) > top_n:  # only the best few are ordered: a full sort per VM costs too much
+        few = np.argpartition(cost, top_n)[:top_n]
+        best = np.flatnonzero(cost == cost[few].min())[:1]  # ties go to the lowest host index
+        few = np.unique(np.concatenate([best, few]))
+    else:
+        few = np.arange(len(cost))
+    order = few[np.lexsort((hosts[few], cost[few]))][:top_n]
+    top = [(int(hosts[i]), float(cost[i])) for i in order]
     return Answer(int(hosts[order[0]]), rejections, top)
 
 
 def maintenance(st: State) -> B:
-    return np.array([s is HostState.MAINTENANCE for s in st.snap.host_state], np.bool_)
+    return st.maintenance

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ulm.arrays import F64, I64, B
-from ulm.model import PowerCurve
+from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
-from ulm.scheduler.detectors import HostLoad, valid_length
+from ulm.scheduler.detectors import LR_POINTS, MAX_HISTORY, HostLoad, valid_length
 from ulm.snapshot import Snapshot
 
 PINNED_LABEL = "ulm.pinned"
@@ -40,6 +40,10 @@ class State:
     fixed: list[str]  # per VM: why ULM may not move it ("" = movable)
     group: list[frozenset[str]]  # per VM: anti-affinity groups it belongs to
     power_groups: list[tuple[PowerCurve | None, B]]  # hosts sharing a power curve
+    biggest: F64  # per host: RAM of its biggest VM (MiB), for LR's migration horizon
+    maintenance: B  # per host: in maintenance (drained, never a destination)
+    vm_len: I64  # per VM: valid history samples (detectors.valid_length)
+    host_len: I64  # per host: valid history samples, kept up to date by add/remove
 
     @classmethod
     def of(cls, snap: Snapshot, policy: Policy, now: float) -> State:
@@ -69,35 +73,47 @@ class State:
             vm_hist=hist, vm_host=snap.vm_host.copy(), host_cur=cur, host_hist=host_hist,
             host_mem=host_mem, host_count=np.bincount(on, minlength=n_h).astype(np.int64),
             host_busy=busy, fixed=_fixed_reasons(snap, policy, now), group=_groups(snap, policy),
-            power_groups=_power_groups(snap),
+            power_groups=_power_groups(snap), biggest=_biggest(snap),
+            maintenance=np.array([s is HostState.MAINTENANCE for s in snap.host_state],
+                                 np.bool_),
+            vm_len=valid_length(hist), host_len=valid_length(host_hist),
         )
 
     # -- reading ------------------------------------------------------------------------------
 
     def load(self, hosts: I64) -> HostLoad:
         """Detector input for these hosts in the working placement."""
-        cap = self.snap.host_cpu[hosts][:, None]
-        hist = self.host_hist[hosts] / cap
-        return HostLoad(hist, valid_length(hist), self.host_cur[hosts] / cap[:, 0],
+        cap = self.snap.host_cpu[hosts]
+        hist = self.host_hist[hosts, -self._width():] / cap[:, None]
+        return HostLoad(hist, self.host_len[hosts], self.host_cur[hosts] / cap,
                         self.horizon(hosts))
 
     def load_with(self, hosts: I64, vm: int) -> HostLoad:
         """Detector input for these hosts as if `vm` were added to each of them."""
-        cap = self.snap.host_cpu[hosts][:, None]
-        hist = (self.host_hist[hosts] + self.vm_hist[vm]) / cap
-        cur = (self.host_cur[hosts] + self.demand[vm]) / cap[:, 0]
+        cap = self.snap.host_cpu[hosts]
+        w = self._width()
+        hist = (self.host_hist[hosts, -w:] + self.vm_hist[vm, -w:]) / cap[:, None]
+        cur = (self.host_cur[hosts] + self.demand[vm]) / cap
         horizon = np.maximum(self.horizon(hosts), self._intervals(self.snap.vm_mem_size[vm]))
-        return HostLoad(hist, valid_length(hist), cur, horizon)
+        # Histories are non-negative, so the sum's zero tail is the shorter of the two tails.
+        length = np.maximum(self.host_len[hosts], self.vm_len[vm])
+        return HostLoad(hist, length, cur, horizon)
+
+    def _width(self) -> int:
+        """History columns the detector reads: LR fits 10 points, the others 30."""
+        return LR_POINTS if self.policy.overload.detector in ("lr", "lrr") else MAX_HISTORY
 
     def horizon(self, hosts: I64) -> F64:
-        """Migration intervals ahead for LR: the longest migration of a VM on the host."""
+        """Migration intervals ahead for LR: the longest migration of a VM on the host.
+
+        `biggest` only grows within a round (a VM leaving does not shrink it): a horizon that
+        is one interval too long errs on the safe side and saves an O(VMs) scan per move.
+        """
         if self.policy.overload.detector not in ("lr", "lrr"):
             return np.zeros(len(hosts))
-        placed = self.vm_host >= 0
-        biggest = np.zeros(self.snap.n_hosts)
-        np.maximum.at(biggest, self.vm_host[placed], self.snap.vm_mem_size[placed])
         rule = self.policy.overload
-        return np.ceil(biggest[hosts] / rule.migration_mib_per_s / rule.migration_interval_s)
+        return np.asarray(np.ceil(self.biggest[hosts] / rule.migration_mib_per_s
+                                  / rule.migration_interval_s))
 
     def _intervals(self, mem_mib: float) -> float:
         rule = self.policy.overload
@@ -118,6 +134,7 @@ class State:
         self.host_hist[h] -= self.vm_hist[vm]
         self.host_mem[h] -= self.mem[vm]
         self.host_count[h] -= 1
+        self.host_len[h] = valid_length(self.host_hist[h:h + 1])[0]
         self.vm_host[vm] = -1
 
     def add_back(self, vm: int, host: int) -> None:
@@ -126,14 +143,17 @@ class State:
         self.host_hist[host] += self.vm_hist[vm]
         self.host_mem[host] += self.mem[vm]
         self.host_count[host] += 1
+        self.host_len[host] = max(self.host_len[host], self.vm_len[vm])
         self.vm_host[vm] = host
 
     def add(self, vm: int, host: int) -> None:
         # The destination is charged the *estimated* demand: that is what it must absorb.
+        self.biggest[host] = max(self.biggest[host], self.snap.vm_mem_size[vm])
         self.host_cur[host] += self.demand[vm]
         self.host_hist[host] += self.vm_hist[vm]
         self.host_mem[host] += self.mem[vm]
         self.host_count[host] += 1
+        self.host_len[host] = max(self.host_len[host], self.vm_len[vm])
         self.vm_host[vm] = host
 
 
@@ -227,3 +247,10 @@ def _power_groups(snap: Snapshot) -> list[tuple[PowerCurve | None, B]]:
     names = np.array(snap.host_power, dtype=object)
     return [(snap.power_curves.get(str(name)), names == name) for name in dict.fromkeys(
         snap.host_power)]
+
+
+def _biggest(snap: Snapshot) -> F64:
+    placed = snap.vm_host >= 0
+    out = np.zeros(snap.n_hosts)
+    np.maximum.at(out, snap.vm_host[placed], snap.vm_mem_size[placed])
+    return out
