@@ -40,3 +40,12 @@ def test_every_builtin_policy_is_documented() -> None:
     for name in builtin_names():
         short = name.split("-")[0]
         assert f"`{name}`" in table or f"`{short}-" in table or f"`{short}`" in table, name
+
+
+def test_toml_examples_in_the_policy_doc_are_valid() -> None:
+    from ulm.policy import parse_policy
+    doc = (ROOT / "docs" / "policy.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", doc, flags=re.S)
+    assert blocks
+    for block in blocks:
+        parse_policy(block, "docs/policy.md")

@@ -11,10 +11,11 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ulm.calendar import Calendar, Freeze, Period
 from ulm.errors import ConfigError
 from ulm.tomlfile import load_model, parse_model
 
@@ -104,6 +105,9 @@ class Constraints(_Strict):
 
 
 class Policy(_Strict):
+    """The base policy, plus optional `[office]` / `[night]` tables that override any of its
+    keys in those periods of the `[calendar]` (office hours, holidays, change freezes)."""
+
     name: str = "custom"
     description: str = ""
     compat: Literal["none", "cloudsim"] = "none"  # reproduce CloudSim 3.0.3's quirks
@@ -114,12 +118,63 @@ class Policy(_Strict):
     consolidation: Consolidation = Consolidation()
     gates: Gates = Gates()
     constraints: Constraints = Constraints()
+    calendar: Calendar | None = None
+    office: dict[str, Any] | None = None
+    night: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _overrides_are_valid(self) -> Policy:
+        for period in ("office", "night"):
+            override = getattr(self, period)
+            if override is None:
+                continue
+            if self.calendar is None:
+                raise ValueError(f"[{period}] needs a [calendar] to say when it applies")
+            bad = {"calendar", "office", "night", "name"} & override.keys()
+            if bad:
+                raise ValueError(f"[{period}] cannot override {', '.join(sorted(bad))}")
+            try:
+                _merged(self, override)
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                key = ".".join(str(p) for p in err["loc"])
+                msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+                raise ValueError(f"{period}.{key}: {msg}") from None
+        return self
+
+    def effective(self, now: float) -> tuple[Policy, Period, Freeze | None]:
+        """The policy in force at `now`, the calendar period, and a change freeze if one is on."""
+        if self.calendar is None:
+            return self, Period.OFFICE, None
+        period = self.calendar.period(now)
+        override = self.office if period is Period.OFFICE else self.night
+        key = (self.digest, period.value)
+        pol = _EFFECTIVE.get(key)
+        if pol is None:
+            pol = _merged(self, override) if override else self
+            if len(_EFFECTIVE) > 64:
+                _EFFECTIVE.clear()
+            _EFFECTIVE[key] = pol
+        return pol, period, self.calendar.freeze(now)
 
     @property
     def digest(self) -> str:
         """Stable hash of the effective policy: a plan records which policy made it."""
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_EFFECTIVE: dict[tuple[str, str], Policy] = {}
+
+
+def _merged(base: Policy, override: dict[str, Any]) -> Policy:
+    data = base.model_dump(exclude={"calendar", "office", "night"})
+    for section, value in override.items():
+        if isinstance(value, dict) and isinstance(data.get(section), dict):
+            data[section] = {**data[section], **value}
+        else:
+            data[section] = value
+    return Policy.model_validate(data)
 
 
 BUILTIN_DIR = "policies"

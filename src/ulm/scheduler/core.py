@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ulm.arrays import B
+from ulm.calendar import Period
 from ulm.model import Action, Decision, Efficacy, Move, Plan
 from ulm.policy import Policy
 from ulm.scheduler import power
@@ -39,17 +40,19 @@ class Draft:
 
 
 def schedule(snapshot: Snapshot, policy: Policy, now: float) -> Plan:
-    st = State.of(snapshot, policy, now)
-    draft = Draft()
+    pol, period, notes = _in_force(policy, now)
+    st = State.of(snapshot, pol, now)
+    draft = Draft(problems=notes)
     before = st.utilisation().copy()
     over = overloaded_hosts(st)
     n_over_before = int(over.sum())
     evacuate(st, draft)
     relieve(st, over, draft)
-    if policy.consolidation.enabled:
+    if pol.consolidation.enabled:
         consolidate(st, over, draft)
-    actions: list[Action] = [*power.wake(st, draft.problems), *draft.moves,
-                             *power.sleep(st)]
+    wake = (power.wake_for_office(st) if period is Period.PRE_OFFICE
+            else power.wake(st, draft.problems))
+    actions: list[Action] = [*wake, *draft.moves, *power.sleep(st)]
     return Plan(
         snapshot_id=snapshot.id,
         policy_digest=policy.digest,
@@ -59,6 +62,25 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float) -> Plan:
         problems=tuple(draft.problems),
         efficacy=_efficacy(st, before, n_over_before, draft),
     )
+
+
+def _in_force(policy: Policy, now: float) -> tuple[Policy, Period, list[str]]:
+    """The calendar's verdict: which profile applies, and what a freeze or the morning forbid.
+
+    Before office hours nothing is packed (hosts are being woken); during a change freeze
+    nothing is packed or powered off — relieving overload and draining for maintenance go on,
+    because they protect the service.
+    """
+    pol, period, freeze = policy.effective(now)
+    notes: list[str] = []
+    if freeze is not None or period is Period.PRE_OFFICE:
+        off = pol.consolidation.model_copy(update={"enabled": False})
+        pol = pol.model_copy(update={"consolidation": off})
+        if freeze is not None:
+            notes.append(f"change freeze until {freeze.end.isoformat()}"
+                         f"{': ' + freeze.reason if freeze.reason else ''}: "
+                         "no consolidation or power-off")
+    return pol, period, notes
 
 
 def overloaded_hosts(st: State) -> B:

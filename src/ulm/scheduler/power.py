@@ -67,3 +67,14 @@ def wake(st: State, problems: list[str]) -> list[PowerOn]:
         if cap >= need:
             break
     return out
+
+
+def wake_for_office(st: State) -> list[PowerOn]:
+    """Ahead of office hours every sleeping host is woken, so the day starts with all of them.
+
+    The executor staggers them (one stage, bounded like migrations); a host that does not come
+    back is reported and the next round wakes another if headroom is short.
+    """
+    snap = st.snap
+    return [PowerOn(snap.host_names[h], "office hours start soon: waking ahead of the load")
+            for h in range(snap.n_hosts) if snap.host_state[h] is HostState.OFF]
