@@ -88,13 +88,20 @@ class Consolidation(_Strict):
     power_off: bool = True  # power off hosts that the plan leaves empty
 
 
+class Balance(_Strict):
+    """Office-hours balancing: hosts far above the cluster's mean CPU hand VMs to cool hosts."""
+
+    enabled: bool = False
+    spread: PositiveFraction = 0.2  # a host above mean + spread is too hot
+    min_gain: PositiveFraction = 0.05  # a move must narrow the source-destination gap this much
+
+
 class Gates(_Strict):
     """How much may happen: no ping-pong, no migration storms."""
 
     cooldown_s: Annotated[float, Field(ge=0)] = 0.0  # a VM moved less than this ago stays
     max_moves_per_round: Annotated[int, Field(ge=0)] | None = None
     max_concurrent_per_host: Annotated[int, Field(ge=1)] | None = None
-    min_gain: Fraction = 0.0  # balance: a move must lower the source-destination gap this much
 
 
 class Constraints(_Strict):
@@ -116,6 +123,7 @@ class Policy(_Strict):
     selection: Selection = Selection()
     placement: Placement = Placement()
     consolidation: Consolidation = Consolidation()
+    balance: Balance = Balance()
     gates: Gates = Gates()
     constraints: Constraints = Constraints()
     calendar: Calendar | None = None

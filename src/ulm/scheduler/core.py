@@ -48,6 +48,8 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float) -> Plan:
     n_over_before = int(over.sum())
     evacuate(st, draft)
     relieve(st, over, draft)
+    if pol.balance.enabled:
+        balance(st, over, draft)
     if pol.consolidation.enabled:
         consolidate(st, over, draft)
     wake = (power.wake_for_office(st) if period is Period.PRE_OFFICE
@@ -209,6 +211,52 @@ def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
         draft.decisions.append(_decision(st, vm, host, trigger, answer,
                                          f"moved to {st.snap.host_names[dst]}"))
     return True
+
+
+def balance(st: State, over: B, draft: Draft) -> None:
+    """Hosts far above the mean hand VMs to the coolest host, while that narrows the gap."""
+    rule = st.policy.balance
+    on = st.snap.host_on & ~st.maintenance
+    if on.sum() < 2:
+        return
+    limit = float(st.host_cur[on].sum() / st.snap.host_cpu[on].sum()) + rule.spread
+    select = RULES[st.policy.selection.rule]
+    done = over.copy()
+    while draft.budget_left(st.policy) > 0:
+        util = st.utilisation()
+        hot = on & ~done & (util > limit)
+        hot[list(draft.destinations)] = False
+        if not hot.any():
+            return
+        h = int(np.flatnonzero(hot)[np.argmax(util[hot])])
+        moved = {st.snap.vm_index[m.vm] for m in draft.moves}
+        cands = np.array([v for v in st.vms_on(h) if not st.fixed[v] and v not in moved],
+                         np.int64)
+        if not len(cands):
+            done[h] = True
+            continue
+        vm = select(st, h, cands)
+        trigger = f"balance: {st.snap.host_names[h]} CPU {util[h]:.0%} > mean + spread " \
+                  f"{limit:.0%}"
+        st.remove(vm)
+        answer = place(st, Ask(vm, over | st.maintenance | (util > limit), max_after=limit,
+                               ranking="balance"))
+        if answer.host is None or not _narrows(st, h, answer.host, vm, rule.min_gain):
+            st.add_back(vm, h)
+            done[h] = True
+            continue
+        _commit(st, draft, vm, h, answer.host, trigger)
+        draft.decisions.append(_decision(st, vm, h, trigger, answer,
+                                         f"moved to {st.snap.host_names[answer.host]}"))
+
+
+def _narrows(st: State, src: int, dst: int, vm: int, min_gain: float) -> bool:
+    """The gap between source and destination shrinks by at least `min_gain` (VM not yet on
+    the destination, already off the source)."""
+    cap_s, cap_d = float(st.snap.host_cpu[src]), float(st.snap.host_cpu[dst])
+    before = (st.host_cur[src] + st.vm_cpu[vm]) / cap_s - st.host_cur[dst] / cap_d
+    after = abs(st.host_cur[src] / cap_s - (st.host_cur[dst] + st.demand[vm]) / cap_d)
+    return bool(before - after >= min_gain)
 
 
 def consolidate(st: State, over: B, draft: Draft) -> None:

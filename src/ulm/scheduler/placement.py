@@ -24,6 +24,8 @@ class Ask:
     vm: int
     excluded: B  # per host
     allow_empty: bool = True  # consolidation must not wake an empty host to empty another
+    max_after: float | None = None  # balancing: the destination must stay this cool
+    ranking: str | None = None  # overrides the policy's strategy (balancing ranks by balance)
 
 
 @dataclass(slots=True)
@@ -102,6 +104,13 @@ def _stays_healthy(st: State, ask: Ask, hosts: I64) -> B:
     return np.asarray(ok)
 
 
+def _stays_cool(st: State, ask: Ask, hosts: I64) -> B:
+    if ask.max_after is None:
+        return np.ones(len(hosts), np.bool_)
+    after = (st.host_cur[hosts] + st.demand[ask.vm]) / st.snap.host_cpu[hosts]
+    return np.asarray(after <= ask.max_after + 1e-9)
+
+
 FILTERS: tuple[tuple[str, Filter], ...] = (
     ("host not on", _on),
     ("source or excluded", _not_excluded),
@@ -112,6 +121,7 @@ FILTERS: tuple[tuple[str, Filter], ...] = (
     ("anti-affinity", _anti_affinity),
     ("migration slots full", _slots),
     ("would overload", _stays_healthy),
+    ("would be too hot", _stays_cool),
 )
 
 
@@ -168,7 +178,7 @@ def place(st: State, ask: Ask, top_n: int = 3) -> Answer:
     hosts, rejections = candidates(st, ask)
     if not len(hosts):
         return Answer(None, rejections)
-    cost = RANKINGS[st.policy.placement.strategy](st, ask, hosts)
+    cost = RANKINGS[ask.ranking or st.policy.placement.strategy](st, ask, hosts)
     if len(cost) > top_n:  # only the best few are ordered: a full sort per VM costs too much
         few = np.argpartition(cost, top_n)[:top_n]
         best = np.flatnonzero(cost == cost[few].min())[:1]  # ties go to the lowest host index
