@@ -1,0 +1,307 @@
+"""The lab as a whole: up, down, status, guests, forced load, a ready `ulm.toml`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ulm.errors import UlmError
+from ulm.lab import guest, hosts, network
+from ulm.lab.paths import (
+    CONTROLLER,
+    CONTROLLER_IP,
+    MAX_HOSTS,
+    LabPaths,
+    host_index,
+    host_ip,
+    host_name,
+)
+from ulm.lab.system import (
+    alive,
+    cgroup_dirs,
+    cgroup_make,
+    cgroup_remove,
+    kill_all,
+    spawn,
+    wait_dead,
+)
+
+NEEDED = ("ip", "nsenter", "unshare", "/usr/sbin/libvirtd", "qemu-system-x86_64", "munin-node",
+          "apt-get", "dpkg-deb")
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    name: str
+    address: str
+    on: bool
+    answering: bool
+    vms: list[str]
+    load: str
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise UlmError("the lab needs root (network namespaces, cgroups, libvirtd)")
+
+
+def missing_tools() -> list[str]:
+    return [t for t in NEEDED if shutil.which(t) is None and not Path(t).exists()]
+
+
+class Lab:
+    def __init__(self, paths: LabPaths | None = None) -> None:
+        self.paths = paths or LabPaths.default()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.paths.state_file.read_text())
+            return data
+        except (OSError, ValueError):
+            raise UlmError("the lab is not up (run `ulm lab up`)") from None
+
+    def is_up(self) -> bool:
+        return self.paths.state_file.exists()
+
+    @property
+    def n_hosts(self) -> int:
+        return int(self.state()["hosts"])
+
+    def index(self, host: str) -> int:
+        try:
+            i = host_index(host)
+        except ValueError as exc:
+            raise UlmError(str(exc)) from None
+        if not 1 <= i <= self.n_hosts:
+            raise UlmError(f"unknown lab host {host!r} (the lab has labh1..labh{self.n_hosts})")
+        return i
+
+    # -- up and down ---------------------------------------------------------------------------
+
+    def up(self, n: int, host_mem_mib: int = 4096) -> None:
+        require_root()
+        if not 1 <= n <= MAX_HOSTS:
+            raise UlmError(f"--hosts must be between 1 and {MAX_HOSTS} (got {n})")
+        if host_mem_mib < 256:
+            raise UlmError(f"--host-mem-mib must be at least 256 (got {host_mem_mib})")
+        gone = missing_tools()
+        if gone:
+            raise UlmError(f"missing: {', '.join(gone)} (run `ulm lab setup`)")
+        if self.is_up():
+            raise UlmError("the lab is already up (run `ulm lab down` first)")
+        self.down()  # whatever a crashed `up` left behind
+        guest.build(self.paths.guest)
+        self.paths.caps.mkdir(parents=True, exist_ok=True)
+        root = self.paths.root
+        root.mkdir(parents=True, exist_ok=True)
+        self._system_files(n)
+        try:
+            network.switch_up()  # installs the safety route first
+            network.controller_up()
+            for i in range(1, n + 1):
+                network.attach(host_name(i), host_ip(i))
+                hosts.prepare(self.paths, i, host_mem_mib)
+                cgroup_make(hosts.cgroups(i))
+            macs = {host_name(i): network.mac(host_name(i)) for i in range(1, n + 1)}
+            self.paths.state_file.write_text(json.dumps(
+                {"hosts": n, "host_mem_mib": host_mem_mib, "macs": macs}))
+            for i in range(1, n + 1):
+                hosts.power_on(self.paths, i, wait=False)
+            for i in range(1, n + 1):
+                hosts.wait_answering(self.paths, i)
+            self._start_fakeload(n)
+        except BaseException:
+            self.down()
+            raise
+
+    def _system_files(self, n: int) -> None:
+        root = self.paths.root
+        lines = ["127.0.0.1 localhost", f"{CONTROLLER_IP} {CONTROLLER}"]
+        lines += [f"{host_ip(i)} {host_name(i)}" for i in range(1, n + 1)]
+        (root / "hosts").write_text("\n".join(lines) + "\n")
+        passwd = Path("/etc/passwd").read_text()
+        group = Path("/etc/group").read_text()
+        if "\nlibvirt-qemu:" not in "\n" + passwd:
+            passwd += "libvirt-qemu:x:64055:64055:Libvirt Qemu:/var/lib/libvirt:/usr/sbin/nologin\n"
+        if "\nlibvirt-qemu:" not in "\n" + group:
+            group += "libvirt-qemu:x:64055:\n"
+        if "\nkvm:" not in "\n" + group:
+            group += "kvm:x:64056:\n"
+        (root / "passwd").write_text(passwd)
+        (root / "group").write_text(group)
+
+    def _start_fakeload(self, n: int) -> None:
+        proc = spawn([sys.executable, "-m", "ulm.lab.fakeload", str(self.paths.root), str(n)],
+                     self.paths.root / "fakeload.out", start_new_session=True)
+        (self.paths.root / "fakeload.pid").write_text(str(proc.pid))
+
+    def down(self) -> None:
+        """Removes every process, namespace, cgroup and route the lab made. Idempotent."""
+        require_root()
+        root = self.paths.root
+        self.paths.state_file.unlink(missing_ok=True)  # tells fakeload to stop
+        for pid_file in root.glob("*.pid"):
+            try:
+                pid = int(pid_file.read_text())
+            except ValueError:
+                continue
+            kill_all([pid])
+            wait_dead([pid], 5.0)
+        for h in sorted(root.glob("h[0-9]*")):
+            if h.name[1:].isdigit():
+                hosts.power_off(self.paths, int(h.name[1:]))
+        network.down()
+        cgroup_remove(cgroup_dirs("ulm-lab"))
+        shutil.rmtree(root, ignore_errors=True)
+
+    # -- looking -------------------------------------------------------------------------------
+
+    def status(self) -> list[HostStatus]:
+        out = []
+        for i in range(1, self.n_hosts + 1):
+            on = hosts.is_on(self.paths, i)
+            vms: list[str] = []
+            answering = False
+            if on:
+                try:
+                    conn = self.connect(i)
+                    vms = sorted(d.name() for d in conn.listAllDomains())
+                    conn.close()
+                    answering = True
+                except UlmError:
+                    pass
+            load_file = self.paths.host(i) / "load"
+            load = load_file.read_text().strip() if load_file.exists() else "auto"
+            out.append(HostStatus(host_name(i), host_ip(i), on, answering, vms, load))
+        return out
+
+    def connect(self, i: int) -> Any:
+        import libvirt
+
+        import ulm.drivers.libvirt  # noqa: F401  (silences libvirt's own stderr printing)
+        try:
+            return libvirt.open(self.paths.unix_uri(i))
+        except libvirt.libvirtError as exc:
+            raise UlmError(f"{host_name(i)}: {exc.get_error_message()}") from None
+
+    # -- guests --------------------------------------------------------------------------------
+
+    def vm_add(self, name: str, host: str, mem_mib: int, kind: str = "linux", burn: int = 0,
+               dirty_mib: int = 0, vcpus: int = 1) -> None:
+        import libvirt
+        i = self.index(host)
+        if mem_mib <= 0 or vcpus <= 0 or burn < 0 or dirty_mib < 0:
+            raise UlmError("--mem and --vcpus must be positive, --burn and --dirty not negative")
+        if self.find(name):
+            raise UlmError(f"a VM named {name!r} already exists on {self.find(name)}")
+        xml = guest.domain_xml(name, mem_mib, kind, self.paths.guest, vcpus, burn, dirty_mib)
+        conn = self.connect(i)
+        try:
+            conn.defineXML(xml).create()
+        except libvirt.libvirtError as exc:
+            raise UlmError(f"cannot start {name} on {host}: {exc.get_error_message()}") from None
+        finally:
+            conn.close()
+
+    def find(self, name: str) -> str:
+        """The host the VM is active on ('' if none)."""
+        import libvirt
+        for i in range(1, self.n_hosts + 1):
+            if not hosts.is_on(self.paths, i):
+                continue
+            conn = self.connect(i)
+            try:
+                if conn.lookupByName(name).isActive():
+                    return host_name(i)
+            except libvirt.libvirtError:
+                continue
+            finally:
+                conn.close()
+        return ""
+
+    def vm_rm(self, name: str) -> None:
+        import libvirt
+        found = False
+        for i in range(1, self.n_hosts + 1):
+            if not hosts.is_on(self.paths, i):
+                continue
+            conn = self.connect(i)
+            try:
+                dom = conn.lookupByName(name)
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefine()
+                found = True
+            except libvirt.libvirtError:
+                pass
+            finally:
+                conn.close()
+        if not found:
+            raise UlmError(f"no VM named {name!r} in the lab")
+
+    def vms(self) -> dict[str, list[str]]:
+        return {s.name: s.vms for s in self.status()}
+
+    # -- load, power, config -------------------------------------------------------------------
+
+    def set_load(self, host: str, value: str) -> None:
+        i = self.index(host)
+        if value != "auto":
+            try:
+                pct = float(value.rstrip("%"))
+            except ValueError:
+                raise UlmError(f"load must be a percentage 0-100 or 'auto' (got {value!r})"
+                               ) from None
+            if not 0 <= pct <= 100:
+                raise UlmError(f"load must be between 0 and 100 (got {pct:g})")
+            value = f"{pct:g}"
+        (self.paths.host(i) / "load").write_text(value + "\n")
+
+    def power(self, host: str, on: bool) -> None:
+        i = self.index(host)
+        if on:
+            hosts.power_on(self.paths, i)
+        else:
+            hosts.power_off(self.paths, i)
+
+    def config_toml(self) -> str:
+        n = self.n_hosts
+        lines = ["# ULM configuration for the local lab (ulm lab config)",
+                 "# Run ULM inside the lab's controller namespace: ulm lab exec -- ulm run ...",
+                 "[store]", f'url = "sqlite:///{self.paths.root}/ulm.db"', "",
+                 "[collect]", "interval_s = 10", ""]
+        for i in range(1, n + 1):
+            lines += ["[[hosts]]", f'name = "{host_name(i)}"',
+                      f'libvirt_uri = "{LabPaths.tcp_uri(i)}"', f'munin = "{host_ip(i)}:4949"',
+                      ""]
+        return "\n".join(lines)
+
+
+def exec_prefix() -> list[str]:
+    """argv prefix that runs a command inside the controller namespace (cgroups stay visible,
+    unlike `ip netns exec`, which remounts /sys)."""
+    return ["nsenter", f"--net={network.netns_path(CONTROLLER)}"]
+
+
+def wait_for(predicate: Any, timeout: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
+
+
+def fakeload_alive(paths: LabPaths) -> bool:
+    try:
+        return alive(int((paths.root / "fakeload.pid").read_text()))
+    except (OSError, ValueError):
+        return False

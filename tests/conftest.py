@@ -1,0 +1,53 @@
+"""Shared fixtures. `lab` brings up ONE real libvirt lab for the whole session (3 hosts)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from ulm.lab.lab import Lab, missing_tools
+
+LAB_HOSTS = 3
+
+
+def _lab_prerequisites() -> str:
+    if os.geteuid() != 0:
+        return "the lab tests need root"
+    gone = missing_tools()
+    if gone:
+        return f"the lab tests need {', '.join(gone)}: run `bash scripts/setup.sh --dev`"
+    if shutil.which("qemu-system-x86_64") is None:
+        return "qemu-system-x86_64 is missing"
+    return ""
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    if os.environ.get("ULM_SKIP_LAB") == "1":
+        pytest.skip("ULM_SKIP_LAB=1: real-lab tests skipped on request")
+    why = _lab_prerequisites()
+    if why:
+        pytest.fail(why)  # CI installs everything: a missing piece is a failure, not a skip
+    lab = Lab()
+    if lab.is_up():
+        lab.down()
+    lab.up(LAB_HOSTS)
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture
+def clean_lab(lab: Lab) -> Iterator[Lab]:
+    """The shared lab, with every guest removed and every load back to auto afterwards."""
+    yield lab
+    for i in range(1, lab.n_hosts + 1):
+        lab.power(f"labh{i}", True)
+        lab.set_load(f"labh{i}", "auto")
+    for vms in lab.vms().values():
+        for vm in vms:
+            lab.vm_rm(vm)
