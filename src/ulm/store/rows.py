@@ -1,0 +1,96 @@
+"""From store rows to a `Snapshot`: windows, staleness, host state. Pure (no SQL, no clock)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ulm.model import VM, Host, HostState, Resources
+from ulm.snapshot import Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class HostRow:
+    name: str
+    cpu: float
+    cores: int
+    mem_mib: float
+    reachable: bool
+    error: str
+    labels: dict[str, Any]
+    power: str
+    last_seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class VMRow:
+    name: str
+    host: str
+    vcpus: int
+    mem_mib: float
+    labels: dict[str, Any]
+    managed: bool
+    last_seen: float
+    last_moved_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SampleRow:
+    ts: float
+    kind: str
+    name: str
+    host: str
+    cpu: float | None
+    mem_mib: float | None
+
+
+def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
+                   samples: Sequence[SampleRow], window: int, stale_s: float,
+                   maintenance: Collection[str] = (),
+                   powered_off: Collection[str] = ()) -> Snapshot:
+    """`samples` oldest first. A VM whose newest sample is older than `stale_s` is `stale`:
+    its load is the last one known, and the scheduler leaves it alone."""
+    vm_cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    vm_mem: dict[str, float] = {}
+    host_cpu: dict[str, list[float]] = defaultdict(list)
+    for s in samples:
+        if s.kind == "vm":
+            if s.cpu is not None:
+                vm_cpu[s.name].append((s.ts, s.cpu))
+            if s.mem_mib is not None:
+                vm_mem[s.name] = s.mem_mib
+        elif s.cpu is not None:
+            host_cpu[s.name].append(s.cpu)
+    host_objs = [Host(h.name, Resources(h.cpu, h.mem_mib),
+                      _state(h, now, stale_s, maintenance, powered_off), h.cores,
+                      {str(k): str(v) for k, v in h.labels.items()}, h.power,
+                      tuple(host_cpu[h.name][-window:]))
+                 for h in sorted(hosts, key=lambda h: h.name)]
+    known = {h.name for h in host_objs}
+    vm_objs = []
+    for v in sorted(vms, key=lambda v: v.name):
+        if v.host not in known:
+            continue
+        hist = vm_cpu[v.name][-window:]
+        stale = not hist or hist[-1][0] < now - stale_s
+        cpu = hist[-1][1] if hist else 0.0
+        vm_objs.append(VM(
+            name=v.name, host=v.host, size=Resources(float(v.vcpus), v.mem_mib),
+            load=Resources(cpu, vm_mem.get(v.name, v.mem_mib)), vcpus=v.vcpus,
+            labels={str(k): str(val) for k, val in v.labels.items()},
+            migratable=v.managed, history=tuple(c for _, c in hist), stale=stale,
+            last_moved_at=v.last_moved_at))
+    return Snapshot.build(now, host_objs, vm_objs)
+
+
+def _state(h: HostRow, now: float, stale_s: float, maintenance: Collection[str],
+           powered_off: Collection[str]) -> HostState:
+    if h.name in maintenance:
+        return HostState.MAINTENANCE
+    if h.reachable and h.last_seen >= now - stale_s:
+        return HostState.ON
+    if h.name in powered_off:
+        return HostState.OFF
+    return HostState.UNKNOWN  # silent for a reason ULM does not know: never a destination

@@ -1,0 +1,135 @@
+"""One schema, SQLAlchemy Core. Times are float seconds since the epoch (UTC).
+
+Changes to it need an Alembic revision in `migrations/versions/` (a test compares the two).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+hosts = Table(
+    "hosts", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("cpu", Float, nullable=False),  # capacity in cpu units (cores)
+    Column("cores", Integer, nullable=False),
+    Column("mem_mib", Float, nullable=False),
+    Column("reachable", Boolean, nullable=False, default=True),
+    Column("error", Text, nullable=False, default=""),
+    Column("labels", JSON, nullable=False, default=dict),
+    Column("power", String(255), nullable=False, default=""),
+    Column("last_seen", Float, nullable=False),
+)
+
+vms = Table(
+    "vms", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("vcpus", Integer, nullable=False),
+    Column("mem_mib", Float, nullable=False),
+    Column("labels", JSON, nullable=False, default=dict),
+    Column("managed", Boolean, nullable=False, default=True),
+    Column("last_seen", Float, nullable=False),
+    Column("last_moved_at", Float, nullable=True),
+)
+
+samples = Table(
+    "samples", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(8), nullable=False),  # host | vm
+    Column("name", String(255), nullable=False),
+    Column("host", String(255), nullable=False, default=""),
+    Column("cpu", Float, nullable=True),  # host: fraction busy; vm: cpu units busy
+    Column("mem_mib", Float, nullable=True),  # in use
+    Column("resolution_s", Float, nullable=False, default=0.0),  # 0 = raw
+    Column("source", String(32), nullable=False, default=""),
+    Index("ix_samples_kind_name_ts", "kind", "name", "ts"),
+    Index("ix_samples_ts", "ts"),
+)
+
+plans = Table(
+    "plans", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("snapshot_id", String(64), nullable=False),
+    Column("policy_digest", String(64), nullable=False),
+    Column("mode", String(16), nullable=False),  # advise | enforce | manual
+    Column("status", String(16), nullable=False),  # proposed | applied | failed | superseded
+    Column("body", JSON, nullable=False),
+)
+
+outcomes = Table(
+    "outcomes", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_id", String(64), ForeignKey("plans.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("vm", String(255), nullable=False, default=""),
+    Column("src", String(255), nullable=False, default=""),
+    Column("dst", String(255), nullable=False, default=""),
+    Column("host", String(255), nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("started_at", Float, nullable=False),
+    Column("finished_at", Float, nullable=False),
+    Index("ix_outcomes_plan", "plan_id"),
+)
+
+journal = Table(
+    "journal", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_id", String(64), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("state", String(16), nullable=False),  # intent | started | done | failed
+    Column("detail", Text, nullable=False, default=""),
+    Column("ts", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_journal_state", "state"),
+)
+
+maintenance = Table(
+    "maintenance", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("host", String(255), nullable=False),
+    Column("start", Float, nullable=False),
+    Column("end", Float, nullable=False),
+    Column("power_off", Boolean, nullable=False, default=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),  # booked | draining | down | done | ...
+    Column("detail", Text, nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+)
+
+power_events = Table(
+    "power_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("action", String(16), nullable=False),  # on | off
+    Column("driver", String(32), nullable=False, default=""),
+    Column("result", String(16), nullable=False),  # done | failed | skipped
+    Column("detail", Text, nullable=False, default=""),
+)
+
+locks = Table(
+    "locks", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("expires_at", Float, nullable=False),
+)

@@ -1,0 +1,389 @@
+"""`Store`: the typed API the daemon, the executor and the CLI use; SQL lives only here.
+
+SQLite by default, in WAL mode (readers never block the single writer, the daemon) with a busy
+timeout; PostgreSQL by URL (`postgresql+psycopg://...`). The schema is brought to the newest
+Alembic revision when the store is opened.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from ulm.collect.base import Collection
+from ulm.errors import UlmError
+from ulm.executor import JournalEntry, Outcome
+from ulm.model import Action, Move, Plan, PowerOff, PowerOn
+from ulm.store import schema as t
+from ulm.store.rows import HostRow, SampleRow, VMRow, build_snapshot
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRecord:
+    id: str
+    created_at: float
+    mode: str
+    status: str
+    plan: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    id: int
+    host: str
+    start: float
+    end: float
+    power_off: bool
+    reason: str
+    status: str
+    detail: str
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_engine(url)
+        except Exception as exc:  # a malformed URL or a missing driver
+            raise UlmError(f"cannot use store {url!r}: {exc}") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        store.upgrade()
+        return store
+
+    def upgrade(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except Exception as exc:
+            raise UlmError(f"cannot open store {self.engine.url!r}: {exc}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- collection ----------------------------------------------------------------------------
+
+    def add_collection(self, col: Collection, managed: Any = None) -> None:
+        """Inventory and samples of one collection round, in one transaction."""
+        with self.engine.begin() as c:
+            for h in col.hosts:
+                self._upsert_host(c, h.host, h.ts, h.ok, h.error, h.cores, h.mem_total_mib)
+            rows = [dict(ts=h.ts, kind="host", name=h.host, host=h.host, cpu=h.cpu,
+                         mem_mib=h.mem_used_mib, resolution_s=0.0, source=h.source)
+                    for h in col.hosts if h.ok]
+            for v in col.vms:
+                self._upsert_vm(c, v.vm, v.host, v.vcpus, v.mem_mib, v.ts,
+                                True if managed is None else bool(managed(v.vm)))
+                rows.append(dict(ts=v.ts, kind="vm", name=v.vm, host=v.host, cpu=v.cpu,
+                                 mem_mib=v.mem_used_mib, resolution_s=0.0, source="libvirt"))
+            if rows:
+                c.execute(insert(t.samples), rows)
+
+    def _upsert_host(self, c: Connection, name: str, ts: float, ok: bool, error: str,
+                     cores: int, mem_mib: float) -> None:
+        row = c.execute(select(t.hosts.c.name).where(t.hosts.c.name == name)).first()
+        if row is None:
+            c.execute(insert(t.hosts).values(name=name, cpu=float(max(cores, 1)),
+                                             cores=max(cores, 1), mem_mib=mem_mib,
+                                             reachable=ok, error=error, labels={}, power="",
+                                             last_seen=ts))
+            return
+        values: dict[str, Any] = {"reachable": ok, "error": error}
+        if ok:  # a silent host keeps its last known size
+            values.update(cpu=float(max(cores, 1)), cores=max(cores, 1), mem_mib=mem_mib,
+                          last_seen=ts)
+        c.execute(update(t.hosts).where(t.hosts.c.name == name).values(**values))
+
+    def _upsert_vm(self, c: Connection, name: str, host: str, vcpus: int, mem_mib: float,
+                   ts: float, managed: bool) -> None:
+        old = c.execute(select(t.vms.c.host).where(t.vms.c.name == name)).first()
+        values = dict(host=host, vcpus=vcpus, mem_mib=mem_mib, last_seen=ts, managed=managed)
+        if old is None:
+            c.execute(insert(t.vms).values(name=name, labels={}, last_moved_at=None, **values))
+            return
+        if old.host != host:  # it moved (by ULM or by someone else): start its cool-down
+            values["last_moved_at"] = ts
+        c.execute(update(t.vms).where(t.vms.c.name == name).values(**values))
+
+    def set_host_meta(self, name: str, labels: dict[str, str], power: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.hosts).where(t.hosts.c.name == name).values(labels=labels,
+                                                                          power=power))
+
+    def mark_moved(self, vm: str, host: str, ts: float) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.vms).where(t.vms.c.name == vm).values(host=host,
+                                                                    last_moved_at=ts))
+
+    def snapshot(self, now: float, window: int, stale_s: float,
+                 gone_s: float | None = None) -> Any:
+        """The cluster as the scheduler sees it: inventory + the last `window` samples."""
+        gone = gone_s if gone_s is not None else max(10 * stale_s, 600.0)
+        with self.engine.connect() as c:
+            host_rows = [HostRow(**r._asdict()) for r in c.execute(select(t.hosts))]
+            vm_rows = [VMRow(**r._asdict()) for r in c.execute(
+                select(t.vms).where(t.vms.c.last_seen >= now - gone))]
+            since = now - max(window, 1) * max(stale_s, 1.0) * 2
+            samples = [SampleRow(**r._asdict()) for r in c.execute(
+                select(t.samples.c.ts, t.samples.c.kind, t.samples.c.name, t.samples.c.host,
+                       t.samples.c.cpu, t.samples.c.mem_mib)
+                .where(t.samples.c.ts >= since).where(t.samples.c.ts <= now)
+                .order_by(t.samples.c.ts))]
+            down = {b.host for b in self._bookings(c) if b.status in ("draining", "down")}
+            last_power: dict[str, str] = {}
+            for r in c.execute(select(t.power_events).where(t.power_events.c.result == "done")
+                               .order_by(t.power_events.c.ts)):
+                last_power[r.host] = r.action
+        off = {h for h, action in last_power.items() if action == "off"}
+        return build_snapshot(now, host_rows, vm_rows, samples, window, stale_s, down, off)
+
+    def retention(self, now: float, raw_keep_s: float = 86400.0, bucket_s: float = 3600.0,
+                  keep_s: float = 90 * 86400.0) -> tuple[int, int]:
+        """Raw samples older than `raw_keep_s` become `bucket_s` averages; averages older than
+        `keep_s` go. Returns (rows downsampled, rows deleted)."""
+        cutoff = now - raw_keep_s
+        bucket = func.floor(t.samples.c.ts / bucket_s) * bucket_s
+        with self.engine.begin() as c:
+            old = t.samples.c.ts < cutoff
+            raw = t.samples.c.resolution_s == 0.0
+            n_raw = c.execute(select(func.count()).where(old, raw)).scalar_one()
+            groups = c.execute(
+                select(bucket.label("b"), t.samples.c.kind, t.samples.c.name,
+                       func.max(t.samples.c.host).label("host"),
+                       func.avg(t.samples.c.cpu).label("cpu"),
+                       func.avg(t.samples.c.mem_mib).label("mem"),
+                       func.max(t.samples.c.source).label("source"))
+                .where(old, raw).group_by(bucket, t.samples.c.kind, t.samples.c.name)).all()
+            c.execute(delete(t.samples).where(old, raw))
+            if groups:
+                c.execute(insert(t.samples), [
+                    dict(ts=float(g.b), kind=g.kind, name=g.name, host=g.host, cpu=g.cpu,
+                         mem_mib=g.mem, resolution_s=bucket_s, source=g.source)
+                    for g in groups])
+            gone = c.execute(delete(t.samples).where(t.samples.c.ts < now - keep_s)).rowcount
+        return int(n_raw), int(gone or 0)
+
+    # -- plans and outcomes --------------------------------------------------------------------
+
+    def save_plan(self, plan: Plan, mode: str) -> str:
+        plan_id = f"p-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(plan.created_at))}-" \
+                  f"{uuid.uuid4().hex[:6]}"
+        with self.engine.begin() as c:
+            if mode == "advise":  # a newer advice replaces the older ones
+                c.execute(update(t.plans).where(t.plans.c.status == "proposed")
+                          .values(status="superseded"))
+            c.execute(insert(t.plans).values(
+                id=plan_id, created_at=plan.created_at, snapshot_id=plan.snapshot_id,
+                policy_digest=plan.policy_digest, mode=mode,
+                status="proposed" if mode == "advise" else "running", body=plan.to_dict()))
+        return plan_id
+
+    def plans(self, limit: int = 20) -> list[PlanRecord]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.plans).order_by(t.plans.c.created_at.desc(),
+                                                      t.plans.c.id.desc()).limit(limit))
+            return [PlanRecord(r.id, r.created_at, r.mode, r.status, r.body) for r in rows]
+
+    def plan(self, plan_id: str) -> PlanRecord:
+        with self.engine.connect() as c:
+            r = c.execute(select(t.plans).where(t.plans.c.id == plan_id)).first()
+        if r is None:
+            raise UlmError(f"no plan {plan_id!r} in the store (see `ulm plans`)")
+        return PlanRecord(r.id, r.created_at, r.mode, r.status, r.body)
+
+    def set_plan_status(self, plan_id: str, status: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.plans).where(t.plans.c.id == plan_id).values(status=status))
+
+    def record_outcome(self, plan_id: str, seq: int, o: Outcome) -> None:
+        a = o.action
+        with self.engine.begin() as c:
+            c.execute(insert(t.outcomes).values(
+                plan_id=plan_id, seq=seq, kind=a.kind,
+                vm=a.vm if isinstance(a, Move) else "", src=a.src if isinstance(a, Move) else "",
+                dst=a.dst if isinstance(a, Move) else "",
+                host=a.host if isinstance(a, PowerOn | PowerOff) else "",
+                status=o.status.value, detail=o.detail, started_at=o.started_at,
+                finished_at=o.finished_at))
+            if isinstance(a, Move) and o.status.value == "done":
+                c.execute(update(t.vms).where(t.vms.c.name == a.vm).values(
+                    host=a.dst, last_moved_at=o.finished_at))
+            if isinstance(a, PowerOn | PowerOff):
+                c.execute(insert(t.power_events).values(
+                    ts=o.finished_at, host=a.host, action="on" if isinstance(a, PowerOn)
+                    else "off", driver="", result=o.status.value, detail=o.detail))
+
+    def outcomes(self, plan_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.outcomes).where(t.outcomes.c.plan_id == plan_id)
+                             .order_by(t.outcomes.c.seq))
+            return [dict(r._asdict()) for r in rows]
+
+    # -- the executor's journal (`ulm.executor.Journal`) ---------------------------------------
+
+    def intent(self, plan_id: str, seq: int, action: Action) -> int:
+        now = time.time()
+        with self.engine.begin() as c:
+            res = c.execute(insert(t.journal).values(
+                plan_id=plan_id, seq=seq, kind=action.kind, payload=_action_dict(action),
+                state="intent", detail="", ts=now, updated_at=now))
+            return _new_id(res)
+
+    def update(self, entry: int, state: str, detail: str = "") -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.journal).where(t.journal.c.id == entry).values(
+                state=state, detail=detail, updated_at=time.time()))
+
+    def open_entries(self) -> list[JournalEntry]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.journal).where(t.journal.c.state.in_(("intent",
+                                                                            "started")))
+                             .order_by(t.journal.c.id))
+            return [JournalEntry(r.id, r.plan_id, r.seq, _action(r.kind, r.payload), r.state)
+                    for r in rows]
+
+    def journal_entries(self, plan_id: str) -> list[tuple[str, str, str]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.journal).where(t.journal.c.plan_id == plan_id)
+                             .order_by(t.journal.c.id))
+            return [(r.kind, r.state, r.detail) for r in rows]
+
+    # -- the daemon lock -----------------------------------------------------------------------
+
+    def acquire_lock(self, owner: str, ttl_s: float, name: str = "daemon") -> bool:
+        """Atomic: insert the lock, or take it over only if its holder stopped refreshing."""
+        now = time.time()
+        with self.engine.begin() as c:
+            taken = c.execute(update(t.locks).where(t.locks.c.name == name).where(
+                (t.locks.c.expires_at < now) | (t.locks.c.owner == owner)).values(
+                owner=owner, expires_at=now + ttl_s)).rowcount
+            if taken:
+                return True
+            exists = c.execute(select(t.locks.c.name).where(t.locks.c.name == name)).first()
+            if exists is not None:
+                return False
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(t.locks).values(name=name, owner=owner,
+                                                 expires_at=now + ttl_s))
+            return True
+        except Exception:  # another process inserted it first
+            return False
+
+    def refresh_lock(self, owner: str, ttl_s: float, name: str = "daemon") -> bool:
+        with self.engine.begin() as c:
+            return bool(c.execute(update(t.locks).where(t.locks.c.name == name).where(
+                t.locks.c.owner == owner).values(expires_at=time.time() + ttl_s)).rowcount)
+
+    def release_lock(self, owner: str, name: str = "daemon") -> None:
+        with self.engine.begin() as c:
+            c.execute(delete(t.locks).where(t.locks.c.name == name).where(
+                t.locks.c.owner == owner))
+
+    def lock_holder(self, name: str = "daemon") -> tuple[str, float] | None:
+        with self.engine.connect() as c:
+            r = c.execute(select(t.locks).where(t.locks.c.name == name)).first()
+        return None if r is None else (r.owner, r.expires_at)
+
+    # -- maintenance and power -----------------------------------------------------------------
+
+    def book(self, host: str, start: float, end: float, power_off: bool, reason: str,
+             status: str = "booked", detail: str = "") -> int:
+        with self.engine.begin() as c:
+            res = c.execute(insert(t.maintenance).values(
+                host=host, start=start, end=end, power_off=power_off, reason=reason,
+                status=status, detail=detail, created_at=time.time()))
+            return _new_id(res)
+
+    def bookings(self, active_only: bool = False) -> list[Booking]:
+        with self.engine.connect() as c:
+            out = self._bookings(c)
+        done = ("done", "cancelled")
+        return [b for b in out if not active_only or b.status not in done]
+
+    def _bookings(self, c: Connection) -> list[Booking]:
+        rows = c.execute(select(t.maintenance).order_by(t.maintenance.c.start))
+        return [Booking(r.id, r.host, r.start, r.end, r.power_off, r.reason, r.status, r.detail)
+                for r in rows]
+
+    def set_booking(self, booking: int, status: str, detail: str = "") -> None:
+        with self.engine.begin() as c:
+            res = c.execute(update(t.maintenance).where(t.maintenance.c.id == booking).values(
+                status=status, detail=detail))
+            if not res.rowcount:
+                raise UlmError(f"no maintenance booking #{booking}")
+
+    def power_events(self, since: float = 0.0) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.power_events).where(t.power_events.c.ts >= since)
+                             .order_by(t.power_events.c.ts))
+            return [dict(r._asdict()) for r in rows]
+
+    def host_samples(self, since: float) -> list[SampleRow]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.samples.c.ts, t.samples.c.kind, t.samples.c.name,
+                                    t.samples.c.host, t.samples.c.cpu, t.samples.c.mem_mib)
+                             .where(t.samples.c.kind == "host", t.samples.c.ts >= since)
+                             .order_by(t.samples.c.ts))
+            return [SampleRow(**r._asdict()) for r in rows]
+
+    def host_names(self) -> Sequence[str]:
+        with self.engine.connect() as c:
+            return [r.name for r in c.execute(select(t.hosts.c.name).order_by(t.hosts.c.name))]
+
+
+def _new_id(res: Any) -> int:
+    key = res.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _action_dict(a: Action) -> dict[str, Any]:
+    if isinstance(a, Move):
+        return {"vm": a.vm, "src": a.src, "dst": a.dst, "reason": a.reason, "mem_mib": a.mem_mib}
+    return {"host": a.host, "reason": a.reason}
+
+
+def _action(kind: str, d: dict[str, Any]) -> Action:
+    if kind == "move":
+        return Move(d["vm"], d["src"], d["dst"], d["reason"], d.get("mem_mib", 0.0))
+    if kind == "power_on":
+        return PowerOn(d["host"], d["reason"])
+    return PowerOff(d["host"], d["reason"])
+
+
+def action_from_dict(d: dict[str, Any]) -> Action:
+    return _action(d["kind"], d)
+
+
+def actions_of(body: dict[str, Any]) -> Iterable[Action]:
+    return (action_from_dict(a) for a in body["actions"])

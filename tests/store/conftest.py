@@ -1,0 +1,72 @@
+"""Store fixtures: every store test runs on real SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ulm.store import Store
+
+
+def _pg_bin() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return Path(found[-1]).parent if found else None
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A private PostgreSQL cluster on a unix socket (no TCP at all), for the session."""
+    if os.environ.get("ULM_TEST_PG_URL"):
+        yield os.environ["ULM_TEST_PG_URL"]
+        return
+    if os.environ.get("ULM_SKIP_PG") == "1":
+        pytest.skip("ULM_SKIP_PG=1")
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.fail("PostgreSQL is not installed: run `bash scripts/setup.sh --dev`")
+    user = pwd.getpwnam("postgres")
+    base = Path(tempfile.mkdtemp(prefix="ulm-pg-"))
+    os.chown(base, user.pw_uid, user.pw_gid)
+    data, sock = base / "data", base
+
+    def as_pg(*argv: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True,
+                       capture_output=True, timeout=120)
+
+    as_pg(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+    as_pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+          f"-k {sock} -c listen_addresses='' -c fsync=off", "start")
+    try:
+        as_pg(str(bindir / "createdb"), "-h", str(sock), "ulmtest")
+        yield f"postgresql+psycopg://postgres@/ulmtest?host={sock}"
+    finally:
+        as_pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    else:
+        url = request.getfixturevalue("pg_url")
+        s = Store.open(url)
+    try:
+        yield s
+    finally:
+        if request.param == "postgresql":  # one database for the session: start clean
+            from ulm.store.schema import metadata
+            with s.engine.begin() as c:
+                for table in reversed(metadata.sorted_tables):
+                    c.execute(table.delete())
+        s.close()
+        time.sleep(0)
