@@ -77,7 +77,7 @@ def test_plans_outcomes_and_the_journal(store: Store) -> None:
     plan = Plan("snap1", "pol1", 1000.0, (move, PowerOff("h1", "empty")))
     pid = store.save_plan(plan, "advise")
     assert store.plan(pid).status == "proposed" and store.plan(pid).plan["actions"][0]["vm"] == "a"
-    newer = store.save_plan(plan, "advise")
+    newer = store.save_plan(Plan("snap2", "pol1", 1060.0, plan.actions), "advise")
     assert store.plan(pid).status == "superseded"
     assert [p.id for p in store.plans()] == [newer, pid]
     entry = store.intent(newer, 1, move)
