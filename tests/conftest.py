@@ -48,6 +48,5 @@ def clean_lab(lab: Lab) -> Iterator[Lab]:
     for i in range(1, lab.n_hosts + 1):
         lab.power(f"labh{i}", True)
         lab.set_load(f"labh{i}", "auto")
-    for vms in lab.vms().values():
-        for vm in vms:
-            lab.vm_rm(vm)
+    for vm in sorted({vm for vms in lab.vms().values() for vm in vms}):
+        lab.vm_rm(vm)  # removes it from every host (a failed migration may leave a copy)

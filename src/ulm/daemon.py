@@ -21,6 +21,7 @@ from ulm.collect.base import Collection, MetricsSource
 from ulm.config import Config
 from ulm.errors import UlmError
 from ulm.executor import Executor, PlanResult
+from ulm.metrics import Metrics
 from ulm.model import Plan
 from ulm.policy import Policy
 from ulm.scheduler import schedule
@@ -53,18 +54,41 @@ class Daemon:
         self.clock = clock
         self.mode = mode
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.metrics: Metrics | None = None
         self._stop = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
         ttl = max(3 * self.cfg.collect.interval_s, 30.0)
-        if not self.store.acquire_lock(self.owner, ttl):
-            raise UlmError("another ULM daemon holds the lock on this store; "
+        if not self.store.acquire_lock(self.owner, ttl) and not self._take_over_dead(ttl):
+            holder = self.store.lock_holder()
+            raise UlmError("another ULM daemon holds the lock on this store"
+                           f"{' (' + holder[0] + ')' if holder else ''}; "
                            "refusing to start a second one")
         for outcome in self.executor.recover():
             log.warning("recovered journal entry: %s %s: %s", outcome.action,
                         outcome.status.value, outcome.detail)
+        self.prime()
+
+    def _take_over_dead(self, ttl: float) -> bool:
+        """A daemon that crashed on this machine left its lock: its process is gone, so the
+        lock can be taken at once instead of waiting for it to expire."""
+        holder = self.store.lock_holder()
+        if holder is None:
+            return bool(self.store.acquire_lock(self.owner, ttl))
+        host, _, pid = holder[0].rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+            return False
+        log.warning("taking over the lock of %s: that process is gone", holder[0])
+        return bool(self.store.take_over_lock(self.owner, holder[0], ttl))
+
+    def prime(self, seconds: float = 2.0) -> None:
+        """CPU figures are counter deltas: read every counter once so that the first round
+        already has figures (and discard that reading)."""
+        for source in self.sources:
+            source.collect(self.clock.now())
+        self.clock.sleep(seconds)
 
     def stop(self, *_: object) -> None:
         """SIGTERM/SIGINT: finish the round, start no new action."""
@@ -79,13 +103,16 @@ class Daemon:
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
 
-    def run(self, once: bool = False) -> None:
+    def run(self, rounds: int | None = None) -> None:
+        """Runs until stopped, or for `rounds` rounds."""
         self.start()
+        done = 0
         try:
             while not self._stop:
                 started = self.clock.now()
                 self.run_round()
-                if once:
+                done += 1
+                if rounds is not None and done >= rounds:
                     break
                 self.store.refresh_lock(self.owner, max(3 * self.cfg.collect.interval_s, 30.0))
                 self._sleep_until(started + self.cfg.collect.interval_s)
@@ -105,6 +132,9 @@ class Daemon:
             return RoundResult(collection, None, None, None)
         snap = self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s)
         plan = schedule(snap, self.policy, now)
+        if self.metrics is not None:
+            self.metrics.observe_snapshot(snap)
+            self.metrics.observe_plan(plan)
         for problem in plan.problems:
             log.warning("plan problem: %s", problem)
         if not plan.actions:
@@ -118,6 +148,8 @@ class Daemon:
 
     def apply(self, plan: Plan, plan_id: str) -> PlanResult:
         result = self.executor.execute(plan, plan_id)
+        if self.metrics is not None:
+            self.metrics.observe_result(result)
         for seq, outcome in enumerate(result.outcomes, 1):
             self.store.record_outcome(plan_id, seq, outcome)
             log.info("%s: %s %s", plan_id, outcome.status.value, outcome.detail or outcome.action)
@@ -135,3 +167,12 @@ class Daemon:
             merged = col if merged is None else Collection(now, merged.hosts + col.hosts,
                                                            merged.vms + col.vms)
         return merged if merged is not None else Collection(now, ())
+
+
+def _alive(pid: int) -> bool:
+    """Exists and is not a zombie (`kill -0` succeeds on zombies)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

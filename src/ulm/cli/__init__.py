@@ -18,6 +18,7 @@ def _register() -> None:
     from ulm.cli import lab as _lab  # noqa: F401
     from ulm.cli import plan as _plan  # noqa: F401
     from ulm.cli import policy as _policy  # noqa: F401
+    from ulm.cli import run as _run  # noqa: F401
 
 
 def main() -> None:

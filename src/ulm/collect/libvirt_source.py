@@ -26,9 +26,10 @@ class LibvirtSource:
     name = "libvirt"
 
     def __init__(self, conn: Callable[[str], Any], hosts: list[str],
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], host_cpu: bool = True) -> None:
         self.conn = conn  # host -> open libvirt connection (the hypervisor driver's)
         self.hosts = hosts
+        self.host_cpu = host_cpu  # False when another source (munin) reports host CPU
         self.clock = clock  # monotonic-ish seconds for CPU deltas
         self._node: dict[str, tuple[float, float]] = {}  # host -> (busy ns, total ns)
         self._dom: dict[Key, tuple[float, float]] = {}  # -> (cpu.time ns, taken at s)
@@ -54,9 +55,9 @@ class LibvirtSource:
         total_kib = float(mem.get("total", 0))
         free_kib = float(mem.get("free", 0)) + float(mem.get("buffers", 0)) + float(
             mem.get("cached", 0))
-        reading = HostReading(host, now, True, "", cores, total_kib / 1024,
-                              self._node_cpu(host, c), (total_kib - free_kib) / 1024,
-                              None, self.name)
+        cpu = self._node_cpu(host, c) if self.host_cpu else None
+        reading = HostReading(host, now, True, "", cores, total_kib / 1024, cpu,
+                              (total_kib - free_kib) / 1024, None, self.name)
         t = self.clock()
         records = c.getAllDomainStats(_STATS, _ACTIVE)
         domains = [self._vm(host, rec, t, now) for rec in records]

@@ -277,7 +277,7 @@ class Lab:
         lines = ["# ULM configuration for the local lab (ulm lab config)",
                  "# Run ULM inside the lab's controller namespace: ulm lab exec -- ulm run ...",
                  "[store]", f'url = "sqlite:///{self.paths.root}/ulm.db"', "",
-                 "[collect]", "interval_s = 10", ""]
+                 "[collect]", "interval_s = 3", ""]
         for i in range(1, n + 1):
             lines += ["[[hosts]]", f'name = "{host_name(i)}"',
                       f'libvirt_uri = "{LabPaths.tcp_uri(i)}"', f'munin = "{host_ip(i)}:4949"',

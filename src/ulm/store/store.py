@@ -87,7 +87,10 @@ class Store:
         """Inventory and samples of one collection round, in one transaction."""
         with self.engine.begin() as c:
             for h in col.hosts:
-                self._upsert_host(c, h.host, h.ts, h.ok, h.error, h.cores, h.mem_total_mib)
+                # libvirt is the inventory's authority; a silent munin-node says nothing
+                # about whether the hypervisor is up, only that a figure is missing.
+                if h.source in ("libvirt", ""):
+                    self._upsert_host(c, h.host, h.ts, h.ok, h.error, h.cores, h.mem_total_mib)
             rows = [dict(ts=h.ts, kind="host", name=h.host, host=h.host, cpu=h.cpu,
                          mem_mib=h.mem_used_mib, resolution_s=0.0, source=h.source)
                     for h in col.hosts if h.ok]
@@ -289,6 +292,14 @@ class Store:
             return True
         except Exception:  # another process inserted it first
             return False
+
+    def take_over_lock(self, owner: str, dead_holder: str, ttl_s: float,
+                       name: str = "daemon") -> bool:
+        """Takes the lock from a holder known to be dead (same machine, process gone)."""
+        with self.engine.begin() as c:
+            return bool(c.execute(update(t.locks).where(t.locks.c.name == name).where(
+                t.locks.c.owner == dead_holder).values(owner=owner,
+                                                       expires_at=time.time() + ttl_s)).rowcount)
 
     def refresh_lock(self, owner: str, ttl_s: float, name: str = "daemon") -> bool:
         with self.engine.begin() as c:

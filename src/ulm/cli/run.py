@@ -1,0 +1,133 @@
+"""`ulm run`, `ulm status`, `ulm plans`, `ulm apply`: the daemon and what it stored."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ulm.cli import app
+from ulm.cli.common import Format, console, user_errors
+from ulm.cli.plan import render_plan
+from ulm.config import Config, load_config
+from ulm.daemon import Mode
+from ulm.errors import UlmError
+from ulm.metrics import Metrics
+from ulm.model import Efficacy, Plan
+from ulm.runtime import build, daemon, setup_logging
+from ulm.store import Store
+from ulm.store.store import actions_of
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="ulm.toml")]
+
+
+def _store(cfg: Config) -> Store:
+    return Store.open(cfg.store.url)
+
+
+@app.command("run")
+@user_errors
+def run_cmd(
+    config: ConfigOpt,
+    mode: Annotated[Mode, typer.Option(help="observe: collect only; advise: store plans; "
+                                            "enforce: execute them.")] = Mode.advise,
+    once: Annotated[bool, typer.Option(help="One round, then exit.")] = False,
+    rounds: Annotated[int | None, typer.Option(help="Run this many rounds, then exit.")] = None,
+    log_format: Annotated[str, typer.Option(help="text or json")] = "text",
+    metrics: Annotated[str | None, typer.Option(help="Serve /metrics on HOST:PORT.")] = None,
+) -> None:
+    """Run the daemon: every interval collect, plan, and (in enforce mode) migrate."""
+    setup_logging(log_format)
+    cfg = load_config(config)
+    rt = build(cfg)
+    d = daemon(rt, mode)
+    if metrics:
+        d.metrics = Metrics()
+        d.metrics.serve(metrics)
+    d.install_signals()
+    try:
+        d.run(rounds=1 if once else rounds)
+    finally:
+        rt.close()
+
+
+@app.command("status")
+@user_errors
+def status_cmd(config: ConfigOpt,
+               fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """Hosts and VMs with their current load, from the store."""
+    cfg = load_config(config)
+    snap = _store(cfg).snapshot(time.time(), cfg.collect.window, cfg.collect.stale_s)
+    if fmt is Format.json:
+        from ulm.snapshot_json import snapshot_to_dict
+        print(json.dumps(snapshot_to_dict(snap), indent=2))
+        return
+    hosts = Table("host", "state", "CPU", "memory", "VMs", title="Hosts")
+    util = {h.name: 0.0 for h in snap.hosts}
+    for v in snap.vms:
+        util[v.host] += v.load.cpu
+    for h in snap.hosts:
+        measured = f" (host {h.cpu_history[-1]:.0%})" if h.cpu_history else ""
+        names = [v.name for v in snap.vms if v.host == h.name]
+        hosts.add_row(h.name, h.state.value, f"{util[h.name] / h.capacity.cpu:.0%}{measured}",
+                      f"{h.capacity.mem_mib:.0f} MiB", ", ".join(names) or "-")
+    console.print(hosts)
+    vms = Table("VM", "host", "vCPUs", "CPU", "memory", "note", title="VMs")
+    for v in snap.vms:
+        vms.add_row(v.name, v.host, str(v.vcpus), f"{v.load.cpu:.2f}",
+                    f"{v.size.mem_mib:.0f} MiB", "stale" if v.stale else "")
+    console.print(vms)
+
+
+@app.command("plans")
+@user_errors
+def plans_cmd(config: ConfigOpt, limit: int = 20,
+              fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """Stored plans, newest first."""
+    records = _store(load_config(config)).plans(limit)
+    if fmt is Format.json:
+        print(json.dumps([asdict(r) for r in records], indent=2))
+        return
+    table = Table("plan", "created", "mode", "status", "actions", "problems")
+    for r in records:
+        table.add_row(r.id, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at)),
+                      r.mode, r.status, str(len(r.plan["actions"])),
+                      str(len(r.plan["problems"])))
+    console.print(table)
+
+
+@app.command("apply")
+@user_errors
+def apply_cmd(config: ConfigOpt, plan_id: str,
+              log_format: Annotated[str, typer.Option(help="text or json")] = "text") -> None:
+    """Apply an advised plan: every action is re-checked against live state first."""
+    setup_logging(log_format)
+    cfg = load_config(config)
+    rt = build(cfg)
+    try:
+        record = rt.store.plan(plan_id)
+        if record.status != "proposed":
+            raise UlmError(f"plan {plan_id} is {record.status}, not proposed: nothing applied")
+        body = record.plan
+        plan = Plan(body["snapshot_id"], body["policy_digest"], body["created_at"],
+                    tuple(actions_of(body)), (), tuple(body["problems"]),
+                    Efficacy(**body["efficacy"]))
+        d = daemon(rt, Mode.enforce)
+        d.start()
+        try:
+            d.collect(time.time())  # the re-checks need a fresh picture
+            result = d.apply(plan, plan_id)
+        finally:
+            rt.store.release_lock(d.owner)
+        render_plan(plan)
+        for o in result.outcomes:
+            console.print(f"{o.status.value:8} {o.action.kind}: {o.detail}")
+        if any(o.status.value == "failed" for o in result.outcomes):
+            raise typer.Exit(1)
+    finally:
+        rt.close()

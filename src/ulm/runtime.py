@@ -1,0 +1,91 @@
+"""Wiring: from a `Config` to a running daemon (store, sources, drivers, executor)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ulm.clock import WallClock
+from ulm.collect.base import MetricsSource
+from ulm.collect.libvirt_source import LibvirtSource
+from ulm.collect.munin import MuninSource
+from ulm.config import Config
+from ulm.daemon import Daemon, Mode
+from ulm.drivers.base import Power
+from ulm.drivers.libvirt import LibvirtHypervisor
+from ulm.executor import Executor, Limits
+from ulm.model import Move
+from ulm.policy import Policy, resolve_policy
+from ulm.scheduler import check_move
+from ulm.store import Store
+
+
+@dataclass
+class Runtime:
+    cfg: Config
+    policy: Policy
+    store: Store
+    hv: LibvirtHypervisor
+    sources: list[MetricsSource]
+    executor: Executor
+
+    def close(self) -> None:
+        self.hv.close()
+        self.store.close()
+
+
+def build(cfg: Config, power: dict[str, Power] | None = None) -> Runtime:
+    policy = resolve_policy(cfg.policy_ref())
+    store = Store.open(cfg.store.url)
+    hv = LibvirtHypervisor({h.name: h.libvirt_uri for h in cfg.hosts},
+                           {h.name: h.migration_uri for h in cfg.hosts if h.migration_uri},
+                           timeout_s=cfg.collect.timeout_s)
+    names = [h.name for h in cfg.hosts]
+    munin = cfg.collect.source == "munin"
+    sources: list[MetricsSource] = [LibvirtSource(hv.conn, names, time.monotonic,
+                                                  host_cpu=not munin)]
+    if munin:
+        sources.append(MuninSource({h.name: h.munin for h in cfg.hosts if h.munin},
+                                   cfg.collect.timeout_s))
+    ex = cfg.executor
+    limits = Limits(max_concurrent=ex.max_concurrent, max_per_host=ex.max_per_host,
+                    deadline_s=ex.deadline_s, poll_s=ex.poll_s,
+                    bandwidth_mib_s=ex.bandwidth_mib_s or None, auto_converge=ex.auto_converge)
+    rt_store = store
+
+    def recheck(move: Move) -> str | None:
+        """The core's own rule, against a snapshot as fresh as the last collection."""
+        snap = rt_store.snapshot(time.time(), cfg.collect.window, cfg.collect.stale_s)
+        return check_move(snap, policy, move)
+
+    executor = Executor(hv, WallClock(), store, limits, power=power or {}, check=recheck,
+                        manages=cfg.manages)
+    return Runtime(cfg, policy, store, hv, sources, executor)
+
+
+def daemon(rt: Runtime, mode: Mode) -> Daemon:
+    return Daemon(rt.cfg, rt.policy, rt.store, rt.sources, rt.executor, WallClock(), mode)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: what log shippers expect from a daemon."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+                               "logger": record.name, "msg": record.getMessage()}
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+def setup_logging(fmt: str, level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("ulm")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
