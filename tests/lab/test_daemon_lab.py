@@ -127,7 +127,7 @@ def test_a_second_daemon_on_the_same_store_refuses_to_start(clean_lab: Lab,
 
 def test_killed_mid_migration_and_restarted_every_vm_runs_exactly_once(
         clean_lab: Lab, tmp_path: Path) -> None:
-    clean_lab.vm_add("hungry", "labh1", 256, "linux", burn=1, dirty_mib=32)
+    clean_lab.vm_add("hungry", "labh1", 128, "linux", burn=1)
     clean_lab.set_load("labh1", "90")
     cfg = configure(tmp_path, clean_lab, "bandwidth_mib_s = 4\ndeadline_s = 300")
     daemon = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode",
