@@ -18,10 +18,9 @@ from ulm.config import Config, load_config
 from ulm.daemon import Mode
 from ulm.errors import UlmError
 from ulm.metrics import Metrics
-from ulm.model import Efficacy, Plan
 from ulm.runtime import build, daemon, setup_logging
 from ulm.store import Store
-from ulm.store.store import actions_of
+from ulm.store.store import plan_from_body
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="ulm.toml")]
 
@@ -113,10 +112,7 @@ def apply_cmd(config: ConfigOpt, plan_id: str,
         record = rt.store.plan(plan_id)
         if record.status != "proposed":
             raise UlmError(f"plan {plan_id} is {record.status}, not proposed: nothing applied")
-        body = record.plan
-        plan = Plan(body["snapshot_id"], body["policy_digest"], body["created_at"],
-                    tuple(actions_of(body)), (), tuple(body["problems"]),
-                    Efficacy(**body["efficacy"]))
+        plan = plan_from_body(record.plan)
         d = daemon(rt, Mode.enforce)
         d.start()
         try:
@@ -131,3 +127,25 @@ def apply_cmd(config: ConfigOpt, plan_id: str,
             raise typer.Exit(1)
     finally:
         rt.close()
+
+
+@app.command("explain")
+@user_errors
+def explain_cmd(config: ConfigOpt,
+                plan_id: Annotated[str | None, typer.Argument(help="Default: the newest.")] = None
+                ) -> None:
+    """Show a stored plan with its decision explanation and what happened to each action."""
+    store = _store(load_config(config))
+    if plan_id is None:
+        records = store.plans(1)
+        if not records:
+            raise UlmError("no plan in the store yet")
+        plan_id = records[0].id
+    record = store.plan(plan_id)
+    console.print(f"[bold]{record.id}[/] ({record.mode}, {record.status})")
+    render_plan(plan_from_body(record.plan))
+    for o in store.outcomes(plan_id):
+        what = f"{o['vm']} {o['src']} -> {o['dst']}" if o["kind"] == "move" else o["host"]
+        took = o["finished_at"] - o["started_at"]
+        console.print(f"outcome: {o['kind']} {what}: {o['status']} in {took:.1f} s"
+                      f"{' — ' + o['detail'] if o['detail'] else ''}")

@@ -398,3 +398,14 @@ def action_from_dict(d: dict[str, Any]) -> Action:
 
 def actions_of(body: dict[str, Any]) -> Iterable[Action]:
     return (action_from_dict(a) for a in body["actions"])
+
+
+def plan_from_body(body: dict[str, Any]) -> Plan:
+    """A stored plan back as a `Plan` (for `ulm apply` and `ulm explain`)."""
+    from ulm.model import Decision, Efficacy
+    decisions = tuple(Decision(d["vm"], d["host"], d["trigger"], d["outcome"],
+                               dict(d["rejections"]), tuple(tuple(x) for x in d["top_scores"]))
+                      for d in body["decisions"])
+    return Plan(body["snapshot_id"], body["policy_digest"], body["created_at"],
+                tuple(actions_of(body)), decisions, tuple(body["problems"]),
+                Efficacy(**body["efficacy"]))
