@@ -111,6 +111,14 @@ class Constraints(_Strict):
     anti_affinity: tuple[tuple[str, ...], ...] = ()  # groups of VMs that must not share a host
 
 
+class Simulation(_Strict):
+    """How `ulm simulate` accounts this policy (the daemon ignores it)."""
+
+    #: `utilisation`: a host draws its SPECpower watts at its CPU use, nothing when idle-off;
+    #: `max-power`: every host draws its 100 % power all day (CloudSim's NPA baseline).
+    energy: Literal["utilisation", "max-power"] = "utilisation"
+
+
 class Policy(_Strict):
     """The base policy, plus optional `[office]` / `[night]` tables that override any of its
     keys in those periods of the `[calendar]` (office hours, holidays, change freezes)."""
@@ -126,6 +134,7 @@ class Policy(_Strict):
     balance: Balance = Balance()
     gates: Gates = Gates()
     constraints: Constraints = Constraints()
+    simulation: Simulation = Simulation()
     calendar: Calendar | None = None
     office: dict[str, Any] | None = None
     night: dict[str, Any] | None = None

@@ -125,7 +125,10 @@ def relieve(st: State, over: B, draft: Draft) -> None:
             chosen.append((vm, h, trigger))
             if not _still_over(st, h):
                 break
-    chosen.sort(key=lambda c: (-st.demand[c[0]], c[0]))
+    if st.policy.compat == "cloudsim":  # CloudSim's stable sort: ties keep selection order
+        chosen.sort(key=lambda c: -st.demand[c[0]])
+    else:
+        chosen.sort(key=lambda c: (-st.demand[c[0]], c[0]))
     for vm, src, trigger in chosen:
         _move_or_keep(st, draft, vm, src, trigger, Ask(vm, over | maintenance(st)))
 
@@ -265,12 +268,15 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     rule = st.policy.consolidation
     util = st.utilisation()
     tried = over.copy()
-    excluded = over | maintenance(st) | (st.host_count == 0)
-    if not compat:
-        excluded |= ~st.snap.host_on
+    if compat:  # CloudSim: hosts at 0 % when the round began count as switched off
+        excluded = over | maintenance(st) | (st.start_util == 0)
+        tried |= st.start_util == 0
+    else:
+        excluded = over | maintenance(st) | (st.host_count == 0) | ~st.snap.host_on
     emptied = 0
     while rule.max_hosts_per_round is None or emptied < rule.max_hosts_per_round:
-        util = st.utilisation()
+        # CloudSim ranks by the utilisation at the round's start, whatever moved since.
+        util = st.start_util if compat else st.utilisation()
         pick = ~tried & (st.host_count > 0) & (util < rule.underload_threshold)
         if compat:
             pick &= util > 0
@@ -286,10 +292,13 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
             continue
         trigger = (f"consolidation: {st.snap.host_names[host]} at "
                    f"{util[host]:.0%} CPU")
+        first = len(draft.moves)
         if drain(st, draft, host, trigger, allow_empty=False, excluded=excluded):
             emptied += 1
             if compat:  # CloudSim: a destination of this drain is no longer under-loaded
-                tried[list(draft.destinations)] = True
+                # (only of this drain: destinations of overload relief stay candidates,
+                # CloudSim's exclusion bug)
+                tried[[st.snap.host_index[m.dst] for m in draft.moves[first:]]] = True
 
 
 def _headroom_without(st: State, host: int, excluded: B) -> bool:

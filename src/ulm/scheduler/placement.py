@@ -144,7 +144,10 @@ def candidates(st: State, ask: Ask) -> tuple[I64, dict[str, int]]:
 def _power_delta(st: State, ask: Ask, hosts: I64) -> F64:
     """PABFD: the smallest increase in power draw (Beloglazov & Buyya)."""
     cap = st.snap.host_cpu[hosts]
-    now = np.minimum(st.host_cur[hosts] / cap, 1.0)
+    if st.policy.compat == "cloudsim":  # CloudSim: from the power at the round's start
+        now = st.start_util[hosts]
+    else:
+        now = np.minimum(st.host_cur[hosts] / cap, 1.0)
     after = np.minimum((st.host_cur[hosts] + st.demand[ask.vm]) / cap, 1.0)
     out = np.empty(len(hosts))
     for curve, members in st.power_groups:

@@ -44,6 +44,11 @@ class State:
     maintenance: B  # per host: in maintenance (drained, never a destination)
     vm_len: I64  # per VM: valid history samples (detectors.valid_length)
     host_len: I64  # per host: valid history samples, kept up to date by add/remove
+    #: per host: CPU fraction at the start of the round, as allocated (requests capped at one
+    #: core, at most the host). CloudSim's decisions that read `host.getUtilizationOfCpu()`
+    #: (PABFD's baseline power, which hosts are under-loaded or switched off) see this
+    #: figure all round, however the working placement changes.
+    start_util: F64
 
     @classmethod
     def of(cls, snap: Snapshot, policy: Policy, now: float) -> State:
@@ -77,6 +82,7 @@ class State:
             maintenance=np.array([s is HostState.MAINTENANCE for s in snap.host_state],
                                  np.bool_),
             vm_len=valid_length(hist), host_len=valid_length(host_hist),
+            start_util=_start_util(snap),
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -247,6 +253,14 @@ def _power_groups(snap: Snapshot) -> list[tuple[PowerCurve | None, B]]:
     names = np.array(snap.host_power, dtype=object)
     return [(snap.power_curves.get(str(name)), names == name) for name in dict.fromkeys(
         snap.host_power)]
+
+
+def _start_util(snap: Snapshot) -> F64:
+    placed = snap.vm_host >= 0
+    hosts = snap.vm_host[placed]
+    capped = np.minimum(snap.vm_cpu[placed], snap.host_core_cpu[hosts])
+    used = np.bincount(hosts, weights=capped, minlength=snap.n_hosts)
+    return np.asarray(np.minimum(used, snap.host_cpu) / snap.host_cpu)
 
 
 def _biggest(snap: Snapshot) -> F64:
