@@ -40,7 +40,9 @@ def parse_model(text: str, model: type[M], what: str, source: str) -> M:
 
 def _describe(exc: ValidationError, text: str, source: str) -> str:
     """The first error, as `file: key (line N): what is wrong` (+ how many more)."""
-    err = exc.errors()[0]
+    # A typo in a key shows up twice (unknown key + required key missing): name the typo.
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
     loc = [str(p) for p in err["loc"]]
     key = ".".join(loc) or "(top level)"
     line = _find_line(text, [p for p in err["loc"] if isinstance(p, str)])
