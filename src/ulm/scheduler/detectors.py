@@ -118,8 +118,11 @@ def lr_prediction(load: HostLoad) -> F64:
     hist = load.history[:, -LR_POINTS:]
     if hist.shape[1] < LR_POINTS:
         hist = np.pad(hist, ((0, 0), (LR_POINTS - hist.shape[1], 0)))
+    horizon = load.horizon
+    if len(horizon) and (horizon == horizon[0]).all():  # the usual case: one horizon
+        return np.asarray(hist @ lr_weights(float(horizon[0])))
     out = np.zeros(hist.shape[0])
-    for h in np.unique(load.horizon):
+    for h in np.unique(horizon):
         rows = load.horizon == h
         out[rows] = hist[rows] @ lr_weights(float(h))
     return out

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
 from ulm.arrays import F64, I64, B
+from ulm.model import PowerCurve
 from ulm.scheduler.detectors import overloaded
 from ulm.scheduler.state import State
 
@@ -155,10 +157,15 @@ def _power_delta(st: State, ask: Ask, hosts: I64) -> F64:
         if curve is None:  # no power model: best fit on CPU, the fullest host that fits
             out[rows] = -after[rows]
             continue
-        watts = np.asarray(curve.watts)
-        xs = np.linspace(0.0, 1.0, len(watts))
+        xs, watts = _curve_points(curve)
         out[rows] = np.interp(after[rows], xs, watts) - np.interp(now[rows], xs, watts)
     return out
+
+
+@cache
+def _curve_points(curve: PowerCurve) -> tuple[F64, F64]:
+    """The curve's breakpoints as arrays, built once (this runs for every VM placed)."""
+    return np.linspace(0.0, 1.0, len(curve.watts)), np.asarray(curve.watts, np.float64)
 
 
 def _first_fit(st: State, ask: Ask, hosts: I64) -> F64:
@@ -185,7 +192,8 @@ def place(st: State, ask: Ask, top_n: int = 3) -> Answer:
     if len(cost) > top_n:  # only the best few are ordered: a full sort per VM costs too much
         few = np.argpartition(cost, top_n)[:top_n]
         best = np.flatnonzero(cost == cost[few].min())[:1]  # ties go to the lowest host index
-        few = np.unique(np.concatenate([best, few]))
+        if best[0] not in few:
+            few = np.append(few, best)
     else:
         few = np.arange(len(cost))
     order = few[np.lexsort((hosts[few], cost[few]))][:top_n]
