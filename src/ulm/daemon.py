@@ -21,10 +21,12 @@ from ulm.collect.base import Collection, MetricsSource
 from ulm.config import Config
 from ulm.errors import UlmError
 from ulm.executor import Executor, PlanResult
+from ulm.maintenance import BookingView, step
 from ulm.metrics import Metrics
 from ulm.model import Plan
 from ulm.policy import Policy
 from ulm.scheduler import schedule
+from ulm.snapshot import Snapshot
 
 log = logging.getLogger("ulm.daemon")
 
@@ -131,6 +133,8 @@ class Daemon:
         if self.mode is Mode.observe:
             return RoundResult(collection, None, None, None)
         snap = self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s)
+        if self.advance_maintenance(snap, now):  # a host closed or reopened: look again
+            snap = self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s)
         plan = schedule(snap, self.policy, now)
         if self.metrics is not None:
             self.metrics.observe_snapshot(snap)
@@ -145,6 +149,35 @@ class Daemon:
             return RoundResult(collection, plan, plan_id, None)
         result = self.apply(plan, plan_id)
         return RoundResult(collection, plan, plan_id, result)
+
+    def advance_maintenance(self, snap: Snapshot, now: float) -> bool:
+        """Moves every booking on by one step; runs its power actions in enforce mode."""
+        changed = False
+        speed = self.store.migration_speed()
+        for b in self.store.bookings(active_only=True):
+            view = BookingView(b.id, b.host, b.start, b.end, b.power_off, b.status)
+            nxt = step(view, snap, self.policy, now, speed)
+            if nxt.actions and self.mode is Mode.enforce:
+                plan = Plan(snap.id, self.policy.digest, now, nxt.actions)
+                plan_id = self.store.save_plan(plan, "maintenance")
+                result = self.apply(plan, plan_id)
+                if any(o.status.value != "done" for o in result.outcomes):
+                    detail = "; ".join(o.detail for o in result.outcomes)
+                    log.warning("maintenance #%d on %s: %s", b.id, b.host, detail)
+                    self.store.set_booking(b.id, b.status, f"power action failed: {detail}")
+                    continue
+            elif nxt.actions:
+                log.info("maintenance #%d on %s would %s (mode %s)", b.id, b.host,
+                         nxt.actions[0].kind, self.mode.value)
+                continue
+            if (nxt.status, nxt.detail) != (b.status, b.detail):
+                if nxt.status == "blocked" or "still on" in nxt.detail:
+                    log.warning("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
+                else:
+                    log.info("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
+                self.store.set_booking(b.id, nxt.status, nxt.detail)
+                changed = changed or nxt.status != b.status
+        return changed
 
     def apply(self, plan: Plan, plan_id: str) -> PlanResult:
         result = self.executor.execute(plan, plan_id)
@@ -163,7 +196,7 @@ class Daemon:
             col = source.collect(now)
             for silent in col.silent:
                 log.warning("%s: %s says nothing: %s", source.name, silent.host, silent.error)
-            self.store.add_collection(col)
+            self.store.add_collection(col, managed=self.cfg.manages)
             merged = col if merged is None else Collection(now, merged.hosts + col.hosts,
                                                            merged.vms + col.vms)
         return merged if merged is not None else Collection(now, ())

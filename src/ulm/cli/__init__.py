@@ -16,6 +16,7 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so that each command module can import `app` helpers without cycles.
     from ulm.cli import lab as _lab  # noqa: F401
+    from ulm.cli import maintenance as _maintenance  # noqa: F401
     from ulm.cli import plan as _plan  # noqa: F401
     from ulm.cli import policy as _policy  # noqa: F401
     from ulm.cli import run as _run  # noqa: F401

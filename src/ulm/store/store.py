@@ -344,6 +344,22 @@ class Store:
             if not res.rowcount:
                 raise UlmError(f"no maintenance booking #{booking}")
 
+    def set_booking_end(self, booking: int, end: float) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.maintenance).where(t.maintenance.c.id == booking).values(end=end))
+
+    def migration_speed(self, default_mib_s: float = 100.0, last: int = 50) -> float:
+        """MiB/s of the last live migrations that succeeded (RAM / wall time)."""
+        with self.engine.connect() as c:
+            rows = c.execute(
+                select(t.outcomes.c.finished_at - t.outcomes.c.started_at, t.vms.c.mem_mib)
+                .join(t.vms, t.vms.c.name == t.outcomes.c.vm)
+                .where(t.outcomes.c.kind == "move", t.outcomes.c.status == "done")
+                .order_by(t.outcomes.c.id.desc()).limit(last)).all()
+        secs = sum(max(float(r[0]), 0.0) for r in rows)
+        mem = sum(float(r[1]) for r in rows)
+        return mem / secs if rows and secs > 0 else default_mib_s
+
     def power_events(self, since: float = 0.0) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
             rows = c.execute(select(t.power_events).where(t.power_events.c.ts >= since)

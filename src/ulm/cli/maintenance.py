@@ -1,0 +1,146 @@
+"""`ulm maintenance add|list|cancel`, `ulm drain`, `ulm undrain`: scheduled downtime."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ulm.cli import app
+from ulm.cli.common import Format, console, user_errors
+from ulm.cli.run import ConfigOpt
+from ulm.config import Config, load_config
+from ulm.errors import UlmError
+from ulm.policy import resolve_policy
+from ulm.scheduler import check_drain
+from ulm.store import Store
+
+maint_app = typer.Typer(help="Scheduled downtime: drain a host live before, bring it back after.",
+                        no_args_is_help=True)
+app.add_typer(maint_app, name="maintenance")
+
+FOREVER_S = 10 * 365 * 86400.0
+_REL = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd])$")
+
+
+def parse_time(text: str, now: float) -> float:
+    """`now`, `+30m`, `+2h`, `+1d`, or an ISO date-time (local time unless it has a zone)."""
+    if text == "now":
+        return now
+    m = _REL.match(text)
+    if m:
+        return now + float(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+    try:
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise UlmError(f"cannot read time {text!r}: use now, +30m, +2h, +1d or "
+                       "2026-12-01T22:00") from None
+
+
+def _check(cfg: Config, store: Store, host: str, now: float) -> tuple[bool, str]:
+    if host not in [h.name for h in cfg.hosts]:
+        raise UlmError(f"unknown host {host!r} (the config has "
+                       f"{', '.join(h.name for h in cfg.hosts)})")
+    snap = store.snapshot(now, cfg.collect.window, cfg.collect.stale_s)
+    if host not in snap.host_index:
+        return True, f"{host} has not been seen yet: the drain is checked when it is"
+    report = check_drain(snap, resolve_policy(cfg.policy_ref()), host, now,
+                         store.migration_speed())
+    return report.fits, report.summary()
+
+
+def book(cfg: Config, host: str, start: float, end: float, power_off: bool,
+         reason: str) -> int:
+    if end <= start:
+        raise UlmError("--end must be after --start")
+    store = Store.open(cfg.store.url)
+    for b in store.bookings(active_only=True):
+        if b.host == host and b.start < end and start < b.end:
+            raise UlmError(f"{host} already has maintenance #{b.id} in that time")
+    fits, summary = _check(cfg, store, host, time.time())
+    booking = store.book(host, start, end, power_off, reason, "booked" if fits else "blocked",
+                         summary if fits else summary + "; nothing will be powered off")
+    style = "green" if fits else "bold red"
+    console.print(f"maintenance #{booking} booked for {host}: [{style}]{summary}[/]")
+    return booking
+
+
+@maint_app.command("add")
+@user_errors
+def add(config: ConfigOpt, host: str,
+        start: Annotated[str, typer.Option(help="now, +2h, or 2026-12-01T22:00")],
+        end: Annotated[str, typer.Option(help="+4h, or 2026-12-02T02:00")],
+        power_off: Annotated[bool, typer.Option("--power-off")] = False,
+        reason: Annotated[str, typer.Option()] = "") -> None:
+    """Book downtime: the host is drained live before START, powered off if asked, and
+    brought back after END. Says at once whether the drain fits."""
+    now = time.time()
+    book(load_config(config), host, parse_time(start, now), parse_time(end, now), power_off,
+         reason)
+
+
+@maint_app.command("list")
+@user_errors
+def list_cmd(config: ConfigOpt, all_: Annotated[bool, typer.Option("--all")] = False,
+             fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
+    """Bookings (active ones unless --all)."""
+    rows = Store.open(load_config(config).store.url).bookings(active_only=not all_)
+    if fmt is Format.json:
+        print(json.dumps([asdict(b) for b in rows], indent=2))
+        return
+    table = Table("#", "host", "start", "end", "power off", "status", "detail", "reason")
+
+    def at(t: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t < 1e11 else "open"
+
+    for b in rows:
+        table.add_row(str(b.id), b.host, at(b.start), at(b.end), "yes" if b.power_off else "no",
+                      b.status, b.detail, b.reason)
+    console.print(table)
+
+
+@maint_app.command("cancel")
+@user_errors
+def cancel(config: ConfigOpt, booking: int) -> None:
+    """Cancel a booking; a host already drained or down is brought back by the daemon."""
+    store = Store.open(load_config(config).store.url)
+    current = next((b for b in store.bookings() if b.id == booking), None)
+    if current is None:
+        raise UlmError(f"no maintenance booking #{booking}")
+    if current.status in ("draining", "down"):
+        store.set_booking_end(booking, time.time())  # the daemon returns the host
+        console.print(f"#{booking}: ended now; the daemon brings {current.host} back")
+    else:
+        store.set_booking(booking, "cancelled", "cancelled by the admin")
+        console.print(f"#{booking} cancelled")
+
+
+@app.command("drain")
+@user_errors
+def drain(config: ConfigOpt, host: str,
+          power_off: Annotated[bool, typer.Option("--power-off")] = False) -> None:
+    """Empty a host live now, for unplanned work (open-ended; `ulm undrain` ends it)."""
+    now = time.time()
+    book(load_config(config), host, now, now + FOREVER_S, power_off, "ulm drain")
+
+
+@app.command("undrain")
+@user_errors
+def undrain(config: ConfigOpt, host: str) -> None:
+    """End the drain or maintenance of a host now: the daemon reopens it."""
+    store = Store.open(load_config(config).store.url)
+    active = [b for b in store.bookings(active_only=True) if b.host == host]
+    if not active:
+        raise UlmError(f"{host} is not drained")
+    for b in active:
+        if b.status in ("booked", "blocked"):
+            store.set_booking(b.id, "cancelled", "undrain")
+        else:
+            store.set_booking_end(b.id, time.time())
+    console.print(f"{host}: drain ended; the daemon reopens it")

@@ -1,0 +1,80 @@
+"""Scheduled downtime: what a booking needs next, decided from a snapshot. Pure.
+
+A booking moves through `booked` → `draining` (lead time before its start: the host is closed
+to new VMs and emptied live, all-or-nothing) → `down` (empty; powered off if asked) → `done`
+(after its end: powered on if ULM powered it off, health-checked, reopened). A drain that does
+not fit is `blocked`: said at booking time, again as the window nears, with the shortfall — and
+nothing is powered off. A host that still runs a VM is never powered off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ulm.model import Action, HostState, PowerOff, PowerOn
+from ulm.policy import Policy
+from ulm.scheduler.drain import DrainReport, check_drain
+from ulm.snapshot import Snapshot
+
+LEAD_FACTOR = 2.0  # migrations vary; start early rather than late
+LEAD_MARGIN_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class BookingView:
+    id: int
+    host: str
+    start: float
+    end: float
+    power_off: bool
+    status: str  # booked | blocked | draining | down | done | cancelled
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    status: str
+    detail: str
+    actions: tuple[Action, ...] = ()
+
+
+def lead_time(report: DrainReport) -> float:
+    return report.lead_time_s * LEAD_FACTOR + LEAD_MARGIN_S
+
+
+def step(b: BookingView, snap: Snapshot, policy: Policy, now: float,
+         mib_per_s: float) -> Step:
+    """The booking's next status and the power actions it needs now."""
+    if b.host not in snap.host_index:
+        return Step(b.status, f"{b.host} is not in the inventory")
+    i = snap.host_index[b.host]
+    vms = [snap.vm_names[k] for k in range(snap.n_vms) if snap.vm_host[k] == i]
+    if b.status in ("booked", "blocked"):
+        if now >= b.end:
+            return Step("done", "window passed without a drain")
+        report = check_drain(snap, policy, b.host, now, mib_per_s)
+        if not report.fits:
+            return Step("blocked", report.summary() + "; nothing will be powered off")
+        if now >= b.start - lead_time(report):
+            return Step("draining", f"draining {len(vms)} VM(s), about "
+                        f"{report.lead_time_s:.0f} s of migrations")
+        return Step("booked", report.summary())
+    if b.status == "draining":
+        if vms:
+            late = now >= b.start
+            return Step("draining", (f"window started, {len(vms)} VM(s) still on {b.host}: "
+                                     f"{', '.join(vms[:5])}") if late else
+                        f"{len(vms)} VM(s) left on {b.host}")
+        if b.power_off and snap.host_state[i] is not HostState.OFF:
+            return Step("down", f"{b.host} is empty: powering off",
+                        (PowerOff(b.host, f"maintenance #{b.id}"),))
+        return Step("down", f"{b.host} is empty and closed")
+    if b.status == "down" and now >= b.end:
+        if b.power_off:
+            return Step("returning", f"window over: powering {b.host} on",
+                        (PowerOn(b.host, f"end of maintenance #{b.id}"),))
+        return Step("returning", f"window over: reopening {b.host}")
+    if b.status == "returning":
+        if snap.host_state[i] is HostState.ON:
+            return Step("done", f"{b.host} answers again and is open for VMs")
+        return Step("returning", f"waiting for {b.host} to answer (health check)")
+    return Step(b.status, "")

@@ -1,0 +1,116 @@
+"""Scheduled downtime through the daemon's own round, on SimCluster with a simulated clock."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from ulm.clock import SimClock
+from ulm.collect.sim_source import SimSource
+from ulm.config import Config, HostConfig, StoreConfig
+from ulm.daemon import Daemon, Mode
+from ulm.drivers.sim import SimCluster
+from ulm.executor import Executor, Limits
+from ulm.policy import resolve_policy
+from ulm.store import Store
+
+HOSTS = ("h1", "h2", "h3")
+T0 = float(int(time.time()) - 60)  # near the real clock: the CLI books in real time
+
+
+def setup(tmp: Path, placement: dict[str, str], mem: dict[str, float],
+          host_mem: float = 4096.0) -> tuple[Daemon, SimCluster, Store]:
+    clock = SimClock(T0)
+    cluster = SimCluster(clock, dict(placement), dict(mem), boot_s=90.0)
+    source = SimSource(cluster, {h: 4 for h in HOSTS}, {h: host_mem for h in HOSTS},
+                       vm_cpu={v: 0.5 for v in placement})
+    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
+                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"sim://{h}") for h in HOSTS))
+    store = Store.open(cfg.store.url)
+    executor = Executor(cluster, clock, store, Limits(poll_s=1.0, power_timeout_s=300.0),
+                        power={h: cluster.power(h) for h in HOSTS})
+    daemon = Daemon(cfg, resolve_policy("seed"), store, [source], executor, clock,
+                    Mode.enforce)
+    daemon.start()
+    return daemon, cluster, store
+
+
+def rounds(d: Daemon, n: int) -> None:
+    for _ in range(n):
+        d.run_round()
+        d.clock.sleep(d.cfg.collect.interval_s)
+
+
+def status(store: Store, booking: int) -> str:
+    return next(b.status for b in store.bookings() if b.id == booking)
+
+
+def test_drain_power_off_and_return(tmp_path: Path) -> None:
+    d, cluster, store = setup(tmp_path, {"a": "h1", "b": "h1", "c": "h2"},
+                              {"a": 1024.0, "b": 1024.0, "c": 1024.0})
+    rounds(d, 1)
+    booking = store.book("h1", T0 + 3600, T0 + 7200, True, "firmware")
+    rounds(d, 1)
+    assert status(store, booking) == "booked"  # lead time ~ 2 x 20 s + 300 s: not yet
+    d.clock.advance_to(T0 + 3600 - 200)
+    rounds(d, 2)
+    assert cluster.list_vms("h1") == []  # drained live, before the window
+    assert set(cluster.placement.values()) <= {"h2", "h3"}
+    rounds(d, 1)
+    assert status(store, booking) == "down" and not cluster.is_on("h1")
+    assert cluster.migrations == 2
+    d.clock.advance_to(T0 + 7200)
+    rounds(d, 3)
+    assert cluster.is_on("h1")
+    assert status(store, booking) == "done"
+    events = [(e["host"], e["action"], e["result"]) for e in store.power_events()]
+    assert events == [("h1", "off", "done"), ("h1", "on", "done")]
+
+
+def test_a_drain_that_does_not_fit_is_reported_and_nothing_is_powered_off(
+        tmp_path: Path) -> None:
+    d, cluster, store = setup(tmp_path, {"a": "h1", "b": "h2", "c": "h3"},
+                              {"a": 3000.0, "b": 3000.0, "c": 3000.0})
+    rounds(d, 1)
+    booking = store.book("h1", T0 + 600, T0 + 7200, True, "")
+    d.clock.advance_to(T0 + 600)
+    rounds(d, 3)
+    b = next(x for x in store.bookings() if x.id == booking)
+    assert b.status == "blocked"
+    assert "does not fit" in b.detail and "nothing will be powered off" in b.detail
+    assert cluster.is_on("h1") and cluster.list_vms("h1") == ["a"]
+    assert store.power_events() == []
+
+
+def test_a_pinned_vm_blocks_the_power_off(tmp_path: Path) -> None:
+    d, cluster, store = setup(tmp_path, {"a": "h1", "db": "h1"}, {"a": 512.0, "db": 512.0})
+    d.cfg = d.cfg.model_copy(update={"manage": ("a",)})  # ULM may not touch db
+    rounds(d, 1)
+    booking = store.book("h1", T0 + 60, T0 + 7200, True, "")
+    rounds(d, 3)
+    b = next(x for x in store.bookings() if x.id == booking)
+    assert b.status == "blocked" and "db" in b.detail
+    assert cluster.is_on("h1") and sorted(cluster.list_vms("h1")) == ["a", "db"]
+
+
+def test_booking_says_at_once_whether_the_drain_fits(tmp_path: Path) -> None:
+    from tests.test_policy import run_ulm
+    d, _, _ = setup(tmp_path, {"a": "h1", "b": "h2", "c": "h3"},
+                              {"a": 3000.0, "b": 3000.0, "c": 3000.0})
+    rounds(d, 1)
+    cfg = tmp_path / "ulm.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/ulm.db"\n' + "".join(
+        f'[[hosts]]\nname = "{h}"\nlibvirt_uri = "sim://{h}"\n' for h in HOSTS))
+    out = run_ulm("maintenance", "add", "-c", str(cfg), "h1", "--start", "+1h", "--end",
+                  "+3h", "--power-off")
+    assert out.returncode == 0, out.stderr
+    assert "the drain of h1 does not fit" in out.stdout and "GiB short" in out.stdout
+    listed = run_ulm("maintenance", "list", "-c", str(cfg), "--format", "json")
+    import json
+    (booking,) = json.loads(listed.stdout)
+    assert booking["status"] == "blocked" and booking["power_off"] is True
+    bad = run_ulm("maintenance", "add", "-c", str(cfg), "h9", "--start", "now", "--end", "+1h")
+    assert bad.returncode == 2 and "unknown host 'h9'" in bad.stderr
+    later = run_ulm("maintenance", "add", "-c", str(cfg), "h1", "--start", "soon", "--end",
+                    "+1h")
+    assert later.returncode == 2 and "cannot read time 'soon'" in later.stderr
