@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from ulm.clock import SimClock
 from ulm.collect.sim_source import SimSource
 from ulm.config import Config, HostConfig, StoreConfig
@@ -114,3 +116,30 @@ def test_booking_says_at_once_whether_the_drain_fits(tmp_path: Path) -> None:
     later = run_ulm("maintenance", "add", "-c", str(cfg), "h1", "--start", "soon", "--end",
                     "+1h")
     assert later.returncode == 2 and "cannot read time 'soon'" in later.stderr
+
+
+def test_energy_report_counts_the_downtime(tmp_path: Path) -> None:
+    import json
+
+    from tests.test_policy import run_ulm
+    d, cluster, store = setup(tmp_path, {"a": "h1"}, {"a": 1024.0})
+    rounds(d, 1)
+    store.book("h1", T0 + 600, T0 + 4200, True, "")
+    d.clock.advance_to(T0 + 600)
+    rounds(d, 3)
+    assert not cluster.is_on("h1")
+    d.clock.advance_to(T0 + 4200)
+    rounds(d, 3)
+    assert cluster.is_on("h1")
+    cfg = tmp_path / "ulm.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/ulm.db"\n'
+                   '[power_models.flat]\nidle_w = 100\nmax_w = 200\n' + "".join(
+                       f'[[hosts]]\nname = "{h}"\nlibvirt_uri = "sim://{h}"\n'
+                       f'power_curve = "flat"\n' for h in HOSTS))
+    out = run_ulm("report", "energy", "-c", str(cfg), "--since", str(T0), "--until",
+                  str(T0 + 4800), "--format", "json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    h1 = next(h for h in report["hosts"] if h["host"] == "h1")
+    assert h1["power_cycles"] == 1 and 0.9 < h1["hours_off"] < 1.05
+    assert report["saved_kwh"] == pytest.approx(h1["hours_off"] * 0.1, rel=0.05)  # idle 100 W

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ulm.model import PowerCurve
 from ulm.tomlfile import load_model
 
 
@@ -45,6 +46,31 @@ class ExecutorConfig(_Strict):
     poll_s: Annotated[float, Field(gt=0, le=60)] = 0.5
 
 
+class PowerModelConfig(_Strict):
+    """A host type's power draw: `watts` at evenly spaced CPU points (SPECpower: 11 points
+    for 0 %, 10 %, ... 100 %), or just `idle_w` and `max_w` (linear)."""
+
+    watts: tuple[Annotated[float, Field(ge=0)], ...] = ()
+    idle_w: Annotated[float, Field(ge=0)] | None = None
+    max_w: Annotated[float, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PowerModelConfig:
+        if bool(self.watts) == (self.idle_w is not None or self.max_w is not None):
+            raise ValueError("give either watts = [...] or idle_w and max_w")
+        if self.watts and len(self.watts) < 2:
+            raise ValueError("watts needs at least 2 points")
+        if not self.watts and (self.idle_w is None or self.max_w is None):
+            raise ValueError("give both idle_w and max_w")
+        return self
+
+    def curve(self, name: str) -> PowerCurve:
+        if self.watts:
+            return PowerCurve(name, self.watts)
+        assert self.idle_w is not None and self.max_w is not None
+        return PowerCurve.linear(name, self.idle_w, self.max_w)
+
+
 class HostConfig(_Strict):
     name: Annotated[str, Field(min_length=1)]
     libvirt_uri: Annotated[str, Field(min_length=1)]
@@ -62,6 +88,7 @@ class Config(_Strict):
     #: Glob patterns of VM names ULM may move; a VM matching none is never touched.
     manage: tuple[str, ...] = ("*",)
     hosts: Annotated[tuple[HostConfig, ...], Field(min_length=1)]
+    power_models: dict[str, PowerModelConfig] = {}
     source_path: str = ""  # where this config was read from (filled by the loader)
 
     @model_validator(mode="after")
@@ -70,7 +97,16 @@ class Config(_Strict):
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ValueError(f"host names must be unique: {', '.join(sorted(dup))}")
+        for h in self.hosts:
+            if h.power_curve and h.power_curve not in self.power_models:
+                raise ValueError(f"host {h.name}: power_curve {h.power_curve!r} is not in "
+                                 "[power_models]")
         return self
+
+    def curves(self) -> dict[str, PowerCurve]:
+        """host -> its power model (hosts without one are left out: the default applies)."""
+        return {h.name: self.power_models[h.power_curve].curve(h.power_curve)
+                for h in self.hosts if h.power_curve}
 
     def manages(self, vm: str) -> bool:
         return any(fnmatch.fnmatchcase(vm, pattern) for pattern in self.manage)

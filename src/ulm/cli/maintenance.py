@@ -26,16 +26,21 @@ maint_app = typer.Typer(help="Scheduled downtime: drain a host live before, brin
 app.add_typer(maint_app, name="maintenance")
 
 FOREVER_S = 10 * 365 * 86400.0
-_REL = re.compile(r"^\+(\d+(?:\.\d+)?)([smhd])$")
+_REL = re.compile(r"^([+-])(\d+(?:\.\d+)?)([smhd])$")
 
 
 def parse_time(text: str, now: float) -> float:
-    """`now`, `+30m`, `+2h`, `+1d`, or an ISO date-time (local time unless it has a zone)."""
+    """`now`, `+30m`, `-2h`, `+1d`, or an ISO date-time (local time unless it has a zone)."""
     if text == "now":
         return now
     m = _REL.match(text)
     if m:
-        return now + float(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+        sign = 1.0 if m[1] == "+" else -1.0
+        return now + sign * float(m[2]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[3]]
+    try:
+        return float(text)  # seconds since the epoch
+    except ValueError:
+        pass
     try:
         return dt.datetime.fromisoformat(text).timestamp()
     except ValueError:
