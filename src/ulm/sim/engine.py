@@ -126,15 +126,14 @@ class Engine:
         self._cores = hosts.cores
         self.demand_series: list[tuple[float, float, float]] = []  # (time, MIPS, RAM MB)
         self.power_actions = 0
+        self.peak_ram = 0.0  # the highest share of a host's RAM reserved by VMs, any instant
 
     def _start_rule(self) -> Start:
-        pol = self.policy
-        threshold = (pol.overload.threshold if pol.overload.detector == "threshold"
-                     else pol.overload.fallback_threshold)
-        if pol.overload.detector == "none":
-            threshold = 1.0
-        return Start(pol.placement.strategy if pol.placement.strategy != "balance" else "pabfd",
-                     threshold, from_idle=self.compat)
+        # Honest mode: every policy starts from the same cluster, VMs created first fit in
+        # list order at their nominal size; compat: CloudSim's own creation per policy.
+        if not self.compat or self.policy.placement.strategy == "first-fit":
+            return Start("first-fit", from_idle=False)
+        return Start("pabfd", from_idle=True)
 
     # -- measuring -----------------------------------------------------------------------------
 
@@ -153,6 +152,9 @@ class Engine:
 
     def _record(self, t: float, req: F64) -> None:
         ent, sh = self._share(req)
+        # RAM reserved per host, incoming migrations included (they hold it on both ends)
+        ram = np.bincount(ent.host, weights=self.ram[ent.vm], minlength=self.hosts.n)
+        self.peak_ram = max(self.peak_ram, float((ram / self.host_ram).max(initial=0.0)))
         rule = "used" if self.compat else "vms"
         self.meter.set(record(t, ent, sh, self.host_mips, rule))
         if self.mem is not None and self.meter.last is not None:
@@ -284,6 +286,7 @@ class Engine:
             slatah=tot.slatah(), pdm=tot.pdm(), host_shutdowns=tot.shutdowns,
             wall_s=wall_s, lower_bound_kwh=self.lower_bound_kwh(),
             mem_overload=tot.mem_overload_s / tot.active_s if tot.active_s else 0.0,
+            extra={"peak_host_ram": self.peak_ram},
         )
 
 

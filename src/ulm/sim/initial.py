@@ -9,7 +9,7 @@ the policy's threshold would not call overloaded. CloudSim measures that increas
 power at 0 % (no host has been updated yet at t = 0), which spreads the VMs over all hosts;
 the honest mode measures it from the host's current draw. CloudSim's overload check at t = 0
 sees only the new VM (VMs already created request nothing until their cloudlets arrive), so
-it never refuses a host there; the honest mode checks the host's nominal sum instead.
+it never refuses a host there; neither does the honest mode (nominal sizes already fit).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from ulm.sim.power import PowerTable
 @dataclass(frozen=True, slots=True)
 class Start:
     strategy: str  # "first-fit" | "pabfd"
-    threshold: float  # THR threshold, or the adaptive detectors' fallback (CloudSim: 0.7)
     from_idle: bool  # CloudSim: the power increase is measured from P(0)
 
 
@@ -43,8 +42,6 @@ def place_initial(hosts: Hosts, power: PowerTable, mips: F64, ram: F64, rule: St
         m, r = float(mips[v]), float(ram[v])
         ok = ((core >= m) & (host_mips - used >= m) & (cap_ram - used_ram >= r)
               & (bw - used_bw >= VM_BW_MBIT))
-        if rule.strategy == "pabfd" and not rule.from_idle:
-            ok &= (used == 0) | ((used + m) / host_mips <= rule.threshold)
         cand = np.flatnonzero(ok)
         if not len(cand):
             raise UlmError(f"VM {v} ({m:.0f} MIPS, {r:.0f} MB) fits on no host at t = 0: "

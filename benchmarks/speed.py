@@ -1,0 +1,87 @@
+"""Speed: one simulated CloudSim day, and planning time on big synthetic clusters.
+
+    .venv/bin/python benchmarks/speed.py
+
+Prints JSON lines: the day (LR-MMT-1.2, compat, the largest PlanetLab day) with wall time and
+peak RSS; then `plan_s` of one `schedule` call for 1,000 hosts / 10,000 VMs and 5,000 / 50,000.
+Targets: a day <= 1 s and <= 300 MB; planning < 1 s and < 5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import PLANETLAB
+from ulm.model import HostState
+from ulm.policy import resolve_policy
+from ulm.scheduler import schedule
+from ulm.sim.engine import SimConfig, simulate
+from ulm.sim.hosttypes import G4, G5
+from ulm.sim.traces import load_trace
+from ulm.snapshot import Snapshot
+
+LARGEST_DAY = "20110322"  # 1,516 VMs
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def one_day() -> dict[str, object]:
+    t0 = time.perf_counter()
+    trace = load_trace(PLANETLAB / f"planetlab-{LARGEST_DAY}.csv.gz")
+    load_s = time.perf_counter() - t0
+    res = simulate(trace, resolve_policy("lr-mmt-1.2"), SimConfig(mode="compat"))
+    return {"bench": "day", "trace": trace.name, "policy": "lr-mmt-1.2", "mode": "compat",
+            "load_s": round(load_s, 3), "wall_s": round(res.wall_s, 3),
+            "peak_rss_mb": round(rss_mb(), 1), "migrations": res.migrations}
+
+
+def synthetic(n_hosts: int, n_vms: int, seed: int = 1) -> Snapshot:
+    """CloudSim-like hosts and VMs, loads drawn so that about 5 % of the hosts are hot."""
+    rng = np.random.default_rng(seed)
+    kind = np.arange(n_hosts) % 2
+    mips = np.where(kind == 0, 3720.0, 5320.0)
+    size = rng.choice([2500.0, 2000.0, 1000.0, 500.0], n_vms)
+    hosts = rng.integers(0, n_hosts, n_vms)
+    hist = np.clip(rng.normal(0.35, 0.2, (n_vms, 30)), 0, 1) * size[:, None]
+    hot = rng.random(n_hosts) < 0.05
+    hist[hot[hosts], -3:] = size[hot[hosts], None]  # hot hosts: their VMs at full load
+    return Snapshot(
+        taken_at=1e6, host_names=tuple(f"h{i}" for i in range(n_hosts)), host_cpu=mips,
+        host_mem=np.full(n_hosts, 65536.0), host_cores=np.full(n_hosts, 16),
+        host_state=(HostState.ON,) * n_hosts,
+        host_power=tuple(G4.name if k == 0 else G5.name for k in kind),
+        power_curves={G4.name: G4, G5.name: G5},
+        vm_names=tuple(f"v{i}" for i in range(n_vms)), vm_host=hosts, vm_cpu_size=size,
+        vm_mem_size=rng.choice([613.0, 870.0, 1740.0], n_vms), vm_cpu=hist[:, -1].copy(),
+        vm_mem=np.full(n_vms, 512.0), vm_history=hist)
+
+
+def planning(n_hosts: int, n_vms: int, policy: str) -> dict[str, object]:
+    snap = synthetic(n_hosts, n_vms)
+    pol = resolve_policy(policy)
+    t0 = time.perf_counter()
+    plan = schedule(snap, pol, snap.taken_at)
+    return {"bench": "plan", "hosts": n_hosts, "vms": n_vms, "policy": policy,
+            "plan_s": round(time.perf_counter() - t0, 3), "moves": len(plan.moves),
+            "peak_rss_mb": round(rss_mb(), 1)}
+
+
+def main() -> None:
+    print(json.dumps(one_day()), flush=True)
+    for n_hosts, n_vms in ((1000, 10000), (5000, 50000)):
+        for policy in ("ulm", "seed"):
+            print(json.dumps(planning(n_hosts, n_vms, policy)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
