@@ -7,11 +7,13 @@ the key and the line. `ulm lab config` prints one for the local lab.
 from __future__ import annotations
 
 import fnmatch
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from ulm.errors import ConfigError
 from ulm.model import PowerCurve
 from ulm.tomlfile import load_model
 
@@ -71,6 +73,49 @@ class PowerModelConfig(_Strict):
         return PowerCurve.linear(name, self.idle_w, self.max_w)
 
 
+class PowerConfig(_Strict):
+    """How ULM switches a host: `ipmi` (on, off, state), `wol` (wake only; state = does the
+    hypervisor answer), `ipmi+wol` (wake by Wake-on-LAN, off and state over IPMI)."""
+
+    driver: Literal["ipmi", "wol", "ipmi+wol"]
+    address: str = ""  # the BMC
+    port: Annotated[int, Field(ge=1, le=65535)] = 623
+    username: str = ""
+    password: SecretStr | None = None  # discouraged: prefer password_file or password_env
+    password_file: str = ""
+    password_env: str = ""
+    mac: str = ""  # Wake-on-LAN
+    broadcast: str = "255.255.255.255"
+    interface: str = ""
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+
+    @model_validator(mode="after")
+    def _complete(self) -> PowerConfig:
+        if "ipmi" in self.driver:
+            if not self.address or not self.username:
+                raise ValueError("ipmi needs address and username")
+            if not (self.password or self.password_file or self.password_env):
+                raise ValueError("ipmi needs password_file, password_env or password")
+        if "wol" in self.driver and not self.mac:
+            raise ValueError("wol needs mac")
+        return self
+
+    def secret(self) -> str:
+        """The BMC password, read when needed (never kept in logs or reprs)."""
+        if self.password_file:
+            try:
+                return Path(self.password_file).read_text().strip()
+            except OSError as exc:
+                raise ConfigError(f"cannot read password_file {self.password_file}: "
+                                  f"{exc.strerror}") from None
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise ConfigError(f"password_env {self.password_env} is not set")
+            return value
+        return self.password.get_secret_value() if self.password else ""
+
+
 class HostConfig(_Strict):
     name: Annotated[str, Field(min_length=1)]
     libvirt_uri: Annotated[str, Field(min_length=1)]
@@ -78,6 +123,7 @@ class HostConfig(_Strict):
     migration_uri: str = ""  # where the source's libvirtd reaches this host (default: uri)
     power_curve: str = ""
     labels: dict[str, str] = {}
+    power: PowerConfig | None = None
 
 
 class Config(_Strict):

@@ -62,7 +62,10 @@ def build(cfg: Config, power: dict[str, Power] | None = None) -> Runtime:
         snap = rt_store.snapshot(time.time(), cfg.collect.window, cfg.collect.stale_s)
         return check_move(snap, policy, move)
 
-    executor = Executor(hv, WallClock(), store, limits, power=power or {}, check=recheck,
+    if power is None:
+        from ulm.power.factory import build_power
+        power = build_power(cfg, hv.reachable)
+    executor = Executor(hv, WallClock(), store, limits, power=power, check=recheck,
                         manages=cfg.manages)
     return Runtime(cfg, policy, store, hv, sources, executor)
 

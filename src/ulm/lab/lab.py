@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from ulm.errors import UlmError
-from ulm.lab import guest, hosts, network
+from ulm.lab import bmc, guest, hosts, network
 from ulm.lab.paths import (
     CONTROLLER,
     CONTROLLER_IP,
     MAX_HOSTS,
+    NET,
     LabPaths,
     host_index,
     host_ip,
@@ -86,7 +87,7 @@ class Lab:
 
     # -- up and down ---------------------------------------------------------------------------
 
-    def up(self, n: int, host_mem_mib: int = 4096) -> None:
+    def up(self, n: int, host_mem_mib: int = 4096, power: bool = True) -> None:
         require_root()
         if not 1 <= n <= MAX_HOSTS:
             raise UlmError(f"--hosts must be between 1 and {MAX_HOSTS} (got {n})")
@@ -112,11 +113,14 @@ class Lab:
                 cgroup_make(hosts.cgroups(i))
             macs = {host_name(i): network.mac(host_name(i)) for i in range(1, n + 1)}
             self.paths.state_file.write_text(json.dumps(
-                {"hosts": n, "host_mem_mib": host_mem_mib, "macs": macs}))
+                {"hosts": n, "host_mem_mib": host_mem_mib, "macs": macs, "power": power}))
             for i in range(1, n + 1):
                 hosts.power_on(self.paths, i, wait=False)
             for i in range(1, n + 1):
                 hosts.wait_answering(self.paths, i)
+                if power:  # a BMC (IPMI) and a Wake-on-LAN listener per host
+                    bmc.start_bmc(self.paths, i)
+                    bmc.start_wol(self.paths, i)
             self._start_fakeload(n)
         except BaseException:
             self.down()
@@ -148,7 +152,7 @@ class Lab:
         require_root()
         root = self.paths.root
         self.paths.state_file.unlink(missing_ok=True)  # tells fakeload to stop
-        for pid_file in root.glob("*.pid"):
+        for pid_file in [*root.glob("*.pid"), *root.glob("h*/bmc.pid"), *root.glob("h*/wol.pid")]:
             try:
                 pid = int(pid_file.read_text())
             except ValueError:
@@ -278,10 +282,17 @@ class Lab:
                  "# Run ULM inside the lab's controller namespace: ulm lab exec -- ulm run ...",
                  "[store]", f'url = "sqlite:///{self.paths.root}/ulm.db"', "",
                  "[collect]", "interval_s = 3", ""]
+        power = bool(self.state().get("power"))
+        macs = self.state().get("macs", {})
         for i in range(1, n + 1):
             lines += ["[[hosts]]", f'name = "{host_name(i)}"',
-                      f'libvirt_uri = "{LabPaths.tcp_uri(i)}"', f'munin = "{host_ip(i)}:4949"',
-                      ""]
+                      f'libvirt_uri = "{LabPaths.tcp_uri(i)}"', f'munin = "{host_ip(i)}:4949"']
+            if power:
+                lines += [f"power = {{ driver = \"ipmi+wol\", address = \"{bmc.bmc_ip(i)}\", "
+                          f"username = \"{bmc.USER}\", password = \"{bmc.PASSWORD}\", "
+                          f"mac = \"{macs.get(host_name(i), '')}\", "
+                          f"broadcast = \"{NET}.255\" }}"]
+            lines.append("")
         return "\n".join(lines)
 
 

@@ -1,0 +1,1 @@
+"""Power drivers (the `Power` protocol): IPMI (pyghmi), Wake-on-LAN, and compositions."""

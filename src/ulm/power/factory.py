@@ -1,0 +1,32 @@
+"""From `[hosts.power]` in the config to a `Power` driver per host."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from ulm.config import Config, PowerConfig
+from ulm.drivers.base import Power
+from ulm.power.combined import CombinedPower
+from ulm.power.ipmi import IpmiPower
+from ulm.power.wol import WolPower
+
+
+def build_power(cfg: Config, reachable: Callable[[str], bool]) -> dict[str, Power]:
+    out: dict[str, Power] = {}
+    for h in cfg.hosts:
+        if h.power is not None:
+            out[h.name] = driver(h.power, functools.partial(reachable, h.name))
+    return out
+
+
+def driver(p: PowerConfig, probe: Callable[[], bool]) -> Power:
+    wol = (WolPower(p.mac, p.broadcast, interface=p.interface or None, probe=probe)
+           if "wol" in p.driver else None)
+    if p.driver == "wol":
+        assert wol is not None
+        return wol
+    ipmi = IpmiPower(p.address, p.username, p.secret(), p.port, p.timeout_s)
+    if wol is not None:
+        return CombinedPower(on=wol, off=ipmi, status=ipmi)
+    return ipmi
