@@ -1,0 +1,114 @@
+"""Night and morning, and booked maintenance, end to end on the lab: the daemon packs VMs,
+powers empty hosts off through their BMC, wakes them by Wake-on-LAN and IPMI ahead of office
+hours, and drains a host for maintenance and brings it back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.lab.test_daemon_lab import ulm
+from ulm.lab import hosts
+from ulm.lab.lab import Lab
+from ulm.store import Store
+
+pytestmark = pytest.mark.lab
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def calendar(office_start: dt.datetime) -> str:
+    span = f"{office_start:%H:%M}-{min(office_start.hour + 1, 23):02d}:59"
+    return ("[calendar]\ntimezone = \"UTC\"\nwake_lead_s = 1800\n[calendar.office_hours]\n"
+            + "".join(f'{d} = "{span}"\n' for d in DAYS))
+
+
+NIGHT = """
+name = "night-and-day"
+[overload]
+threshold = 0.9
+[night.consolidation]
+enabled = true
+underload_threshold = 0.5
+reserve_hosts = 0
+power_off = true
+"""
+
+
+def config(tmp: Path, lab: Lab, policy: str, wake_by_ipmi: tuple[str, ...] = ()) -> Path:
+    (tmp / "policy.toml").write_text(policy)
+    text = lab.config_toml().replace(f"sqlite:///{lab.paths.root}/ulm.db",
+                                     f"sqlite:///{tmp}/ulm.db")
+    text = 'policy = "policy.toml"\n' + text.replace("interval_s = 3", "interval_s = 2")
+    lines = text.splitlines()
+    for k, line in enumerate(lines):  # some hosts are woken over IPMI instead of WoL
+        if any(f'name = "{h}"' == line for h in wake_by_ipmi):
+            j = next(i for i in range(k, len(lines)) if lines[i].startswith("power = "))
+            lines[j] = lines[j].replace('driver = "ipmi+wol"', 'driver = "ipmi"')
+    path = tmp / "ulm.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_night_packs_and_powers_off_then_the_morning_wakes_by_wol_and_ipmi(
+        clean_lab: Lab, tmp_path: Path) -> None:
+    clean_lab.vm_add("a", "labh1", 64, "idle")
+    clean_lab.vm_add("b", "labh2", 64, "idle")
+    now = dt.datetime.now(dt.UTC)
+    night = NIGHT + calendar(now + dt.timedelta(hours=3))
+    cfg = config(tmp_path, clean_lab, night, wake_by_ipmi=("labh3",))
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "2")
+    assert out.returncode == 0, out.stderr
+    on = [hosts.is_on(clean_lab.paths, i) for i in (1, 2, 3)]
+    assert on.count(True) == 1, out.stderr  # both VMs on one host, the two others dark
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    off = [(e["host"], e["result"]) for e in store.power_events() if e["action"] == "off"]
+    assert sorted(off) == sorted((f"labh{i}", "done") for i in (1, 2, 3) if not on[i - 1])
+    running = clean_lab.vms()
+    assert sorted(vm for vms in running.values() for vm in vms) == ["a", "b"]
+    # Morning: office hours start in 10 minutes, inside the 30-minute wake lead time.
+    morning = NIGHT + calendar(now + dt.timedelta(minutes=10))
+    config(tmp_path, clean_lab, morning, wake_by_ipmi=("labh3",))
+    t = time.monotonic()
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "2")
+    assert out.returncode == 0, out.stderr
+    assert all(hosts.is_on(clean_lab.paths, i) for i in (1, 2, 3)), out.stderr
+    assert time.monotonic() - t < 90
+    ons = [e["host"] for e in store.power_events() if e["action"] == "on"]
+    assert sorted(ons) == sorted(h for h, _ in off)
+    log3 = (clean_lab.paths.host(3) / "power.log").read_text()
+    woken_by_wol = [i for i in (1, 2) if not on[i - 1] and "wol magic packet" in
+                    (clean_lab.paths.host(i) / "power.log").read_text()]
+    assert woken_by_wol == [i for i in (1, 2) if not on[i - 1]]
+    if not on[2]:
+        assert "ipmi set power 1" in log3  # labh3 is configured to wake over IPMI
+
+
+def test_booked_maintenance_drains_powers_off_and_brings_the_host_back(
+        clean_lab: Lab, tmp_path: Path) -> None:
+    clean_lab.vm_add("m1", "labh2", 64, "idle")
+    clean_lab.vm_add("m2", "labh2", 64, "idle")
+    cfg = config(tmp_path, clean_lab, 'name = "plain"\n')
+    assert ulm("run", "-c", str(cfg), "--mode", "observe", "--once").returncode == 0
+    booked = ulm("maintenance", "add", "-c", str(cfg), "labh2", "--start", "+2m", "--end",
+                 "+1h", "--power-off", "--reason", "firmware")
+    assert booked.returncode == 0 and "drain of labh2 fits: 2 VM(s)" in booked.stdout
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "3")
+    assert out.returncode == 0, out.stderr
+    assert not hosts.is_on(clean_lab.paths, 2)  # drained live, then really powered off
+    assert sorted(vm for vms in clean_lab.vms().values() for vm in vms) == ["m1", "m2"]
+    listed = ulm("maintenance", "list", "-c", str(cfg))
+    assert "down" in listed.stdout
+    assert ulm("undrain", "-c", str(cfg), "labh2").returncode == 0
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "3")
+    assert out.returncode == 0, out.stderr
+    assert hosts.is_on(clean_lab.paths, 2)
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    (b,) = store.bookings()
+    assert b.status == "done", (b.status, b.detail)
+    assert [(e["action"], e["result"]) for e in store.power_events()] == [("off", "done"),
+                                                                         ("on", "done")]
+
