@@ -143,3 +143,16 @@ def test_energy_report_counts_the_downtime(tmp_path: Path) -> None:
     h1 = next(h for h in report["hosts"] if h["host"] == "h1")
     assert h1["power_cycles"] == 1 and 0.9 < h1["hours_off"] < 1.05
     assert report["saved_kwh"] == pytest.approx(h1["hours_off"] * 0.1, rel=0.05)  # idle 100 W
+
+
+def test_the_daemon_downsamples_old_samples(tmp_path: Path) -> None:
+    from ulm.config import CollectConfig
+    d, _, store = setup(tmp_path, {"a": "h1"}, {"a": 512.0})
+    d.cfg = d.cfg.model_copy(update={"collect": CollectConfig(
+        interval_s=10, raw_keep_s=60, bucket_s=30, keep_s=3600)})
+    rounds(d, 12)  # 120 s of samples; retention runs every 30 s of simulated time
+    with store.engine.connect() as c:
+        rows = c.exec_driver_sql("SELECT resolution_s, max(ts) FROM samples WHERE kind = 'vm' "
+                                 "GROUP BY resolution_s ORDER BY resolution_s").all()
+    assert [r[0] for r in rows] == [0.0, 30.0]  # recent raw, older averaged
+    assert rows[1][1] < rows[0][1] - 30

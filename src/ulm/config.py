@@ -33,6 +33,9 @@ class CollectConfig(_Strict):
     stale_after_s: Annotated[float, Field(gt=0)] | None = None  # default: 3 intervals
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0  # per host and call
     prometheus_url: str = ""
+    raw_keep_s: Annotated[float, Field(gt=0)] = 86400.0  # raw samples kept this long ...
+    bucket_s: Annotated[float, Field(gt=0)] = 3600.0  # ... then averaged into buckets ...
+    keep_s: Annotated[float, Field(gt=0)] = 90 * 86400.0  # ... which are kept this long
 
     @property
     def stale_s(self) -> float:

@@ -58,6 +58,7 @@ class Daemon:
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.metrics: Metrics | None = None
         self._stop = False
+        self._retained_at = float("-inf")
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -130,6 +131,7 @@ class Daemon:
     def run_round(self) -> RoundResult:
         now = self.clock.now()
         collection = self.collect(now)
+        self.retain(now)
         if self.mode is Mode.observe:
             return RoundResult(collection, None, None, None)
         snap = self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s)
@@ -189,6 +191,16 @@ class Daemon:
         failed = any(o.status.value == "failed" for o in result.outcomes)
         self.store.set_plan_status(plan_id, "failed" if failed else "applied")
         return result
+
+    def retain(self, now: float) -> None:
+        """Downsamples and expires old samples, once per bucket (not every round)."""
+        c = self.cfg.collect
+        if now - self._retained_at < c.bucket_s:
+            return
+        raw, gone = self.store.retention(now, c.raw_keep_s, c.bucket_s, c.keep_s)
+        self._retained_at = now
+        if raw or gone:
+            log.info("retention: %d raw samples downsampled, %d expired", raw, gone)
 
     def collect(self, now: float) -> Collection:
         merged: Collection | None = None
