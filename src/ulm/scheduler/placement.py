@@ -127,32 +127,18 @@ FILTERS: tuple[tuple[str, Filter], ...] = (
 )
 
 
-#: The filters that run a detector per host are checked lazily, best-ranked hosts first, a
-#: chunk at a time: the chosen host is the same as with a full check, and a 800-host cluster
-#: costs 16 detector evaluations per VM instead of 800. Their rejection counts therefore cover
-#: the hosts checked, not all hosts.
-COSTLY = ("would overload", "would be too hot")
-CHUNK = 16
-
-
-def candidates(st: State, ask: Ask, filters: tuple[tuple[str, Filter], ...] = FILTERS,
-               rejections: dict[str, int] | None = None,
-               hosts: I64 | None = None) -> tuple[I64, dict[str, int]]:
-    hosts = np.arange(st.snap.n_hosts) if hosts is None else hosts
-    rejections = {} if rejections is None else rejections
-    for reason, keep in filters:
+def candidates(st: State, ask: Ask) -> tuple[I64, dict[str, int]]:
+    hosts = np.arange(st.snap.n_hosts)
+    rejections: dict[str, int] = {}
+    for reason, keep in FILTERS:
         if not len(hosts):
             break
         ok = keep(st, ask, hosts)
         dropped = int(len(hosts) - ok.sum())
         if dropped:
-            rejections[reason] = rejections.get(reason, 0) + dropped
+            rejections[reason] = dropped
             hosts = hosts[ok]
     return hosts, rejections
-
-
-CHEAP_FILTERS = tuple(f for f in FILTERS if f[0] not in COSTLY)
-COSTLY_FILTERS = tuple(f for f in FILTERS if f[0] in COSTLY)
 
 
 # -- ranking: lower cost wins; ties go to the lowest host index ------------------------------
@@ -199,22 +185,20 @@ RANKINGS: dict[str, Callable[[State, Ask, I64], F64]] = {
 
 
 def place(st: State, ask: Ask, top_n: int = 3) -> Answer:
-    hosts, rejections = candidates(st, ask, CHEAP_FILTERS)
+    hosts, rejections = candidates(st, ask)
     if not len(hosts):
         return Answer(None, rejections)
     cost = RANKINGS[ask.ranking or st.policy.placement.strategy](st, ask, hosts)
-    order = np.lexsort((hosts, cost))  # ties go to the lowest host index
-    top: list[tuple[int, float]] = []
-    for start in range(0, len(order), CHUNK):
-        chunk = order[start:start + CHUNK]
-        passed, _ = candidates(st, ask, COSTLY_FILTERS, rejections, hosts[chunk])
-        keep = np.isin(hosts[chunk], passed)
-        top += [(int(hosts[i]), float(cost[i])) for i in chunk[keep]]
-        if len(top) >= top_n:
-            break
-    if not top:
-        return Answer(None, rejections)
-    return Answer(top[0][0], rejections, top[:top_n])
+    if len(cost) > top_n:  # only the best few are ordered: a full sort per VM costs too much
+        few = np.argpartition(cost, top_n)[:top_n]
+        best = np.flatnonzero(cost == cost[few].min())[:1]  # ties go to the lowest host index
+        if best[0] not in few:
+            few = np.append(few, best)
+    else:
+        few = np.arange(len(cost))
+    order = few[np.lexsort((hosts[few], cost[few]))][:top_n]
+    top = [(int(hosts[i]), float(cost[i])) for i in order]
+    return Answer(int(hosts[order[0]]), rejections, top)
 
 
 def maintenance(st: State) -> B:
