@@ -73,6 +73,10 @@ class Host:
     #: CPU figure measured on the host itself (fraction), newest last; empty = not measured.
     #: When present it wins over the sum of its VMs (it includes the hypervisor's own work).
     cpu_history: tuple[float, ...] = ()
+    #: Power bookkeeping, for the power-off rules (settle time, minimum on-time, cycle budget).
+    empty_since: float | None = None  # it has run no VM since then (None: it runs VMs)
+    on_since: float | None = None  # when it last came on (None: unknown, long ago)
+    power_cycles_24h: int = 0  # power-offs in the last 24 hours
 
     @property
     def core_cpu(self) -> float:

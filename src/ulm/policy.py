@@ -86,6 +86,9 @@ class Consolidation(_Strict):
     reserve_hosts: Annotated[int, Field(ge=0)] = 0  # hosts kept on beyond what the load needs
     headroom: Fraction = 0.0  # share of the ON capacity that must stay free
     power_off: bool = True  # power off hosts that the plan leaves empty
+    settle_s: Annotated[float, Field(ge=0)] = 0.0  # a host must have been empty this long
+    min_on_s: Annotated[float, Field(ge=0)] = 0.0  # ... and on at least this long
+    max_cycles_per_day: Annotated[int, Field(ge=0)] | None = None  # power-offs per host, 24 h
 
 
 class Balance(_Strict):

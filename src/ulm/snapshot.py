@@ -52,6 +52,9 @@ class Snapshot:
     host_labels: tuple[Mapping[str, str], ...] = ()
     vm_labels: tuple[Mapping[str, str], ...] = ()
     power_curves: Mapping[str, PowerCurve] = field(default_factory=dict)
+    host_empty_since: F64 = field(default_factory=lambda: np.zeros(0))  # NaN: runs VMs
+    host_on_since: F64 = field(default_factory=lambda: np.zeros(0))  # NaN: unknown
+    host_cycles: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # last 24 h
 
     def __post_init__(self) -> None:
         n_h, n_v = len(self.host_names), len(self.vm_names)
@@ -74,6 +77,12 @@ class Snapshot:
             fill["host_labels"] = ({},) * n_h
         if len(self.vm_labels) != n_v:
             fill["vm_labels"] = ({},) * n_v
+        if len(self.host_empty_since) != n_h:
+            fill["host_empty_since"] = np.full(n_h, np.nan)
+        if len(self.host_on_since) != n_h:
+            fill["host_on_since"] = np.full(n_h, np.nan)
+        if len(self.host_cycles) != n_h:
+            fill["host_cycles"] = np.zeros(n_h, np.int64)
         for name, value in fill.items():
             object.__setattr__(self, name, value)
         self._check_shapes(n_h, n_v)
@@ -126,7 +135,8 @@ class Snapshot:
         for col in (self.host_cpu, self.host_mem, self.vm_host, self.vm_cpu_size,
                     self.vm_mem_size, self.vm_cpu, self.vm_mem, self.vm_history,
                     self.vm_migratable, self.vm_migrating_to, self.vm_last_moved,
-                    self.host_measured):
+                    self.host_measured, self.host_empty_since, self.host_on_since,
+                    self.host_cycles):
             h.update(np.ascontiguousarray(col).tobytes())
         h.update(repr(sorted((k, sorted(v.items())) for k, v in
                              zip(self.vm_names, self.vm_labels, strict=True) if v)).encode())
@@ -160,6 +170,9 @@ class Snapshot:
             labels=self.host_labels[i],
             power=self.host_power[i],
             cpu_history=tuple(float(x) for x in measured[~np.isnan(measured)]),
+            empty_since=_opt(self.host_empty_since[i]),
+            on_since=_opt(self.host_on_since[i]),
+            power_cycles_24h=int(self.host_cycles[i]),
         )
 
     def vm(self, i: int) -> VM:
@@ -229,7 +242,16 @@ class Snapshot:
                 [np.nan if v.last_moved_at is None else v.last_moved_at for v in vms]),
             vm_labels=tuple(v.labels for v in vms),
             power_curves={c.name: c for c in power_curves},
+            host_empty_since=np.array([np.nan if h.empty_since is None else h.empty_since
+                                       for h in hosts], np.float64),
+            host_on_since=np.array([np.nan if h.on_since is None else h.on_since
+                                    for h in hosts], np.float64),
+            host_cycles=np.array([h.power_cycles_24h for h in hosts], np.int64),
         )
+
+
+def _opt(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
 
 
 def _right_aligned(rows: Sequence[Sequence[float]], width: int) -> F64:

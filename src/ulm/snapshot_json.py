@@ -36,6 +36,9 @@ class HostIn(_Strict):
     labels: dict[str, str] = {}
     power: str = ""
     cpu_history: list[Annotated[float, Field(ge=0, le=1)]] = []
+    empty_since: float | None = None
+    on_since: float | None = None
+    power_cycles_24h: Annotated[int, Field(ge=0)] = 0
 
 
 class VMIn(_Strict):
@@ -81,7 +84,8 @@ def parse_snapshot(raw: Any, source: str) -> Snapshot:
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         raise ConfigError(f"{source}: {key}: {msg}") from None
     hosts = [Host(h.name, Resources(h.cpu, h.mem_mib), h.state, h.cores, h.labels, h.power,
-                  tuple(h.cpu_history)) for h in doc.hosts]
+                  tuple(h.cpu_history), h.empty_since, h.on_since, h.power_cycles_24h)
+             for h in doc.hosts]
     vms = [VM(v.name, v.host, Resources(v.cpu, v.mem_mib), Resources(v.load.cpu, v.load.mem_mib),
               v.vcpus, v.labels, v.migratable, tuple(v.history), v.stale, v.migrating_to,
               v.last_moved_at) for v in doc.vms]
@@ -99,7 +103,9 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
         "hosts": [
             {"name": h.name, "cpu": h.capacity.cpu, "mem_mib": h.capacity.mem_mib,
              "cores": h.cores, "state": h.state.value, "labels": dict(h.labels),
-             "power": h.power, "cpu_history": list(h.cpu_history)}
+             "power": h.power, "cpu_history": list(h.cpu_history),
+             "empty_since": h.empty_since, "on_since": h.on_since,
+             "power_cycles_24h": h.power_cycles_24h}
             for h in snap.hosts
         ],
         "vms": [

@@ -85,7 +85,9 @@ def test_cpu_follows_real_load(munin: str) -> None:
     for b in burners:
         b.wait()
     assert idle is not None and busy is not None
-    assert busy > 0.8 and busy > idle + 0.3
+    assert busy > 0.8  # two burners on this machine's two cores
+    if idle < 0.5:  # (on a machine already busy, the difference cannot show)
+        assert busy > idle + 0.3
 
 
 def test_silent_host_is_reported_not_guessed() -> None:

@@ -296,3 +296,38 @@ def test_balance_needs_a_real_gain() -> None:
     hosts = [host("h1"), host("h2")]
     vms = [vm("big", "h1", 6.0, size=8), vm("x", "h2", 0.5)]  # one VM: moving it just swaps
     assert schedule(snap(hosts, vms), policy(BALANCE), 0).actions == ()
+
+
+SETTLE = POWER + "settle_s = 600\nmin_on_s = 3600\nmax_cycles_per_day = 2\n"
+
+
+def test_power_off_waits_for_settle_time_min_on_time_and_cycle_budget() -> None:
+    from dataclasses import replace
+    now = 10_000.0
+    base = [host("h1"), host("h2"), host("h3"), host("h4"), host("h5")]
+    hosts = [base[0],
+             replace(base[1], empty_since=now - 900),  # settled: may sleep
+             replace(base[2], empty_since=now - 60),  # emptied a minute ago: not yet
+             replace(base[3], empty_since=now - 900, on_since=now - 600),  # woke 10 min ago
+             replace(base[4], empty_since=now - 900, power_cycles_24h=2)]  # no cycle left
+    plan = schedule(snap(hosts, [vm("a", "h1", 1.0)]), policy(SETTLE), now)
+    assert [a.host for a in plan.actions if isinstance(a, PowerOff)] == ["h2"]
+
+
+def test_a_host_emptied_by_this_plan_sleeps_only_after_settling() -> None:
+    hosts = [host("h1"), host("h2")]
+    vms = [vm("a", "h1", 1.0), vm("b", "h2", 0.5)]
+    plan = schedule(snap(hosts, vms), policy(SETTLE), 0.0)
+    assert moves(plan.actions) == [("b", "h2", "h1")]
+    assert not [a for a in plan.actions if isinstance(a, PowerOff)]
+
+
+def test_rotation_switches_off_the_least_cycled_host_first() -> None:
+    from dataclasses import replace
+    now = 10_000.0
+    hosts = [host("h1"), replace(host("h2"), empty_since=0.0, power_cycles_24h=1),
+             replace(host("h3"), empty_since=0.0)]
+    # 70 % headroom: 3.0 units need 10 on, so only one of h2/h3 may go; h3 has cycled less.
+    text = POWER + "headroom = 0.7\n"
+    plan = schedule(snap(hosts, [vm("a", "h1", 3.0)]), policy(text), now)
+    assert [a.host for a in plan.actions if isinstance(a, PowerOff)] == ["h3"]

@@ -147,3 +147,18 @@ def test_bad_url_is_a_clear_error() -> None:
     from ulm.errors import UlmError
     with pytest.raises(UlmError, match="cannot use store 'nosuchdb://x'"):
         Store.open("nosuchdb://x")
+
+
+def test_power_bookkeeping_for_the_power_off_rules(store: Store) -> None:
+    store.add_collection(collection(100.0, {"a": 0.2}, {"a": "h1"}))
+    store.add_collection(collection(110.0, {"a": 0.2}, {"a": "h2"}))
+    store.record_outcome(store.save_plan(Plan("s", "p", 120.0, ()), "enforce"), 1,
+                         Outcome(PowerOff("h1", "x"), Status.DONE, "", 120.0, 121.0))
+    from ulm.model import PowerOn
+    store.record_outcome(store.save_plan(Plan("s", "p", 130.0, ()), "enforce"), 1,
+                         Outcome(PowerOn("h1", "x"), Status.DONE, "", 130.0, 135.0))
+    store.add_collection(collection(140.0, {"a": 0.2}, {"a": "h2"}))
+    snap = store.snapshot(now=150.0, window=4, stale_s=25.0)
+    h1, h2 = snap.hosts
+    assert h1.empty_since == 100.0 and h2.empty_since is None
+    assert h1.on_since == 135.0 and h1.power_cycles_24h == 1 and h2.power_cycles_24h == 0

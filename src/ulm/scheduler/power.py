@@ -13,7 +13,12 @@ from ulm.scheduler.state import State
 
 
 def sleep(st: State) -> list[PowerOff]:
-    """Empty ON hosts, beyond `reserve_hosts`, while the rest keeps the headroom."""
+    """Empty ON hosts, beyond `reserve_hosts`, while the rest keeps the headroom.
+
+    A host is switched off only once it has stayed empty for `settle_s`, has been on for
+    `min_on_s`, and has power cycles left today; among those, the ones cycled least go first,
+    so the same hosts do not take every cycle (rotation).
+    """
     rule = st.policy.consolidation
     if st.policy.compat == "cloudsim" or not (rule.enabled and rule.power_off):
         return []
@@ -33,14 +38,29 @@ def sleep(st: State) -> list[PowerOff]:
     on_cap = float(snap.host_cpu[snap.host_on].sum())
     need = float(st.host_cur.sum()) / max(1.0 - rule.headroom, 1e-9)
     out: list[PowerOff] = []
-    for h in reversed(order[rule.reserve_hosts:]):  # smallest first: cheapest to lose
-        if on_cap - snap.host_cpu[h] < need:
+    # Rotation: the hosts cycled least today go first, then the smallest (cheapest to lose).
+    for h in sorted(order[rule.reserve_hosts:],
+                    key=lambda h: (snap.host_cycles[h], snap.host_cpu[h], -h)):
+        if not _may_sleep(st, h) or on_cap - snap.host_cpu[h] < need:
             keep.append(h)
             continue
         on_cap -= float(snap.host_cpu[h])
         out.append(PowerOff(snap.host_names[h], "empty after consolidation; "
                             f"{len(keep)} empty host(s) kept on as reserve"))
     return sorted(out, key=lambda a: a.host)
+
+
+def _may_sleep(st: State, h: int) -> bool:
+    rule, snap, now = st.policy.consolidation, st.snap, st.now
+    if rule.settle_s > 0:
+        since = snap.host_empty_since[h]  # NaN: it ran VMs in the snapshot (emptied now)
+        if np.isnan(since) or now - since < rule.settle_s:
+            return False
+    on_since = snap.host_on_since[h]
+    if rule.min_on_s > 0 and not np.isnan(on_since) and now - on_since < rule.min_on_s:
+        return False
+    limit = rule.max_cycles_per_day
+    return limit is None or int(snap.host_cycles[h]) < limit
 
 
 def wake(st: State, problems: list[str]) -> list[PowerOn]:
@@ -59,7 +79,8 @@ def wake(st: State, problems: list[str]) -> list[PowerOn]:
     if cap >= need and not (unplaced and not waking.any()):
         return []
     out: list[PowerOn] = []
-    for h in sorted(np.flatnonzero(off).tolist(), key=lambda h: (-snap.host_cpu[h], h)):
+    for h in sorted(np.flatnonzero(off).tolist(),
+                    key=lambda h: (-snap.host_cpu[h], snap.host_cycles[h], h)):
         out.append(PowerOn(snap.host_names[h], f"headroom: load {need:.1f} needs more than "
                            f"{cap:.1f} cpu units on" if cap < need else
                            "overloaded VMs found no host"))

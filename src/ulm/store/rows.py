@@ -49,24 +49,38 @@ class SampleRow:
 def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
                    samples: Sequence[SampleRow], window: int, stale_s: float,
                    maintenance: Collection[str] = (),
-                   powered_off: Collection[str] = ()) -> Snapshot:
-    """`samples` oldest first. A VM whose newest sample is older than `stale_s` is `stale`:
-    its load is the last one known, and the scheduler leaves it alone."""
+                   powered_off: Collection[str] = (),
+                   power_events: Sequence[tuple[float, str, str]] = (),
+                   since: float | None = None) -> Snapshot:
+    """`samples` oldest first (from `since` on). A VM whose newest sample is older than
+    `stale_s` is `stale`: its load is the last one known, and the scheduler leaves it alone.
+    `power_events` (ts, host, on|off, succeeded only) give each host's on-time and cycles."""
     vm_cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
     vm_mem: dict[str, float] = {}
     host_cpu: dict[str, list[float]] = defaultdict(list)
+    last_vm_on: dict[str, float] = {}
     for s in samples:
         if s.kind == "vm":
+            last_vm_on[s.host] = s.ts
             if s.cpu is not None:
                 vm_cpu[s.name].append((s.ts, s.cpu))
             if s.mem_mib is not None:
                 vm_mem[s.name] = s.mem_mib
         elif s.cpu is not None:
             host_cpu[s.name].append(s.cpu)
+    running = {v.host for v in vms}
+    start = samples[0].ts if since is None and samples else (since or now)
+    on_at = {host: t for t, host, action in power_events if action == "on"}
+    cycles: dict[str, int] = defaultdict(int)
+    for t, host, action in power_events:
+        if action == "off" and t >= now - 86400:
+            cycles[host] += 1
     host_objs = [Host(h.name, Resources(h.cpu, h.mem_mib),
                       _state(h, now, stale_s, maintenance, powered_off), h.cores,
                       {str(k): str(v) for k, v in h.labels.items()}, h.power,
-                      tuple(host_cpu[h.name][-window:]))
+                      tuple(host_cpu[h.name][-window:]),
+                      None if h.name in running else last_vm_on.get(h.name, start),
+                      on_at.get(h.name), cycles[h.name])
                  for h in sorted(hosts, key=lambda h: h.name)]
     known = {h.name for h in host_objs}
     vm_objs = []

@@ -153,12 +153,13 @@ class Store:
                 .where(t.samples.c.ts >= since).where(t.samples.c.ts <= now)
                 .order_by(t.samples.c.ts))]
             down = {b.host for b in self._bookings(c) if b.status in ("draining", "down")}
-            last_power: dict[str, str] = {}
-            for r in c.execute(select(t.power_events).where(t.power_events.c.result == "done")
-                               .order_by(t.power_events.c.ts)):
-                last_power[r.host] = r.action
+            events = [(r.ts, r.host, r.action) for r in c.execute(
+                select(t.power_events).where(t.power_events.c.result == "done")
+                .order_by(t.power_events.c.ts))]
+        last_power = {host: action for _, host, action in events}
         off = {h for h, action in last_power.items() if action == "off"}
-        return build_snapshot(now, host_rows, vm_rows, samples, window, stale_s, down, off)
+        return build_snapshot(now, host_rows, vm_rows, samples, window, stale_s, down, off,
+                              events, since)
 
     def retention(self, now: float, raw_keep_s: float = 86400.0, bucket_s: float = 3600.0,
                   keep_s: float = 90 * 86400.0) -> tuple[int, int]:
