@@ -156,3 +156,21 @@ def test_the_daemon_downsamples_old_samples(tmp_path: Path) -> None:
                                  "GROUP BY resolution_s ORDER BY resolution_s").all()
     assert [r[0] for r in rows] == [0.0, 30.0]  # recent raw, older averaged
     assert rows[1][1] < rows[0][1] - 30
+
+
+def test_a_host_that_does_not_wake_is_reported_and_another_is_woken(tmp_path: Path) -> None:
+    from ulm.policy import parse_policy
+    d, cluster, store = setup(tmp_path, {"a": "h1", "b": "h1"}, {"a": 512.0, "b": 512.0})
+    d.policy = parse_policy("[overload]\nthreshold = 0.2\nsustain = 1\nwindow = 1\n")
+    for h in ("h2", "h3"):  # both other hosts sleep; h2's BMC is dead
+        cluster.powered[h] = False
+        store.add_power_event(T0 - 10, h, "off", "sim", "done", "")
+    cluster.dead_bmc.add("h2")
+    d.sources[0].vm_cpu.update({"a": 0.8, "b": 0.8})  # type: ignore[attr-defined]  # h1 at 40 % > 20 %: needs room
+    rounds(d, 3)
+    tries = [(e["host"], e["action"], e["result"]) for e in store.power_events()
+             if e["action"] == "on"]
+    assert tries[0] == ("h2", "on", "failed")  # the biggest first; its BMC does not answer
+    assert ("h3", "on", "done") in tries  # then another host is used
+    assert cluster.is_on("h3") and not cluster.is_on("h2")
+    assert tries.count(("h2", "on", "failed")) == 1  # not retried again and again

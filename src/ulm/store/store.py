@@ -153,13 +153,17 @@ class Store:
                 .where(t.samples.c.ts >= since).where(t.samples.c.ts <= now)
                 .order_by(t.samples.c.ts))]
             down = {b.host for b in self._bookings(c) if b.status in ("draining", "down")}
-            events = [(r.ts, r.host, r.action) for r in c.execute(
-                select(t.power_events).where(t.power_events.c.result == "done")
-                .order_by(t.power_events.c.ts))]
+            all_events = c.execute(select(t.power_events).order_by(t.power_events.c.ts)).all()
+        events = [(r.ts, r.host, r.action) for r in all_events if r.result == "done"]
         last_power = {host: action for _, host, action in events}
         off = {h for h, action in last_power.items() if action == "off"}
-        return build_snapshot(now, host_rows, vm_rows, samples, window, stale_s, down, off,
-                              events, since)
+        # A host whose last wake failed is not woken again and again: it is reported, left
+        # UNKNOWN until it answers, and the next round wakes another one.
+        last_try = {r.host: (r.action, r.result) for r in all_events if r.result != "skipped"}
+        failed = {h for h, (action, result) in last_try.items()
+                  if action == "on" and result == "failed"}
+        return build_snapshot(now, host_rows, vm_rows, samples, window, stale_s, down,
+                              off - failed, events, since)
 
     def retention(self, now: float, raw_keep_s: float = 86400.0, bucket_s: float = 3600.0,
                   keep_s: float = 90 * 86400.0) -> tuple[int, int]:
@@ -360,6 +364,12 @@ class Store:
         secs = sum(max(float(r[0]), 0.0) for r in rows)
         mem = sum(float(r[1]) for r in rows)
         return mem / secs if rows and secs > 0 else default_mib_s
+
+    def add_power_event(self, ts: float, host: str, action: str, driver: str, result: str,
+                        detail: str = "") -> None:
+        with self.engine.begin() as c:
+            c.execute(insert(t.power_events).values(ts=ts, host=host, action=action,
+                                                    driver=driver, result=result, detail=detail))
 
     def power_events(self, since: float = 0.0) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
