@@ -67,3 +67,30 @@ def test_cli_with_a_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     out = run_ulm("status", "--config", str(path))
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert "store.url (line 2)" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_power_config_checks_and_keeps_secrets_out_of_reprs(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    from ulm.power.factory import driver
+    from ulm.power.redfish import RedfishPower
+    base = GOOD.replace('munin = "h2:4949"', 'munin = "h2:4949"\npower = { driver = "ipmi", '
+                        'address = "10.0.0.2", username = "admin", password = "Hunter2" }')
+    path = tmp_path / "ulm.toml"
+    path.write_text(base)
+    cfg = load_config(path)
+    assert "Hunter2" not in repr(cfg) and "Hunter2" not in str(cfg.model_dump())
+    p = cfg.hosts[1].power
+    assert p is not None and p.secret() == "Hunter2"
+    assert "Hunter2" not in repr(driver(p, lambda: True))
+    monkeypatch.setenv("ULM_BMC_PW", "FromEnv")
+    env = p.model_copy(update={"password": None, "password_env": "ULM_BMC_PW"})
+    assert env.secret() == "FromEnv"
+    fish = p.model_copy(update={"driver": "redfish", "address": "https://bmc2"})
+    assert isinstance(driver(fish, lambda: True), RedfishPower)
+    path.write_text(base.replace(', password = "Hunter2"', ""))
+    with pytest.raises(ConfigError, match="ipmi needs password_file, password_env"):
+        load_config(path)
+    path.write_text(base.replace('driver = "ipmi"', 'driver = "wol"'))
+    with pytest.raises(ConfigError, match="wol needs mac"):
+        load_config(path)

@@ -77,11 +77,14 @@ class PowerModelConfig(_Strict):
 
 
 class PowerConfig(_Strict):
-    """How ULM switches a host: `ipmi` (on, off, state), `wol` (wake only; state = does the
-    hypervisor answer), `ipmi+wol` (wake by Wake-on-LAN, off and state over IPMI)."""
+    """How ULM switches a host: `ipmi` (on, off, state), `redfish` (the same over HTTPS),
+    `wol` (wake only; state = does the hypervisor answer), `ipmi+wol` (wake by Wake-on-LAN,
+    off and state over IPMI)."""
 
-    driver: Literal["ipmi", "wol", "ipmi+wol"]
-    address: str = ""  # the BMC
+    driver: Literal["ipmi", "redfish", "wol", "ipmi+wol"]
+    address: str = ""  # the BMC (redfish: its URL, https://bmc.example)
+    system: str = ""  # redfish: the system's id (default: the BMC's first system)
+    verify_tls: bool = True
     port: Annotated[int, Field(ge=1, le=65535)] = 623
     username: str = ""
     password: SecretStr | None = None  # discouraged: prefer password_file or password_env
@@ -94,11 +97,12 @@ class PowerConfig(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> PowerConfig:
-        if "ipmi" in self.driver:
+        if "ipmi" in self.driver or self.driver == "redfish":
             if not self.address or not self.username:
-                raise ValueError("ipmi needs address and username")
+                raise ValueError(f"{self.driver} needs address and username")
             if not (self.password or self.password_file or self.password_env):
-                raise ValueError("ipmi needs password_file, password_env or password")
+                raise ValueError(f"{self.driver} needs password_file, password_env or "
+                                 "password")
         if "wol" in self.driver and not self.mac:
             raise ValueError("wol needs mac")
         return self

@@ -9,6 +9,7 @@ from ulm.config import Config, PowerConfig
 from ulm.drivers.base import Power
 from ulm.power.combined import CombinedPower
 from ulm.power.ipmi import IpmiPower
+from ulm.power.redfish import RedfishPower
 from ulm.power.wol import WolPower
 
 
@@ -26,6 +27,9 @@ def driver(p: PowerConfig, probe: Callable[[], bool]) -> Power:
     if p.driver == "wol":
         assert wol is not None
         return wol
+    if p.driver == "redfish":
+        return RedfishPower(p.address, p.username, p.secret(), p.system, p.verify_tls,
+                            p.timeout_s)
     ipmi = IpmiPower(p.address, p.username, p.secret(), p.port, p.timeout_s)
     if wol is not None:
         return CombinedPower(on=wol, off=ipmi, status=ipmi)
