@@ -174,3 +174,37 @@ def test_a_host_that_does_not_wake_is_reported_and_another_is_woken(tmp_path: Pa
     assert ("h3", "on", "done") in tries  # then another host is used
     assert cluster.is_on("h3") and not cluster.is_on("h2")
     assert tries.count(("h2", "on", "failed")) == 1  # not retried again and again
+
+
+def test_return_home_brings_the_vms_back(tmp_path: Path) -> None:
+    d, cluster, store = setup(tmp_path, {"a": "h1", "b": "h1", "c": "h2"},
+                              {"a": 1024.0, "b": 1024.0, "c": 1024.0})
+    rounds(d, 1)
+    booking = store.book("h1", T0 + 60, T0 + 3600, True, "", return_home=True)
+    rounds(d, 3)
+    assert not cluster.is_on("h1") and set(cluster.placement.values()) <= {"h2", "h3"}
+    assert sorted(next(b for b in store.bookings() if b.id == booking).home_vms) == ["a", "b"]
+    d.clock.advance_to(T0 + 3600)
+    rounds(d, 3)
+    b = next(x for x in store.bookings() if x.id == booking)
+    assert b.status == "done" and "2 of 2 VM(s) returned home" in b.detail, b.detail
+    assert cluster.placement == {"a": "h1", "b": "h1", "c": "h2"}
+
+
+def test_an_old_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import create_engine
+
+    from ulm.store.store import MIGRATIONS
+    url = f"sqlite:///{tmp_path}/old.db"
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with create_engine(url).begin() as c:
+        cfg.attributes["connection"] = c
+        command.upgrade(cfg, "0001")
+        c.exec_driver_sql('INSERT INTO maintenance (host, start, "end", power_off, reason, '
+                          "status, detail, created_at) VALUES ('h1', 1, 2, 0, 'old', 'booked', "
+                          "'', 0)")
+    (old,) = Store.open(url).bookings()  # upgraded to head on open
+    assert old.reason == "old" and old.return_home is False and old.home_vms == ()

@@ -21,7 +21,7 @@ from ulm.collect.base import Collection, MetricsSource
 from ulm.config import Config
 from ulm.errors import UlmError
 from ulm.executor import Executor, PlanResult
-from ulm.maintenance import BookingView, step
+from ulm.maintenance import BookingView, Step, return_home, step
 from ulm.metrics import Metrics
 from ulm.model import Plan
 from ulm.policy import Policy
@@ -172,6 +172,12 @@ class Daemon:
                 log.info("maintenance #%d on %s would %s (mode %s)", b.id, b.host,
                          nxt.actions[0].kind, self.mode.value)
                 continue
+            if nxt.status == "draining" and b.status != "draining":
+                i = snap.host_index[b.host]
+                self.store.set_home_vms(b.id, [snap.vm_names[k] for k in range(snap.n_vms)
+                                               if snap.vm_host[k] == i])
+            if nxt.status == "done" and b.return_home and b.home_vms:
+                nxt = self._return_home(b, snap, now, nxt)
             if (nxt.status, nxt.detail) != (b.status, b.detail):
                 if nxt.status == "blocked" or "still on" in nxt.detail:
                     log.warning("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
@@ -180,6 +186,18 @@ class Daemon:
                 self.store.set_booking(b.id, nxt.status, nxt.detail)
                 changed = changed or nxt.status != b.status
         return changed
+
+    def _return_home(self, b: Any, snap: Snapshot, now: float, nxt: Step) -> Step:
+        moves, problems = return_home(snap, self.policy, b.host, b.home_vms, now)
+        for p in problems:
+            log.warning("maintenance #%d on %s: %s", b.id, b.host, p)
+        if moves and self.mode is Mode.enforce:
+            plan = Plan(snap.id, self.policy.digest, now, tuple(moves))
+            result = self.apply(plan, self.store.save_plan(plan, "maintenance"))
+            done = sum(1 for o in result.outcomes if o.status.value == "done")
+            return Step(nxt.status, f"{nxt.detail}; {done} of {len(b.home_vms)} VM(s) "
+                        f"returned home{'; ' + '; '.join(problems) if problems else ''}")
+        return nxt
 
     def apply(self, plan: Plan, plan_id: str) -> PlanResult:
         result = self.executor.execute(plan, plan_id)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ulm.model import Action, HostState, PowerOff, PowerOn
+import numpy as np
+
+from ulm.model import Action, HostState, Move, PowerOff, PowerOn
 from ulm.policy import Policy
 from ulm.scheduler.drain import DrainReport, check_drain
 from ulm.snapshot import Snapshot
@@ -78,3 +80,38 @@ def step(b: BookingView, snap: Snapshot, policy: Policy, now: float,
             return Step("done", f"{b.host} answers again and is open for VMs")
         return Step("returning", f"waiting for {b.host} to answer (health check)")
     return Step(b.status, "")
+
+
+def return_home(snap: Snapshot, policy: Policy, host: str, vms: tuple[str, ...],
+                now: float) -> tuple[list[Move], list[str]]:
+    """Moves that bring a reopened host's former VMs back, as far as every filter and the move
+    budget allow; the rest stay where they are, reported (an admin asked for it, so the
+    cool-down does not apply, but capacity and constraints do)."""
+    from ulm.scheduler.placement import FILTERS, Ask
+    from ulm.scheduler.state import State
+
+    st = State.of(snap, policy, now)
+    dst = snap.host_index[host]
+    budget = policy.gates.max_moves_per_round
+    moves: list[Move] = []
+    problems: list[str] = []
+    for name in vms:
+        vm = snap.vm_index.get(name)
+        if vm is None or st.vm_host[vm] == dst or st.vm_host[vm] < 0:
+            continue
+        if budget is not None and len(moves) >= budget:
+            problems.append(f"{name} stays: move budget of {budget} used up")
+            continue
+        src = int(st.vm_host[vm])
+        st.remove(vm)
+        rejected = next((reason for reason, keep in FILTERS if reason != "empty host"
+                         and not keep(st, Ask(vm, np.zeros(snap.n_hosts, np.bool_)),
+                                      np.array([dst]))[0]), None)
+        if rejected is not None:
+            st.add_back(vm, src)
+            problems.append(f"{name} stays on {snap.host_names[src]}: {rejected}")
+            continue
+        st.add(vm, dst)
+        moves.append(Move(name, snap.host_names[src], host, f"return home to {host}",
+                          float(snap.vm_mem_size[vm])))
+    return moves, problems

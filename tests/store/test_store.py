@@ -30,11 +30,11 @@ def collection(ts: float, cpu: dict[str, float], where: dict[str, str],
 def test_schema_is_at_head_and_matches_the_code(store: Store) -> None:
     with store.engine.connect() as c:
         ctx = MigrationContext.configure(c)
-        assert ctx.get_current_revision() == "0001"
+        assert ctx.get_current_revision() == "0002"
         assert compare_metadata(ctx, metadata) == []
     store.upgrade()  # a second upgrade is a no-op
     with store.engine.connect() as c:
-        assert MigrationContext.configure(c).get_current_revision() == "0001"
+        assert MigrationContext.configure(c).get_current_revision() == "0002"
 
 
 def test_sqlite_is_in_wal_mode(tmp_path: Path) -> None:

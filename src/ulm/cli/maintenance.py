@@ -61,7 +61,7 @@ def _check(cfg: Config, store: Store, host: str, now: float) -> tuple[bool, str]
 
 
 def book(cfg: Config, host: str, start: float, end: float, power_off: bool,
-         reason: str) -> int:
+         reason: str, return_home: bool = False) -> int:
     if end <= start:
         raise UlmError("--end must be after --start")
     store = Store.open(cfg.store.url)
@@ -70,7 +70,8 @@ def book(cfg: Config, host: str, start: float, end: float, power_off: bool,
             raise UlmError(f"{host} already has maintenance #{b.id} in that time")
     fits, summary = _check(cfg, store, host, time.time())
     booking = store.book(host, start, end, power_off, reason, "booked" if fits else "blocked",
-                         summary if fits else summary + "; nothing will be powered off")
+                         summary if fits else summary + "; nothing will be powered off",
+                         return_home)
     style = "green" if fits else "bold red"
     console.print(f"maintenance #{booking} booked for {host}: [{style}]{summary}[/]")
     return booking
@@ -82,12 +83,14 @@ def add(config: ConfigOpt, host: str,
         start: Annotated[str, typer.Option(help="now, +2h, or 2026-12-01T22:00")],
         end: Annotated[str, typer.Option(help="+4h, or 2026-12-02T02:00")],
         power_off: Annotated[bool, typer.Option("--power-off")] = False,
-        reason: Annotated[str, typer.Option()] = "") -> None:
+        reason: Annotated[str, typer.Option()] = "",
+        return_home: Annotated[bool, typer.Option(
+            "--return-home", help="Bring its VMs back afterwards.")] = False) -> None:
     """Book downtime: the host is drained live before START, powered off if asked, and
     brought back after END. Says at once whether the drain fits."""
     now = time.time()
     book(load_config(config), host, parse_time(start, now), parse_time(end, now), power_off,
-         reason)
+         reason, return_home)
 
 
 @maint_app.command("list")

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -114,6 +115,8 @@ maintenance = Table(
     Column("status", String(16), nullable=False),  # booked | draining | down | done | ...
     Column("detail", Text, nullable=False, default=""),
     Column("created_at", Float, nullable=False),
+    Column("return_home", Boolean, nullable=False, default=False, server_default=false()),
+    Column("home_vms", JSON, nullable=True),  # the VMs drained away, to bring back after
 )
 
 power_events = Table(

@@ -48,6 +48,8 @@ class Booking:
     reason: str
     status: str
     detail: str
+    return_home: bool = False
+    home_vms: tuple[str, ...] = ()
 
 
 class Store:
@@ -324,11 +326,12 @@ class Store:
     # -- maintenance and power -----------------------------------------------------------------
 
     def book(self, host: str, start: float, end: float, power_off: bool, reason: str,
-             status: str = "booked", detail: str = "") -> int:
+             status: str = "booked", detail: str = "", return_home: bool = False) -> int:
         with self.engine.begin() as c:
             res = c.execute(insert(t.maintenance).values(
                 host=host, start=start, end=end, power_off=power_off, reason=reason,
-                status=status, detail=detail, created_at=time.time()))
+                status=status, detail=detail, created_at=time.time(),
+                return_home=return_home, home_vms=None))
             return _new_id(res)
 
     def bookings(self, active_only: bool = False) -> list[Booking]:
@@ -339,7 +342,8 @@ class Store:
 
     def _bookings(self, c: Connection) -> list[Booking]:
         rows = c.execute(select(t.maintenance).order_by(t.maintenance.c.start))
-        return [Booking(r.id, r.host, r.start, r.end, r.power_off, r.reason, r.status, r.detail)
+        return [Booking(r.id, r.host, r.start, r.end, r.power_off, r.reason, r.status, r.detail,
+                        bool(r.return_home), tuple(r.home_vms or ()))
                 for r in rows]
 
     def set_booking(self, booking: int, status: str, detail: str = "") -> None:
@@ -348,6 +352,11 @@ class Store:
                 status=status, detail=detail))
             if not res.rowcount:
                 raise UlmError(f"no maintenance booking #{booking}")
+
+    def set_home_vms(self, booking: int, vms: list[str]) -> None:
+        with self.engine.begin() as c:
+            c.execute(update(t.maintenance).where(t.maintenance.c.id == booking).values(
+                home_vms=vms))
 
     def set_booking_end(self, booking: int, end: float) -> None:
         with self.engine.begin() as c:
