@@ -79,9 +79,9 @@ class PowerModelConfig(_Strict):
 class PowerConfig(_Strict):
     """How ULM switches a host: `ipmi` (on, off, state), `redfish` (the same over HTTPS),
     `wol` (wake only; state = does the hypervisor answer), `ipmi+wol` (wake by Wake-on-LAN,
-    off and state over IPMI)."""
+    off and state over IPMI), `ssh` (off only), `wol+ssh` (wake by WoL, off over ssh)."""
 
-    driver: Literal["ipmi", "redfish", "wol", "ipmi+wol"]
+    driver: Literal["ipmi", "redfish", "wol", "ipmi+wol", "ssh", "wol+ssh"]
     address: str = ""  # the BMC (redfish: its URL, https://bmc.example)
     system: str = ""  # redfish: the system's id (default: the BMC's first system)
     verify_tls: bool = True
@@ -94,9 +94,15 @@ class PowerConfig(_Strict):
     broadcast: str = "255.255.255.255"
     interface: str = ""
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    key_file: str = ""  # ssh: the private key
+    command: str = "systemctl poweroff"  # ssh: what powers the host off
+    known_hosts: str = ""  # ssh: host keys to trust (strictly checked)
 
     @model_validator(mode="after")
     def _complete(self) -> PowerConfig:
+        if "ssh" in self.driver and not self.address:
+            raise ValueError("ssh needs address (the host to log in to)")
         if "ipmi" in self.driver or self.driver == "redfish":
             if not self.address or not self.username:
                 raise ValueError(f"{self.driver} needs address and username")

@@ -10,6 +10,7 @@ from ulm.drivers.base import Power
 from ulm.power.combined import CombinedPower
 from ulm.power.ipmi import IpmiPower
 from ulm.power.redfish import RedfishPower
+from ulm.power.ssh import SshPower
 from ulm.power.wol import WolPower
 
 
@@ -27,6 +28,12 @@ def driver(p: PowerConfig, probe: Callable[[], bool]) -> Power:
     if p.driver == "wol":
         assert wol is not None
         return wol
+    if "ssh" in p.driver:
+        ssh = SshPower(p.address, p.username or "root", p.key_file, p.ssh_port, p.command,
+                       p.known_hosts, probe, p.timeout_s)
+        if wol is None:
+            return ssh
+        return CombinedPower(on=wol, off=ssh, status=ssh)
     if p.driver == "redfish":
         return RedfishPower(p.address, p.username, p.secret(), p.system, p.verify_tls,
                             p.timeout_s)
