@@ -25,6 +25,7 @@ from ulm.maintenance import BookingView, Step, return_home, step
 from ulm.metrics import Metrics
 from ulm.model import Plan
 from ulm.policy import Policy
+from ulm.procs import alive
 from ulm.scheduler import schedule
 from ulm.snapshot import Snapshot
 
@@ -81,7 +82,7 @@ class Daemon:
         if holder is None:
             return bool(self.store.acquire_lock(self.owner, ttl))
         host, _, pid = holder[0].rpartition(":")
-        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+        if host != socket.gethostname() or not pid.isdigit() or alive(int(pid)):
             return False
         log.warning("taking over the lock of %s: that process is gone", holder[0])
         return bool(self.store.take_over_lock(self.owner, holder[0], ttl))
@@ -231,11 +232,3 @@ class Daemon:
                                                            merged.vms + col.vms)
         return merged if merged is not None else Collection(now, ())
 
-
-def _alive(pid: int) -> bool:
-    """Exists and is not a zombie (`kill -0` succeeds on zombies)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

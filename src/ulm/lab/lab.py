@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from ulm.lab.paths import (
     host_name,
 )
 from ulm.lab.system import (
-    alive,
     cgroup_dirs,
     cgroup_make,
     cgroup_remove,
@@ -300,19 +298,3 @@ def exec_prefix() -> list[str]:
     """argv prefix that runs a command inside the controller namespace (cgroups stay visible,
     unlike `ip netns exec`, which remounts /sys)."""
     return ["nsenter", f"--net={network.netns_path(CONTROLLER)}"]
-
-
-def wait_for(predicate: Any, timeout: float, step: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return False
-
-
-def fakeload_alive(paths: LabPaths) -> bool:
-    try:
-        return alive(int((paths.root / "fakeload.pid").read_text()))
-    except (OSError, ValueError):
-        return False

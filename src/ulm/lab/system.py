@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ulm.errors import UlmError
+from ulm.procs import alive
+
+__all__ = ["alive"]
 
 #: Long-lived children (libvirtd launchers, the load driver) stay referenced here: they outlive
 #: the call that started them, and a dropped `Popen` of a running child warns.
@@ -37,19 +40,6 @@ def run(argv: Sequence[str], check: bool = True, timeout: float = 60.0) -> str:
     if check and out.returncode != 0:
         raise UlmError(f"{' '.join(argv)} failed: {(out.stderr or out.stdout).strip()}")
     return out.stdout
-
-
-def alive(pid: int) -> bool:
-    """True if the process exists and is not a zombie.
-
-    PID 1 on this kind of machine reaps orphans lazily, and `kill -0` succeeds on a zombie, so
-    the state letter in /proc/PID/stat is what tells.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def kill_all(pids: Sequence[int], sig: int = signal.SIGKILL) -> None:
