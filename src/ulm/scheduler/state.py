@@ -214,23 +214,29 @@ def _with_measured(snap: Snapshot, cur: F64, hist: F64) -> tuple[F64, F64]:
 
 
 def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> list[str]:
-    pinned = set(policy.constraints.pinned)
+    """Per VM, why ULM may not move it ("" = movable). Vectorised: the simulator asks this
+    for 1,500 VMs 288 times a day, and nearly every VM is movable."""
+    n = snap.n_vms
+    pinned = ~snap.vm_migratable
+    if policy.constraints.pinned:
+        names = set(policy.constraints.pinned)
+        pinned = pinned | np.array([v in names for v in snap.vm_names], np.bool_)
+    labelled = [i for i, labels in enumerate(snap.vm_labels)
+                if labels and labels.get(PINNED_LABEL) == "true"]
+    if labelled:
+        pinned = pinned.copy()
+        pinned[labelled] = True
     cooldown = policy.gates.cooldown_s
-    out: list[str] = []
-    for i, name in enumerate(snap.vm_names):
-        labels = snap.vm_labels[i]
-        if not snap.vm_migratable[i] or name in pinned or labels.get(PINNED_LABEL) == "true":
-            out.append("pinned")
-        elif snap.vm_migrating_to[i] >= 0:
-            out.append("migration in flight")
-        elif snap.vm_stale[i]:
-            out.append("stale metrics")
-        elif snap.vm_host[i] < 0:
-            out.append("not placed")
-        elif cooldown and now - snap.vm_last_moved[i] < cooldown:
-            out.append(f"cool-down: moved {now - snap.vm_last_moved[i]:.0f} s ago")
-        else:
-            out.append("")
+    with np.errstate(invalid="ignore"):
+        cooling = (now - snap.vm_last_moved < cooldown) if cooldown else np.zeros(n, np.bool_)
+    out = [""] * n
+    # Lowest priority first, so that the most important reason is the one that stays.
+    for i in np.flatnonzero(cooling):
+        out[i] = f"cool-down: moved {now - snap.vm_last_moved[i]:.0f} s ago"
+    for mask, why in ((snap.vm_host < 0, "not placed"), (snap.vm_stale, "stale metrics"),
+                      (snap.vm_migrating_to >= 0, "migration in flight"), (pinned, "pinned")):
+        for i in np.flatnonzero(mask):
+            out[i] = why
     return out
 
 
@@ -239,13 +245,15 @@ def _groups(snap: Snapshot, policy: Policy) -> list[frozenset[str]]:
     for k, group in enumerate(policy.constraints.anti_affinity):
         for name in group:
             member.setdefault(name, set()).add(f"policy#{k}")
-    out: list[frozenset[str]] = []
-    for i, name in enumerate(snap.vm_names):
-        groups = set(member.get(name, ()))
+    out: list[frozenset[str]] = [frozenset()] * snap.n_vms
+    labelled = [i for i, labels in enumerate(snap.vm_labels) if labels and GROUP_LABEL in labels]
+    named = [snap.vm_index[v] for v in member if v in snap.vm_index]
+    for i in sorted(set(labelled) | set(named)):
+        groups = set(member.get(snap.vm_names[i], ()))
         label = snap.vm_labels[i].get(GROUP_LABEL)
         if label:
             groups.update(f"label:{g.strip()}" for g in label.split(",") if g.strip())
-        out.append(frozenset(groups))
+        out[i] = frozenset(groups)
     return out
 
 
