@@ -173,3 +173,24 @@ def test_munin_and_libvirt_agree_on_host_cpu(clean_lab: Lab) -> None:
     assert libvirt_cpu["labh2"] > 0.3  # the burning guest shows
     for host in ("labh1", "labh2"):
         assert munin_cpu[host] == pytest.approx(libvirt_cpu[host], abs=0.08)
+
+
+def test_sigterm_mid_migration_finishes_it_and_stops_cleanly(clean_lab: Lab,
+                                                             tmp_path: Path) -> None:
+    clean_lab.vm_add("hungry", "labh1", 128, "linux", burn=1)
+    clean_lab.set_load("labh1", "90")
+    cfg = configure(tmp_path, clean_lab, "bandwidth_mib_s = 8\ndeadline_s = 300")
+    daemon = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode",
+                               "enforce"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    try:
+        assert eventually(lambda: any(e.state == "started" for e in store.open_entries()),
+                          timeout=90), "the migration never started"
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+    assert daemon.wait(timeout=300) == 0
+    assert store.open_entries() == []  # the in-flight migration was seen to its end
+    assert store.lock_holder() is None
+    (plan,) = [p for p in store.plans() if p.mode == "enforce"]
+    assert [(o["vm"], o["status"]) for o in store.outcomes(plan.id)] == [("hungry", "done")]
+    assert clean_lab.find("hungry") == "labh2"
