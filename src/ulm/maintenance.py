@@ -104,9 +104,11 @@ def return_home(snap: Snapshot, policy: Policy, host: str, vms: tuple[str, ...],
             continue
         src = int(st.vm_host[vm])
         st.remove(vm)
-        rejected = next((reason for reason, keep in FILTERS if reason != "empty host"
-                         and not keep(st, Ask(vm, np.zeros(snap.n_hosts, np.bool_)),
-                                      np.array([dst]))[0]), None)
+        ask = Ask(vm, np.zeros(snap.n_hosts, np.bool_))
+        verdicts = ((reason, keep(st, ask, np.array([dst]))) for reason, keep in FILTERS
+                    if reason != "empty host")
+        rejected = next((reason for reason, ok in verdicts if ok is not None and not ok[0]),
+                        None)
         if rejected is not None:
             st.add_back(vm, src)
             problems.append(f"{name} stays on {snap.host_names[src]}: {rejected}")

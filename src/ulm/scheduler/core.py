@@ -32,6 +32,7 @@ class Draft:
     decisions: list[Decision] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     destinations: set[int] = field(default_factory=set)
+    moved: set[int] = field(default_factory=set)  # a VM moves at most once per plan
     budget_hit: bool = False
 
     def budget_left(self, policy: Policy) -> int:
@@ -46,7 +47,7 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float) -> Plan:
     before = st.utilisation().copy()
     over = overloaded_hosts(st)
     n_over_before = int(over.sum())
-    evacuate(st, draft)
+    evacuate(st, draft, over)
     relieve(st, over, draft)
     if pol.balance.enabled:
         balance(st, over, draft)
@@ -114,7 +115,8 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         h = int(host)
         trigger = _trigger(st, h)
         while True:
-            cands = np.array([v for v in st.vms_on(h) if not st.fixed[v]], np.int64)
+            cands = np.array([v for v in st.vms_on(h) if not st.fixed[v]
+                              and v not in draft.moved], np.int64)
             if not len(cands):
                 stuck = [st.snap.vm_names[v] for v in st.vms_on(h)]
                 draft.problems.append(f"{st.snap.host_names[h]} stays overloaded: no movable VM "
@@ -161,6 +163,7 @@ def _commit(st: State, draft: Draft, vm: int, src: int, dst: int, trigger: str,
             apply: bool = True) -> None:
     if apply:
         st.add(vm, dst)
+    draft.moved.add(vm)
     st.host_busy[src] += 1
     st.host_busy[dst] += 1
     draft.destinations.add(dst)
@@ -169,11 +172,12 @@ def _commit(st: State, draft: Draft, vm: int, src: int, dst: int, trigger: str,
                             float(st.snap.vm_mem_size[vm])))
 
 
-def evacuate(st: State, draft: Draft) -> None:
-    """Hosts in maintenance are drained live, all-or-nothing per host."""
+def evacuate(st: State, draft: Draft, over: B) -> None:
+    """Hosts in maintenance are drained live, all-or-nothing per host, never onto a host that
+    is itself overloaded."""
     for host in np.flatnonzero(maintenance(st) & (st.host_count > 0)):
         drain(st, draft, int(host), f"evacuation: {st.snap.host_names[int(host)]} in maintenance",
-              allow_empty=True)
+              allow_empty=True, excluded=maintenance(st) | over)
 
 
 def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
@@ -232,9 +236,8 @@ def balance(st: State, over: B, draft: Draft) -> None:
         if not hot.any():
             return
         h = int(np.flatnonzero(hot)[np.argmax(util[hot])])
-        moved = {st.snap.vm_index[m.vm] for m in draft.moves}
-        cands = np.array([v for v in st.vms_on(h) if not st.fixed[v] and v not in moved],
-                         np.int64)
+        cands = np.array([v for v in st.vms_on(h) if not st.fixed[v]
+                          and v not in draft.moved], np.int64)
         if not len(cands):
             done[h] = True
             continue
@@ -372,6 +375,7 @@ def check_move(snapshot: Snapshot, policy: Policy, move: Move) -> str | None:
     for reason, keep in FILTERS:
         if reason == "empty host":
             continue
-        if not keep(st, Ask(vm, excluded), hosts)[0]:
+        ok = keep(st, Ask(vm, excluded), hosts)
+        if ok is not None and not ok[0]:
             return f"{move.dst} no longer fits {move.vm}: {reason}"
     return None

@@ -37,12 +37,14 @@ class Answer:
     top: list[tuple[int, float]] = field(default_factory=list)
 
 
-Filter = Callable[[State, Ask, I64], B]  # keeps the candidate hosts for which it is True
+#: Keeps the candidate hosts for which it is True; None = it keeps every host (the rule does
+#: not apply to this VM or policy), which spares building an all-True array per VM.
+Filter = Callable[[State, Ask, I64], B | None]
 
 
-def _on(st: State, ask: Ask, hosts: I64) -> B:
+def _on(st: State, ask: Ask, hosts: I64) -> B | None:
     if st.policy.compat == "cloudsim":  # CloudSim's switched-off hosts are simply empty
-        return np.ones(len(hosts), np.bool_)
+        return None
     return st.snap.host_on[hosts]
 
 
@@ -50,8 +52,8 @@ def _not_excluded(st: State, ask: Ask, hosts: I64) -> B:
     return np.asarray(~ask.excluded[hosts] & (hosts != st.snap.vm_host[ask.vm]))
 
 
-def _not_empty(st: State, ask: Ask, hosts: I64) -> B:
-    return np.ones(len(hosts), np.bool_) if ask.allow_empty else st.host_count[hosts] > 0
+def _not_empty(st: State, ask: Ask, hosts: I64) -> B | None:
+    return None if ask.allow_empty else np.asarray(st.host_count[hosts] > 0)
 
 
 def _cores(st: State, ask: Ask, hosts: I64) -> B:
@@ -70,19 +72,19 @@ def _memory(st: State, ask: Ask, hosts: I64) -> B:
     return np.asarray(st.host_mem[hosts] + st.mem[ask.vm] <= cap + 1e-9)
 
 
-def _anti_affinity(st: State, ask: Ask, hosts: I64) -> B:
+def _anti_affinity(st: State, ask: Ask, hosts: I64) -> B | None:
     groups = st.group[ask.vm]
     if not groups:
-        return np.ones(len(hosts), np.bool_)
+        return None
     taken = {int(st.vm_host[i]) for i in range(st.snap.n_vms)
              if i != ask.vm and st.vm_host[i] >= 0 and st.group[i] & groups}
     return np.array([int(h) not in taken for h in hosts], np.bool_)
 
 
-def _slots(st: State, ask: Ask, hosts: I64) -> B:
+def _slots(st: State, ask: Ask, hosts: I64) -> B | None:
     limit = st.policy.gates.max_concurrent_per_host
     if limit is None:
-        return np.ones(len(hosts), np.bool_)
+        return None
     if st.host_busy[st.snap.vm_host[ask.vm]] >= limit:  # the source has no slot left either
         return np.zeros(len(hosts), np.bool_)
     return st.host_busy[hosts] < limit
@@ -106,9 +108,9 @@ def _stays_healthy(st: State, ask: Ask, hosts: I64) -> B:
     return np.asarray(ok)
 
 
-def _stays_cool(st: State, ask: Ask, hosts: I64) -> B:
+def _stays_cool(st: State, ask: Ask, hosts: I64) -> B | None:
     if ask.max_after is None:
-        return np.ones(len(hosts), np.bool_)
+        return None
     after = (st.host_cur[hosts] + st.demand[ask.vm]) / st.snap.host_cpu[hosts]
     return np.asarray(after <= ask.max_after + 1e-9)
 
@@ -134,6 +136,8 @@ def candidates(st: State, ask: Ask) -> tuple[I64, dict[str, int]]:
         if not len(hosts):
             break
         ok = keep(st, ask, hosts)
+        if ok is None:
+            continue
         dropped = int(len(hosts) - ok.sum())
         if dropped:
             rejections[reason] = dropped
