@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from ulm.errors import ConfigError
 from ulm.model import PowerCurve
@@ -97,10 +97,36 @@ class PowerConfig(_Strict):
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
     key_file: str = ""  # ssh: the private key
     command: str = "systemctl poweroff"  # ssh: what powers the host off
-    known_hosts: str = ""  # ssh: host keys to trust (strictly checked)
+    known_hosts: str = ""  # ssh: host keys to trust
+    host_key_checking: Literal["yes", "accept-new"] = "yes"  # ssh: never "no"
+    soft_off: bool = False  # ipmi/redfish: ask the OS to shut down instead of a hard off
+
+    @field_validator("password", mode="before")
+    @classmethod
+    def _password_is_text(cls, value: object) -> object:
+        # pydantic's own message would quote the value: a numeric password would be shown.
+        if value is not None and not isinstance(value, str | SecretStr):
+            raise ValueError("password must be a string (in quotes)")
+        return value
+
+    @field_validator("mac")
+    @classmethod
+    def _mac(cls, value: str) -> str:
+        if value:
+            from ulm.power.wol import parse_mac  # one definition of a valid MAC
+
+            try:
+                parse_mac(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> PowerConfig:
+        given = [k for k in ("password", "password_file", "password_env") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"give only one of password_file, password_env, password "
+                             f"(got {', '.join(given)})")
         if "ssh" in self.driver and not self.address:
             raise ValueError("ssh needs address (the host to log in to)")
         if "ipmi" in self.driver or self.driver == "redfish":

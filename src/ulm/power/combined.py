@@ -1,17 +1,19 @@
-"""Several drivers as one: e.g. wake with Wake-on-LAN, power off and read state over IPMI."""
+"""Several drivers as one: e.g. wake with Wake-on-LAN, power off over ssh or IPMI, and read
+the state from whichever can (a BMC, or a probe of the hypervisor)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from ulm.drivers.base import Power, PowerState
 
 
-@dataclass
 class CombinedPower:
-    on: Power
-    off: Power
-    status: Power
+    def __init__(self, *, on: Power, off: Power, state: Power) -> None:
+        self.on = on
+        self.off = off
+        self.status = state  # not `self.state`: that is the protocol's method
+
+    def __repr__(self) -> str:
+        return f"CombinedPower(on={self.on!r}, off={self.off!r}, state={self.status!r})"
 
     def power_on(self) -> None:
         self.on.power_on()
