@@ -1,4 +1,6 @@
-"""The Redfish driver against a real Redfish endpoint: sushy-tools' emulator on loopback."""
+"""The Redfish driver against a real Redfish endpoint: sushy-tools' emulator on 127.0.0.1 with
+its fake driver (two systems) and basic auth. The fake driver applies a power change 1-11 s
+after the request, like a slow BMC: the executor's polling with a deadline has to wait."""
 
 from __future__ import annotations
 
@@ -9,75 +11,102 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import bcrypt
 import pytest
 
+from tests.power.conftest import free_port, run_power, wait_until
 from ulm.drivers.base import PowerState
-from ulm.power.ipmi import PowerError
+from ulm.executor import MemoryJournal, Status
+from ulm.power.errors import PowerError
 from ulm.power.redfish import RedfishPower
 
-UUID = "6c61622d-686f-7374-8000-000000000001"
+UUID1 = "6c61622d-686f-7374-8000-000000000001"
+UUID2 = "6c61622d-686f-7374-8000-000000000002"
+PASSWORD = "Redf1sh-Pa55"
 
 
 @pytest.fixture(scope="module")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = Path(sys.executable).parent / "sushy-emulator"
+    if not binary.exists():
+        pytest.fail("sushy-emulator is missing: pip install -e '.[dev]' (sushy-tools), "
+                    "or set ULM_SKIP_POWER=1")
     d = tmp_path_factory.mktemp("sushy")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    conf = d / "emu.conf"
-    conf.write_text(
+    port = free_port()
+    digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    (d / "htpasswd").write_text(f"admin:{digest}\n")
+    (d / "emu.conf").write_text(
         "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n"
         f"SUSHY_EMULATOR_LISTEN_PORT = {port}\n"
         f"SUSHY_EMULATOR_STATE_DIR = '{d}/state'\n"
+        f"SUSHY_EMULATOR_AUTH_FILE = '{d}/htpasswd'\n"
         "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
-        f"SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '{UUID}', 'name': 'labh1', "
-        "'power_state': 'On'}]\n")
-    binary = Path(sys.executable).parent / "sushy-emulator"
-    if not binary.exists():
-        pytest.fail("sushy-tools is not installed: run `bash scripts/setup.sh --dev`")
-    proc = subprocess.Popen([str(binary), "--config", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
+        "SUSHY_EMULATOR_FAKE_SYSTEMS = [\n"
+        f"  {{'uuid': '{UUID1}', 'name': 'h1', 'power_state': 'On'}},\n"
+        f"  {{'uuid': '{UUID2}', 'name': 'h2', 'power_state': 'On'}}]\n")
+    log = (d / "emulator.log").open("w")
+    proc = subprocess.Popen([str(binary), "--config", str(d / "emu.conf")], stdout=log,
+                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
-        yield url
+        wait_until(lambda: proc.poll() is not None or _listening(port), 30)
+        assert proc.poll() is None, (d / "emulator.log").read_text()
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log.close()
 
 
-def wait_for(p: RedfishPower, want: PowerState, seconds: float = 30.0) -> bool:
-    # the fake driver applies a change 1-11 s later, like a real BMC that takes its time
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if p.state() is want:
-            return True
-        time.sleep(0.5)
-    return False
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), 0.5).close()
+        return True
+    except OSError:
+        return False
 
 
-def test_power_off_and_on(emulator: str) -> None:
-    p = RedfishPower(emulator, "admin", "secret", verify_tls=False)
-    assert p.state() is PowerState.ON
-    p.power_off()
-    assert wait_for(p, PowerState.OFF)
-    p.power_on()
-    assert wait_for(p, PowerState.ON)
+def driver(url: str, password: str = PASSWORD, **kw: object) -> RedfishPower:
+    return RedfishPower(url, "admin", password, verify_tls=False, timeout_s=5, host="h1",
+                        **kw)  # type: ignore[arg-type]
 
 
-def test_named_system_and_errors_without_the_password(emulator: str) -> None:
-    assert RedfishPower(emulator, "admin", "x", system=UUID).state() is PowerState.ON
+def test_power_off_and_on_through_the_executor(emulator: str) -> None:
+    first = driver(emulator)  # no system given: the BMC's first one
+    second = driver(emulator, system="h2", soft=True)  # by name; GracefulShutdown
+    assert first.state() is PowerState.ON and second.state() is PowerState.ON
+    journal = MemoryJournal()
+    second.power_off()  # runs alongside: both waits overlap, the test stays short
+    off = run_power(first, on=False, timeout_s=20, journal=journal)
+    assert off.status is Status.DONE, off.detail
+    assert off.finished_at - off.started_at >= 0.9  # it was polled, not reported at once
+    wait_until(lambda: second.state() is PowerState.OFF, 15)
+    assert driver(emulator, system=UUID1).state() is PowerState.OFF  # first = UUID1 (h1)
+    assert driver(emulator, system=UUID2).state() is PowerState.OFF
+    second.power_on()
+    on = run_power(first, on=True, timeout_s=20, journal=journal)
+    assert on.status is Status.DONE, on.detail
+    wait_until(lambda: second.state() is PowerState.ON, 15)
+    assert [(e.action.kind, e.state) for e in journal.entries.values()] == [
+        ("power_off", "done"), ("power_on", "done")]
+
+
+def test_a_wrong_password_names_the_bmc_but_never_the_password(emulator: str) -> None:
     with pytest.raises(PowerError) as err:
-        RedfishPower(emulator, "admin", "Sup3rSecret", system="nope").state()
-    assert emulator in str(err.value) and "Sup3rSecret" not in str(err.value)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+        driver(emulator, password="Wr0ng-S3cret").state()
+    text = str(err.value)
+    assert f"h1 (Redfish {emulator})" in text
+    assert "Wr0ng-S3cret" not in text and PASSWORD not in text
+    assert "Wr0ng-S3cret" not in repr(driver(emulator, password="Wr0ng-S3cret"))
+
+
+def test_an_unknown_system_is_a_clear_error(emulator: str) -> None:
+    with pytest.raises(PowerError, match=r"h1 \(Redfish http://127\.0\.0\.1:\d+\): power state"):
+        driver(emulator, system="nope").state()
+
+
+def test_a_dead_endpoint_fails_fast() -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    started = time.monotonic()
     with pytest.raises(PowerError, match=r"Redfish http://127\.0\.0\.1"):
-        RedfishPower(dead, "admin", "x").state()
+        RedfishPower(dead, "admin", "S3cret-x", timeout_s=2).state()
+    assert time.monotonic() - started < 3
