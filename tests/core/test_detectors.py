@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.builders import policy
 from ulm.scheduler.detectors import (
     HostLoad,
     iqr,
+    lr_lines,
     lr_prediction,
+    lr_verdict,
     mad,
     overloaded,
     sustained_above,
@@ -95,3 +99,26 @@ def test_detectors_are_vectorised_over_hosts() -> None:
     rows = [[0.5] * 12, [0.1, 0.9] * 6, [0.95] * 12]
     rule = policy('[overload]\ndetector = "iqr"\n').overload
     assert overloaded(load(*rows), rule).tolist() == [False, True, False]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([3, 10, 30]), st.floats(0.5, 2.0))
+def test_lr_from_summed_lines_matches_the_regression_of_the_sum(seed: int, width: int,
+                                                                 safety: float) -> None:
+    """Placement tests "host + VM" from the two OLS lines (State.host_lr): it must give the
+    same verdict as the regression over the summed history, fallback included."""
+    rng = np.random.default_rng(seed)
+    n, cap = 40, 1000.0
+    host = rng.uniform(0, 800, (n, width)) * (rng.random((n, 1)) < 0.8)
+    vm = rng.uniform(0, 300, (1, width))
+    horizon = rng.integers(0, 4, n).astype(np.float64)
+    rule = policy(f"[overload]\ndetector = \"lr\"\nsafety = {safety}\n").overload
+    summed = host + vm
+    current = summed[:, -1] / cap
+    length = np.maximum(valid_length(host), valid_length(vm)[0])
+    want = overloaded(HostLoad(summed / cap, length, current, horizon), rule)
+    lines = lr_lines(host) + lr_lines(vm)[0]
+    got = lr_verdict(lines, horizon, length, current, np.full(n, cap), rule)
+    near = np.abs(safety * lr_prediction(HostLoad(summed / cap, length, current, horizon)) - 1)
+    decided = near > 1e-9  # a verdict exactly at the line may round either way
+    assert (got == want)[decided].all()

@@ -331,3 +331,15 @@ def test_rotation_switches_off_the_least_cycled_host_first() -> None:
     text = POWER + "headroom = 0.7\n"
     plan = schedule(snap(hosts, [vm("a", "h1", 3.0)]), policy(text), now)
     assert [a.host for a in plan.actions if isinstance(a, PowerOff)] == ["h3"]
+
+
+def test_pabfd_without_a_power_model_is_best_fit_on_cpu() -> None:
+    """Hosts with no power curve: the VM goes to the fullest host that still fits it."""
+    hosts = [host("h1", power=""), host("h2", power=""), host("h3", power=""),
+             host("h4", power="")]
+    vms = [vm("hot1", "h1", 3.5), vm("hot2", "h1", 3.5),  # h1 at 88 %: overloaded
+           vm("a", "h2", 1.0), vm("b", "h3", 4.0), vm("c", "h4", 2.0)]
+    plan = schedule(Snapshot.build(0.0, hosts, vms, []), policy(SEED.replace(
+        'strategy = "first-fit"', 'strategy = "pabfd"')), 0.0)
+    # h3 (4.0 + 3.5 = 94 %) would overload; of h2 (56 %) and h4 (69 %) the fuller wins
+    assert moves(plan.actions) == [("hot1", "h1", "h4")]

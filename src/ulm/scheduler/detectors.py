@@ -128,6 +128,29 @@ def lr_prediction(load: HostLoad) -> F64:
     return out
 
 
+def lr_lines(history: F64) -> F64:
+    """n x 2: (mean, slope) of the OLS line through each row's 10 newest samples (x = 1..10).
+
+    `mean + slope * (10 + horizon - 5.5)` is `lr_prediction`; lines add up like the data.
+    """
+    hist = history[:, -LR_POINTS:]
+    if hist.shape[1] < LR_POINTS:
+        hist = np.pad(hist, ((0, 0), (LR_POINTS - hist.shape[1], 0)))
+    x = np.arange(1, LR_POINTS + 1, dtype=np.float64)
+    dx = x - x.mean()
+    basis = np.stack([np.full(LR_POINTS, 1.0 / LR_POINTS), dx / (dx ** 2).sum()], axis=1)
+    return np.asarray(hist @ basis)
+
+
+def lr_verdict(line: F64, horizon: F64, length: I64, current: F64, cap: F64,
+               rule: Overload) -> B:
+    """`overloaded` for LR from (mean, slope) lines in units: the same rule, fallback included."""
+    at = LR_POINTS + horizon - (LR_POINTS + 1) / 2.0
+    predicted = (line[:, 0] + line[:, 1] * at) / cap
+    verdict = rule.safety * predicted >= 1.0
+    return np.where(length >= rule.min_history_lr, verdict, current > rule.fallback_threshold)
+
+
 @cache
 def lr_weights(horizon: float) -> F64:
     x = np.arange(1, LR_POINTS + 1, dtype=np.float64)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 
 import numpy as np
 
 from ulm.arrays import F64, I64, B
-from ulm.model import PowerCurve
-from ulm.scheduler.detectors import overloaded
-from ulm.scheduler.state import State
+from ulm.scheduler.detectors import lr_verdict, overloaded
+from ulm.scheduler.state import State, watts_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +99,12 @@ def _stays_healthy(st: State, ask: Ask, hosts: I64) -> B:
         ok = after <= rule.threshold + 1e-9
     elif rule.detector == "none":
         ok = np.ones(len(hosts), np.bool_)
+    elif len(st.host_lr):  # LR: the host's line plus the VM's line (see State.host_lr)
+        cap = st.snap.host_cpu[hosts]
+        vm = ask.vm
+        horizon = np.maximum(st.horizon(hosts), st.intervals(st.snap.vm_mem_size[vm]))
+        length = np.maximum(st.host_len[hosts], st.vm_len[vm])
+        ok = ~lr_verdict(st.host_lr[hosts] + st.vm_lr[vm], horizon, length, after, cap, rule)
     else:
         ok = ~overloaded(st.load_with(hosts, ask.vm), rule)
     if st.policy.compat == "cloudsim":  # CloudSim skips the check for hosts at 0 %
@@ -150,26 +154,17 @@ def candidates(st: State, ask: Ask) -> tuple[I64, dict[str, int]]:
 def _power_delta(st: State, ask: Ask, hosts: I64) -> F64:
     """PABFD: the smallest increase in power draw (Beloglazov & Buyya)."""
     cap = st.snap.host_cpu[hosts]
-    if st.policy.compat == "cloudsim":  # CloudSim: from the power at the round's start
-        now = st.start_util[hosts]
-    else:
-        now = np.minimum(st.host_cur[hosts] / cap, 1.0)
     after = np.minimum((st.host_cur[hosts] + st.demand[ask.vm]) / cap, 1.0)
-    out = np.empty(len(hosts))
+    if st.policy.compat == "cloudsim":  # CloudSim: from the power at the round's start
+        now = st.start_watts[hosts]
+    else:
+        now = watts_at(st.power_groups, hosts, np.minimum(st.host_cur[hosts] / cap, 1.0))
+    cost = watts_at(st.power_groups, hosts, after) - now
     for curve, members in st.power_groups:
-        rows = members[hosts]
         if curve is None:  # no power model: best fit on CPU, the fullest host that fits
-            out[rows] = -after[rows]
-            continue
-        xs, watts = _curve_points(curve)
-        out[rows] = np.interp(after[rows], xs, watts) - np.interp(now[rows], xs, watts)
-    return out
-
-
-@cache
-def _curve_points(curve: PowerCurve) -> tuple[F64, F64]:
-    """The curve's breakpoints as arrays, built once (this runs for every VM placed)."""
-    return np.linspace(0.0, 1.0, len(curve.watts)), np.asarray(curve.watts, np.float64)
+            rows = members[hosts]
+            cost[rows] = -after[rows]
+    return cost
 
 
 def _first_fit(st: State, ask: Ask, hosts: I64) -> F64:
@@ -193,16 +188,14 @@ def place(st: State, ask: Ask, top_n: int = 3) -> Answer:
     if not len(hosts):
         return Answer(None, rejections)
     cost = RANKINGS[ask.ranking or st.policy.placement.strategy](st, ask, hosts)
-    if len(cost) > top_n:  # only the best few are ordered: a full sort per VM costs too much
-        few = np.argpartition(cost, top_n)[:top_n]
-        best = np.flatnonzero(cost == cost[few].min())[:1]  # ties go to the lowest host index
-        if best[0] not in few:
-            few = np.append(few, best)
-    else:
-        few = np.arange(len(cost))
-    order = few[np.lexsort((hosts[few], cost[few]))][:top_n]
-    top = [(int(hosts[i]), float(cost[i])) for i in order]
-    return Answer(int(hosts[order[0]]), rejections, top)
+    # `hosts` ascend, so the first minimum is the lowest host index among equals. Only the
+    # best few are ordered, for the explain table: a full sort per VM costs too much.
+    best = int(np.argmin(cost))
+    few = set(np.argpartition(cost, top_n)[:top_n].tolist()) if len(cost) > top_n else set(
+        range(len(cost)))
+    few.add(best)
+    top = sorted((float(cost[i]), int(hosts[i])) for i in few)[:top_n]
+    return Answer(int(hosts[best]), rejections, [(h, c) for c, h in top])
 
 
 def maintenance(st: State) -> B:
