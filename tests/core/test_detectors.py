@@ -19,6 +19,7 @@ from ulm.scheduler.detectors import (
     sustained_above,
     valid_length,
 )
+from ulm.scheduler.state import nan_percentile
 
 
 def load(*rows: list[float], horizon: float = 1.0) -> HostLoad:
@@ -122,3 +123,14 @@ def test_lr_from_summed_lines_matches_the_regression_of_the_sum(seed: int, width
     near = np.abs(safety * lr_prediction(HostLoad(summed / cap, length, current, horizon)) - 1)
     decided = near > 1e-9  # a verdict exactly at the line may round either way
     assert (got == want)[decided].all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 12), st.floats(0, 100))
+def test_percentile_demand_is_numpys_nanpercentile_to_the_bit(seed: int, width: int,
+                                                              q: float) -> None:
+    rng = np.random.default_rng(seed)
+    win = rng.random((30, width)) * 1000
+    win[rng.random((30, width)) < 0.3] = np.nan
+    win[:, -1] = rng.random(30)  # every row has a sample
+    assert np.array_equal(nan_percentile(win, q), np.nanpercentile(win, q, axis=1))

@@ -193,11 +193,31 @@ def estimate(history: F64, current: F64, rule: Demand) -> F64:
     elif rule.estimator == "max":
         value = np.nanmax(win, axis=1)
     elif rule.estimator == "percentile":
-        value = np.nanpercentile(win, rule.percentile, axis=1)
+        value = nan_percentile(win, rule.percentile)
     else:
         value = _ewma(win, rule.alpha)
     est[have] = np.maximum(value, current[have])
     return est
+
+
+def nan_percentile(win: F64, q: float) -> F64:
+    """`np.nanpercentile(win, q, axis=1)` (linear method) for rows with at least one sample.
+
+    numpy falls back to a Python loop per row when NaNs are present (1,500 rows, 288 times a
+    simulated day: most of a day's run time); this sorts once and interpolates as numpy does,
+    to the last bit (its `_lerp`, including the form it uses past the midpoint).
+    """
+    data = np.sort(win, axis=1)  # NaNs sort last
+    n = (~np.isnan(win)).sum(axis=1)
+    at = (n - 1) * (q / 100.0)
+    below = np.floor(at)
+    lo = np.maximum(below.astype(np.int64), 0)
+    hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+    rows = np.arange(len(win))
+    a, b = data[rows, lo], data[rows, hi]
+    t = at - below
+    diff = b - a
+    return np.asarray(np.where(t >= 0.5, b - diff * (1 - t), a + diff * t))
 
 
 def _ewma(win: F64, alpha: float) -> F64:
