@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated
@@ -12,10 +14,11 @@ from rich.table import Table
 
 from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
+from ulm.errors import UlmError
 from ulm.policy import Policy, resolve_policy
 from ulm.sim.engine import SimConfig, SimResult, simulate
 from ulm.sim.hosttypes import parse_hosts
-from ulm.sim.traces import Trace, load_trace
+from ulm.sim.traces import Trace, chain, load_trace
 
 
 @app.command("simulate")
@@ -33,6 +36,16 @@ def simulate_cmd(
     cloudsim_compat: Annotated[bool, typer.Option(
         "--cloudsim-compat", help="Reproduce CloudSim 3.0.3 with its quirks (idle VMs "
                                   "deleted, RAM not limiting); default: honest mode.")] = False,
+    chain_days: Annotated[bool, typer.Option(
+        "--chain", help="The traces are consecutive days of one cluster: simulate them as "
+                        "one run (VMs matched by name), e.g. a week.")] = False,
+    start: Annotated[str | None, typer.Option(
+        "--start", help="When the first sample was taken (ISO date/time; UTC unless it says "
+                        "otherwise). Needed for a policy with a calendar.")] = None,
+    boot_s: Annotated[float | None, typer.Option(
+        "--boot-s", help="Real host power states: empty hosts draw idle power until the "
+                         "policy powers them off; a power-on takes this many seconds at full "
+                         "power. Default: CloudSim's instant, free on/off.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Simulate a policy over one or more days of trace and report energy and SLA."""
@@ -41,10 +54,16 @@ def simulate_cmd(
         pol = pol.model_copy(update={"selection": pol.selection.model_copy(
             update={"seed": seed})})
     cluster = parse_hosts(hosts)
-    traces = [load_trace(p) for p in trace]  # every file is checked before anything runs
     mode = "compat" if cloudsim_compat else "honest"
-    results = [_run(t, pol, SimConfig(mode=mode, hosts=cluster, seed=seed), fmt, len(traces))
-               for t in traces]
+    begin = _start(start, pol)
+    try:
+        config = SimConfig(mode=mode, hosts=cluster, seed=seed, start=begin, boot_s=boot_s)
+    except ValueError as exc:
+        raise UlmError(str(exc)) from None
+    traces = [load_trace(p) for p in trace]  # every file is checked before anything runs
+    if chain_days:
+        traces = [chain(traces)]
+    results = [_run(t, pol, config, fmt, len(traces)) for t in traces]
     if fmt is Format.json:
         for r in results:
             print(json.dumps(r.to_dict()))
@@ -52,9 +71,26 @@ def simulate_cmd(
     console.print(_table(results))
 
 
+def _start(text: str | None, pol: Policy) -> float:
+    if text is None:
+        if pol.calendar is not None:
+            raise UlmError(f"policy {pol.name!r} has a calendar (office hours): give --start, "
+                           "the date of the trace's first sample, so that they fall on the "
+                           "right days")
+        return 0.0
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UlmError(f"--start {text!r}: expected an ISO date or date-time, e.g. 2026-11-30 "
+                       "or 2026-11-30T08:00+01:00") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.timestamp()
+
+
 def _run(trace: Trace, pol: Policy, config: SimConfig, fmt: Format, n: int) -> SimResult:
-    """Runs one day; a progress bar on a terminal when several days are simulated."""
-    if fmt is Format.json or not console.is_terminal or n == 1:
+    """Runs one trace; a progress bar on a terminal for several days or a chained run."""
+    if fmt is Format.json or not console.is_terminal or (n == 1 and trace.samples <= 288):
         return simulate(trace, pol, config)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task(f"{trace.name} {pol.name}", total=trace.samples - 1)
@@ -62,7 +98,7 @@ def _run(trace: Trace, pol: Policy, config: SimConfig, fmt: Format, n: int) -> S
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done)
 
-        return simulate(trace, pol, SimConfig(config.mode, config.hosts, config.seed, tick))
+        return simulate(trace, pol, dataclasses.replace(config, progress=tick))
 
 
 def _table(results: list[SimResult]) -> Table:
@@ -82,8 +118,20 @@ def _table(results: list[SimResult]) -> Table:
         ("ESV x1e-3", [f"{r.esv * 1e3:.2f}" for r in results]),
         ("host shutdowns", [f"{r.host_shutdowns}" for r in results]),
         ("memory overload %", [f"{r.mem_overload * 100:.2f}" for r in results]),
-        ("wall s", [f"{r.wall_s:.2f}" for r in results]),
     ]
+    if all("always_on_kwh" in r.extra for r in results):
+        rows += [
+            ("always-on kWh", [f"{r.extra['always_on_kwh']:.2f}" for r in results]),
+            ("saved kWh", [f"{r.extra['saved_kwh']:.2f}" for r in results]),
+            ("boot kWh", [f"{r.extra['boot_kwh']:.2f}" for r in results]),
+            ("host-hours off", [f"{r.extra['host_hours_off']:.1f}" for r in results]),
+            ("power-offs / wake-ups", [f"{r.extra['power_offs']} / {r.extra['wake_ups']}"
+                                       for r in results]),
+        ]
+    if all("night_slatah" in r.extra for r in results):
+        rows.append(("night SLATAH %", [f"{r.extra['night_slatah'] * 100:.3f}"
+                                        for r in results]))
+    rows.append(("wall s", [f"{r.wall_s:.2f}" for r in results]))
     for name, cells in rows:
         table.add_row(name, *cells)
     return table

@@ -9,6 +9,12 @@ the `SimClock`); each completion is an instant of its own for energy and SLA, as
 Modes: `compat` reproduces CloudSim 3.0.3 (VMs whose demand is exactly 0 are deleted, RAM does
 not limit placement, the scheduler's `compat = "cloudsim"` quirks); `honest` keeps every VM and
 reserves each VM's nominal RAM on its host.
+
+Power: by default a host without VMs is off, free and instantly back (CloudSim's model). With
+`boot_s` set (honest mode), hosts have real power states (`ulm.sim.hoststates`): an empty host
+draws idle power until the policy powers it off, and a power-on costs `boot_s` at full power
+before the host can take VMs. `start` places the trace in time (epoch seconds of its first
+sample), so that a policy's calendar — office hours, wake lead time — applies to the right days.
 """
 
 from __future__ import annotations
@@ -21,12 +27,14 @@ from typing import Any
 import numpy as np
 
 from ulm.arrays import F64, I64
+from ulm.calendar import Period
 from ulm.clock import SimClock
-from ulm.model import HostState, Move
+from ulm.model import HostState, Move, PowerOff, PowerOn
 from ulm.policy import Policy
 from ulm.scheduler import schedule
 from ulm.sim.accounting import entries_of, share
 from ulm.sim.cluster import ArrayCluster
+from ulm.sim.hoststates import HostStates
 from ulm.sim.hosttypes import Hosts, vm_mips, vm_ram
 from ulm.sim.initial import Start, place_initial
 from ulm.sim.lowerbound import LowerBound
@@ -37,7 +45,6 @@ from ulm.snapshot import Snapshot
 
 HISTORY = 30  # samples of history in each snapshot (CloudSim's PowerVm.HISTORY_LENGTH)
 OFFSET_S = 0.1  # CloudSim's first scheduling event fires 0.1 s late, and so do all others
-END_S = 86400.0  # CloudSim's SIMULATION_LIMIT
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,15 @@ class SimConfig:
     hosts: Hosts = field(default_factory=Hosts.cloudsim)
     seed: int = 0
     progress: Callable[[int, int], None] | None = None
+    start: float = 0.0  # epoch seconds of the trace's first sample (calendar policies)
+    boot_s: float | None = None  # None: CloudSim's instant, free power-off and power-on
+
+    def __post_init__(self) -> None:
+        if self.boot_s is not None and self.mode == "compat":
+            raise ValueError("--boot-s models real power states; --cloudsim-compat keeps "
+                             "CloudSim's instant power model: use one or the other")
+        if self.boot_s is not None and self.boot_s < 0:
+            raise ValueError(f"boot time must be >= 0 s, got {self.boot_s}")
 
 
 @dataclass
@@ -80,7 +96,8 @@ class SimResult:
             "migrations": self.migrations, "slatah": self.slatah, "pdm": self.pdm,
             "slav": self.slav, "esv": self.esv, "host_shutdowns": self.host_shutdowns,
             "mem_overload": self.mem_overload, "lower_bound_kwh": self.lower_bound_kwh,
-            "wall_s": self.wall_s, **self.extra,
+            "wall_s": self.wall_s,
+            **{k: v for k, v in self.extra.items() if k != "power_events"},  # a long list
         }
 
 
@@ -125,6 +142,12 @@ class Engine:
         self._curves = {c.name: c for c in hosts.curves}
         self._cores = hosts.cores
         self.demand_series: list[tuple[float, float, float]] = []  # (time, MIPS, RAM MB)
+        self.start = config.start
+        self.end_s = trace.samples * INTERVAL_S  # CloudSim's SIMULATION_LIMIT for one day
+        self.states = (HostStates(hosts.n, config.boot_s) if config.boot_s is not None
+                       else None)
+        self._pending_off: list[PowerOff] = []
+        self.night = {"active_s": 0.0, "violation_s": 0.0}  # outside office hours
         self.power_actions = 0
         self.peak_ram = 0.0  # the highest share of a host's RAM reserved by VMs, any instant
 
@@ -156,7 +179,8 @@ class Engine:
         ram = np.bincount(ent.host, weights=self.ram[ent.vm], minlength=self.hosts.n)
         self.peak_ram = max(self.peak_ram, float((ram / self.host_ram).max(initial=0.0)))
         rule = "used" if self.compat else "vms"
-        self.meter.set(record(t, ent, sh, self.host_mips, rule))
+        on = self.states.on if self.states is not None else None
+        self.meter.set(record(t, ent, sh, self.host_mips, rule, on))
         if self.mem is not None and self.meter.last is not None:
             self._mem_over = self._memory_overloaded(t)
 
@@ -175,7 +199,18 @@ class Engine:
         if self.mem is not None and last is not None:
             self.meter.totals.mem_overload_s += float(
                 (self._mem_over & last.host_active).sum()) * (t - last.time)
+        if self.states is not None and last is not None:
+            self.states.account(last.time, t, self.hosts.kind, self.power)
+        tot = self.meter.totals
+        before = (tot.active_s, tot.violation_s)
         self.meter.advance(sh.host_used / self.host_mips, t)
+        if last is not None and self._is_night(last.time):
+            self.night["active_s"] += tot.active_s - before[0]
+            self.night["violation_s"] += tot.violation_s - before[1]
+
+    def _is_night(self, t: float) -> bool:
+        calendar = self.policy.calendar
+        return calendar is not None and calendar.period(self.start + t) is not Period.OFFICE
 
     # -- one round ----------------------------------------------------------------------------
 
@@ -192,13 +227,22 @@ class Engine:
             gone = np.flatnonzero(c.alive & (req == 0))
             if len(gone):
                 c.remove(gone)
+        if self.states is not None:
+            self._pending_off = []  # a new plan decides afresh
+            self.states.tick(t, self._vms_per_host())
         alive = c.alive
         self.demand_series.append((t, float(req[alive].sum()),
                                    float(self.ram[alive].sum()) if not self.compat else 0.0))
         snap = self.snapshot(k, t, req)
-        plan = schedule(snap, self.policy, t)
+        plan = schedule(snap, self.policy, self.start + t)
         self.execute(plan.moves)
         self.power_actions += len(plan.actions) - len(plan.moves)
+        if self.states is not None:
+            power = [a for a in plan.actions if isinstance(a, PowerOff | PowerOn)]
+            self.states.apply([a for a in power if isinstance(a, PowerOn)], self._host_index,
+                              t, self._vms_per_host(), self._busy())
+            self._pending_off = [a for a in power if isinstance(a, PowerOff)]
+            self._power_off_ready(t)
         self._record(t, req)
 
     def execute(self, moves: tuple[Move, ...]) -> None:
@@ -211,12 +255,39 @@ class Engine:
     def completions(self, until: float) -> None:
         """Migrations that end before `until`: each end is an instant of its own."""
         c = self.cluster
-        while (end := c.next_completion()) is not None and end < until and end <= END_S:
+        while (end := c.next_completion()) is not None and end < until and end <= self.end_s:
             self.clock.advance_to(end)
             req = self.requests(end)
             self._advance(end, req)
             c.complete_until(end)
+            self._power_off_ready(end)
             self._record(end, req)
+
+    # -- power states (boot_s set) -------------------------------------------------------------
+
+    def _vms_per_host(self) -> I64:
+        c = self.cluster
+        placed = c.alive & (c.vm_host >= 0)
+        return np.bincount(c.vm_host[placed], minlength=self.hosts.n)
+
+    def _busy(self) -> Any:
+        """Hosts a migration in flight touches: neither end may be powered off."""
+        c = self.cluster
+        busy = np.zeros(self.hosts.n, np.bool_)
+        busy[c.in_dst] = True
+        busy[c.vm_host[c.in_vm]] = True
+        return busy
+
+    def _power_off_ready(self, t: float) -> None:
+        """The plan's power-offs run once the migrations emptying their hosts have completed
+        (the executor's power-off stage follows the moves); the emptiness is re-checked."""
+        if self.states is None or not self._pending_off:
+            return
+        busy = self._busy()
+        ready = [a for a in self._pending_off if not busy[self._host_index[a.host]]]
+        if ready:
+            self._pending_off = [a for a in self._pending_off if a not in ready]
+            self.states.apply(ready, self._host_index, t, self._vms_per_host(), busy)
 
     def snapshot(self, k: int, t: float, req: F64) -> Snapshot:
         c = self.cluster
@@ -233,13 +304,17 @@ class Engine:
             mem_use = self.mem[order, int(t // INTERVAL_S)] * ram
         else:
             mem_use = ram
+        st = self.states
+        power: dict[str, Any] = {} if st is None else {
+            "host_empty_since": st.empty_since + self.start,
+            "host_on_since": st.on_since + self.start, "host_cycles": st.cycles(t)}
         return Snapshot(
-            taken_at=t,
+            taken_at=self.start + t,
             host_names=self.host_names,
             host_cpu=self.host_mips,
             host_mem=self.host_ram,
             host_cores=self._cores,
-            host_state=self._host_state,
+            host_state=self._host_state if st is None else st.host_state(),
             host_power=self._host_power_col,
             power_curves=self._curves,
             vm_names=tuple(self.names[order].tolist()),
@@ -249,7 +324,8 @@ class Engine:
             vm_cpu=req[order],
             vm_mem=mem_use,
             vm_history=hist,
-            vm_last_moved=c.last_moved[order],
+            vm_last_moved=c.last_moved[order] + self.start,
+            **power,
         )
 
     # -- the day ------------------------------------------------------------------------------
@@ -279,14 +355,32 @@ class Engine:
 
     def result(self, wall_s: float) -> SimResult:
         tot = self.meter.totals
+        extra: dict[str, Any] = {"peak_host_ram": self.peak_ram}
+        energy_j, shutdowns = tot.energy_j, tot.shutdowns
+        st = self.states
+        if st is not None:
+            energy_j += st.boot_j
+            shutdowns = st.power_offs
+            always_on = (tot.energy_j + st.idle_if_on_j) / 3.6e6
+            extra.update({
+                "boot_s": st.boot_s, "always_on_kwh": always_on,
+                "saved_kwh": always_on - energy_j / 3.6e6, "boot_kwh": st.boot_j / 3.6e6,
+                "host_hours_off": st.off_s / 3600.0, "power_offs": st.power_offs,
+                "wake_ups": st.wake_ups, "refused_power_offs": st.refused,
+                "power_events": [(self.start + t, self.host_names[h], what)
+                                 for t, h, what in st.events]})
+        if self.policy.calendar is not None:
+            n = self.night
+            extra["night_slatah"] = (n["violation_s"] / n["active_s"] if n["active_s"]
+                                     else 0.0)
         return SimResult(
             trace=self.trace.name, policy=self.policy.name, mode=self.config.mode,
             vms=self.trace.n_vms, vms_end=int(self.cluster.alive.sum()),
-            energy_kwh=tot.energy_j / 3.6e6, migrations=self.cluster.migrations,
-            slatah=tot.slatah(), pdm=tot.pdm(), host_shutdowns=tot.shutdowns,
+            energy_kwh=energy_j / 3.6e6, migrations=self.cluster.migrations,
+            slatah=tot.slatah(), pdm=tot.pdm(), host_shutdowns=shutdowns,
             wall_s=wall_s, lower_bound_kwh=self.lower_bound_kwh(),
             mem_overload=tot.mem_overload_s / tot.active_s if tot.active_s else 0.0,
-            extra={"peak_host_ram": self.peak_ram},
+            extra=extra,
         )
 
 

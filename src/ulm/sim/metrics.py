@@ -32,10 +32,15 @@ class Recorded:
     vm_shortfall_migrating: F64  # per such entry: requested - allocated while migrating away
 
 
-def record(time: float, entries: Entries, sh: Share, host_mips: F64, active_rule: str) -> Recorded:
+def record(time: float, entries: Entries, sh: Share, host_mips: F64, active_rule: str,
+           on: B | None = None) -> Recorded:
     util = sh.host_used / host_mips
-    # honest: a host with a VM on it is on; CloudSim: active iff something is allocated on it
-    active = sh.host_vms > 0 if active_rule == "vms" else sh.host_used > 0
+    # honest: a host with a VM on it is on; CloudSim: active iff something is allocated on it;
+    # with real power states (`on` given): every host that is powered on, empty or not
+    if on is not None:
+        active = on.copy()
+    else:
+        active = sh.host_vms > 0 if active_rule == "vms" else sh.host_used > 0
     mine = entries.kind != 2
     out = entries.kind[mine] == OUT
     short = np.where(out, np.maximum(sh.request[mine] - sh.alloc[mine], 0.0), 0.0)

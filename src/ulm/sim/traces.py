@@ -154,3 +154,30 @@ def _stem(path: Path) -> str:
     for suffix in (".gz", ".csv"):
         name = name.removesuffix(suffix)
     return name
+
+
+def chain(traces: list[Trace]) -> Trace:
+    """Consecutive days as one trace: the same cluster running on, VMs matched by name.
+
+    A VM missing from a day (its job had not started or had ended) is idle that day: it
+    keeps its place and its RAM, and asks for no CPU. Memory use is kept only when every day
+    has it (GCD); a VM missing from a GCD day uses no memory then.
+    """
+    if len(traces) == 1:
+        return traces[0]
+    names = list(dict.fromkeys(n for t in traces for n in t.vm_names))
+    index = {n: i for i, n in enumerate(names)}
+    width = sum(t.samples for t in traces)
+    cpu = np.zeros((len(names), width))
+    with_mem = all(t.mem is not None for t in traces)
+    mem = np.zeros((len(names), width)) if with_mem else None
+    col = 0
+    for t in traces:
+        rows = np.array([index[n] for n in t.vm_names], np.int64)
+        cpu[rows, col:col + t.samples] = t.cpu
+        if mem is not None and t.mem is not None:
+            mem[rows, col:col + t.samples] = t.mem
+        col += t.samples
+    kinds = {t.kind for t in traces}
+    return Trace(f"{traces[0].name}..{traces[-1].name}", kinds.pop() if len(kinds) == 1
+                 else "mixed", tuple(names), cpu, mem)
