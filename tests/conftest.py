@@ -34,7 +34,7 @@ def lab() -> Iterator[Lab]:
     lab = Lab()
     if lab.is_up():
         lab.down()
-    lab.up(LAB_HOSTS)
+    lab.up(LAB_HOSTS, redfish=True)
     try:
         yield lab
     finally:

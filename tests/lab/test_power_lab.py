@@ -66,3 +66,34 @@ def test_bmc_errors_are_clear_and_never_show_the_password(clean_lab: Lab) -> Non
     assert "10.77.0.201" in wrong and "password" in wrong.lower()
     assert "S3cret" not in wrong and "S3cret" not in dead
     assert "10.77.0.209" in dead and "no answer" in dead and dead_s < 30
+
+
+def test_redfish_powers_a_host_off_and_on_for_real(clean_lab: Lab) -> None:
+    """`ulm lab config`'s Redfish driver for labh2 (sushy-tools in labrf), through the
+    executor: the power-off really stops that host's libvirtd, the power-on brings it back."""
+    toml = clean_lab.config_toml("redfish")
+    assert 'driver = "redfish"' in toml and 'system = "labh2"' in toml
+    path = clean_lab.paths.root / "redfish-test.toml"
+    path.write_text(toml)
+    r = in_controller(PRELUDE + (
+        "from pathlib import Path\n"
+        "from ulm.clock import WallClock\n"
+        "from ulm.config import load_config\n"
+        "from ulm.executor import Executor, Limits, MemoryJournal\n"
+        "from ulm.model import Plan, PowerOff, PowerOn\n"
+        "from ulm.power.factory import driver\n"
+        "from tests.power.conftest import EmptyHosts\n"
+        f"cfg = load_config(Path('{path}'))\n"
+        "h = next(h for h in cfg.hosts if h.name == 'labh2')\n"
+        "p = driver(h.power, lambda: answers(2), 'labh2')\n"
+        "ex = Executor(EmptyHosts(), WallClock(), MemoryJournal(),\n"
+        "              Limits(poll_s=0.5, power_timeout_s=40), power={'labh2': p})\n"
+        "out = [p.state().value]\n"
+        "off = ex.execute(Plan('s', 'p', 0.0, (PowerOff('labh2', 'test'),)), 'off').outcomes[0]\n"
+        "out += [off.status.value, wait(2, False, 10)]\n"
+        "on = ex.execute(Plan('s', 'p', 0.0, (PowerOn('labh2', 'test'),)), 'on').outcomes[0]\n"
+        "out += [on.status.value, wait(2, True, 30), p.state().value]\n"
+        "print(json.dumps(out))"))
+    assert r == ["on", "done", True, "done", True, "on"]
+    log = (clean_lab.paths.host(2) / "power.log").read_text()
+    assert "redfish power Off" in log and "redfish power On" in log

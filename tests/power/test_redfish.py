@@ -29,7 +29,7 @@ PASSWORD = "Redf1sh-Pa55"
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = Path(sys.executable).parent / "sushy-emulator"
     if not binary.exists():
-        pytest.fail("sushy-emulator is missing: pip install -e '.[dev]' (sushy-tools), "
+        pytest.fail("sushy-emulator is missing: bash scripts/setup.sh (sushy-tools, lab extra), "
                     "or set ULM_SKIP_POWER=1")
     d = tmp_path_factory.mktemp("sushy")
     port = free_port()

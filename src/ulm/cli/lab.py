@@ -46,10 +46,14 @@ def setup() -> None:
 def up(
     hosts: Annotated[int, typer.Option("--hosts", help="Number of hosts.")] = 3,
     host_mem_mib: Annotated[int, typer.Option(help="Memory each host reports (MiB).")] = 4096,
+    redfish: Annotated[bool, typer.Option(
+        "--redfish", help="Also a Redfish BMC (sushy-tools) at 10.77.0.190:8000 whose power "
+                          "actions switch the hosts (`ulm lab config --power redfish`).")] = False,
 ) -> None:
-    """Start N libvirtd hosts labh1..labhN, a controller namespace labctl, munin per host."""
+    """Start N libvirtd hosts labh1..labhN, a controller namespace labctl, munin per host,
+    an IPMI BMC and a Wake-on-LAN listener per host."""
     t = time.monotonic()
-    Lab().up(hosts, host_mem_mib)
+    Lab().up(hosts, host_mem_mib, redfish=redfish)
     console.print(f"lab up: {hosts} host(s) in {time.monotonic() - t:.1f} s "
                   "(controller namespace labctl at 10.77.0.100)")
 
@@ -96,9 +100,14 @@ def power(host: str, state: Annotated[str, typer.Argument(help="on or off")]) ->
 
 @lab_app.command("config")
 @user_errors
-def config() -> None:
+def config(
+    power: Annotated[str, typer.Option(
+        "--power", help="How ULM switches the hosts: ipmi+wol (default) or redfish.")] = "ipmi+wol",
+) -> None:
     """Print a ready ulm.toml for the lab."""
-    print(Lab().config_toml())
+    if power not in ("ipmi+wol", "redfish"):
+        raise UlmError(f"--power must be ipmi+wol or redfish (got {power!r})")
+    print(Lab().config_toml(power))
 
 
 @lab_app.command("exec", context_settings={"allow_extra_args": True,

@@ -12,6 +12,7 @@ from typing import Any
 
 from ulm.errors import UlmError
 from ulm.lab import bmc, guest, hosts, network
+from ulm.lab import redfish as lab_redfish
 from ulm.lab.paths import (
     CONTROLLER,
     CONTROLLER_IP,
@@ -85,7 +86,8 @@ class Lab:
 
     # -- up and down ---------------------------------------------------------------------------
 
-    def up(self, n: int, host_mem_mib: int = 4096, power: bool = True) -> None:
+    def up(self, n: int, host_mem_mib: int = 4096, power: bool = True,
+           redfish: bool = False) -> None:
         require_root()
         if not 1 <= n <= MAX_HOSTS:
             raise UlmError(f"--hosts must be between 1 and {MAX_HOSTS} (got {n})")
@@ -111,7 +113,8 @@ class Lab:
                 cgroup_make(hosts.cgroups(i))
             macs = {host_name(i): network.mac(host_name(i)) for i in range(1, n + 1)}
             self.paths.state_file.write_text(json.dumps(
-                {"hosts": n, "host_mem_mib": host_mem_mib, "macs": macs, "power": power}))
+                {"hosts": n, "host_mem_mib": host_mem_mib, "macs": macs, "power": power,
+                 "redfish": redfish}))
             for i in range(1, n + 1):
                 hosts.power_on(self.paths, i, wait=False)
             for i in range(1, n + 1):
@@ -119,6 +122,8 @@ class Lab:
                 if power:  # a BMC (IPMI) and a Wake-on-LAN listener per host
                     bmc.start_bmc(self.paths, i)
                     bmc.start_wol(self.paths, i)
+            if redfish:  # one sushy-tools Redfish BMC for all hosts
+                lab_redfish.start(self.paths, n)
             self._start_fakeload(n)
         except BaseException:
             self.down()
@@ -274,18 +279,26 @@ class Lab:
         else:
             hosts.power_off(self.paths, i)
 
-    def config_toml(self) -> str:
+    def config_toml(self, power_driver: str = "ipmi+wol") -> str:
+        """A ready ulm.toml; `power_driver` "redfish" needs `ulm lab up --redfish`."""
         n = self.n_hosts
         lines = ["# ULM configuration for the local lab (ulm lab config)",
                  "# Run ULM inside the lab's controller namespace: ulm lab exec -- ulm run ...",
                  "[store]", f'url = "sqlite:///{self.paths.root}/ulm.db"', "",
                  "[collect]", "interval_s = 3", ""]
         power = bool(self.state().get("power"))
+        use_redfish = power_driver == "redfish"
+        if use_redfish and not self.state().get("redfish"):
+            raise UlmError("the lab has no Redfish BMC: `ulm lab up --redfish`")
         macs = self.state().get("macs", {})
         for i in range(1, n + 1):
             lines += ["[[hosts]]", f'name = "{host_name(i)}"',
                       f'libvirt_uri = "{LabPaths.tcp_uri(i)}"', f'munin = "{host_ip(i)}:4949"']
-            if power:
+            if use_redfish:
+                lines += [f"power = {{ driver = \"redfish\", address = \"{lab_redfish.url()}\", "
+                          f"system = \"{host_name(i)}\", username = \"{lab_redfish.USER}\", "
+                          f"password = \"{lab_redfish.PASSWORD}\", timeout_s = 5 }}"]
+            elif power:
                 lines += [f"power = {{ driver = \"ipmi+wol\", address = \"{bmc.bmc_ip(i)}\", "
                           f"username = \"{bmc.USER}\", password = \"{bmc.PASSWORD}\", "
                           f"mac = \"{macs.get(host_name(i), '')}\", "

@@ -27,7 +27,7 @@ def namespaces() -> list[str]:
 
 
 def lab_namespaces() -> list[str]:
-    return [ns for ns in namespaces() if ns in (SWITCH, CONTROLLER)
+    return [ns for ns in namespaces() if ns in (SWITCH, CONTROLLER, "labrf")
             or (ns.startswith(("labh", "labb")) and ns[4:].isdigit())]
 
 
