@@ -15,6 +15,7 @@ from ulm.scheduler.detectors import (
     lr_prediction,
     lr_verdict,
     mad,
+    nan_median,
     overloaded,
     sustained_above,
     valid_length,
@@ -134,3 +135,13 @@ def test_percentile_demand_is_numpys_nanpercentile_to_the_bit(seed: int, width: 
     win[rng.random((30, width)) < 0.3] = np.nan
     win[:, -1] = rng.random(30)  # every row has a sample
     assert np.array_equal(nan_percentile(win, q), np.nanpercentile(win, q, axis=1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 31))
+def test_mad_median_is_numpys_nanmedian_to_the_bit(seed: int, width: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = rng.random((25, width)) * rng.choice([1.0, 1e-3, 1e3])
+    rows[rng.random((25, width)) < 0.4] = np.nan
+    rows[:, -1] = rng.random(25)  # every row has a sample
+    assert np.array_equal(nan_median(rows), np.nanmedian(rows, axis=1))

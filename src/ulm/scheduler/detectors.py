@@ -104,9 +104,23 @@ def mad(load: HostLoad) -> F64:
     out = np.zeros(len(load.length))
     if rows_ok.any():
         sub = data[rows_ok]
-        med = np.nanmedian(sub, axis=1)
-        out[rows_ok] = np.nanmedian(np.abs(sub - med[:, None]), axis=1)
+        med = nan_median(sub)
+        out[rows_ok] = nan_median(np.abs(sub - med[:, None]))
     return out
+
+
+def nan_median(rows: F64) -> F64:
+    """`np.nanmedian(rows, axis=1)` for rows with at least one sample, bit for bit.
+
+    numpy loops in Python over the rows when NaNs are present; MAD asks this for every
+    candidate host of every VM placed, which made MAD-MMT the slowest policy by far.
+    """
+    data = np.sort(rows, axis=1)  # NaNs sort last
+    n = (~np.isnan(rows)).sum(axis=1)
+    index = np.arange(len(rows))
+    hi = data[index, n // 2]
+    lo = data[index, np.maximum((n - 1) // 2, 0)]
+    return np.asarray(np.where(n % 2 == 1, hi, (lo + hi) / 2.0))
 
 
 def lr_prediction(load: HostLoad) -> F64:
