@@ -11,6 +11,7 @@ import pytest
 from ulm.lab.lab import Lab, missing_tools
 
 LAB_HOSTS = 3
+LAB_REDFISH = True  # the session lab has a Redfish BMC too (tests/lab/test_power_lab.py)
 
 
 def _lab_prerequisites() -> str:
@@ -34,7 +35,7 @@ def lab() -> Iterator[Lab]:
     lab = Lab()
     if lab.is_up():
         lab.down()
-    lab.up(LAB_HOSTS, redfish=True)
+    lab.up(LAB_HOSTS, redfish=LAB_REDFISH)
     try:
         yield lab
     finally:

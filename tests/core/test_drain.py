@@ -49,3 +49,18 @@ def test_drain_ignores_the_move_budget() -> None:
     s = snap(HOSTS, [vm(f"v{i}", "h1", 0.2, mem=512) for i in range(6)])
     report = check_drain(s, policy("[gates]\nmax_moves_per_round = 1\n"), "h1", 0.0)
     assert report.fits and len(report.moves) == 6
+
+
+def test_room_split_over_hosts_is_named_on_the_roomiest_host() -> None:
+    """4,192 MiB free in total, but no single host can take the 3,000 MiB VM: the shortfall
+    is what the roomiest host lacks, and the VM's own host is not counted as "not on"."""
+    hosts = [host("h1", mem=4096), host("h2", mem=4096), host("h3", mem=4096)]
+    s = snap(hosts, [vm("big", "h2", 0.5, mem=3000), vm("f1", "h1", 0.5, mem=2000),
+                     vm("f3", "h3", 0.5, mem=2000)])
+    report = check_drain(s, policy(), "h2", 0.0)
+    assert not report.fits
+    assert report.mem_short_mib == 904.0
+    text = report.summary()
+    assert text.startswith("the drain of h2 does not fit (0.9 GiB short): big (3000 MiB) ")
+    assert text.count("does not fit") == 1 and "host not on" not in text
+    assert "memory full (2)" in text

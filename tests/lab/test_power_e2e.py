@@ -112,3 +112,54 @@ def test_booked_maintenance_drains_powers_off_and_brings_the_host_back(
     assert [(e["action"], e["result"]) for e in store.power_events()] == [("off", "done"),
                                                                          ("on", "done")]
 
+
+
+def test_a_drain_that_cannot_fit_is_reported_at_booking_and_nothing_is_powered_off(
+        clean_lab: Lab, tmp_path: Path) -> None:
+    clean_lab.vm_add("big", "labh2", 3000, "idle")  # 3000 MiB: no other host has room
+    clean_lab.vm_add("f1", "labh1", 2000, "idle")
+    clean_lab.vm_add("f3", "labh3", 2000, "idle")
+    cfg = config(tmp_path, clean_lab, 'name = "plain"\n')
+    assert ulm("run", "-c", str(cfg), "--mode", "observe", "--once").returncode == 0
+    booked = ulm("maintenance", "add", "-c", str(cfg), "labh2", "--start", "+1m", "--end",
+                 "+1h", "--power-off", "--reason", "disk swap")
+    assert booked.returncode == 0, booked.stderr
+    said = " ".join(booked.stdout.split())  # the terminal may wrap the line
+    assert "the drain of labh2 does not fit (0.9 GiB short): big (3000 MiB)" in said, said
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "3")
+    assert out.returncode == 0, out.stderr
+    assert hosts.is_on(clean_lab.paths, 2)  # nothing powered off, nothing half-drained
+    assert clean_lab.vms() == {"labh1": ["f1"], "labh2": ["big"], "labh3": ["f3"]}
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    (b,) = store.bookings()
+    assert b.status == "blocked" and "nothing will be powered off" in b.detail, b.detail
+    assert store.power_events() == []
+
+
+def test_a_host_whose_bmc_does_not_answer_is_reported_and_another_is_woken(
+        clean_lab: Lab, tmp_path: Path) -> None:
+    clean_lab.vm_add("a", "labh1", 64, "idle")
+    clean_lab.vm_add("b", "labh1", 64, "idle")
+    hot = 'name = "hot"\n[overload]\nthreshold = 0.2\nsustain = 1\nwindow = 1\n'
+    cfg = config(tmp_path, clean_lab, hot)
+    # labh2's BMC address leads nowhere (inside the lab subnet, no namespace answers there)
+    lines = cfg.read_text().splitlines()
+    k = lines.index('name = "labh2"')
+    j = next(i for i in range(k, len(lines)) if lines[i].startswith("power = "))
+    lines[j] = ('power = { driver = "ipmi", address = "10.77.0.219", username = "admin", '
+                'password = "password", timeout_s = 3 }')
+    cfg.write_text("\n".join(lines) + "\n")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    for i in (2, 3):  # both other hosts sleep, as ULM left them
+        clean_lab.power(f"labh{i}", False)
+        store.add_power_event(time.time() - 10, f"labh{i}", "off", "ipmi", "done", "")
+    clean_lab.set_load("labh1", "60")  # over the 20 % threshold: it needs a host to move to
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "4")
+    assert out.returncode == 0, out.stderr
+    tries = [(e["host"], e["result"]) for e in store.power_events() if e["action"] == "on"]
+    assert tries[0] == ("labh2", "failed"), tries  # the first choice; its BMC is dead
+    assert ("labh3", "done") in tries  # so another host was woken, for real
+    assert tries.count(("labh2", "failed")) == 1  # not retried round after round
+    assert hosts.is_on(clean_lab.paths, 3) and not hosts.is_on(clean_lab.paths, 2)
+    failed = next(e for e in store.power_events() if e["result"] == "failed")
+    assert "10.77.0.219" in failed["detail"], failed  # which BMC did not answer

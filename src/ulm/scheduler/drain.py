@@ -70,17 +70,24 @@ def check_drain(snapshot: Snapshot, policy: Policy, host: str, now: float,
 
 
 def _stuck(plan: Plan, host: str) -> list[str]:
-    return [p for p in plan.problems if host in p]
+    prefix = f"the drain of {host} does not fit: "  # the summary says so already
+    return [p.removeprefix(prefix) for p in plan.problems if host in p]
 
 
 def _shortfall(snap: Snapshot, idx: int, on_host: list[int]) -> tuple[float, float]:
-    """How much the other ON hosts lack, in total, to take the host's VMs (a lower bound)."""
+    """What the other ON hosts lack to take the host's VMs (a lower bound): in total, or —
+    when the total would do but the room is split up — on the roomiest host for the biggest
+    VM, which is what blocks the drain then."""
     others = [h for h in range(snap.n_hosts) if h != idx and snap.host_on[h]]
-    cpu_free = mem_free = 0.0
+    cpu_free, mem_free = [], []
     for h in others:
         vms = snap.vm_host == h
-        cpu_free += max(float(snap.host_cpu[h] - snap.vm_cpu[vms].sum()), 0.0)
-        mem_free += max(float(snap.host_mem[h] - snap.vm_mem_size[vms].sum()), 0.0)
-    need_cpu = float(snap.vm_cpu[on_host].sum())
-    need_mem = float(snap.vm_mem_size[on_host].sum())
-    return max(need_cpu - cpu_free, 0.0), max(need_mem - mem_free, 0.0)
+        cpu_free.append(max(float(snap.host_cpu[h] - snap.vm_cpu[vms].sum()), 0.0))
+        mem_free.append(max(float(snap.host_mem[h] - snap.vm_mem_size[vms].sum()), 0.0))
+    cpu_short = float(snap.vm_cpu[on_host].sum()) - sum(cpu_free)
+    mem_short = float(snap.vm_mem_size[on_host].sum()) - sum(mem_free)
+    if on_host:
+        cpu_short = max(cpu_short, float(snap.vm_cpu[on_host].max()) - max(cpu_free, default=0))
+        mem_short = max(mem_short,
+                        float(snap.vm_mem_size[on_host].max()) - max(mem_free, default=0))
+    return max(cpu_short, 0.0), max(mem_short, 0.0)

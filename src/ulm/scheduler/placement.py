@@ -43,7 +43,8 @@ Filter = Callable[[State, Ask, I64], B | None]
 def _on(st: State, ask: Ask, hosts: I64) -> B | None:
     if st.policy.compat == "cloudsim":  # CloudSim's switched-off hosts are simply empty
         return None
-    return st.snap.host_on[hosts]
+    # The source (in maintenance when drained) is rejected as the source, not as "not on".
+    return np.asarray(st.snap.host_on[hosts] | (hosts == st.snap.vm_host[ask.vm]))
 
 
 def _not_excluded(st: State, ask: Ask, hosts: I64) -> B:
