@@ -163,3 +163,29 @@ def test_a_host_whose_bmc_does_not_answer_is_reported_and_another_is_woken(
     assert hosts.is_on(clean_lab.paths, 3) and not hosts.is_on(clean_lab.paths, 2)
     failed = next(e for e in store.power_events() if e["result"] == "failed")
     assert "10.77.0.219" in failed["detail"], failed  # which BMC did not answer
+
+
+def test_the_window_end_brings_the_host_back_and_returns_its_vms(
+        clean_lab: Lab, tmp_path: Path) -> None:
+    clean_lab.vm_add("r1", "labh2", 64, "idle")
+    clean_lab.vm_add("r2", "labh2", 64, "idle")
+    cfg = config(tmp_path, clean_lab, 'name = "plain"\n')
+    assert ulm("run", "-c", str(cfg), "--mode", "observe", "--once").returncode == 0
+    booked = ulm("maintenance", "add", "-c", str(cfg), "labh2", "--start", "+20s", "--end",
+                 "+45s", "--power-off", "--return-home")
+    assert booked.returncode == 0, booked.stderr
+    end = time.time() + 45
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "3")
+    assert out.returncode == 0, out.stderr
+    assert not hosts.is_on(clean_lab.paths, 2)  # drained live and powered off for the window
+    assert "labh2" not in clean_lab.vms() or clean_lab.vms()["labh2"] == []
+    time.sleep(max(end - time.time(), 0) + 1)
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "8")
+    assert out.returncode == 0, out.stderr
+    assert hosts.is_on(clean_lab.paths, 2)  # powered on by ULM, health-checked, reopened
+    assert sorted(clean_lab.vms().get("labh2", [])) == ["r1", "r2"], clean_lab.vms()
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    (b,) = store.bookings()
+    assert b.status == "done", (b.status, b.detail)
+    assert [(e["action"], e["result"]) for e in store.power_events()] == [("off", "done"),
+                                                                         ("on", "done")]
