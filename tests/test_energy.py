@@ -36,3 +36,27 @@ def test_curve_interpolates_specpower_points() -> None:
     g4 = PowerCurve("g4", (86, 89.4, 92.6, 96, 99.5, 102, 106, 108, 112, 114, 117))
     assert watts(g4, 0.25) == pytest.approx((92.6 + 96) / 2)
     assert watts(g4, 1.5) == 117
+
+
+def test_bmc_readings_replace_the_model_where_they_cover_the_time() -> None:
+    """h2 as above, but its BMC metered 180 W for the first 6 hours (the model says 150) and
+    8 W of standby while it was off; after that, no readings: the model again."""
+    day, hour = 86400.0, 3600.0
+    samples = {"h2": [(0.0, 0.5), (18 * hour, 0.5)]}
+    events = [(6 * hour, "h2", "off"), (18 * hour, "h2", "on")]
+    readings = {"h2": [(0.0, 180.0, 6 * hour), (6 * hour, 8.0, 12 * hour)]}
+    (h2,) = account(0.0, day, samples, events, {"h2": FLAT}, readings).hosts
+    assert h2.kwh == pytest.approx((180 * 6 + 8 * 12 + 150 * 6) / 1000)
+    # always on: the metered draw while on, idle (not standby) while it was off
+    assert h2.always_on_kwh == pytest.approx((180 * 6 + 100 * 12 + 150 * 6) / 1000)
+    assert h2.metered_hours == pytest.approx(18.0)
+    (model,) = account(0.0, day, samples, events, {"h2": FLAT}).hosts
+    assert model.metered_hours == 0 and model.kwh == pytest.approx(1.8)
+
+
+def test_a_reading_holds_only_for_its_span() -> None:
+    samples = {"h": [(0.0, 0.0)]}
+    readings = {"h": [(0.0, 300.0, 600.0)]}  # one reading, good for ten minutes
+    (h,) = account(0.0, 3600.0, samples, [], {"h": FLAT}, readings).hosts
+    assert h.kwh == pytest.approx((300 * 600 + 100 * 3000) / 3.6e6)
+    assert h.metered_hours == pytest.approx(600 / 3600)

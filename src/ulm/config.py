@@ -36,6 +36,8 @@ class CollectConfig(_Strict):
     raw_keep_s: Annotated[float, Field(gt=0)] = 86400.0  # raw samples kept this long ...
     bucket_s: Annotated[float, Field(gt=0)] = 3600.0  # ... then averaged into buckets ...
     keep_s: Annotated[float, Field(gt=0)] = 90 * 86400.0  # ... which are kept this long
+    #: how often the BMCs' power meters are read, where a BMC has one (0 = never)
+    power_interval_s: Annotated[float, Field(ge=0)] = 300.0
 
     @property
     def stale_s(self) -> float:
@@ -100,6 +102,7 @@ class PowerConfig(_Strict):
     known_hosts: str = ""  # ssh: host keys to trust
     host_key_checking: Literal["yes", "accept-new"] = "yes"  # ssh: never "no"
     soft_off: bool = False  # ipmi/redfish: ask the OS to shut down instead of a hard off
+    power_sensor: str = ""  # ipmi: the BMC sensor that meters watts ("" = the first in W)
 
     @field_validator("password", mode="before")
     @classmethod

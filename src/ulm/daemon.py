@@ -60,6 +60,8 @@ class Daemon:
         self.metrics: Metrics | None = None
         self._stop = False
         self._retained_at = float("-inf")
+        self._metered_at = float("-inf")
+        self._meter_quiet: dict[str, float] = {}  # host -> no reading attempt before this
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -132,6 +134,7 @@ class Daemon:
     def run_round(self) -> RoundResult:
         now = self.clock.now()
         collection = self.collect(now)
+        self.meter(now)
         self.retain(now)
         if self.mode is Mode.observe:
             return RoundResult(collection, None, None, None)
@@ -220,6 +223,34 @@ class Daemon:
         self._retained_at = now
         if raw or gone:
             log.info("retention: %d raw samples downsampled, %d expired", raw, gone)
+
+    def meter(self, now: float) -> None:
+        """Reads the power meter of every BMC that has one, every `power_interval_s`.
+
+        A BMC that fails is left alone for ten intervals (a dead BMC must not slow every
+        round); one without a meter is not asked again until the daemon restarts.
+        """
+        every = self.cfg.collect.power_interval_s
+        if every <= 0 or now - self._metered_at < every:
+            return
+        self._metered_at = now
+        readings: dict[str, float] = {}
+        for host, driver in getattr(self.executor, "power", {}).items():
+            read = getattr(driver, "reading_w", None)
+            if read is None or self._meter_quiet.get(host, float("-inf")) > now:
+                continue
+            try:
+                watts = read()
+            except Exception as exc:  # a PowerError names the host and BMC, never a secret
+                log.warning("power reading of %s failed: %s", host, exc)
+                self._meter_quiet[host] = now + 10 * every
+                continue
+            if watts is None:
+                self._meter_quiet[host] = float("inf")
+                log.info("%s: the BMC has no power meter; energy uses the power model", host)
+                continue
+            readings[host] = watts
+        self.store.add_power_readings(now, readings)
 
     def collect(self, now: float) -> Collection:
         merged: Collection | None = None

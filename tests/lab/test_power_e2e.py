@@ -5,6 +5,7 @@ hours, and drains a host for maintenance and brings it back."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 
@@ -189,3 +190,28 @@ def test_the_window_end_brings_the_host_back_and_returns_its_vms(
     assert b.status == "done", (b.status, b.detail)
     assert [(e["action"], e["result"]) for e in store.power_events()] == [("off", "done"),
                                                                          ("on", "done")]
+
+
+def test_bmc_power_readings_are_stored_and_used_for_energy(clean_lab: Lab,
+                                                           tmp_path: Path) -> None:
+    """Each lab BMC meters its host ("Pwr Consumption": 60 W idle .. 160 W busy, 6 W off);
+    the daemon stores the readings and `ulm report energy` uses them."""
+    cfg = config(tmp_path, clean_lab, 'name = "plain"\n')
+    cfg.write_text(cfg.read_text().replace("interval_s = 2", "interval_s = 2\n"
+                                           "power_interval_s = 1"))
+    clean_lab.set_load("labh1", "100")
+    clean_lab.power("labh3", False)
+    time.sleep(2)  # the meters poll their file every second
+    out = ulm("run", "-c", str(cfg), "--mode", "observe", "--rounds", "3")
+    assert out.returncode == 0, out.stderr
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    readings = store.power_readings()
+    assert sorted(readings) == ["labh1", "labh2", "labh3"]
+    last = {h: rows[-1][1] for h, rows in readings.items()}
+    assert 150 <= last["labh1"] <= 162, last  # forced to 100 % CPU
+    assert 58 <= last["labh2"] <= 100, last  # idle (a busy lab machine may add a little)
+    assert last["labh3"] == 6.0, last  # standby: powered off, the BMC still answers
+    report = ulm("report", "energy", "-c", str(cfg), "--since", "-10m", "--format", "json")
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert data["metered_host_hours"] > 0

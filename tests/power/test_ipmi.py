@@ -16,6 +16,7 @@ import pytest
 from tests.power.conftest import free_port, need, run_power, wait_until
 from ulm.drivers.base import PowerState
 from ulm.executor import MemoryJournal, Status
+from ulm.lab.bmc import emu
 from ulm.power.errors import PowerError
 from ulm.power.ipmi import IpmiPower
 
@@ -36,8 +37,6 @@ set_working_mc 0x20
   user 2 true  "admin" "{password}" admin  10 none md2 md5 straight
 """
 
-EMU = ("mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\n"
-       "sel_enable 0x20 1000 0x0a\nmc_enable 0x20\n")
 
 # ipmi_sim calls `HOOK get power` (answer `power:1|0`) and `HOOK set power 0|1`, or
 # `set shutdown 1` for a soft off. The "host" is a state file; the log is what the BMC did.
@@ -79,7 +78,8 @@ def bmc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bmc]:
     (d / "power").write_text("1\n")
     (d / "hook.log").write_text("")
     (d / "lan.conf").write_text(LAN_CONF.format(port=port, hook=hook, password=PASSWORD))
-    (d / "cmd.emu").write_text(EMU)
+    (d / "watts").write_text("234\n")  # the BMC's power meter reads this file every second
+    (d / "cmd.emu").write_text(emu(d / "watts"))
     (d / "state").mkdir()
     out = (d / "ipmi_sim.out").open("w")
     proc = subprocess.Popen([binary, "-n", "-c", str(d / "lan.conf"), "-f", str(d / "cmd.emu"),
@@ -180,3 +180,15 @@ def test_many_drivers_for_one_bmc_in_one_process(bmc: Bmc) -> None:
         started = time.monotonic()
         assert bmc.driver(timeout_s=3).state() is PowerState.ON
         assert time.monotonic() - started < 1
+
+
+def test_the_bmc_power_meter_is_read(bmc: Bmc) -> None:
+    """ipmi_sim's "Pwr Consumption" sensor (a full SDR in watts, 2 W steps) polls a file: the
+    driver finds the sensor by its unit and follows the value."""
+    p = bmc.driver()
+    assert p.reading_w() == 234.0
+    (bmc.dir / "watts").write_text("300\n")
+    wait_until(lambda: p.reading_w() == 300.0, 10)
+    assert bmc.driver(power_sensor="Pwr Consumption").reading_w() == 300.0
+    assert bmc.driver(power_sensor="Inlet Temp").reading_w() is None  # no such meter
+    (bmc.dir / "watts").write_text("234\n")

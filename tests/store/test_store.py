@@ -30,11 +30,11 @@ def collection(ts: float, cpu: dict[str, float], where: dict[str, str],
 def test_schema_is_at_head_and_matches_the_code(store: Store) -> None:
     with store.engine.connect() as c:
         ctx = MigrationContext.configure(c)
-        assert ctx.get_current_revision() == "0002"
+        assert ctx.get_current_revision() == "0003"
         assert compare_metadata(ctx, metadata) == []
     store.upgrade()  # a second upgrade is a no-op
     with store.engine.connect() as c:
-        assert MigrationContext.configure(c).get_current_revision() == "0002"
+        assert MigrationContext.configure(c).get_current_revision() == "0003"
 
 
 def test_sqlite_is_in_wal_mode(tmp_path: Path) -> None:
@@ -110,6 +110,21 @@ def test_retention_downsamples_and_expires(store: Store) -> None:
                                                             (144000.0, 0.9, 0.0)]
     _, gone = store.retention(now=3600.0 * 40, raw_keep_s=3600.0 * 24, keep_s=3600.0 * 2)
     assert gone == 3
+
+
+def test_power_readings_age_like_samples(store: Store) -> None:
+    for k in range(4):  # four readings in one old hour: 100, 110, 120, 130 W
+        store.add_power_readings(3600.0 * 10 + 60 * k, {"h1": 100.0 + 10 * k})
+    store.add_power_readings(3600.0 * 40, {"h1": 200.0, "h2": 80.0})
+    store.retention(now=3600.0 * 40, raw_keep_s=3600.0 * 24, bucket_s=3600.0,
+                    keep_s=3600.0 * 1000)
+    assert store.power_readings() == {"h1": [(36000.0, 115.0, 3600.0), (144000.0, 200.0, 0.0)],
+                                      "h2": [(144000.0, 80.0, 0.0)]}
+    store.retention(now=3600.0 * 40, raw_keep_s=3600.0 * 24, bucket_s=3600.0,
+                    keep_s=3600.0 * 2)  # the bucket is expired, the fresh readings stay
+    assert store.power_readings() == {"h1": [(144000.0, 200.0, 0.0)],
+                                      "h2": [(144000.0, 80.0, 0.0)]}
+    assert store.power_readings(since=3600.0 * 41) == {}
 
 
 def test_maintenance_bookings(store: Store) -> None:

@@ -28,7 +28,8 @@ def energy(config: ConfigOpt,
            since: Annotated[str, typer.Option(help="ISO time, or -24h style offsets")] = "-24h",
            until: Annotated[str, typer.Option()] = "now",
            fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
-    """Energy used and saved by powering hosts off, from host CPU samples and power events."""
+    """Energy used and saved by powering hosts off: BMC power readings where a BMC meters,
+    elsewhere the hosts' power models at their sampled CPU; power events for the time off."""
     cfg = load_config(config)
     now = time.time()
     t0 = parse_time(since, now)
@@ -40,14 +41,19 @@ def energy(config: ConfigOpt,
             samples[s.name].append((s.ts, s.cpu))
     events = [(e["ts"], e["host"], e["action"]) for e in store.power_events()
               if e["result"] == "done" and e["ts"] <= t1]
-    report = account(t0, t1, samples, events, cfg.curves())
+    # A raw reading holds for two metering intervals (one missed reading is bridged), a
+    # downsampled one for its bucket.
+    hold = 2 * cfg.collect.power_interval_s
+    readings = {h: [(ts, w, res or hold) for ts, w, res in rows if ts <= t1]
+                for h, rows in store.power_readings(0.0).items()}
+    report = account(t0, t1, samples, events, cfg.curves(), readings)
     if fmt is Format.json:
         print(json.dumps(report.to_dict(), indent=2))
         return
-    table = Table("host", "kWh", "always-on kWh", "hours off", "power cycles")
+    table = Table("host", "kWh", "always-on kWh", "hours off", "power cycles", "metered h")
     for h in report.hosts:
         table.add_row(h.host, f"{h.kwh:.3f}", f"{h.always_on_kwh:.3f}", f"{h.hours_off:.2f}",
-                      str(h.power_cycles))
+                      str(h.power_cycles), f"{h.metered_hours:.2f}")
     console.print(table)
     console.print(f"used {report.kwh:.3f} kWh, always-on {report.always_on_kwh:.3f} kWh, "
                   f"saved {report.saved_kwh:.3f} kWh")

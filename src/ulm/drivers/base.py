@@ -59,6 +59,12 @@ class PowerState(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+class PowerMeter(Protocol):
+    """A power driver whose BMC also meters the host's draw (a sensor in watts)."""
+
+    def reading_w(self) -> float | None: ...
+
+
 class Power(Protocol):
     """Power control of one host. Drivers that cannot do an operation raise NotImplementedError."""
 

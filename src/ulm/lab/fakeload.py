@@ -5,6 +5,10 @@ of the host's cgroup (its QEMU guests), so a busy guest that migrates takes its 
 a number forces that percentage (tests, `ulm lab load`). The files are rewritten *in place*:
 they are bind-mounted inside the host's namespace, and a rename would break the bind.
 
+It also plays each host's power supply: `h<I>/power_w` is what the host draws (watts), read by
+its BMC's power meter (`ulm.lab.bmc`): the lab's power curve at its CPU share while on, a few
+watts of standby while off.
+
 Run as `python -m ulm.lab.fakeload STATE_DIR HOSTS` (started by `ulm lab up`).
 """
 
@@ -15,11 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-from ulm.lab.hosts import cgroups
+from ulm.lab.hosts import cgroups, is_on
+from ulm.lab.paths import LabPaths
 from ulm.lab.system import cpu_usage_ns
 
 HZ = os.sysconf("SC_CLK_TCK")
 TICK_S = 0.5
+IDLE_W, MAX_W, STANDBY_W = 60.0, 160.0, 6.0  # a small lab server (linear in between)
 
 
 class HostStat:
@@ -45,8 +51,10 @@ class HostStat:
             return delta / 1e9 / dt
         return float(mode) / 100.0 * self.ncpu
 
-    def advance(self, dt: float) -> None:
+    def advance(self, dt: float, on: bool = True) -> None:
         share = min(max(self.busy_cpus(dt) / self.ncpu, 0.0), 1.0)
+        watts = IDLE_W + (MAX_W - IDLE_W) * share if on else STANDBY_W
+        (self.h / "power_w").write_text(f"{watts:.0f}\n")
         out = []
         for line in self.lines:
             if line.startswith("cpu"):
@@ -64,14 +72,15 @@ class HostStat:
 
 
 def main(root: Path, hosts: int) -> None:
+    paths = LabPaths(root, LabPaths.default().cache)
     stats = [HostStat(root, i) for i in range(1, hosts + 1)]
     last = time.monotonic()
     while (root / "lab.json").exists():
         time.sleep(TICK_S)
         now = time.monotonic()
-        for s in stats:
+        for i, s in enumerate(stats, start=1):
             try:
-                s.advance(now - last)
+                s.advance(now - last, is_on(paths, i))
             except (OSError, ValueError):
                 continue  # a host being torn down; the next tick tries again
         last = now

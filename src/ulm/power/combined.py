@@ -23,3 +23,8 @@ class CombinedPower:
 
     def state(self) -> PowerState:
         return self.status.state()
+
+    def reading_w(self) -> float | None:
+        """The state driver's power meter, if it has one (a BMC does; WoL and ssh do not)."""
+        meter = getattr(self.status, "reading_w", None)
+        return meter() if meter is not None else None

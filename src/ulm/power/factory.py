@@ -36,7 +36,7 @@ def driver(p: PowerConfig, probe: Probe, host: str = "") -> Power:
         return ssh if p.driver == "ssh" else CombinedPower(on=_wol(p, probe), off=ssh,
                                                            state=ssh)
     ipmi = IpmiPower(p.address, p.username, p.secret, p.port, p.timeout_s, soft=p.soft_off,
-                     host=host)
+                     host=host, power_sensor=p.power_sensor)
     return ipmi if p.driver == "ipmi" else CombinedPower(on=_wol(p, probe), off=ipmi,
                                                          state=ipmi)
 

@@ -23,7 +23,7 @@ _STATES = {"on": PowerState.ON, "off": PowerState.OFF}
 class IpmiPower:
     def __init__(self, address: str, username: str, password_source: PasswordSource,
                  port: int = 623, timeout_s: float = 10.0, *, soft: bool = False,
-                 host: str = "") -> None:
+                 host: str = "", power_sensor: str = "") -> None:
         self.address = address
         self.port = port
         self.username = username
@@ -31,6 +31,7 @@ class IpmiPower:
         self.timeout_s = timeout_s
         self.soft = soft
         self.host = host
+        self.power_sensor = power_sensor  # "" = the first sensor that reads watts
         self._cmd: Any = None  # one session per BMC, reused: pyghmi keeps it alive
         self._secret = ""  # the last password read, only to redact it from messages
 
@@ -52,6 +53,21 @@ class IpmiPower:
     def state(self) -> PowerState:
         answer = self._call(lambda c: c.get_power(), "power status")
         return _STATES.get(str(answer.get("powerstate")), PowerState.UNKNOWN)
+
+    def reading_w(self) -> float | None:
+        """The BMC's power meter: a sensor in watts (e.g. "Pwr Consumption"), named by
+        `power_sensor` or the first one found; None when the BMC has none or it reads nothing."""
+
+        def read(c: Any) -> float | None:
+            for r in c.get_sensor_data():
+                if r.units != "W" or (self.power_sensor and r.name != self.power_sensor):
+                    continue
+                if r.value is None or r.unavailable:
+                    return None
+                return float(r.value)
+            return None
+
+        return self._call(read, "power reading")
 
     def _call(self, op: Callable[[Any], T], what: str) -> T:
         """Logs in if needed, runs `op` on the session; any failure becomes a PowerError."""

@@ -130,6 +130,16 @@ power_events = Table(
     Column("detail", Text, nullable=False, default=""),
 )
 
+power_readings = Table(  # what a host's BMC meters, where it does (watts)
+    "power_readings", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("watts", Float, nullable=False),
+    Column("resolution_s", Float, nullable=False, default=0.0),  # 0 = raw, else a bucket mean
+    Index("ix_power_readings_host_ts", "host", "ts"),
+)
+
 locks = Table(
     "locks", metadata,
     Column("name", String(64), primary_key=True),

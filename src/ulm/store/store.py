@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,7 +191,22 @@ class Store:
                          mem_mib=g.mem, resolution_s=bucket_s, source=g.source)
                     for g in groups])
             gone = c.execute(delete(t.samples).where(t.samples.c.ts < now - keep_s)).rowcount
+            self._retain_readings(c, cutoff, bucket_s, now - keep_s)
         return int(n_raw), int(gone or 0)
+
+    @staticmethod
+    def _retain_readings(c: Any, cutoff: float, bucket_s: float, expire: float) -> None:
+        """Power readings age like samples: raw ones become bucket means, then expire."""
+        p = t.power_readings
+        bucket = func.floor(p.c.ts / bucket_s) * bucket_s
+        old = (p.c.ts < cutoff) & (p.c.resolution_s == 0.0)
+        groups = c.execute(select(bucket.label("b"), p.c.host, func.avg(p.c.watts).label("w"))
+                           .where(old).group_by(bucket, p.c.host)).all()
+        c.execute(delete(p).where(old))
+        if groups:
+            c.execute(insert(p), [dict(ts=float(g.b), host=g.host, watts=float(g.w),
+                                       resolution_s=bucket_s) for g in groups])
+        c.execute(delete(p).where(p.c.ts < expire))
 
     # -- plans and outcomes --------------------------------------------------------------------
 
@@ -379,6 +394,25 @@ class Store:
         with self.engine.begin() as c:
             c.execute(insert(t.power_events).values(ts=ts, host=host, action=action,
                                                     driver=driver, result=result, detail=detail))
+
+    def add_power_readings(self, ts: float, watts: Mapping[str, float]) -> None:
+        if watts:
+            with self.engine.begin() as c:
+                c.execute(insert(t.power_readings),
+                          [{"ts": ts, "host": h, "watts": w} for h, w in watts.items()])
+
+    def power_readings(self, since: float = 0.0
+                       ) -> dict[str, list[tuple[float, float, float]]]:
+        """host -> [(ts, watts, resolution_s)] oldest first: what the BMCs metered
+        (resolution 0: one reading; else the mean over a bucket of that length)."""
+        out: dict[str, list[tuple[float, float, float]]] = {}
+        p = t.power_readings
+        with self.engine.connect() as c:
+            rows = c.execute(select(p.c.ts, p.c.host, p.c.watts, p.c.resolution_s)
+                             .where(p.c.ts >= since).order_by(p.c.ts))
+            for ts, host, w, res in rows:
+                out.setdefault(host, []).append((float(ts), float(w), float(res)))
+        return out
 
     def power_events(self, since: float = 0.0) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
