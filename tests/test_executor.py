@@ -152,3 +152,31 @@ def test_stopping_starts_nothing_new() -> None:
     ex.stopping = True
     res = ex.execute(plan(Move("a", "h1", "h2", "t")), "p")
     assert res.outcomes[0].status is Status.SKIPPED and c.locate("a") == ["h1"]
+
+
+def test_wake_ups_are_staggered_and_awaited_together() -> None:
+    """Three hosts woken in one stage: the calls are `power_stagger_s` apart, the boots
+    overlap, so the stage takes about one boot (90 s), not three."""
+    c = cluster()
+    for h in ("h1", "h2", "h3"):
+        c.powered[h] = False
+    journal = MemoryJournal()
+    limits = Limits(poll_s=1.0, power_timeout_s=300.0, power_stagger_s=10.0)
+    ex = Executor(c, c.clock, journal, limits, power={h: c.power(h) for h in ("h1", "h2", "h3")})
+    t0 = c.clock.now()
+    res = ex.execute(plan(*(PowerOn(h, "office hours") for h in ("h1", "h2", "h3"))), "p")
+    assert [o.status for o in res.outcomes] == [Status.DONE] * 3
+    assert all(c.is_on(h) for h in ("h1", "h2", "h3"))
+    starts = [o.started_at - t0 for o in res.outcomes]
+    assert starts == [0.0, 10.0, 20.0]
+    assert c.clock.now() - t0 < c.boot_s + 20 + 5  # not 3 x boot_s
+    assert all(o.finished_at - o.started_at >= c.boot_s for o in res.outcomes)
+
+
+def test_a_failed_wake_does_not_hold_up_the_others() -> None:
+    c = cluster(a="h1")
+    c.powered["h2"] = c.powered["h3"] = False
+    c.dead_bmc.add("h2")
+    res = executor(c).execute(plan(PowerOn("h2", "x"), PowerOn("h3", "x")), "p")
+    assert [o.status for o in res.outcomes] == [Status.FAILED, Status.DONE]
+    assert c.is_on("h3") and not c.is_on("h2")

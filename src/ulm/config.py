@@ -51,6 +51,8 @@ class ExecutorConfig(_Strict):
     max_concurrent: Annotated[int, Field(ge=1)] = 2  # migrations at once, cluster-wide
     max_per_host: Annotated[int, Field(ge=1)] = 1  # migrations at once touching one host
     poll_s: Annotated[float, Field(gt=0, le=60)] = 0.5
+    power_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300.0  # a boot must end by then
+    power_stagger_s: Annotated[float, Field(ge=0, le=600)] = 10.0  # between hosts switched
 
 
 class PowerModelConfig(_Strict):

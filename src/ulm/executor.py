@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -102,6 +102,8 @@ class Limits:
     bandwidth_mib_s: float | None = None
     auto_converge: bool = False
     power_timeout_s: float = 300.0
+    power_stagger_s: float = 10.0  # between the power actions of one stage (inrush current)
+    empty_wait_s: float = 10.0  # how long a host about to be powered off may take to empty
 
 
 #: Re-checks a move against live state with the core's own capacity rule: None = still fine.
@@ -129,10 +131,10 @@ class Executor:
         seq = 0
         for stage in stages(plan.actions, self.limits.max_per_host, self.limits.max_concurrent):
             moves = [a for a in stage if isinstance(a, Move)]
-            for action in stage:
-                if not isinstance(action, Move):
-                    seq += 1
-                    outcomes.append(self._power(plan_id, seq, action))
+            power = [a for a in stage if not isinstance(a, Move)]
+            if power:
+                outcomes.extend(self._power_all(plan_id, seq, power))
+                seq += len(power)
             if moves:
                 outcomes.extend(self._migrate_all(plan_id, seq, moves))
                 seq += len(moves)
@@ -238,7 +240,46 @@ class Executor:
 
     # -- power ---------------------------------------------------------------------------------
 
-    def _power(self, plan_id: str, seq: int, action: Action) -> Outcome:
+    def _power_all(self, plan_id: str, seq: int,
+                   actions: Sequence[Action]) -> list[Outcome]:
+        """One stage of power actions: issued `power_stagger_s` apart (fifty servers must not
+        draw their inrush current at once), then awaited together, each with its own
+        deadline — so a morning's wake-up takes one boot, not one boot per host."""
+        outcomes: dict[int, Outcome] = {}
+        waiting: list[tuple[int, Action, Power, PowerState, int, float]] = []
+        for k, action in enumerate(actions):
+            if k and waiting:
+                self.clock.sleep(self.limits.power_stagger_s)
+            started = self.clock.now()
+            issued = self._issue(plan_id, seq + k + 1, action)
+            if isinstance(issued, Outcome):
+                outcomes[k] = issued
+            else:
+                driver, want, entry = issued
+                waiting.append((k, action, driver, want, entry, started))
+        while waiting:
+            still = []
+            for k, action, driver, want, entry, started in waiting:
+                if self._reached(driver, want):
+                    self.journal.update(entry, "done")
+                    outcomes[k] = Outcome(action, Status.DONE, "", started, self.clock.now())
+                elif self.clock.now() > started + self.limits.power_timeout_s:
+                    host = getattr(action, "host", "")
+                    detail = (f"{host} did not reach {want.value} within "
+                              f"{self.limits.power_timeout_s:g} s")
+                    self.journal.update(entry, "failed", detail)
+                    outcomes[k] = Outcome(action, Status.FAILED, detail, started,
+                                          self.clock.now())
+                else:
+                    still.append((k, action, driver, want, entry, started))
+            waiting = still
+            if waiting:
+                self.clock.sleep(self.limits.poll_s)
+        return [outcomes[k] for k in range(len(actions))]
+
+    def _issue(self, plan_id: str, seq: int,
+               action: Action) -> Outcome | tuple[Power, PowerState, int]:
+        """Checks and sends one power action; an Outcome if it ends here (skipped, failed)."""
         started = self.clock.now()
         host = action.host if isinstance(action, PowerOn | PowerOff) else ""
         driver = self.power.get(host)
@@ -248,7 +289,7 @@ class Executor:
         if self.stopping:
             return Outcome(action, Status.SKIPPED, "ULM is stopping", started, started)
         if isinstance(action, PowerOff):
-            running = self.hv.list_vms(host)
+            running = self._still_running(host)
             if running:  # the last line of defence: never power off a host that runs a VM
                 return Outcome(action, Status.SKIPPED,
                                f"{host} still runs {', '.join(running)}", started, started)
@@ -256,31 +297,29 @@ class Executor:
         try:
             if isinstance(action, PowerOff):
                 driver.power_off()
-                want = PowerState.OFF
-            else:
-                driver.power_on()
-                want = PowerState.ON
-            reached = self._await_power(driver, want)
+                return driver, PowerState.OFF, entry
+            driver.power_on()
+            return driver, PowerState.ON, entry
         except Exception as exc:
             self.journal.update(entry, "failed", str(exc))
             return Outcome(action, Status.FAILED, str(exc), started, self.clock.now())
-        if not reached:
-            detail = f"{host} did not reach {want.value} within {self.limits.power_timeout_s:g} s"
-            self.journal.update(entry, "failed", detail)
-            return Outcome(action, Status.FAILED, detail, started, self.clock.now())
-        self.journal.update(entry, "done")
-        return Outcome(action, Status.DONE, "", started, self.clock.now())
 
-    def _await_power(self, driver: Power, want: PowerState) -> bool:
-        deadline = self.clock.now() + self.limits.power_timeout_s
-        while self.clock.now() <= deadline:
-            try:
-                if driver.state() is want:
-                    return True
-            except Exception:  # a BMC that does not answer yet: keep asking until the deadline
-                pass
+    def _still_running(self, host: str) -> list[str]:
+        """The VMs on `host`, given `empty_wait_s` to go: right after a live migration the
+        source may list the departed domain for a moment while libvirt tears it down."""
+        deadline = self.clock.now() + self.limits.empty_wait_s
+        while True:
+            running = self.hv.list_vms(host)
+            if not running or self.clock.now() >= deadline:
+                return running
             self.clock.sleep(self.limits.poll_s)
-        return False
+
+    @staticmethod
+    def _reached(driver: Power, want: PowerState) -> bool:
+        try:
+            return driver.state() is want
+        except Exception:  # a BMC that does not answer yet: keep asking until the deadline
+            return False
 
     # -- after a crash -------------------------------------------------------------------------
 

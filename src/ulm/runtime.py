@@ -54,7 +54,8 @@ def build(cfg: Config, power: dict[str, Power] | None = None) -> Runtime:
     ex = cfg.executor
     limits = Limits(max_concurrent=ex.max_concurrent, max_per_host=ex.max_per_host,
                     deadline_s=ex.deadline_s, poll_s=ex.poll_s,
-                    bandwidth_mib_s=ex.bandwidth_mib_s or None, auto_converge=ex.auto_converge)
+                    bandwidth_mib_s=ex.bandwidth_mib_s or None, auto_converge=ex.auto_converge,
+                    power_timeout_s=ex.power_timeout_s, power_stagger_s=ex.power_stagger_s)
     rt_store = store
 
     def recheck(move: Move) -> str | None:

@@ -285,7 +285,8 @@ class Lab:
         lines = ["# ULM configuration for the local lab (ulm lab config)",
                  "# Run ULM inside the lab's controller namespace: ulm lab exec -- ulm run ...",
                  "[store]", f'url = "sqlite:///{self.paths.root}/ulm.db"', "",
-                 "[collect]", "interval_s = 3", ""]
+                 "[collect]", "interval_s = 3", "",
+                 "[executor]", "power_stagger_s = 2  # a lab host draws no inrush current", ""]
         power = bool(self.state().get("power"))
         use_redfish = power_driver == "redfish"
         if use_redfish and not self.state().get("redfish"):
