@@ -39,8 +39,8 @@ def configure(tmp: Path, lab: Lab, executor: str = "") -> Path:
                                      f"sqlite:///{tmp}/ulm.db")
     text = text.replace("interval_s = 3", "interval_s = 2\nwindow = 4")
     text = 'policy = "policy.toml"\n' + text
-    if executor:
-        text = text.replace("[[hosts]]", f"[executor]\n{executor}\n\n[[hosts]]", 1)
+    if executor:  # `ulm lab config` has an [executor] table already: add to it
+        text = text.replace("[executor]\n", f"[executor]\n{executor}\n", 1)
     path = tmp / "ulm.toml"
     path.write_text(text)
     return path
@@ -130,12 +130,14 @@ def test_killed_mid_migration_and_restarted_every_vm_runs_exactly_once(
     clean_lab.vm_add("hungry", "labh1", 128, "linux", burn=1)
     clean_lab.set_load("labh1", "90")
     cfg = configure(tmp_path, clean_lab, "bandwidth_mib_s = 4\ndeadline_s = 300")
-    daemon = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode",
-                               "enforce"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (tmp_path / "daemon.err").open("w") as err:  # the child keeps its own descriptor
+        daemon = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode",
+                                   "enforce"], stdout=subprocess.DEVNULL, stderr=err)
     store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
     try:
         assert eventually(lambda: any(e.state == "started" for e in store.open_entries()),
-                          timeout=90), "the migration never started"
+                          timeout=90), \
+            f"the migration never started: {(tmp_path / 'daemon.err').read_text()[-2000:]}"
         time.sleep(1.0)
     finally:
         daemon.send_signal(signal.SIGKILL)
@@ -180,12 +182,14 @@ def test_sigterm_mid_migration_finishes_it_and_stops_cleanly(clean_lab: Lab,
     clean_lab.vm_add("hungry", "labh1", 128, "linux", burn=1)
     clean_lab.set_load("labh1", "90")
     cfg = configure(tmp_path, clean_lab, "bandwidth_mib_s = 8\ndeadline_s = 300")
-    daemon = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode",
-                               "enforce"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (tmp_path / "daemon.err").open("w") as err:  # the child keeps its own descriptor
+        daemon = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode",
+                                   "enforce"], stdout=subprocess.DEVNULL, stderr=err)
     store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
     try:
         assert eventually(lambda: any(e.state == "started" for e in store.open_entries()),
-                          timeout=90), "the migration never started"
+                          timeout=90), \
+            f"the migration never started: {(tmp_path / 'daemon.err').read_text()[-2000:]}"
     finally:
         daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(timeout=300) == 0
