@@ -133,18 +133,6 @@ def _timeline(since: float, until: float, pts: Sequence[tuple[float, float]],
     return out
 
 
-def _segments(since: float, until: float,
-              pts: Sequence[tuple[float, float]]) -> list[tuple[float, float, float]]:
-    """Each sample's value holds until the next one (the last until `until`)."""
-    segs = []
-    for k, (t, u) in enumerate(pts):
-        end = pts[k + 1][0] if k + 1 < len(pts) else until
-        a, b = max(t, since), min(end, until)
-        if b > a:
-            segs.append((a, b, u))
-    return segs
-
-
 def _off_spans(since: float, until: float,
                events: Sequence[tuple[float, str, str]]) -> dict[str, list[tuple[float, float]]]:
     spans: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -157,7 +145,3 @@ def _off_spans(since: float, until: float,
     for host, t in went_off.items():
         spans[host].append((t, until))
     return spans
-
-
-def _overlap(spans: Sequence[tuple[float, float]], a: float, b: float) -> float:
-    return sum(max(0.0, min(b, y) - max(a, x)) for x, y in spans)

@@ -11,12 +11,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import bcrypt
 import pytest
 
 from tests.power.conftest import free_port, run_power, wait_until
 from ulm.drivers.base import PowerState
 from ulm.executor import MemoryJournal, Status
+from ulm.lab.redfish import emulator_config
 from ulm.power.errors import PowerError
 from ulm.power.redfish import RedfishPower
 
@@ -33,19 +33,11 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     "or set ULM_SKIP_POWER=1")
     d = tmp_path_factory.mktemp("sushy")
     port = free_port()
-    digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    (d / "htpasswd").write_text(f"admin:{digest}\n")
-    (d / "emu.conf").write_text(
-        "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n"
-        f"SUSHY_EMULATOR_LISTEN_PORT = {port}\n"
-        f"SUSHY_EMULATOR_STATE_DIR = '{d}/state'\n"
-        f"SUSHY_EMULATOR_AUTH_FILE = '{d}/htpasswd'\n"
-        "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
-        "SUSHY_EMULATOR_FAKE_SYSTEMS = [\n"
-        f"  {{'uuid': '{UUID1}', 'name': 'h1', 'power_state': 'On'}},\n"
-        f"  {{'uuid': '{UUID2}', 'name': 'h2', 'power_state': 'On'}}]\n")
+    conf = emulator_config(d, "127.0.0.1", port, "admin", PASSWORD, [
+        {"uuid": UUID1, "name": "h1", "power_state": "On"},
+        {"uuid": UUID2, "name": "h2", "power_state": "On"}])
     log = (d / "emulator.log").open("w")
-    proc = subprocess.Popen([str(binary), "--config", str(d / "emu.conf")], stdout=log,
+    proc = subprocess.Popen([str(binary), "--config", str(conf)], stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         wait_until(lambda: proc.poll() is not None or _listening(port), 30)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ulm.lab.paths import CONTROLLER, CONTROLLER_IP, SUBNET, SWITCH
+from ulm.lab.paths import CONTROLLER, CONTROLLER_IP, REDFISH, SUBNET, SWITCH
 from ulm.lab.system import run
 
 
@@ -27,7 +27,7 @@ def namespaces() -> list[str]:
 
 
 def lab_namespaces() -> list[str]:
-    return [ns for ns in namespaces() if ns in (SWITCH, CONTROLLER, "labrf")
+    return [ns for ns in namespaces() if ns in (SWITCH, CONTROLLER, REDFISH)
             or (ns.startswith(("labh", "labb")) and ns[4:].isdigit())]
 
 

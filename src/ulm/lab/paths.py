@@ -11,6 +11,7 @@ SUBNET = f"{NET}.0/24"
 SWITCH = "labsw"
 CONTROLLER = "labctl"
 CONTROLLER_IP = f"{NET}.100"
+REDFISH = "labrf"  # the Redfish BMC's namespace (`ulm lab up --redfish`)
 MAX_HOSTS = 50
 
 

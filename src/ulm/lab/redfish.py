@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 from ulm.errors import UlmError
 from ulm.lab import hosts, network
-from ulm.lab.paths import NET, LabPaths, host_name
+from ulm.lab.paths import NET, REDFISH, LabPaths, host_name
 from ulm.lab.system import spawn
 
-NS = "labrf"
+NS = REDFISH
 IP = f"{NET}.190"
 PORT = 8000
 HOOK_PORT = 8001  # on the namespace's loopback only
@@ -42,31 +43,41 @@ def start(paths: LabPaths, n: int) -> None:
     emulator = Path(sys.executable).parent / "sushy-emulator"
     if not emulator.exists():
         raise UlmError("sushy-emulator is missing: bash scripts/setup.sh installs sushy-tools")
-    import bcrypt  # sushy-tools' own dependency, for its htpasswd file
-
     d = paths.root / "redfish"
     d.mkdir(parents=True, exist_ok=True)
-    digest = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    (d / "htpasswd").write_text(f"{USER}:{digest}\n")
     systems = [{"uuid": system_uuid(i), "name": host_name(i),
                 "power_state": "On" if hosts.is_on(paths, i) else "Off",
                 "external_notifier": True} for i in range(1, n + 1)]
-    (d / "emulator.conf").write_text(
-        f"SUSHY_EMULATOR_LISTEN_IP = {IP!r}\n"
-        f"SUSHY_EMULATOR_LISTEN_PORT = {PORT}\n"
-        f"SUSHY_EMULATOR_STATE_DIR = {str(d / 'state')!r}\n"
-        f"SUSHY_EMULATOR_AUTH_FILE = {str(d / 'htpasswd')!r}\n"
-        "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
-        f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}\n"
-        f"EXTERNAL_NOTIFICATION_URL = 'http://127.0.0.1:{HOOK_PORT}/'\n")
+    conf = emulator_config(d, IP, PORT, USER, PASSWORD, systems,
+                           notify_url=f"http://127.0.0.1:{HOOK_PORT}/")
     network.attach(NS, IP)
     enter = ["nsenter", f"--net={network.netns_path(NS)}"]
     hook = spawn([*enter, sys.executable, "-m", "ulm.lab.redfish", str(paths.root)],
                  d / "hook.out", start_new_session=True)
     (paths.root / "redfish-hook.pid").write_text(str(hook.pid))
-    emu = spawn([*enter, str(emulator), "--config", str(d / "emulator.conf")],
+    emu = spawn([*enter, str(emulator), "--config", str(conf)],
                 d / "emulator.out", start_new_session=True)
     (paths.root / "redfish.pid").write_text(str(emu.pid))
+
+
+def emulator_config(d: Path, ip: str, port: int, user: str, password: str,
+                    systems: Sequence[Mapping[str, object]], notify_url: str = "") -> Path:
+    """Writes sushy-emulator's configuration in `d`: fake driver with `systems`, basic auth
+    for `user` (bcrypt htpasswd), state kept in `d/state`. Returns the file to pass."""
+    import bcrypt  # sushy-tools' own dependency, for its htpasswd file
+
+    digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    (d / "htpasswd").write_text(f"{user}:{digest}\n")
+    conf = d / "emulator.conf"
+    conf.write_text(
+        f"SUSHY_EMULATOR_LISTEN_IP = {ip!r}\n"
+        f"SUSHY_EMULATOR_LISTEN_PORT = {port}\n"
+        f"SUSHY_EMULATOR_STATE_DIR = {str(d / 'state')!r}\n"
+        f"SUSHY_EMULATOR_AUTH_FILE = {str(d / 'htpasswd')!r}\n"
+        "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
+        f"SUSHY_EMULATOR_FAKE_SYSTEMS = {systems!r}\n"
+        + (f"EXTERNAL_NOTIFICATION_URL = {notify_url!r}\n" if notify_url else ""))
+    return conf
 
 
 def serve(paths: LabPaths) -> None:

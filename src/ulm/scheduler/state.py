@@ -68,6 +68,7 @@ class State:
         host_hist = _sum_rows(hist[placed], on, n_h)
         cur, host_hist = _with_measured(snap, cur, host_hist)
         compat = policy.compat == "cloudsim"
+        groups, start_util = _power_groups(snap), _start_util(snap)
         demand = snap.vm_cpu if compat else estimate(snap.vm_history, snap.vm_cpu, policy.demand)
         mem = snap.vm_mem_size if policy.placement.respect_memory else np.zeros(snap.n_vms)
         inflight = snap.vm_migrating_to >= 0
@@ -85,13 +86,15 @@ class State:
             vm_hist=hist, vm_host=snap.vm_host.copy(), host_cur=cur, host_hist=host_hist,
             host_mem=host_mem, host_count=np.bincount(on, minlength=n_h).astype(np.int64),
             host_busy=busy, fixed=_fixed_reasons(snap, policy, now), group=_groups(snap, policy),
-            power_groups=_power_groups(snap), biggest=_biggest(snap),
+            power_groups=groups, biggest=_biggest(snap),
             maintenance=np.array([s is HostState.MAINTENANCE for s in snap.host_state],
                                  np.bool_),
             vm_len=valid_length(hist), host_len=valid_length(host_hist),
-            start_util=_start_util(snap),
+            start_util=start_util,
             host_lr=_lr_lines(host_hist, policy), vm_lr=_lr_lines(hist, policy),
-            start_watts=_start_watts(snap, compat),
+            # compat only (else empty): PABFD's baseline, fixed for the round
+            start_watts=(watts_at(groups, np.arange(n_h), start_util) if compat
+                         else np.zeros(0)),
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -345,12 +348,6 @@ def watts_at(groups: list[tuple[PowerCurve | None, B]], hosts: I64, util: F64) -
             xs, watts = curve_points(curve)
             out[rows] = np.interp(util[rows], xs, watts)
     return out
-
-
-def _start_watts(snap: Snapshot, compat: bool) -> F64:
-    if not compat:
-        return np.zeros(0)
-    return watts_at(_power_groups(snap), np.arange(snap.n_hosts), _start_util(snap))
 
 
 def _biggest(snap: Snapshot) -> F64:

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ulm.arrays import F64, I64
+from ulm.arrays import F64, I64, B
 from ulm.calendar import Period
 from ulm.clock import SimClock
 from ulm.model import HostState, Move, PowerOff, PowerOn
@@ -146,7 +146,7 @@ class Engine:
         self.end_s = trace.samples * INTERVAL_S  # CloudSim's SIMULATION_LIMIT for one day
         self.states = (HostStates(hosts.n, config.boot_s) if config.boot_s is not None
                        else None)
-        self._pending_off: list[PowerOff] = []
+        self._pending_power: list[PowerOff | PowerOn] = []
         self.night = {"active_s": 0.0, "violation_s": 0.0}  # outside office hours
         self.power_actions = 0
         self.peak_ram = 0.0  # the highest share of a host's RAM reserved by VMs, any instant
@@ -228,7 +228,7 @@ class Engine:
             if len(gone):
                 c.remove(gone)
         if self.states is not None:
-            self._pending_off = []  # a new plan decides afresh
+            self._pending_power = []  # a new plan decides afresh
             self.states.tick(t, self._vms_per_host())
         alive = c.alive
         self.demand_series.append((t, float(req[alive].sum()),
@@ -238,11 +238,8 @@ class Engine:
         self.execute(plan.moves)
         self.power_actions += len(plan.actions) - len(plan.moves)
         if self.states is not None:
-            power = [a for a in plan.actions if isinstance(a, PowerOff | PowerOn)]
-            self.states.apply([a for a in power if isinstance(a, PowerOn)], self._host_index,
-                              t, self._vms_per_host(), self._busy())
-            self._pending_off = [a for a in power if isinstance(a, PowerOff)]
-            self._power_off_ready(t)
+            self._pending_power = [a for a in plan.actions if isinstance(a, PowerOff | PowerOn)]
+            self._power_ready(t)
         self._record(t, req)
 
     def execute(self, moves: tuple[Move, ...]) -> None:
@@ -260,7 +257,7 @@ class Engine:
             req = self.requests(end)
             self._advance(end, req)
             c.complete_until(end)
-            self._power_off_ready(end)
+            self._power_ready(end)
             self._record(end, req)
 
     # -- power states (boot_s set) -------------------------------------------------------------
@@ -270,7 +267,7 @@ class Engine:
         placed = c.alive & (c.vm_host >= 0)
         return np.bincount(c.vm_host[placed], minlength=self.hosts.n)
 
-    def _busy(self) -> Any:
+    def _busy(self) -> B:
         """Hosts a migration in flight touches: neither end may be powered off."""
         c = self.cluster
         busy = np.zeros(self.hosts.n, np.bool_)
@@ -278,15 +275,17 @@ class Engine:
         busy[c.vm_host[c.in_vm]] = True
         return busy
 
-    def _power_off_ready(self, t: float) -> None:
-        """The plan's power-offs run once the migrations emptying their hosts have completed
-        (the executor's power-off stage follows the moves); the emptiness is re-checked."""
-        if self.states is None or not self._pending_off:
+    def _power_ready(self, t: float) -> None:
+        """The plan's power actions on hosts no migration touches: wake-ups at once (a host
+        that is off takes part in none), power-offs once the migrations emptying their hosts
+        have completed (the executor's power-off stage follows the moves), emptiness
+        re-checked."""
+        if self.states is None or not self._pending_power:
             return
         busy = self._busy()
-        ready = [a for a in self._pending_off if not busy[self._host_index[a.host]]]
+        ready = [a for a in self._pending_power if not busy[self._host_index[a.host]]]
         if ready:
-            self._pending_off = [a for a in self._pending_off if a not in ready]
+            self._pending_power = [a for a in self._pending_power if a not in ready]
             self.states.apply(ready, self._host_index, t, self._vms_per_host(), busy)
 
     def snapshot(self, k: int, t: float, req: F64) -> Snapshot:
