@@ -87,7 +87,7 @@ def return_home(snap: Snapshot, policy: Policy, host: str, vms: tuple[str, ...],
     """Moves that bring a reopened host's former VMs back, as far as every filter and the move
     budget allow; the rest stay where they are, reported (an admin asked for it, so the
     cool-down does not apply, but capacity and constraints do)."""
-    from ulm.scheduler.placement import FILTERS, Ask
+    from ulm.scheduler.placement import Ask, verdict
     from ulm.scheduler.state import State
 
     st = State.of(snap, policy, now)
@@ -104,11 +104,7 @@ def return_home(snap: Snapshot, policy: Policy, host: str, vms: tuple[str, ...],
             continue
         src = int(st.vm_host[vm])
         st.remove(vm)
-        ask = Ask(vm, np.zeros(snap.n_hosts, np.bool_))
-        verdicts = ((reason, keep(st, ask, np.array([dst]))) for reason, keep in FILTERS
-                    if reason != "empty host")
-        rejected = next((reason for reason, ok in verdicts if ok is not None and not ok[0]),
-                        None)
+        rejected = verdict(st, Ask(vm, np.zeros(snap.n_hosts, np.bool_)), dst)
         if rejected is not None:
             st.add_back(vm, src)
             problems.append(f"{name} stays on {snap.host_names[src]}: {rejected}")

@@ -8,19 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import policy
+from ulm.scheduler import scan
 from ulm.scheduler.detectors import (
     HostLoad,
     iqr,
     lr_lines,
     lr_prediction,
-    lr_verdict,
     mad,
     nan_median,
     overloaded,
     sustained_above,
     valid_length,
 )
-from ulm.scheduler.state import nan_percentile
+from ulm.scheduler.state import _scan_params, nan_percentile
 
 
 def load(*rows: list[float], horizon: float = 1.0) -> HostLoad:
@@ -107,20 +107,25 @@ def test_detectors_are_vectorised_over_hosts() -> None:
 @given(st.integers(0, 2**32 - 1), st.sampled_from([3, 10, 30]), st.floats(0.5, 2.0))
 def test_lr_from_summed_lines_matches_the_regression_of_the_sum(seed: int, width: int,
                                                                  safety: float) -> None:
-    """Placement tests "host + VM" from the two OLS lines (State.host_lr): it must give the
-    same verdict as the regression over the summed history, fallback included."""
+    """The scheduler tests LR from OLS lines (State.host_lr), "host + VM" as the sum of the two
+    lines (the compiled `scan.lr_over`, which placement shares): it must give the same
+    verdict as the regression over the summed history, fallback included."""
     rng = np.random.default_rng(seed)
     n, cap = 40, 1000.0
     host = rng.uniform(0, 800, (n, width)) * (rng.random((n, 1)) < 0.8)
     vm = rng.uniform(0, 300, (1, width))
     horizon = rng.integers(0, 4, n).astype(np.float64)
-    rule = policy(f"[overload]\ndetector = \"lr\"\nsafety = {safety}\n").overload
+    pol = policy(f"[overload]\ndetector = \"lr\"\nsafety = {safety}\n")
+    rule = pol.overload
     summed = host + vm
     current = summed[:, -1] / cap
     length = np.maximum(valid_length(host), valid_length(vm)[0])
     want = overloaded(HostLoad(summed / cap, length, current, horizon), rule)
     lines = lr_lines(host) + lr_lines(vm)[0]
-    got = lr_verdict(lines, horizon, length, current, np.full(n, cap), rule)
+    params = _scan_params(pol)
+    biggest = horizon * rule.migration_mib_per_s * rule.migration_interval_s  # -> horizon
+    got = scan.lr_over(np.arange(n), params, summed[:, -1], np.full(n, cap), length, lines,
+                       biggest)
     near = np.abs(safety * lr_prediction(HostLoad(summed / cap, length, current, horizon)) - 1)
     decided = near > 1e-9  # a verdict exactly at the line may round either way
     assert (got == want)[decided].all()

@@ -14,14 +14,16 @@ from numpy.typing import NDArray
 
 from ulm.arrays import I64, B
 from ulm.calendar import Period
-from ulm.model import Action, Decision, Efficacy, Move, Plan
+from ulm.model import Action, Decision, Efficacy, HostState, Move, Plan
 from ulm.policy import Policy
-from ulm.scheduler import power
+from ulm.scheduler import power, scan
 from ulm.scheduler.detectors import overloaded
-from ulm.scheduler.placement import FILTERS, Answer, Ask, maintenance, place
+from ulm.scheduler.placement import Answer, Ask, answer, maintenance, params, place, verdict
 from ulm.scheduler.selection import RULES
 from ulm.scheduler.state import State
 from ulm.snapshot import Snapshot
+
+TOP_N = 3  # best hosts shown per VM in the explain table
 
 
 @dataclass
@@ -34,16 +36,20 @@ class Draft:
     destinations: set[int] = field(default_factory=set)
     moved: set[int] = field(default_factory=set)  # a VM moves at most once per plan
     budget_hit: bool = False
+    explain: bool = True  # a decision row for every VM that moves
 
     def budget_left(self, policy: Policy) -> int:
         limit = policy.gates.max_moves_per_round
         return 1 << 62 if limit is None else limit - len(self.moves)
 
 
-def schedule(snapshot: Snapshot, policy: Policy, now: float) -> Plan:
+def schedule(snapshot: Snapshot, policy: Policy, now: float, explain: bool = True) -> Plan:
+    """The plan for this snapshot. `explain=False` leaves out the explain rows of VMs that
+    move (what was rejected, the best scores): the same plan, for the simulator, which makes
+    ~31,000 moves a simulated day and reads none of them."""
     pol, period, notes = _in_force(policy, now)
     st = State.of(snapshot, pol, now)
-    draft = Draft(problems=notes)
+    draft = Draft(problems=notes, explain=explain)
     before = st.utilisation().copy()
     over = overloaded_hosts(st)
     n_over_before = int(over.sum())
@@ -88,8 +94,7 @@ def _in_force(policy: Policy, now: float) -> tuple[Policy, Period, list[str]]:
 
 def overloaded_hosts(st: State) -> B:
     """Hosts that are ON, hold VMs and are overloaded on CPU (the detector) or memory."""
-    hosts = np.arange(st.snap.n_hosts)
-    cpu = overloaded(st.load(hosts), st.policy.overload)
+    cpu = _cpu_over(st, np.arange(st.snap.n_hosts))
     used_mem = np.bincount(st.vm_host[st.vm_host >= 0], weights=st.snap.vm_mem[st.vm_host >= 0],
                            minlength=st.snap.n_hosts)
     mem = used_mem > st.policy.overload.memory_threshold * st.snap.host_mem
@@ -99,8 +104,17 @@ def overloaded_hosts(st: State) -> B:
     return (cpu | mem) & active
 
 
+def _cpu_over(st: State, hosts: I64) -> B:
+    """The policy's detector on these hosts in the working placement. LR reads the lines the
+    state keeps (`State.host_lr`): the same numbers the placement check adds a VM to."""
+    if len(st.host_lr):
+        return scan.lr_over(hosts, st.scan_params, st.host_cur, st.snap.host_cpu, st.host_len,
+                            st.host_lr, st.biggest)
+    return overloaded(st.load(hosts), st.policy.overload)
+
+
 def _still_over(st: State, host: int) -> bool:
-    cpu = overloaded(st.load(np.array([host])), st.policy.overload)[0]
+    cpu = _cpu_over(st, np.array([host]))[0]
     vms = st.vms_on(host)
     mem = st.snap.vm_mem[vms].sum() > st.policy.overload.memory_threshold * st.snap.host_mem[host]
     return bool(cpu or mem)
@@ -131,41 +145,40 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         chosen.sort(key=lambda c: -st.demand[c[0]])
     else:
         chosen.sort(key=lambda c: (-st.demand[c[0]], c[0]))
-    for vm, src, trigger in chosen:
-        _move_or_keep(st, draft, vm, src, trigger, Ask(vm, over | maintenance(st)))
+    if not chosen:
+        return
+    vms = np.array([c[0] for c in chosen], np.int64)
+    srcs = np.array([c[1] for c in chosen], np.int64)
+    dst, counts, top_h, top_c, n_top = scan.place_many(
+        vms, srcs, params(st), over | maintenance(st), st.V, st.H, st.S,
+        draft.budget_left(st.policy), False, TOP_N)
+    for i, (vm, src, trigger) in enumerate(chosen):
+        name = st.snap.vm_names[vm]
+        if dst[i] == -2:
+            if not draft.budget_hit:
+                draft.problems.append("move budget of this round used up: "
+                                      f"{st.policy.gates.max_moves_per_round} moves")
+                draft.budget_hit = True
+            draft.decisions.append(Decision(name, st.snap.host_names[src], trigger,
+                                            "kept: move budget used up"))
+            continue
+        if dst[i] >= 0 and not draft.explain:  # moved; nobody reads why
+            _record(st, draft, vm, src, int(dst[i]), trigger)
+            continue
+        ans = answer(counts[i], top_h[i], top_c[i], int(n_top[i]))
+        if ans.host is None:
+            draft.decisions.append(_decision(st, vm, src, trigger, ans, "kept: no host fits"))
+            draft.problems.append(f"{name} on {st.snap.host_names[src]} could not be placed: "
+                                  f"{_reasons(ans)}")
+            continue
+        _record(st, draft, vm, src, ans.host, trigger)
+        draft.decisions.append(_decision(st, vm, src, trigger, ans,
+                                         f"moved to {st.snap.host_names[ans.host]}"))
 
 
-def _move_or_keep(st: State, draft: Draft, vm: int, src: int, trigger: str, ask: Ask) -> bool:
-    name = st.snap.vm_names[vm]
-    if draft.budget_left(st.policy) <= 0:
-        st.add_back(vm, src)
-        if not draft.budget_hit:
-            draft.problems.append("move budget of this round used up: "
-                                  f"{st.policy.gates.max_moves_per_round} moves")
-            draft.budget_hit = True
-        draft.decisions.append(Decision(name, st.snap.host_names[src], trigger,
-                                        "kept: move budget used up"))
-        return False
-    answer = place(st, ask)
-    if answer.host is None:
-        st.add_back(vm, src)
-        draft.decisions.append(_decision(st, vm, src, trigger, answer, "kept: no host fits"))
-        draft.problems.append(f"{name} on {st.snap.host_names[src]} could not be placed: "
-                              f"{_reasons(answer)}")
-        return False
-    _commit(st, draft, vm, src, answer.host, trigger)
-    draft.decisions.append(_decision(st, vm, src, trigger, answer,
-                                     f"moved to {st.snap.host_names[answer.host]}"))
-    return True
-
-
-def _commit(st: State, draft: Draft, vm: int, src: int, dst: int, trigger: str,
-            apply: bool = True) -> None:
-    if apply:
-        st.add(vm, dst)
+def _record(st: State, draft: Draft, vm: int, src: int, dst: int, trigger: str) -> None:
+    """Adds a move the working state already holds (placement and slots) to the plan."""
     draft.moved.add(vm)
-    st.host_busy[src] += 1
-    st.host_busy[dst] += 1
     draft.destinations.add(dst)
     draft.moves.append(Move(st.snap.vm_names[vm], st.snap.host_names[src],
                             st.snap.host_names[dst], trigger,
@@ -195,56 +208,26 @@ def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
     excl = maintenance(st) if excluded is None else excluded
     excl = excl.copy()
     excl[host] = True
-    if not trigger.startswith("evacuation") and not _may_fit(st, vms, excl, allow_empty):
+    order = vms[np.lexsort((vms, -st.demand[vms]))]  # hungriest first, ties by index
+    dst, counts, top_h, top_c, n_top = scan.place_many(
+        order, np.full(len(order), host, np.int64), params(st, allow_empty), excl, st.V, st.H,
+        st.S, len(order), True, TOP_N)
+    if (dst < 0).any():  # nothing moved: the kernel undid the partial drain
+        if trigger.startswith("evacuation"):
+            i = int(np.argmax(dst == -1))
+            vm = int(order[i])
+            ans = answer(counts[i], top_h[i], top_c[i], int(n_top[i]))
+            draft.problems.append(f"the drain of {name} does not fit: {st.snap.vm_names[vm]} "
+                                  f"({st.snap.vm_mem_size[vm]:.0f} MiB) has no host: "
+                                  f"{_reasons(ans)}")
         return False
-    order = sorted(vms.tolist(), key=lambda v: (-st.demand[v], v))
-    placed: list[tuple[int, int, Answer]] = []
-    for vm in order:
-        st.remove(vm)
-        answer = place(st, Ask(vm, excl, allow_empty=allow_empty))
-        if answer.host is None:
-            st.add_back(vm, host)
-            for done, _, _ in reversed(placed):  # all-or-nothing: undo the partial drain
-                st.remove(done)
-                st.add_back(done, host)
-            if trigger.startswith("evacuation"):
-                short = st.snap.vm_names[vm]
-                draft.problems.append(f"the drain of {name} does not fit: {short} "
-                                      f"({st.snap.vm_mem_size[vm]:.0f} MiB) has no host: "
-                                      f"{_reasons(answer)}")
-            return False
-        st.add(vm, answer.host)
-        placed.append((vm, answer.host, answer))
-    for vm, dst, answer in placed:  # already in place in the working state
-        _commit(st, draft, vm, host, dst, trigger, apply=False)
-        draft.decisions.append(_decision(st, vm, host, trigger, answer,
-                                         f"moved to {st.snap.host_names[dst]}"))
+    for i, vm in enumerate(order.tolist()):  # already in place in the working state
+        _record(st, draft, vm, host, int(dst[i]), trigger)
+        if draft.explain:
+            draft.decisions.append(_decision(
+                st, vm, host, trigger, answer(counts[i], top_h[i], top_c[i], int(n_top[i])),
+                f"moved to {st.snap.host_names[int(dst[i])]}"))
     return True
-
-
-def _may_fit(st: State, vms: I64, excluded: B, allow_empty: bool) -> bool:
-    """A quick necessary condition for a drain: the hungriest VM (CPU) and the biggest (RAM)
-    each fit on some host on their own. Consolidation tries hundreds of hosts a round and
-    most fail on their first VM; this saves a full placement for each (same verdict)."""
-    ok = ~excluded
-    if st.policy.compat != "cloudsim":
-        ok &= st.snap.host_on
-    if not allow_empty:
-        ok &= st.host_count > 0
-    if not ok.any():
-        return False
-    pl, rule = st.policy.placement, st.policy.overload
-    cap = st.snap.host_cpu[ok]
-    room = cap * pl.cpu_overcommit
-    if st.policy.compat != "cloudsim":  # CloudSim skips the health check for idle hosts
-        if pl.max_cpu_after is not None:
-            room = np.minimum(room, cap * pl.max_cpu_after)
-        elif rule.detector == "threshold":
-            room = np.minimum(room, cap * rule.threshold)
-    if float(st.demand[vms].max()) > float((room - st.host_cur[ok]).max()) + 1e-6:
-        return False
-    mem_room = st.snap.host_mem[ok] * pl.mem_overcommit - st.host_mem[ok]
-    return float(st.mem[vms].max()) <= float(mem_room.max()) + 1e-6
 
 
 def balance(st: State, over: B, draft: Draft) -> None:
@@ -278,9 +261,12 @@ def balance(st: State, over: B, draft: Draft) -> None:
             st.add_back(vm, h)
             done[h] = True
             continue
-        _commit(st, draft, vm, h, answer.host, trigger)
-        draft.decisions.append(_decision(st, vm, h, trigger, answer,
-                                         f"moved to {st.snap.host_names[answer.host]}"))
+        st.add(vm, answer.host)
+        st.take_slots(h, answer.host)
+        _record(st, draft, vm, h, answer.host, trigger)
+        if draft.explain:
+            draft.decisions.append(_decision(st, vm, h, trigger, answer,
+                                             f"moved to {st.snap.host_names[answer.host]}"))
 
 
 def _narrows(st: State, src: int, dst: int, vm: int, min_gain: float) -> bool:
@@ -397,12 +383,28 @@ def check_move(snapshot: Snapshot, policy: Policy, move: Move) -> str | None:
         return f"{move.vm if vm is None else move.dst} is not in the current snapshot"
     st = State.of(snapshot, policy, snapshot.taken_at)
     st.remove(vm)
-    excluded = np.zeros(snapshot.n_hosts, np.bool_)
-    hosts = np.array([dst])
-    for reason, keep in FILTERS:
-        if reason == "empty host":
-            continue
-        ok = keep(st, Ask(vm, excluded), hosts)
-        if ok is not None and not ok[0]:
-            return f"{move.dst} no longer fits {move.vm}: {reason}"
-    return None
+    why = verdict(st, Ask(vm, np.zeros(snapshot.n_hosts, np.bool_)), dst)
+    return None if why is None else f"{move.dst} no longer fits {move.vm}: {why}"
+
+
+def load_compiled() -> None:
+    """Loads the compiled placement kernels (`ulm.scheduler.scan`) by planning a tiny cluster.
+
+    numba loads them from its cache on first use (a few tenths of a second; after an install
+    or an edit it compiles them, ~20 s, once). A one-off per process, like an import: the
+    simulator calls this before its clock starts, so that a run's wall time is the run's.
+    """
+    hot = np.array([[0.5] * 9 + [1.0], [0.1] * 10, [0.1] * 10])
+    snap = Snapshot(
+        taken_at=0.0, host_names=("a", "b"), host_cpu=np.array([1000.0, 1000.0]),
+        host_mem=np.array([4096.0, 4096.0]), host_cores=np.array([4, 4], np.int64),
+        host_state=(HostState.ON, HostState.ON), vm_names=("x", "y", "z"),
+        vm_host=np.array([0, 0, 1], np.int64), vm_cpu_size=np.full(3, 1000.0),
+        vm_mem_size=np.full(3, 512.0), vm_cpu=hot[:, -1] * 1000, vm_mem=np.full(3, 256.0),
+        vm_history=hot * 1000)
+    for rule in ("lr", "threshold"):
+        pol = Policy.model_validate({
+            "overload": {"detector": rule}, "placement": {"strategy": "pabfd"},
+            "consolidation": {"enabled": True}, "balance": {"enabled": True}})
+        for move in schedule(snap, pol, 0.0).moves[:1]:
+            check_move(snap, pol, move)

@@ -156,15 +156,6 @@ def lr_lines(history: F64) -> F64:
     return np.asarray(hist @ basis)
 
 
-def lr_verdict(line: F64, horizon: F64, length: I64, current: F64, cap: F64,
-               rule: Overload) -> B:
-    """`overloaded` for LR from (mean, slope) lines in units: the same rule, fallback included."""
-    at = LR_POINTS + horizon - (LR_POINTS + 1) / 2.0
-    predicted = (line[:, 0] + line[:, 1] * at) / cap
-    verdict = rule.safety * predicted >= 1.0
-    return np.where(length >= rule.min_history_lr, verdict, current > rule.fallback_threshold)
-
-
 @cache
 def lr_weights(horizon: float) -> F64:
     x = np.arange(1, LR_POINTS + 1, dtype=np.float64)

@@ -1,20 +1,20 @@
 """Where a VM may go (filters) and where it should go (ranking).
 
-The whole placement policy on one screen: `FILTERS` lists the hard constraints cheapest first;
-each rejects hosts with a human-readable reason, counted per VM for the explain table. The
-ranking then picks one of the hosts left, by the policy's strategy.
+The hard constraints (`REASONS`, cheapest first) reject hosts with a human-readable reason,
+counted per VM for the explain table; the ranking then picks one of the hosts left, by the
+policy's strategy. Both run in one compiled pass over the hosts (`ulm.scheduler.scan`); this
+module turns the question into that pass's inputs and its answer back into names.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ulm.arrays import F64, I64, B
-from ulm.scheduler.detectors import lr_verdict, overloaded
-from ulm.scheduler.state import State, watts_at
+from ulm.scheduler import scan
+from ulm.scheduler.state import State
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,168 +35,54 @@ class Answer:
     top: list[tuple[int, float]] = field(default_factory=list)
 
 
-#: Keeps the candidate hosts for which it is True; None = it keeps every host (the rule does
-#: not apply to this VM or policy), which spares building an all-True array per VM.
-Filter = Callable[[State, Ask, I64], B | None]
-
-
-def _on(st: State, ask: Ask, hosts: I64) -> B | None:
-    if st.policy.compat == "cloudsim":  # CloudSim's switched-off hosts are simply empty
-        return None
-    # The source (in maintenance when drained) is rejected as the source, not as "not on".
-    return np.asarray(st.snap.host_on[hosts] | (hosts == st.snap.vm_host[ask.vm]))
-
-
-def _not_excluded(st: State, ask: Ask, hosts: I64) -> B:
-    return np.asarray(~ask.excluded[hosts] & (hosts != st.snap.vm_host[ask.vm]))
-
-
-def _not_empty(st: State, ask: Ask, hosts: I64) -> B | None:
-    return None if ask.allow_empty else np.asarray(st.host_count[hosts] > 0)
-
-
-def _cores(st: State, ask: Ask, hosts: I64) -> B:
-    if st.policy.compat == "cloudsim":  # a VM's one PE must fit in one host PE
-        return np.asarray(st.snap.host_core_cpu[hosts] >= st.demand[ask.vm] - 1e-9)
-    return np.asarray(st.snap.host_cores[hosts] >= st.snap.vm_vcpus[ask.vm])
-
-
-def _cpu(st: State, ask: Ask, hosts: I64) -> B:
-    cap = st.snap.host_cpu[hosts] * st.policy.placement.cpu_overcommit
-    return np.asarray(st.host_cur[hosts] + st.demand[ask.vm] <= cap + 1e-9)
-
-
-def _memory(st: State, ask: Ask, hosts: I64) -> B:
-    cap = st.snap.host_mem[hosts] * st.policy.placement.mem_overcommit
-    return np.asarray(st.host_mem[hosts] + st.mem[ask.vm] <= cap + 1e-9)
-
-
-def _anti_affinity(st: State, ask: Ask, hosts: I64) -> B | None:
-    groups = st.group[ask.vm]
-    if not groups:
-        return None
-    taken = {int(st.vm_host[i]) for i in range(st.snap.n_vms)
-             if i != ask.vm and st.vm_host[i] >= 0 and st.group[i] & groups}
-    return np.array([int(h) not in taken for h in hosts], np.bool_)
-
-
-def _slots(st: State, ask: Ask, hosts: I64) -> B | None:
-    limit = st.policy.gates.max_concurrent_per_host
-    if limit is None:
-        return None
-    if st.host_busy[st.snap.vm_host[ask.vm]] >= limit:  # the source has no slot left either
-        return np.zeros(len(hosts), np.bool_)
-    return st.host_busy[hosts] < limit
-
-
-def _stays_healthy(st: State, ask: Ask, hosts: I64) -> B:
-    """The move must not overload the destination (by the policy's own detector)."""
-    cap_after = st.policy.placement.max_cpu_after
-    after = (st.host_cur[hosts] + st.demand[ask.vm]) / st.snap.host_cpu[hosts]
-    if cap_after is not None:
-        return np.asarray(after <= cap_after + 1e-9)
-    rule = st.policy.overload
-    if rule.detector == "threshold":
-        ok = after <= rule.threshold + 1e-9
-    elif rule.detector == "none":
-        ok = np.ones(len(hosts), np.bool_)
-    elif len(st.host_lr):  # LR: the host's line plus the VM's line (see State.host_lr)
-        cap = st.snap.host_cpu[hosts]
-        vm = ask.vm
-        horizon = np.maximum(st.horizon(hosts), st.intervals(st.snap.vm_mem_size[vm]))
-        length = np.maximum(st.host_len[hosts], st.vm_len[vm])
-        ok = ~lr_verdict(st.host_lr[hosts] + st.vm_lr[vm], horizon, length, after, cap, rule)
-    else:
-        ok = ~overloaded(st.load_with(hosts, ask.vm), rule)
-    if st.policy.compat == "cloudsim":  # CloudSim skips the check for hosts at 0 %
-        ok |= st.host_cur[hosts] == 0
-    return np.asarray(ok)
-
-
-def _stays_cool(st: State, ask: Ask, hosts: I64) -> B | None:
-    if ask.max_after is None:
-        return None
-    after = (st.host_cur[hosts] + st.demand[ask.vm]) / st.snap.host_cpu[hosts]
-    return np.asarray(after <= ask.max_after + 1e-9)
-
-
-FILTERS: tuple[tuple[str, Filter], ...] = (
-    ("host not on", _on),
-    ("source or excluded", _not_excluded),
-    ("empty host", _not_empty),
-    ("too few cores", _cores),
-    ("CPU full", _cpu),
-    ("memory full", _memory),
-    ("anti-affinity", _anti_affinity),
-    ("migration slots full", _slots),
-    ("would overload", _stays_healthy),
-    ("would be too hot", _stays_cool),
+#: What each reason code of `scan` means, in the order the filters apply (cheapest first):
+#: a host is counted under the first that rejects it. The filters themselves are in
+#: `ulm.scheduler.scan`, compiled: host on and not the source or excluded, not empty (when
+#: consolidating), enough cores, CPU and memory (with overcommit), anti-affinity, migration
+#: slots, the destination's detector must not call it overloaded after the move, and (when
+#: balancing) it must stay below the mean.
+REASONS: tuple[str, ...] = (
+    "host not on", "source or excluded", "empty host", "too few cores", "CPU full",
+    "memory full", "anti-affinity", "migration slots full", "would overload",
+    "would be too hot",
 )
+assert len(REASONS) == scan.N_REASONS
 
 
-def candidates(st: State, ask: Ask) -> tuple[I64, dict[str, int]]:
-    hosts = np.arange(st.snap.n_hosts)
-    rejections: dict[str, int] = {}
-    for reason, keep in FILTERS:
-        if not len(hosts):
-            break
-        ok = keep(st, ask, hosts)
-        if ok is None:
-            continue
-        dropped = int(len(hosts) - ok.sum())
-        if dropped:
-            rejections[reason] = dropped
-            hosts = hosts[ok]
-    return hosts, rejections
+def params(st: State, allow_empty: bool = True, max_after: float | None = None,
+           ranking: str | None = None) -> F64:
+    """The policy's numbers plus this question's, as the compiled scan reads them."""
+    p = st.scan_params.copy()
+    p[scan.P_MAX_AFTER] = np.nan if max_after is None else max_after
+    p[scan.P_ALLOW_EMPTY] = float(allow_empty)
+    p[scan.P_RANKING] = scan.RANKING[ranking or st.policy.placement.strategy]
+    return p
 
 
-# -- ranking: lower cost wins; ties go to the lowest host index ------------------------------
-
-def _power_delta(st: State, ask: Ask, hosts: I64) -> F64:
-    """PABFD: the smallest increase in power draw (Beloglazov & Buyya)."""
-    cap = st.snap.host_cpu[hosts]
-    after = np.minimum((st.host_cur[hosts] + st.demand[ask.vm]) / cap, 1.0)
-    if st.policy.compat == "cloudsim":  # CloudSim: from the power at the round's start
-        now = st.start_watts[hosts]
-    else:
-        now = watts_at(st.power_groups, hosts, np.minimum(st.host_cur[hosts] / cap, 1.0))
-    cost = watts_at(st.power_groups, hosts, after) - now
-    for curve, members in st.power_groups:
-        if curve is None:  # no power model: best fit on CPU, the fullest host that fits
-            rows = members[hosts]
-            cost[rows] = -after[rows]
-    return cost
+def answer(counts: I64, top_h: I64, top_c: F64, n_top: int) -> Answer:
+    """The scan's verdict on one VM, in names."""
+    rejections = {REASONS[i]: int(c) for i, c in enumerate(counts.tolist()) if c}
+    top = list(zip(top_h[:n_top].tolist(), top_c[:n_top].tolist(), strict=True))
+    return Answer(top[0][0] if top else None, rejections, top)
 
 
-def _first_fit(st: State, ask: Ask, hosts: I64) -> F64:
-    return hosts.astype(np.float64)
-
-
-def _balance(st: State, ask: Ask, hosts: I64) -> F64:
-    """The least loaded host after the move (CPU or memory, whichever is fuller)."""
-    cpu = (st.host_cur[hosts] + st.demand[ask.vm]) / st.snap.host_cpu[hosts]
-    mem = (st.host_mem[hosts] + st.mem[ask.vm]) / np.maximum(st.snap.host_mem[hosts], 1e-9)
-    return np.asarray(np.maximum(cpu, mem))
-
-
-RANKINGS: dict[str, Callable[[State, Ask, I64], F64]] = {
-    "pabfd": _power_delta, "first-fit": _first_fit, "balance": _balance,
-}
+def _scan(st: State, ask: Ask, top_n: int) -> tuple[I64, Answer]:
+    p = params(st, ask.allow_empty, ask.max_after, ask.ranking)
+    reason, counts, top_h, top_c, k = scan.place_one(ask.vm, p, ask.excluded, st.V, st.H, st.S,
+                                                     top_n)
+    return reason, answer(counts, top_h, top_c, k)
 
 
 def place(st: State, ask: Ask, top_n: int = 3) -> Answer:
-    hosts, rejections = candidates(st, ask)
-    if not len(hosts):
-        return Answer(None, rejections)
-    cost = RANKINGS[ask.ranking or st.policy.placement.strategy](st, ask, hosts)
-    # `hosts` ascend, so the first minimum is the lowest host index among equals. Only the
-    # best few are ordered, for the explain table: a full sort per VM costs too much.
-    best = int(np.argmin(cost))
-    few = set(np.argpartition(cost, top_n)[:top_n].tolist()) if len(cost) > top_n else set(
-        range(len(cost)))
-    few.add(best)
-    top = sorted((float(cost[i]), int(hosts[i])) for i in few)[:top_n]
-    return Answer(int(hosts[best]), rejections, [(h, c) for c, h in top])
+    """The best host for the VM (None if none passes), the rejections and the best few."""
+    return _scan(st, ask, top_n)[1]
+
+
+def verdict(st: State, ask: Ask, host: int) -> str | None:
+    """Why `host` may not take the VM of `ask` now (None: it may)."""
+    reason, _ = _scan(st, ask, 1)
+    code = int(reason[host])
+    return None if code == scan.PASS else REASONS[code]
 
 
 def maintenance(st: State) -> B:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 
 from ulm.arrays import F64, I64, B
 from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
+from ulm.scheduler import scan
 from ulm.scheduler.detectors import LR_POINTS, MAX_HISTORY, HostLoad, lr_lines, valid_length
 from ulm.snapshot import Snapshot
 
@@ -57,6 +59,31 @@ class State:
     host_lr: F64
     vm_lr: F64
     start_watts: F64  # compat only (else empty): power at `start_util`, PABFD's baseline
+    # Inputs of the compiled placement scan (`ulm.scheduler.scan`), fixed for the call:
+    scan_params: F64  # the policy's numbers, laid out as `scan.P_*`
+    host_num: F64  # 4 x H: CPU capacity, CPU of one core, cores, memory capacity
+    vm_num: F64  # V x 4: demand, memory to reserve, vCPUs, valid history samples
+    host_curve: I64  # per host: its row in curve_x/curve_w, -1 = no power model
+    curve_x: F64  # power curves' breakpoints (CPU fraction), one row per curve, padded
+    curve_w: F64  # ... and the watts there
+    curve_len: I64  # breakpoints per curve
+    member: B  # V x G: VM in anti-affinity group g (G = 0 without groups)
+
+    @property
+    def V(self) -> tuple[Any, ...]:
+        """Per-VM inputs of the compiled kernels (see `scan`); the arrays, not copies."""
+        return (self.vm_num, self.vm_lr, self.vm_hist, self.snap.vm_host, self.member)
+
+    @property
+    def H(self) -> tuple[Any, ...]:
+        return (self.snap.host_on, self.host_num, self.host_curve, self.curve_x, self.curve_w,
+                self.curve_len, self.start_watts)
+
+    @property
+    def S(self) -> tuple[Any, ...]:
+        """The working state the kernels change in place."""
+        return (self.host_cur, self.host_hist, self.host_mem, self.host_count, self.host_busy,
+                self.host_len, self.host_lr, self.biggest, self.vm_host)
 
     @classmethod
     def of(cls, snap: Snapshot, policy: Policy, now: float) -> State:
@@ -74,6 +101,8 @@ class State:
         inflight = snap.vm_migrating_to >= 0
         host_mem = np.bincount(on, weights=mem[placed], minlength=n_h)
         busy = np.zeros(n_h, np.int64)
+        vm_len = valid_length(hist)
+        groups_of = _groups(snap, policy)
         if inflight.any():
             dst = snap.vm_migrating_to[inflight]
             # A migration in flight holds its resources on both ends until it completes.
@@ -85,16 +114,22 @@ class State:
             snap=snap, policy=policy, now=now, vm_cpu=snap.vm_cpu, demand=demand, mem=mem,
             vm_hist=hist, vm_host=snap.vm_host.copy(), host_cur=cur, host_hist=host_hist,
             host_mem=host_mem, host_count=np.bincount(on, minlength=n_h).astype(np.int64),
-            host_busy=busy, fixed=_fixed_reasons(snap, policy, now), group=_groups(snap, policy),
+            host_busy=busy, fixed=_fixed_reasons(snap, policy, now), group=groups_of,
             power_groups=groups, biggest=_biggest(snap),
-            maintenance=np.array([s is HostState.MAINTENANCE for s in snap.host_state],
-                                 np.bool_),
-            vm_len=valid_length(hist), host_len=valid_length(host_hist),
+            maintenance=_maintenance(snap),
+            vm_len=vm_len, host_len=valid_length(host_hist),
             start_util=start_util,
             host_lr=_lr_lines(host_hist, policy), vm_lr=_lr_lines(hist, policy),
             # compat only (else empty): PABFD's baseline, fixed for the round
             start_watts=(watts_at(groups, np.arange(n_h), start_util) if compat
                          else np.zeros(0)),
+            scan_params=_scan_params(policy),
+            host_num=np.stack([snap.host_cpu, snap.host_core_cpu, snap.host_cores,
+                               snap.host_mem]).astype(np.float64),
+            vm_num=np.stack([demand, mem, snap.vm_vcpus, vm_len, snap.vm_cpu, snap.vm_mem_size],
+                            axis=1).astype(np.float64),
+            member=_membership(groups_of),
+            **_curves(groups, n_h),
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -147,38 +182,20 @@ class State:
 
     def remove(self, vm: int) -> None:
         """Takes the VM off its working host (selection: 'as if it had left')."""
-        h = int(self.vm_host[vm])
-        self.host_cur[h] -= self.vm_cpu[vm]
-        self.host_hist[h] -= self.vm_hist[vm]
-        self.host_mem[h] -= self.mem[vm]
-        self.host_count[h] -= 1
-        self.host_len[h] = _row_length(self.host_hist[h])
-        if len(self.host_lr):
-            self.host_lr[h] -= self.vm_lr[vm]
-        self.vm_host[vm] = -1
+        scan.remove(vm, self.V, self.S)
 
     def add_back(self, vm: int, host: int) -> None:
         """Undoes `remove`: the VM stays where it was, with its current load."""
-        self.host_cur[host] += self.vm_cpu[vm]
-        self.host_hist[host] += self.vm_hist[vm]
-        self.host_mem[host] += self.mem[vm]
-        self.host_count[host] += 1
-        self.host_len[host] = max(self.host_len[host], self.vm_len[vm])
-        if len(self.host_lr):
-            self.host_lr[host] += self.vm_lr[vm]
-        self.vm_host[vm] = host
+        scan.add(vm, host, self.V, self.S, True)
 
     def add(self, vm: int, host: int) -> None:
-        # The destination is charged the *estimated* demand: that is what it must absorb.
-        self.biggest[host] = max(self.biggest[host], self.snap.vm_mem_size[vm])
-        self.host_cur[host] += self.demand[vm]
-        self.host_hist[host] += self.vm_hist[vm]
-        self.host_mem[host] += self.mem[vm]
-        self.host_count[host] += 1
-        self.host_len[host] = max(self.host_len[host], self.vm_len[vm])
-        if len(self.host_lr):
-            self.host_lr[host] += self.vm_lr[vm]
-        self.vm_host[vm] = host
+        """Puts the VM on `host`, charged its *estimated* demand: what the host must absorb."""
+        scan.add(vm, host, self.V, self.S, False)
+
+    def take_slots(self, src: int, dst: int) -> None:
+        """A planned migration holds a slot on both ends."""
+        self.host_busy[src] += 1
+        self.host_busy[dst] += 1
 
 
 def estimate(history: F64, current: F64, rule: Demand) -> F64:
@@ -260,7 +277,7 @@ def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> list[str]:
         names = set(policy.constraints.pinned)
         pinned = pinned | np.array([v in names for v in snap.vm_names], np.bool_)
     labelled = [i for i, labels in enumerate(snap.vm_labels)
-                if labels and labels.get(PINNED_LABEL) == "true"]
+                if labels and labels.get(PINNED_LABEL) == "true"] if any(snap.vm_labels) else []
     if labelled:
         pinned = pinned.copy()
         pinned[labelled] = True
@@ -284,7 +301,8 @@ def _groups(snap: Snapshot, policy: Policy) -> list[frozenset[str]]:
         for name in group:
             member.setdefault(name, set()).add(f"policy#{k}")
     out: list[frozenset[str]] = [frozenset()] * snap.n_vms
-    labelled = [i for i, labels in enumerate(snap.vm_labels) if labels and GROUP_LABEL in labels]
+    labelled = [i for i, labels in enumerate(snap.vm_labels)
+                if labels and GROUP_LABEL in labels] if any(snap.vm_labels) else []
     named = [snap.vm_index[v] for v in member if v in snap.vm_index]
     for i in sorted(set(labelled) | set(named)):
         groups = set(member.get(snap.vm_names[i], ()))
@@ -292,6 +310,53 @@ def _groups(snap: Snapshot, policy: Policy) -> list[frozenset[str]]:
         if label:
             groups.update(f"label:{g.strip()}" for g in label.split(",") if g.strip())
         out[i] = frozenset(groups)
+    return out
+
+
+def _scan_params(policy: Policy) -> F64:
+    """The policy's numbers as the compiled scan reads them (per-question slots left 0)."""
+    p = np.zeros(scan.N_PARAMS)
+    rule, pl, slots = policy.overload, policy.placement, policy.gates.max_concurrent_per_host
+    p[scan.P_COMPAT] = float(policy.compat == "cloudsim")
+    p[scan.P_CPU_OC], p[scan.P_MEM_OC] = pl.cpu_overcommit, pl.mem_overcommit
+    p[scan.P_CAP_AFTER] = np.nan if pl.max_cpu_after is None else pl.max_cpu_after
+    p[scan.P_DETECTOR] = scan.DETECTOR[rule.detector]
+    p[scan.P_THRESHOLD], p[scan.P_SAFETY] = rule.threshold, rule.safety
+    p[scan.P_MIN_LR], p[scan.P_MIN_IQR] = rule.min_history_lr, rule.min_history_iqr
+    p[scan.P_FALLBACK] = rule.fallback_threshold
+    p[scan.P_SLOTS] = -1 if slots is None else slots
+    p[scan.P_MIB_PER_S], p[scan.P_INTERVAL] = rule.migration_mib_per_s, rule.migration_interval_s
+    return p
+
+
+def _curves(groups: list[tuple[PowerCurve | None, B]], n_hosts: int) -> dict[str, F64 | I64]:
+    """Power curves as padded rows, and each host's row (-1: no power model)."""
+    host_curve = np.full(n_hosts, -1, np.int64)
+    curves = [(curve, members) for curve, members in groups if curve is not None]
+    width = max((len(c.watts) for c, _ in curves), default=1)
+    xs, ws = np.zeros((len(curves) or 1, width)), np.zeros((len(curves) or 1, width))
+    lens = np.zeros(len(curves) or 1, np.int64)
+    for k, (curve, members) in enumerate(curves):
+        x, w = curve_points(curve)
+        xs[k, :len(x)], ws[k, :len(w)], lens[k] = x, w, len(x)
+        host_curve[members] = k
+    return {"host_curve": host_curve, "curve_x": xs, "curve_w": ws, "curve_len": lens}
+
+
+def _maintenance(snap: Snapshot) -> B:
+    if HostState.MAINTENANCE not in snap.host_state:  # the usual case, without a Python loop
+        return np.zeros(snap.n_hosts, np.bool_)
+    return np.array([s is HostState.MAINTENANCE for s in snap.host_state], np.bool_)
+
+
+def _membership(groups: list[frozenset[str]]) -> B:
+    if not any(groups):
+        return np.zeros((len(groups), 0), np.bool_)
+    names = sorted({g for gs in groups for g in gs})
+    out = np.zeros((len(groups), len(names)), np.bool_)
+    for i, gs in enumerate(groups):
+        for g in gs:
+            out[i, names.index(g)] = True
     return out
 
 
@@ -317,12 +382,6 @@ def _sum_rows(rows: F64, at: I64, n: int) -> F64:
         return np.zeros((n, width))
     index = (at[:, None] * width + np.arange(width)[None, :]).ravel()
     return np.bincount(index, weights=rows.ravel(), minlength=n * width).reshape(n, width)
-
-
-def _row_length(row: F64) -> int:
-    """`valid_length` of one row, without building a matrix (runs for every VM removed)."""
-    nz = np.flatnonzero(np.abs(row) > 1e-12)
-    return 0 if not len(nz) else min(len(row) - int(nz[0]), MAX_HISTORY)
 
 
 def _lr_lines(hist: F64, policy: Policy) -> F64:

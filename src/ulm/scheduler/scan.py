@@ -1,0 +1,379 @@
+"""The placement scan, compiled: every filter and the ranking of one VM over every host.
+
+This is the scheduler's one implementation of the placement filters (`placement.py` gives it
+the state and names the reasons); the daemon, `ulm plan`, the drain check and the simulator all
+run it. It is compiled with numba because a placement is the scheduler's innermost step: a
+CloudSim day places ~31,000 VMs, one after another (each placement changes what the next
+sees, so they cannot be batched), and as numpy vector operations a placement took ~75 calls of
+~2 us each. One pass over the hosts in machine code takes a few microseconds.
+
+Every expression is written as the numpy version it replaced wrote it, in the same order, so
+results are the same to the last bit (the CloudSim comparison tables did not move).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+# Reason codes, in the order the filters apply: a host is rejected by the first that fails.
+ON, EXCLUDED, EMPTY, CORES, CPU, MEMORY, AFFINITY, SLOTS, OVERLOAD, HOT = range(10)
+N_REASONS = 10
+PASS = -1
+
+DETECTOR = {"none": 0, "threshold": 1, "lr": 2, "lrr": 2, "iqr": 3, "mad": 4}
+RANKING = {"pabfd": 0, "first-fit": 1, "balance": 2}
+
+# Indices into the parameter vector (one float64 array: numba dispatch costs per argument).
+(P_COMPAT, P_CPU_OC, P_MEM_OC, P_CAP_AFTER, P_DETECTOR, P_THRESHOLD, P_SAFETY, P_MIN_LR,
+ P_FALLBACK, P_MIN_IQR, P_SLOTS, P_MIB_PER_S, P_INTERVAL, P_MAX_AFTER, P_ALLOW_EMPTY,
+ P_RANKING) = range(16)
+N_PARAMS = 16
+
+# Columns of the per-VM number table (`State.vm_num`).
+DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM = range(6)
+
+# The kernels take the scheduler's state as three tuples of arrays (numba's dispatch costs
+# per argument; a tuple is one):
+#   V (per VM, fixed):  vm_num V x 6, vm_lr V x 2 (0 x 2 unless LR), vm_hist V x W,
+#                       vm_src (the snapshot's host), member V x G (anti-affinity groups)
+#   H (per host, fixed): host_on, host_num 4 x H (CPU, CPU of one core, cores, memory),
+#                       host_curve, curve_x, curve_w, curve_len, start_watts
+#   S (working, mutated): host_cur, host_hist, host_mem, host_count, host_busy, host_len,
+#                       host_lr, biggest, vm_host
+
+LR_POINTS = 10
+MAX_HISTORY = 30
+
+
+@numba.njit(cache=True, inline="always")
+def _interp(x: float, c: int, curve_x: np.ndarray, curve_w: np.ndarray, last: int) -> float:
+    """`np.interp(x, xs, ws)` on curve `c` (`xs = curve_x[c, :last + 1]`) for one point, as
+    numpy's C code computes it. The search starts where an even grid would put x (power
+    curves are one). Rows are indexed, not sliced: a slice per host cost more than the rest."""
+    if x < curve_x[c, 0]:
+        return float(curve_w[c, 0])
+    if x > curve_x[c, last]:
+        return float(curve_w[c, last])
+    j = min(max(int(x * last), 0), last)
+    while j > 0 and curve_x[c, j] > x:
+        j -= 1
+    while j < last and curve_x[c, j + 1] <= x:
+        j += 1
+    if j == last or curve_x[c, j] == x:
+        return float(curve_w[c, j])
+    slope = (curve_w[c, j + 1] - curve_w[c, j]) / (curve_x[c, j + 1] - curve_x[c, j])
+    return float(slope * (x - curve_x[c, j]) + curve_w[c, j])
+
+
+@numba.njit(cache=True)
+def _median(values: np.ndarray) -> float:
+    """`detectors.nan_median` of one row of valid samples (sorted in place)."""
+    values.sort()
+    n = len(values)
+    hi = values[n // 2]
+    lo = values[max((n - 1) // 2, 0)]
+    return float(hi) if n % 2 == 1 else float((lo + hi) / 2.0)
+
+
+@numba.njit(cache=True)
+def _spread(row: np.ndarray, length: int, detector: int) -> float:
+    """IQR (CloudSim's quartile index) or MAD of the newest `length` samples of `row`."""
+    width = len(row)
+    if detector == 3:
+        data = np.full(width, np.inf)
+        data[width - length:] = row[width - length:]
+        data.sort()
+        n = max(length, 1)
+        q1 = min(max(math.floor(0.25 * (n + 1) + 0.5) - 1, 0), width - 1)
+        q3 = min(max(math.floor(0.75 * (n + 1) + 0.5) - 1, 0), width - 1)
+        return float(data[q3] - data[q1])
+    sub = row[width - length:].copy()
+    med = _median(sub.copy())
+    return _median(np.abs(sub - med))
+
+
+@numba.njit(cache=True)
+def _spread_with(h: int, length: int, detector: int, h_hist: np.ndarray, v_hist: np.ndarray,
+                 cap: float) -> float:
+    """IQR / MAD of host `h`'s history plus the VM's, as fractions of the host."""
+    width = min(h_hist.shape[1], MAX_HISTORY)
+    start = h_hist.shape[1] - width
+    row = np.empty(width)
+    for k in range(width):
+        row[k] = (h_hist[h, start + k] + v_hist[start + k]) / cap
+    return _spread(row, length, detector)
+
+
+@numba.njit(cache=True)
+def _spread_over(h: int, after: float, length: int, detector: int, p: np.ndarray,
+                 h_hist: np.ndarray, v_hist: np.ndarray, cap: float) -> bool:
+    """IQR / MAD: over when the load is above 1 - safety x spread (THR when history is short)."""
+    if length >= p[P_MIN_IQR]:
+        return bool(after > 1.0 - p[P_SAFETY] * _spread_with(h, length, detector, h_hist,
+                                                               v_hist, cap))
+    return bool(after > p[P_FALLBACK])
+
+
+@numba.njit(cache=True)
+def _lr_over(after: float, length: int, line0: float, line1: float, biggest: float,
+             v_horizon: float, cap: float, p: np.ndarray) -> bool:
+    """LR's verdict on a host from its line plus the VM's (see `State.host_lr`)."""
+    horizon = max(math.ceil(biggest / p[P_MIB_PER_S] / p[P_INTERVAL]), v_horizon)
+    at = LR_POINTS + horizon - (LR_POINTS + 1) / 2.0
+    predicted = (line0 + line1 * at) / cap
+    if length >= p[P_MIN_LR]:
+        return bool(p[P_SAFETY] * predicted >= 1.0)
+    return bool(after > p[P_FALLBACK])
+
+
+@numba.njit(cache=True)
+def _taken(vm: int, V: tuple, S: tuple, n_hosts: int) -> np.ndarray:  # type: ignore[type-arg]
+    """Hosts holding another VM of one of `vm`'s anti-affinity groups, in the working placement."""
+    member, vm_host = V[4], S[8]
+    taken = np.zeros(n_hosts, np.bool_)
+    for g in range(member.shape[1]):
+        if member[vm, g]:
+            for i in range(member.shape[0]):
+                if i != vm and member[i, g] and vm_host[i] >= 0:
+                    taken[vm_host[i]] = True
+    return taken
+
+
+@numba.njit(cache=True)
+def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # type: ignore[type-arg]
+          S: tuple, reason: np.ndarray, cost: np.ndarray, counts: np.ndarray) -> None:  # type: ignore[type-arg]
+    """Filters and ranks every host for one VM: per host the first reason that rejects it
+    (`PASS` if none) and the ranking cost (lower wins; inf where rejected); per reason the
+    number of hosts it rejected."""
+    vm_num, vm_lr, vm_hist, vm_src, member = V
+    h_on, h_num, h_curve, curve_x, curve_w, curve_len, start_watts = H
+    h_cur, h_hist, h_mem, h_count, h_busy, h_len, h_lr, h_biggest, _ = S
+    n = len(h_cur)
+    demand, mem, vcpus, v_len = vm_num[vm, DEMAND], vm_num[vm, MEM], vm_num[vm, VCPUS], int(
+        vm_num[vm, LEN])
+    v_line = vm_lr[vm] if vm_lr.shape[0] > 0 else np.zeros(2)
+    v_horizon = math.ceil(vm_num[vm, RAM] / p[P_MIB_PER_S] / p[P_INTERVAL])
+    compat = p[P_COMPAT] > 0
+    src = vm_src[vm]
+    slots = int(p[P_SLOTS])
+    max_after = p[P_MAX_AFTER]
+    ranking = int(p[P_RANKING])
+    taken = _taken(vm, V, S, n) if member.shape[1] > 0 else np.zeros(0, np.bool_)
+    use_taken = len(taken) > 0
+    source_full = slots >= 0 and src >= 0 and h_busy[src] >= slots
+    h_cpu, v_hist = h_num[0], vm_hist[vm]
+    v_line0, v_line1 = v_line[0], v_line[1]
+    cap_after, detector, threshold = p[P_CAP_AFTER], int(p[P_DETECTOR]), p[P_THRESHOLD]
+    counts[:] = 0
+    for h in range(n):
+        cap = h_cpu[h]
+        after = (h_cur[h] + demand) / cap
+        if not compat and not (h_on[h] or h == src):
+            why = ON
+        elif excluded[h] or h == src:
+            why = EXCLUDED
+        elif p[P_ALLOW_EMPTY] == 0 and h_count[h] <= 0:
+            why = EMPTY
+        elif (compat and not h_num[1, h] >= demand - 1e-9) or (
+                not compat and not h_num[2, h] >= vcpus):
+            why = CORES
+        elif not h_cur[h] + demand <= cap * p[P_CPU_OC] + 1e-9:
+            why = CPU
+        elif not h_mem[h] + mem <= h_num[3, h] * p[P_MEM_OC] + 1e-9:
+            why = MEMORY
+        elif use_taken and taken[h]:
+            why = AFFINITY
+        elif slots >= 0 and (source_full or h_busy[h] >= slots):
+            why = SLOTS
+        elif not math.isnan(cap_after) and not after <= cap_after + 1e-9:
+            why = OVERLOAD  # the policy caps the destination's CPU after the move
+        elif math.isnan(cap_after) and not (compat and h_cur[h] == 0) and (  # CloudSim skips
+                # the check for hosts at 0 %; else the policy's own detector decides
+                (detector == 1 and not after <= threshold + 1e-9)
+                or (detector == 2 and _lr_over(after, max(h_len[h], v_len), h_lr[h, 0] + v_line0,
+                                               h_lr[h, 1] + v_line1, h_biggest[h], v_horizon,
+                                               cap, p))
+                or (detector >= 3 and _spread_over(h, after, max(h_len[h], v_len), detector, p,
+                                                   h_hist, v_hist, cap))):
+            why = OVERLOAD
+        elif not math.isnan(max_after) and not after <= max_after + 1e-9:
+            why = HOT
+        else:
+            why = PASS
+        reason[h] = why
+        if why != PASS:
+            cost[h] = np.inf
+            counts[why] += 1
+        elif ranking == 0:  # PABFD: the smallest increase in power draw (Beloglazov & Buyya)
+            curve = h_curve[h]
+            capped = min(after, 1.0)
+            if curve < 0:  # no power model: best fit on CPU, the fullest host that fits
+                cost[h] = -capped
+            else:
+                last = curve_len[curve] - 1
+                now = (start_watts[h] if compat else
+                       _interp(min(h_cur[h] / cap, 1.0), curve, curve_x, curve_w, last))
+                cost[h] = _interp(capped, curve, curve_x, curve_w, last) - now
+        elif ranking == 1:  # first fit
+            cost[h] = float(h)
+        else:  # balance: the least loaded host after the move, CPU or memory
+            cost[h] = max(after, (h_mem[h] + mem) / max(h_num[3, h], 1e-9))
+
+
+@numba.njit(cache=True)
+def _top(cost: np.ndarray, top_h: np.ndarray, top_c: np.ndarray) -> int:
+    """The best hosts by (cost, host index), best first, into top_h/top_c; returns how many
+    (0: no host passed). The first is the choice: ties go to the lowest host index."""
+    k = 0
+    for h in range(len(cost)):
+        c = cost[h]
+        if c == np.inf:
+            continue
+        j = k if k < len(top_h) else len(top_h)
+        while j > 0 and c < top_c[j - 1]:  # strict: an equal cost keeps the lower index first
+            j -= 1
+        if j >= len(top_h):
+            continue
+        last = min(k, len(top_h) - 1)
+        for m in range(last, j, -1):
+            top_h[m], top_c[m] = top_h[m - 1], top_c[m - 1]
+        top_h[j], top_c[j] = h, c
+        k = min(k + 1, len(top_h))
+    return k
+
+
+@numba.njit(cache=True)
+def lr_over(hosts: np.ndarray, p: np.ndarray, h_cur: np.ndarray, h_cpu: np.ndarray,
+            h_len: np.ndarray, h_lr: np.ndarray, h_biggest: np.ndarray) -> np.ndarray:
+    """LR's verdict on these hosts as they are, from the lines the state keeps: the same
+    rule and numbers as the placement check, without a VM added."""
+    out = np.zeros(len(hosts), np.bool_)
+    for i in range(len(hosts)):
+        h = hosts[i]
+        cap = h_cpu[h]
+        out[i] = _lr_over(h_cur[h] / cap, h_len[h], h_lr[h, 0], h_lr[h, 1], h_biggest[h], 0.0,
+                          cap, p)
+    return out
+
+
+# -- the working state: a VM leaves or joins a host ----------------------------------------
+
+@numba.njit(cache=True)
+def _row_length(row: np.ndarray) -> int:
+    """`detectors.valid_length` of one row."""
+    for k in range(len(row)):
+        if abs(row[k]) > 1e-12:
+            return min(len(row) - k, MAX_HISTORY)
+    return 0
+
+
+@numba.njit(cache=True)
+def remove(vm: int, V: tuple, S: tuple) -> None:  # type: ignore[type-arg]
+    """Takes the VM off its working host (selection: "as if it had left")."""
+    vm_num, vm_lr, vm_hist = V[0], V[1], V[2]
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, _, vm_host = S
+    h = vm_host[vm]
+    h_cur[h] -= vm_num[vm, CPU_NOW]
+    h_hist[h] -= vm_hist[vm]
+    h_mem[h] -= vm_num[vm, MEM]
+    h_count[h] -= 1
+    h_len[h] = _row_length(h_hist[h])
+    if h_lr.shape[0] > 0:
+        h_lr[h] -= vm_lr[vm]
+    vm_host[vm] = -1
+
+
+@numba.njit(cache=True)
+def add(vm: int, host: int, V: tuple, S: tuple, back: bool) -> None:  # type: ignore[type-arg]
+    """Puts the VM on `host`. A destination is charged the VM's *estimated* demand (what it
+    must absorb); `back` undoes `remove` instead: the VM stays, with its current load."""
+    vm_num, vm_lr, vm_hist = V[0], V[1], V[2]
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, vm_host = S
+    if back:
+        h_cur[host] += vm_num[vm, CPU_NOW]
+    else:
+        h_biggest[host] = max(h_biggest[host], vm_num[vm, RAM])
+        h_cur[host] += vm_num[vm, DEMAND]
+    h_hist[host] += vm_hist[vm]
+    h_mem[host] += vm_num[vm, MEM]
+    h_count[host] += 1
+    h_len[host] = max(h_len[host], int(vm_num[vm, LEN]))
+    if h_lr.shape[0] > 0:
+        h_lr[host] += vm_lr[vm]
+    vm_host[vm] = host
+
+
+# -- entry points ---------------------------------------------------------------------------
+
+@numba.njit(cache=True)
+def place_one(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # type: ignore[type-arg]
+              S: tuple, top_n: int) -> tuple:  # type: ignore[type-arg]
+    """One VM: (reason per host, rejections per reason, top hosts, their costs, how many)."""
+    n = len(S[0])
+    reason = np.empty(n, np.int8)
+    cost = np.empty(n)
+    counts = np.zeros(N_REASONS, np.int64)
+    _scan(vm, p, excluded, V, H, S, reason, cost, counts)
+    top_h = np.zeros(top_n, np.int64)
+    top_c = np.zeros(top_n)
+    k = _top(cost, top_h, top_c)
+    return reason, counts, top_h, top_c, k
+
+
+@numba.njit(cache=True)
+def place_many(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.ndarray,
+               V: tuple, H: tuple, S: tuple, budget: int, drain: bool,  # type: ignore[type-arg]
+               top_n: int) -> tuple:  # type: ignore[type-arg]
+    """Places VMs in order, each seeing the moves before it.
+
+    Relief (`drain` False): the VMs were taken off their hosts by selection; one that finds
+    no host, or comes after the move budget ran out, goes back to its source. Each move takes
+    a migration slot on both ends at once. Drain (`drain` True): all or nothing — the VMs are
+    still on their host; at the first that finds no host every move is undone and the rest
+    are not tried; slots are taken only when all fit.
+    Returns per VM the destination (-1 no host, -2 budget used up, -3 not tried), the
+    rejections per reason, the top hosts and costs and how many.
+    """
+    h_busy = S[4]
+    n, k_vms = len(S[0]), len(vms)
+    dst = np.full(k_vms, -3, np.int64)
+    counts = np.zeros((k_vms, N_REASONS), np.int64)
+    top_h = np.zeros((k_vms, top_n), np.int64)
+    top_c = np.zeros((k_vms, top_n))
+    n_top = np.zeros(k_vms, np.int64)
+    reason = np.empty(n, np.int8)
+    cost = np.empty(n)
+    left = budget
+    for i in range(k_vms):
+        vm, src = vms[i], srcs[i]
+        if left <= 0:
+            add(vm, src, V, S, True)
+            dst[i] = -2
+            continue
+        if drain:
+            remove(vm, V, S)
+        _scan(vm, p, excluded, V, H, S, reason, cost, counts[i])
+        n_top[i] = _top(cost, top_h[i], top_c[i])
+        if n_top[i] == 0:
+            add(vm, src, V, S, True)
+            dst[i] = -1
+            if drain:  # all or nothing: undo the partial drain
+                for j in range(i - 1, -1, -1):
+                    remove(vms[j], V, S)
+                    add(vms[j], src, V, S, True)
+                return dst, counts, top_h, top_c, n_top
+            continue
+        dst[i] = top_h[i, 0]
+        add(vm, dst[i], V, S, False)
+        left -= 1
+        if not drain:
+            h_busy[src] += 1
+            h_busy[dst[i]] += 1
+    if drain:
+        for i in range(k_vms):
+            h_busy[srcs[i]] += 1
+            h_busy[dst[i]] += 1
+    return dst, counts, top_h, top_c, n_top
