@@ -131,7 +131,7 @@ class Snapshot:
         h.update(repr(self.taken_at).encode())
         h.update("\0".join(self.host_names).encode())
         h.update("\0".join(self.vm_names).encode())
-        h.update("\0".join(s.value for s in self.host_state).encode())
+        h.update("\0".join(self.host_state).encode())  # HostState is a StrEnum: its values
         for col in (self.host_cpu, self.host_mem, self.vm_host, self.vm_cpu_size,
                     self.vm_mem_size, self.vm_cpu, self.vm_mem, self.vm_history,
                     self.vm_migratable, self.vm_migrating_to, self.vm_last_moved,

@@ -113,11 +113,12 @@ def _cpu_over(st: State, hosts: I64) -> B:
     return overloaded(st.load(hosts), st.policy.overload)
 
 
-def _still_over(st: State, host: int) -> bool:
-    cpu = _cpu_over(st, np.array([host]))[0]
-    vms = st.vms_on(host)
-    mem = st.snap.vm_mem[vms].sum() > st.policy.overload.memory_threshold * st.snap.host_mem[host]
-    return bool(cpu or mem)
+def _still_over(st: State, host: int, on_host: list[int]) -> bool:
+    """Is `host` still overloaded with `on_host` (its VMs, ascending) left on it?"""
+    if _cpu_over(st, np.array([host]))[0]:
+        return True
+    limit = st.policy.overload.memory_threshold * st.snap.host_mem[host]
+    return bool(st.snap.vm_mem[on_host].sum() > limit)
 
 
 def relieve(st: State, over: B, draft: Draft) -> None:
@@ -125,21 +126,22 @@ def relieve(st: State, over: B, draft: Draft) -> None:
     biggest first (best-fit decreasing), so the hardest VMs choose before the easy ones."""
     rule = RULES[st.policy.selection.rule]
     chosen: list[tuple[int, int, str]] = []
-    for host in np.flatnonzero(over):
-        h = int(host)
-        trigger = _trigger(st, h)
+    for host in np.flatnonzero(over).tolist():
+        trigger = _trigger(st, host)
+        on_host = st.vms_on(host).tolist()
+        movable = [v for v in on_host if not st.fixed[v] and v not in draft.moved]
         while True:
-            cands = np.array([v for v in st.vms_on(h) if not st.fixed[v]
-                              and v not in draft.moved], np.int64)
-            if not len(cands):
-                stuck = [st.snap.vm_names[v] for v in st.vms_on(h)]
-                draft.problems.append(f"{st.snap.host_names[h]} stays overloaded: no movable VM "
-                                      f"left ({', '.join(stuck[:5]) or 'none'})")
+            if not movable:
+                stuck = [st.snap.vm_names[v] for v in on_host]
+                draft.problems.append(f"{st.snap.host_names[host]} stays overloaded: no "
+                                      f"movable VM left ({', '.join(stuck[:5]) or 'none'})")
                 break
-            vm = rule(st, h, cands)
+            vm = rule(st, host, np.array(movable, np.int64))
             st.remove(vm)
-            chosen.append((vm, h, trigger))
-            if not _still_over(st, h):
+            movable.remove(vm)
+            on_host.remove(vm)
+            chosen.append((vm, host, trigger))
+            if not _still_over(st, host, on_host):
                 break
     if st.policy.compat == "cloudsim":  # CloudSim's stable sort: ties keep selection order
         chosen.sort(key=lambda c: -st.demand[c[0]])
@@ -290,18 +292,26 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     else:
         excluded = over | maintenance(st) | (st.host_count == 0) | ~st.snap.host_on
     emptied = 0
+    # CloudSim ranks by the utilisation at the round's start, whatever moved since: the order
+    # is fixed, so it is sorted once (a stable sort: ties go to the lowest host index).
+    order = np.argsort(st.start_util, kind="stable")
+    ranked = order[(st.start_util[order] < rule.underload_threshold) & ~tried[order]].tolist()
     while rule.max_hosts_per_round is None or emptied < rule.max_hosts_per_round:
-        # CloudSim ranks by the utilisation at the round's start, whatever moved since.
-        util = st.start_util if compat else st.utilisation()
-        pick = ~tried & (st.host_count > 0) & (util < rule.underload_threshold)
         if compat:
-            pick &= util > 0
+            while ranked and tried[ranked[0]]:  # a tried host never comes back
+                ranked.pop(0)
+            host = next((h for h in ranked if not tried[h] and st.host_count[h] > 0), -1)
+            if host < 0:
+                return
+            util = st.start_util
         else:
+            util = st.utilisation()
+            pick = ~tried & (st.host_count > 0) & (util < rule.underload_threshold)
             pick &= st.snap.host_on
             pick[list(draft.destinations)] = False  # just received VMs: not a candidate
-        if not pick.any():
-            return
-        host = int(np.flatnonzero(pick)[np.argmin(util[pick])])
+            if not pick.any():
+                return
+            host = int(np.flatnonzero(pick)[np.argmin(util[pick])])
         tried[host] = True
         excluded[host] = True
         if not compat and not _headroom_without(st, host, excluded):
@@ -402,9 +412,9 @@ def load_compiled() -> None:
         vm_host=np.array([0, 0, 1], np.int64), vm_cpu_size=np.full(3, 1000.0),
         vm_mem_size=np.full(3, 512.0), vm_cpu=hot[:, -1] * 1000, vm_mem=np.full(3, 256.0),
         vm_history=hot * 1000)
-    for rule in ("lr", "threshold"):
+    for rule, compat in (("lr", "cloudsim"), ("threshold", "none")):
         pol = Policy.model_validate({
             "overload": {"detector": rule}, "placement": {"strategy": "pabfd"},
-            "consolidation": {"enabled": True}, "balance": {"enabled": True}})
+            "consolidation": {"enabled": True}, "balance": {"enabled": True}, "compat": compat})
         for move in schedule(snap, pol, 0.0).moves[:1]:
             check_move(snap, pol, move)

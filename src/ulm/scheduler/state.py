@@ -9,7 +9,7 @@ planned in seconds. `ulm.snapshot.View` is the immutable equivalent for callers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -17,8 +17,8 @@ import numpy as np
 from ulm.arrays import F64, I64, B
 from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
-from ulm.scheduler import scan
-from ulm.scheduler.detectors import LR_POINTS, MAX_HISTORY, HostLoad, lr_lines, valid_length
+from ulm.scheduler import scan, tally
+from ulm.scheduler.detectors import LR_POINTS, MAX_HISTORY, HostLoad, lr_lines
 from ulm.snapshot import Snapshot
 
 PINNED_LABEL = "ulm.pinned"
@@ -42,7 +42,6 @@ class State:
     host_busy: I64  # migrations touching the host (in flight + planned)
     fixed: list[str]  # per VM: why ULM may not move it ("" = movable)
     group: list[frozenset[str]]  # per VM: anti-affinity groups it belongs to
-    power_groups: list[tuple[PowerCurve | None, B]]  # hosts sharing a power curve
     biggest: F64  # per host: RAM of its biggest VM (MiB), for LR's migration horizon
     maintenance: B  # per host: in maintenance (drained, never a destination)
     vm_len: I64  # per VM: valid history samples (detectors.valid_length)
@@ -87,21 +86,22 @@ class State:
 
     @classmethod
     def of(cls, snap: Snapshot, policy: Policy, now: float) -> State:
-        hist = np.nan_to_num(snap.vm_history, nan=0.0)
+        hist = tally.zero_nan(np.ascontiguousarray(snap.vm_history, np.float64))
         placed = snap.vm_host >= 0
         on = snap.vm_host[placed]
         n_h = snap.n_hosts
         cur = np.bincount(on, weights=snap.vm_cpu[placed], minlength=n_h)
-        host_hist = _sum_rows(hist[placed], on, n_h)
+        host_hist = tally.sum_rows(hist[placed], on, n_h)
         cur, host_hist = _with_measured(snap, cur, host_hist)
         compat = policy.compat == "cloudsim"
-        groups, start_util = _power_groups(snap), _start_util(snap)
+        _, curves = _power_table(snap.host_power, tuple(snap.power_curves.items()))
+        start_util = _start_util(snap)
         demand = snap.vm_cpu if compat else estimate(snap.vm_history, snap.vm_cpu, policy.demand)
         mem = snap.vm_mem_size if policy.placement.respect_memory else np.zeros(snap.n_vms)
         inflight = snap.vm_migrating_to >= 0
         host_mem = np.bincount(on, weights=mem[placed], minlength=n_h)
         busy = np.zeros(n_h, np.int64)
-        vm_len = valid_length(hist)
+        vm_len = tally.valid_lengths(hist)
         groups_of = _groups(snap, policy)
         if inflight.any():
             dst = snap.vm_migrating_to[inflight]
@@ -115,21 +115,20 @@ class State:
             vm_hist=hist, vm_host=snap.vm_host.copy(), host_cur=cur, host_hist=host_hist,
             host_mem=host_mem, host_count=np.bincount(on, minlength=n_h).astype(np.int64),
             host_busy=busy, fixed=_fixed_reasons(snap, policy, now), group=groups_of,
-            power_groups=groups, biggest=_biggest(snap),
+            biggest=tally.biggest(snap.vm_host, snap.vm_mem_size.astype(np.float64), n_h),
             maintenance=_maintenance(snap),
-            vm_len=vm_len, host_len=valid_length(host_hist),
+            vm_len=vm_len, host_len=tally.valid_lengths(host_hist),
             start_util=start_util,
             host_lr=_lr_lines(host_hist, policy), vm_lr=_lr_lines(hist, policy),
             # compat only (else empty): PABFD's baseline, fixed for the round
-            start_watts=(watts_at(groups, np.arange(n_h), start_util) if compat
-                         else np.zeros(0)),
+            start_watts=(tally.watts(start_util, *curves) if compat else np.zeros(0)),
             scan_params=_scan_params(policy),
             host_num=np.stack([snap.host_cpu, snap.host_core_cpu, snap.host_cores,
                                snap.host_mem]).astype(np.float64),
             vm_num=np.stack([demand, mem, snap.vm_vcpus, vm_len, snap.vm_cpu, snap.vm_mem_size],
                             axis=1).astype(np.float64),
             member=_membership(groups_of),
-            **_curves(groups, n_h),
+            host_curve=curves[0], curve_x=curves[1], curve_w=curves[2], curve_len=curves[3],
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -329,7 +328,25 @@ def _scan_params(policy: Policy) -> F64:
     return p
 
 
-def _curves(groups: list[tuple[PowerCurve | None, B]], n_hosts: int) -> dict[str, F64 | I64]:
+@lru_cache(maxsize=8)
+def _power_table(host_power: tuple[str, ...], curves: tuple[tuple[str, PowerCurve], ...]
+                 ) -> tuple[list[tuple[PowerCurve | None, B]], tuple[I64, F64, F64, I64]]:
+    """Hosts grouped by power curve, and the curves as the compiled kernels read them. The
+    same for every snapshot of one cluster: built once, not every round (the arrays are
+    read-only, shared by every State)."""
+    by_name = dict(curves)
+    names = np.array(host_power, dtype=object)
+    groups = [(by_name.get(str(name)), names == name) for name in dict.fromkeys(host_power)]
+    table = _curves(groups, len(host_power))
+    for _, members in groups:
+        members.flags.writeable = False
+    for a in table:
+        a.flags.writeable = False
+    return groups, table
+
+
+def _curves(groups: list[tuple[PowerCurve | None, B]], n_hosts: int
+            ) -> tuple[I64, F64, F64, I64]:
     """Power curves as padded rows, and each host's row (-1: no power model)."""
     host_curve = np.full(n_hosts, -1, np.int64)
     curves = [(curve, members) for curve, members in groups if curve is not None]
@@ -340,7 +357,7 @@ def _curves(groups: list[tuple[PowerCurve | None, B]], n_hosts: int) -> dict[str
         x, w = curve_points(curve)
         xs[k, :len(x)], ws[k, :len(w)], lens[k] = x, w, len(x)
         host_curve[members] = k
-    return {"host_curve": host_curve, "curve_x": xs, "curve_w": ws, "curve_len": lens}
+    return host_curve, xs, ws, lens
 
 
 def _maintenance(snap: Snapshot) -> B:
@@ -360,28 +377,12 @@ def _membership(groups: list[frozenset[str]]) -> B:
     return out
 
 
-def _power_groups(snap: Snapshot) -> list[tuple[PowerCurve | None, B]]:
-    names = np.array(snap.host_power, dtype=object)
-    return [(snap.power_curves.get(str(name)), names == name) for name in dict.fromkeys(
-        snap.host_power)]
-
-
 def _start_util(snap: Snapshot) -> F64:
     placed = snap.vm_host >= 0
     hosts = snap.vm_host[placed]
     capped = np.minimum(snap.vm_cpu[placed], snap.host_core_cpu[hosts])
     used = np.bincount(hosts, weights=capped, minlength=snap.n_hosts)
     return np.asarray(np.minimum(used, snap.host_cpu) / snap.host_cpu)
-
-
-def _sum_rows(rows: F64, at: I64, n: int) -> F64:
-    """Per-host sums of VM history rows: one `bincount` over the flattened matrix (much
-    faster than `np.add.at`, which the simulator would pay 288 times a day)."""
-    width = rows.shape[1]
-    if width == 0 or not len(at):
-        return np.zeros((n, width))
-    index = (at[:, None] * width + np.arange(width)[None, :]).ravel()
-    return np.bincount(index, weights=rows.ravel(), minlength=n * width).reshape(n, width)
 
 
 def _lr_lines(hist: F64, policy: Policy) -> F64:
@@ -396,21 +397,3 @@ def curve_points(curve: PowerCurve) -> tuple[F64, F64]:
     return np.linspace(0.0, 1.0, len(curve.watts)), np.asarray(curve.watts, np.float64)
 
 
-def watts_at(groups: list[tuple[PowerCurve | None, B]], hosts: I64, util: F64) -> F64:
-    """Power of `hosts` at CPU fraction `util`; 0 for a host without a power model."""
-    out = np.empty(len(hosts))
-    for curve, members in groups:
-        rows = members[hosts]
-        if curve is None:
-            out[rows] = 0.0
-        else:
-            xs, watts = curve_points(curve)
-            out[rows] = np.interp(util[rows], xs, watts)
-    return out
-
-
-def _biggest(snap: Snapshot) -> F64:
-    placed = snap.vm_host >= 0
-    out = np.zeros(snap.n_hosts)
-    np.maximum.at(out, snap.vm_host[placed], snap.vm_mem_size[placed])
-    return out
