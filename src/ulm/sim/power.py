@@ -3,6 +3,7 @@ linear in between (CloudSim's `PowerModelSpecPower`)."""
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from ulm.arrays import F64, I64
@@ -22,18 +23,27 @@ class PowerTable:
 
     def watts(self, kind: I64, util: F64) -> F64:
         """Power of each host at its CPU utilisation (clipped to [0, 1])."""
-        u = np.clip(util, 0.0, 1.0) * self._steps
-        lo = np.minimum(np.floor(u).astype(np.int64), self._steps - 1)
-        frac = u - lo
-        row = self._table[kind]
-        rows = np.arange(len(kind))
-        return np.asarray(row[rows, lo] + (row[rows, lo + 1] - row[rows, lo]) * frac)
+        return np.asarray(_watts(self._table, self._steps, np.ascontiguousarray(kind, np.int64),
+                                 np.ascontiguousarray(util, np.float64)))
 
     def max_watts(self, kind: I64) -> F64:
         return np.asarray(self._table[kind, -1])
 
     def idle_watts(self, kind: I64) -> F64:
         return np.asarray(self._table[kind, 0])
+
+
+@numba.njit(cache=True)
+def _watts(table: F64, steps: int, kind: I64, util: F64) -> F64:
+    """Compiled: the simulator asks this ~4,000 times a day for 800 hosts."""
+    out = np.empty(len(kind))
+    for i in range(len(kind)):
+        u = min(max(util[i], 0.0), 1.0) * steps
+        lo = min(int(np.floor(u)), steps - 1)
+        frac = u - lo
+        a = table[kind[i], lo]
+        out[i] = a + (table[kind[i], lo + 1] - a) * frac
+    return out
 
 
 def trapezoid_j(table: PowerTable, kind: I64, u_from: F64, u_to: F64, dt: float,
