@@ -145,7 +145,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
                 draft.problems.append(f"{st.snap.host_names[host]} stays overloaded: no "
                                       f"movable VM left ({', '.join(stuck[:5]) or 'none'})")
                 break
-            vm = rule(st, host, np.array(movable, np.int64))
+            vm = rule(st, host, movable)
             st.remove(vm)
             movable.remove(vm)
             on_host.remove(vm)
@@ -262,9 +262,8 @@ def balance(st: State, over: B, draft: Draft) -> None:
         if not hot.any():
             return
         h = int(np.flatnonzero(hot)[np.argmax(util[hot])])
-        cands = np.array([v for v in st.vms_on(h) if not st.fixed[v]
-                          and v not in draft.moved], np.int64)
-        if not len(cands):
+        cands = [v for v in st.vms_on(h).tolist() if not st.fixed[v] and v not in draft.moved]
+        if not cands:
             done[h] = True
             continue
         vm = select(st, h, cands)

@@ -9,7 +9,7 @@ planned in seconds. `ulm.snapshot.View` is the immutable equivalent for callers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,13 @@ from ulm.snapshot import Snapshot
 
 PINNED_LABEL = "ulm.pinned"
 GROUP_LABEL = "ulm.anti-affinity"
+
+
+@dataclass(frozen=True, slots=True)
+class VmLists:
+    cpu: list[float]  # current CPU demand
+    ram: list[float]  # memory size (MiB)
+    size: list[float]  # CPU size
 
 
 @dataclass(eq=False)
@@ -67,6 +74,12 @@ class State:
     curve_w: F64  # ... and the watts there
     curve_len: I64  # breakpoints per curve
     member: B  # V x G: VM in anti-affinity group g (G = 0 without groups)
+
+    @cached_property
+    def lists(self) -> VmLists:
+        """Per-VM columns as Python lists, for rules that compare a few VMs at a time."""
+        return VmLists(self.vm_cpu.tolist(), self.snap.vm_mem_size.tolist(),
+                       self.snap.vm_cpu_size.tolist())
 
     @property
     def V(self) -> tuple[Any, ...]:

@@ -235,8 +235,9 @@ class Engine:
                                    float(self.ram[alive].sum()) if not self.compat else 0.0))
         snap = self.snapshot(k, t, req)
         plan = schedule(snap, self.policy, self.start + t, explain=False)
-        self.execute(plan.moves)
-        self.power_actions += len(plan.actions) - len(plan.moves)
+        moves = plan.moves
+        self.execute(moves)
+        self.power_actions += len(plan.actions) - len(moves)
         if self.states is not None:
             self._pending_power = [a for a in plan.actions if isinstance(a, PowerOff | PowerOn)]
             self._power_ready(t)
@@ -324,6 +325,7 @@ class Engine:
             vm_mem=mem_use,
             vm_history=hist,
             vm_last_moved=c.last_moved[order] + self.start,
+            name=f"sim:{self.trace.name}:{k}",
             **power,
         )
 
