@@ -152,17 +152,19 @@ def relieve(st: State, over: B, draft: Draft) -> None:
             chosen.append((vm, host, trigger))
             if not _still_over(st, host, on_host, mem_over):
                 break
+    demand = st.lists.demand
     if st.policy.compat == "cloudsim":  # CloudSim's stable sort: ties keep selection order
-        chosen.sort(key=lambda c: -st.demand[c[0]])
+        chosen.sort(key=lambda c: -demand[c[0]])
     else:
-        chosen.sort(key=lambda c: (-st.demand[c[0]], c[0]))
+        chosen.sort(key=lambda c: (-demand[c[0]], c[0]))
     if not chosen:
         return
     vms = np.array([c[0] for c in chosen], np.int64)
     srcs = np.array([c[1] for c in chosen], np.int64)
-    dst, counts, top_h, top_c, n_top = scan.place_many(
+    where, counts, top_h, top_c, n_top = scan.place_many(
         vms, srcs, params(st), over | maintenance(st), st.V, st.H, st.S,
         draft.budget_left(st.policy), False, TOP_N)
+    dst = where.tolist()
     for i, (vm, src, trigger) in enumerate(chosen):
         name = st.snap.vm_names[vm]
         if dst[i] == -2:
@@ -174,7 +176,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
                                             "kept: move budget used up"))
             continue
         if dst[i] >= 0 and not draft.explain:  # moved; nobody reads why
-            _record(st, draft, vm, src, int(dst[i]), trigger)
+            _record(st, draft, vm, src, dst[i], trigger)
             continue
         ans = answer(counts[i], top_h[i], top_c[i], int(n_top[i]))
         if ans.host is None:
@@ -191,9 +193,9 @@ def _record(st: State, draft: Draft, vm: int, src: int, dst: int, trigger: str) 
     """Adds a move the working state already holds (placement and slots) to the plan."""
     draft.moved.add(vm)
     draft.destinations.add(dst)
-    draft.moves.append(Move(st.snap.vm_names[vm], st.snap.host_names[src],
-                            st.snap.host_names[dst], trigger,
-                            float(st.snap.vm_mem_size[vm])))
+    names = st.snap.host_names
+    draft.moves.append(Move(st.snap.vm_names[vm], names[src], names[dst], trigger,
+                            st.lists.ram[vm]))
 
 
 def evacuate(st: State, draft: Draft, over: B) -> None:
@@ -313,12 +315,11 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     ranked = order[(st.start_util[order] < rule.underload_threshold) & ~tried[order]]
     blocked = np.zeros(st.snap.n_hosts, np.bool_)
     blocked[list(draft.destinations)] = True
-    fixed = np.array([bool(f) for f in st.fixed], np.bool_)
     limit = -1 if rule.max_hosts_per_round is None else rule.max_hosts_per_round
     budget = min(draft.budget_left(st.policy), 1 << 62)
     hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = scan.consolidate(
         params(st, allow_empty=False), st.V, st.H, st.S, ranked, tried, excluded, blocked,
-        fixed, rule.underload_threshold, limit, budget, rule.headroom, TOP_N)
+        st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N)
     for e, host in enumerate(hosts.tolist()):
         if what[e] == scan.STUCK:
             _cannot_empty(st, draft, host)
@@ -328,8 +329,9 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
         frac = st.start_util[host] if compat else util[e]
         trigger = f"consolidation: {name} at {frac:.0%} CPU"
         end = int(first[e + 1]) if e + 1 < len(hosts) else len(vms)
-        for i in range(int(first[e]), end):
-            vm, dst = int(vms[i]), int(dsts[i])
+        start = int(first[e])
+        for i, (vm, dst) in enumerate(zip(vms[start:end].tolist(), dsts[start:end].tolist(),
+                                          strict=True), start):
             _record(st, draft, vm, host, dst, trigger)
             if draft.explain:
                 draft.decisions.append(_decision(

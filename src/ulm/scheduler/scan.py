@@ -121,12 +121,20 @@ def _spread_over(h: int, after: float, length: int, detector: int, p: np.ndarray
 def _lr_over(after: float, length: int, line0: float, line1: float, biggest: float,
              v_horizon: float, cap: float, p: np.ndarray) -> bool:
     """LR's verdict on a host from its line plus the VM's (see `State.host_lr`)."""
-    horizon = max(math.ceil(biggest / p[P_MIB_PER_S] / p[P_INTERVAL]), v_horizon)
+    return _lr_verdict(after, length, line0, line1, biggest, v_horizon, cap, p[P_MIB_PER_S],
+                       p[P_INTERVAL], p[P_SAFETY], p[P_MIN_LR], p[P_FALLBACK])
+
+
+@numba.njit(cache=True, inline="always")
+def _lr_verdict(after: float, length: int, line0: float, line1: float, biggest: float,
+                v_horizon: float, cap: float, mib_per_s: float, interval: float,
+                safety: float, min_lr: float, fallback: float) -> bool:
+    horizon = max(math.ceil(biggest / mib_per_s / interval), v_horizon)
     at = LR_POINTS + horizon - (LR_POINTS + 1) / 2.0
     predicted = (line0 + line1 * at) / cap
-    if length >= p[P_MIN_LR]:
-        return bool(p[P_SAFETY] * predicted >= 1.0)
-    return bool(after > p[P_FALLBACK])
+    if length >= min_lr:
+        return bool(safety * predicted >= 1.0)
+    return bool(after > fallback)
 
 
 @numba.njit(cache=True)
@@ -167,6 +175,10 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
     h_cpu, v_hist = h_num[0], vm_hist[vm]
     v_line0, v_line1 = v_line[0], v_line[1]
     cap_after, detector, threshold = p[P_CAP_AFTER], int(p[P_DETECTOR]), p[P_THRESHOLD]
+    # Parameters in locals: read from `p` in the loop, they were reloaded for every host.
+    allow_empty, cpu_oc, mem_oc = p[P_ALLOW_EMPTY] != 0, p[P_CPU_OC], p[P_MEM_OC]
+    mib_per_s, interval = p[P_MIB_PER_S], p[P_INTERVAL]
+    safety, min_lr, fallback = p[P_SAFETY], p[P_MIN_LR], p[P_FALLBACK]
     counts[:] = 0
     for h in range(n):
         cap = h_cpu[h]
@@ -175,14 +187,14 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
             why = ON
         elif excluded[h] or h == src:
             why = EXCLUDED
-        elif p[P_ALLOW_EMPTY] == 0 and h_count[h] <= 0:
+        elif not allow_empty and h_count[h] <= 0:
             why = EMPTY
         elif (compat and not h_num[1, h] >= demand - 1e-9) or (
                 not compat and not h_num[2, h] >= vcpus):
             why = CORES
-        elif not h_cur[h] + demand <= cap * p[P_CPU_OC] + 1e-9:
+        elif not h_cur[h] + demand <= cap * cpu_oc + 1e-9:
             why = CPU
-        elif not h_mem[h] + mem <= h_num[3, h] * p[P_MEM_OC] + 1e-9:
+        elif not h_mem[h] + mem <= h_num[3, h] * mem_oc + 1e-9:
             why = MEMORY
         elif use_taken and taken[h]:
             why = AFFINITY
@@ -193,9 +205,10 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
         elif math.isnan(cap_after) and not (compat and h_cur[h] == 0) and (  # CloudSim skips
                 # the check for hosts at 0 %; else the policy's own detector decides
                 (detector == 1 and not after <= threshold + 1e-9)
-                or (detector == 2 and _lr_over(after, max(h_len[h], v_len), h_lr[h, 0] + v_line0,
-                                               h_lr[h, 1] + v_line1, h_biggest[h], v_horizon,
-                                               cap, p))
+                or (detector == 2 and _lr_verdict(
+                    after, max(h_len[h], v_len), h_lr[h, 0] + v_line0, h_lr[h, 1] + v_line1,
+                    h_biggest[h], v_horizon, cap, mib_per_s, interval, safety, min_lr,
+                    fallback))
                 or (detector >= 3 and _spread_over(h, after, max(h_len[h], v_len), detector, p,
                                                    h_hist, v_hist, cap))):
             why = OVERLOAD

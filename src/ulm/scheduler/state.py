@@ -30,6 +30,7 @@ class VmLists:
     cpu: list[float]  # current CPU demand
     ram: list[float]  # memory size (MiB)
     size: list[float]  # CPU size
+    demand: list[float]  # CPU each VM needs at its destination
 
 
 @dataclass(eq=False)
@@ -48,6 +49,7 @@ class State:
     host_count: I64  # VMs per host
     host_busy: I64  # migrations touching the host (in flight + planned)
     fixed: list[str]  # per VM: why ULM may not move it ("" = movable)
+    fixed_mask: B  # per VM: fixed[v] != ""
     group: list[frozenset[str]]  # per VM: anti-affinity groups it belongs to
     biggest: F64  # per host: RAM of its biggest VM (MiB), for LR's migration horizon
     maintenance: B  # per host: in maintenance (drained, never a destination)
@@ -79,7 +81,7 @@ class State:
     def lists(self) -> VmLists:
         """Per-VM columns as Python lists, for rules that compare a few VMs at a time."""
         return VmLists(self.vm_cpu.tolist(), self.snap.vm_mem_size.tolist(),
-                       self.snap.vm_cpu_size.tolist())
+                       self.snap.vm_cpu_size.tolist(), self.demand.tolist())
 
     @property
     def V(self) -> tuple[Any, ...]:
@@ -116,6 +118,7 @@ class State:
         busy = np.zeros(n_h, np.int64)
         vm_len = tally.valid_lengths(hist)
         groups_of = _groups(snap, policy)
+        fixed = _fixed_reasons(snap, policy, now)
         if inflight.any():
             dst = snap.vm_migrating_to[inflight]
             # A migration in flight holds its resources on both ends until it completes.
@@ -127,7 +130,7 @@ class State:
             snap=snap, policy=policy, now=now, vm_cpu=snap.vm_cpu, demand=demand, mem=mem,
             vm_hist=hist, vm_host=snap.vm_host.copy(), host_cur=cur, host_hist=host_hist,
             host_mem=host_mem, host_count=np.bincount(on, minlength=n_h).astype(np.int64),
-            host_busy=busy, fixed=_fixed_reasons(snap, policy, now), group=groups_of,
+            host_busy=busy, fixed=fixed[0], fixed_mask=fixed[1], group=groups_of,
             biggest=tally.biggest(snap.vm_host, snap.vm_mem_size.astype(np.float64), n_h),
             maintenance=_maintenance(snap),
             vm_len=vm_len, host_len=tally.valid_lengths(host_hist),
@@ -280,9 +283,9 @@ def _with_measured(snap: Snapshot, cur: F64, hist: F64) -> tuple[F64, F64]:
     return cur + over_now, hist + over_hist
 
 
-def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> list[str]:
-    """Per VM, why ULM may not move it ("" = movable). Vectorised: the simulator asks this
-    for 1,500 VMs 288 times a day, and nearly every VM is movable."""
+def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> tuple[list[str], B]:
+    """Per VM, why ULM may not move it ("" = movable), and as a mask. Vectorised: the
+    simulator asks this for 1,500 VMs 288 times a day, and nearly every VM is movable."""
     n = snap.n_vms
     pinned = ~snap.vm_migratable
     if policy.constraints.pinned:
@@ -297,14 +300,16 @@ def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> list[str]:
     with np.errstate(invalid="ignore"):
         cooling = (now - snap.vm_last_moved < cooldown) if cooldown else np.zeros(n, np.bool_)
     out = [""] * n
+    fixed = cooling.copy()
     # Lowest priority first, so that the most important reason is the one that stays.
     for i in np.flatnonzero(cooling):
         out[i] = f"cool-down: moved {now - snap.vm_last_moved[i]:.0f} s ago"
     for mask, why in ((snap.vm_host < 0, "not placed"), (snap.vm_stale, "stale metrics"),
                       (snap.vm_migrating_to >= 0, "migration in flight"), (pinned, "pinned")):
+        fixed |= mask
         for i in np.flatnonzero(mask):
             out[i] = why
-    return out
+    return out, fixed
 
 
 def _groups(snap: Snapshot, policy: Policy) -> list[frozenset[str]]:

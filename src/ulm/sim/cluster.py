@@ -21,6 +21,7 @@ import numpy as np
 from ulm.arrays import F64, I64, B
 from ulm.clock import SimClock
 from ulm.drivers.base import MigrationOptions, MigrationState, MigrationStatus
+from ulm.sim.accounting import Entries, entries_of
 
 
 @dataclass(eq=False)
@@ -43,6 +44,7 @@ class ArrayCluster:
     _host_index: dict[str, int] = field(default_factory=dict)
     _jobs: dict[str, tuple[int, int, float]] = field(default_factory=dict)
     _order: I64 | None = None  # list_order, until a migration completes or a VM stops
+    _entries: Entries | None = None  # entries(), until a migration starts or ends
 
     def __post_init__(self) -> None:
         n = len(self.vm_names)
@@ -71,6 +73,7 @@ class ArrayCluster:
         self.in_dst = np.concatenate([self.in_dst, dsts])
         self.in_end = np.concatenate([self.in_end, now + duration])
         self.migrations += len(vms)
+        self._entries = None
 
     def next_completion(self) -> float | None:
         return float(self.in_end.min()) if len(self.in_end) else None
@@ -92,11 +95,20 @@ class ArrayCluster:
     def _keep(self, keep: B) -> None:
         self.in_vm, self.in_dst = self.in_vm[keep], self.in_dst[keep]
         self.in_end = self.in_end[keep]
+        self._entries = None
 
     def remove(self, vms: I64) -> None:
         """VMs that stop (CloudSim deletes VMs whose demand is exactly 0)."""
         self.alive[vms] = False
         self._order = None
+        self._entries = None
+
+    def entries(self) -> Entries:
+        """What runs where, migrations in flight included (`ulm.sim.accounting`)."""
+        if self._entries is None:  # shared by the accounting of consecutive instants
+            self._entries = entries_of(self.vm_host, self.alive, self.list_order(), self.in_vm,
+                                       self.in_dst)
+        return self._entries
 
     def list_order(self) -> I64:
         """Live VMs in the order of their hosts' VM lists (oldest arrival first)."""

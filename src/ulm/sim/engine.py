@@ -169,8 +169,7 @@ class Engine:
         return np.asarray(u * self.mips * self.cluster.alive)
 
     def _share(self, req: F64) -> Any:
-        c = self.cluster
-        ent = entries_of(c.vm_host, c.alive, c.list_order(), c.in_vm, c.in_dst)
+        ent = self.cluster.entries()
         return ent, share(ent, req, self.host_mips, self.core_mips)
 
     def _record(self, t: float, req: F64) -> None:
