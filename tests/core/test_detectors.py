@@ -108,7 +108,7 @@ def test_detectors_are_vectorised_over_hosts() -> None:
 def test_lr_from_summed_lines_matches_the_regression_of_the_sum(seed: int, width: int,
                                                                  safety: float) -> None:
     """The scheduler tests LR from OLS lines (State.host_lr), "host + VM" as the sum of the two
-    lines (the compiled `scan.lr_over`, which placement shares): it must give the same
+    lines (the compiled `scan.host_over`, which placement shares): it must give the same
     verdict as the regression over the summed history, fallback included."""
     rng = np.random.default_rng(seed)
     n, cap = 40, 1000.0
@@ -124,8 +124,8 @@ def test_lr_from_summed_lines_matches_the_regression_of_the_sum(seed: int, width
     lines = lr_lines(host) + lr_lines(vm)[0]
     params = _scan_params(pol)
     biggest = horizon * rule.migration_mib_per_s * rule.migration_interval_s  # -> horizon
-    got = scan.lr_over(np.arange(n), params, summed[:, -1], np.full(n, cap), length, lines,
-                       biggest)
+    got = scan.hosts_over(np.arange(n), params, _state(summed, length, lines, biggest),
+                          np.full(n, cap))
     near = np.abs(safety * lr_prediction(HostLoad(summed / cap, length, current, horizon)) - 1)
     decided = near > 1e-9  # a verdict exactly at the line may round either way
     assert (got == want)[decided].all()
@@ -150,3 +150,38 @@ def test_mad_median_is_numpys_nanmedian_to_the_bit(seed: int, width: int) -> Non
     rows[rng.random((25, width)) < 0.4] = np.nan
     rows[:, -1] = rng.random(25)  # every row has a sample
     assert np.array_equal(nan_median(rows), np.nanmedian(rows, axis=1))
+
+
+def _state(hist: np.ndarray, length: np.ndarray, lines: np.ndarray, biggest: np.ndarray,
+           ) -> tuple[np.ndarray, ...]:
+    """The working-state tuple `scan` reads (see `State.S`) for hosts with these histories
+    (in CPU units; the newest sample is the current load)."""
+    n = len(hist)
+    return (hist[:, -1].copy(), np.ascontiguousarray(hist), np.zeros(n),
+            np.zeros(n, np.int64), np.zeros(n, np.int64), length.astype(np.int64), lines,
+            biggest.astype(np.float64), np.zeros(0, np.int64))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["threshold", "iqr", "mad", "none"]),
+       st.sampled_from([5, 12, 30, 40]), st.integers(1, 6), st.integers(0, 5))
+def test_compiled_detector_is_the_numpy_detector(seed: int, detector: str, width: int,
+                                                 sustain: int, extra: int) -> None:
+    """The scheduler runs the detectors compiled (`scan.host_over`); `detectors.overloaded`
+    is the readable definition. Same verdict on every host: sustain windows, zero tails
+    (short histories, the THR fallback) and widths beyond 30 samples included."""
+    rng = np.random.default_rng(seed)
+    n, cap = 60, 1000.0
+    hist = rng.uniform(0, 1100, (n, width)) * (rng.random((n, 1)) < 0.9)
+    young = rng.random(n) < 0.3  # a zero tail: fewer valid samples
+    hist[young, : width // 2] = 0.0
+    hist[rng.random(n) < 0.2] = 500.0  # flat rows: ties in the sorts, a zero spread
+    window = sustain + extra
+    pol = policy(f"[overload]\ndetector = \"{detector}\"\nsustain = {sustain}\n"
+                 f"window = {window}\nthreshold = 0.8\n")
+    length = valid_length(hist)
+    want = overloaded(HostLoad(hist[:, -30:] / cap, length, hist[:, -1] / cap, np.zeros(n)),
+                      pol.overload)
+    got = scan.hosts_over(np.arange(n), _scan_params(pol),
+                          _state(hist, length, np.zeros((0, 2)), np.zeros(n)), np.full(n, cap))
+    assert got.tolist() == want.tolist()

@@ -12,6 +12,8 @@ from tests.builders import FLAT, policy
 from ulm.model import VM, Host, HostState, Move, Plan, PowerOff, Resources
 from ulm.policy import Policy, resolve_policy
 from ulm.scheduler import schedule
+from ulm.scheduler.core import Draft, _select, overloaded_hosts
+from ulm.scheduler.state import State
 from ulm.snapshot import Snapshot
 
 POLICIES = [
@@ -165,3 +167,24 @@ def test_the_generator_exercises_moves() -> None:
     count()
     assert moved > 20
     assert np.isfinite(moved)
+
+
+@SETTINGS
+@given(clusters(), st.sampled_from(["largest", "mmt", "mu", "cost"]),
+       st.sampled_from(["threshold", "lr", "iqr", "mad"]), st.sampled_from([0.5, 1.0]))
+def test_compiled_selection_is_the_python_loop(snap: Snapshot, rule: str, detector: str,
+                                               mem_threshold: float) -> None:
+    """Relief's selection runs compiled for the rules with a key; the Python loop is the
+    readable definition (and runs `rs` and `mc`): the same VMs leave, in the same order,
+    with the same problems, and the working state ends the same."""
+    pol = policy(f'[overload]\ndetector = "{detector}"\nthreshold = 0.5\nsustain = 1\n'
+                 f'window = 1\nmemory_threshold = {mem_threshold}\n'
+                 f'[selection]\nrule = "{rule}"\n')
+    results = []
+    for compiled in (True, False):
+        state = State.of(snap, pol, 0.0)
+        draft = Draft()
+        chosen = _select(state, overloaded_hosts(state), draft, compiled=compiled)
+        results.append((chosen, draft.problems, state.host_cur.tolist(),
+                        state.host_len.tolist(), state.vm_host.tolist()))
+    assert results[0] == results[1]

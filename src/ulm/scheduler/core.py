@@ -17,9 +17,8 @@ from ulm.calendar import Period
 from ulm.model import Action, Decision, Efficacy, HostState, Move, Plan
 from ulm.policy import Policy
 from ulm.scheduler import power, scan
-from ulm.scheduler.detectors import overloaded
 from ulm.scheduler.placement import Answer, Ask, answer, maintenance, params, place, verdict
-from ulm.scheduler.selection import RULES
+from ulm.scheduler.selection import KEYED, RULES
 from ulm.scheduler.state import State
 from ulm.snapshot import Snapshot
 
@@ -105,53 +104,15 @@ def overloaded_hosts(st: State) -> B:
 
 
 def _cpu_over(st: State, hosts: I64) -> B:
-    """The policy's detector on these hosts in the working placement. LR reads the lines the
-    state keeps (`State.host_lr`): the same numbers the placement check adds a VM to."""
-    if len(st.host_lr):
-        return scan.lr_over(hosts, st.scan_params, st.host_cur, st.snap.host_cpu, st.host_len,
-                            st.host_lr, st.biggest)
-    return overloaded(st.load(hosts), st.policy.overload)
-
-
-def _still_over(st: State, host: int, on_host: list[int], mem_can_be_over: bool) -> bool:
-    """Is `host` still overloaded with `on_host` (its VMs, ascending) left on it?"""
-    if len(st.host_lr):
-        cpu = scan.lr_host_over(host, st.scan_params, st.host_cur, st.snap.host_cpu,
-                                st.host_len, st.host_lr, st.biggest)
-    else:
-        cpu = _cpu_over(st, np.array([host]))[0]
-    if cpu:
-        return True
-    if not mem_can_be_over:  # memory use only falls as VMs leave
-        return False
-    limit = st.policy.overload.memory_threshold * st.snap.host_mem[host]
-    return bool(st.snap.vm_mem[on_host].sum() > limit)
+    """The policy's detector on these hosts in the working placement (compiled; LR reads
+    the lines the state keeps, `State.host_lr`: the numbers the placement check adds to)."""
+    return scan.hosts_over(hosts, st.scan_params, st.S, st.snap.host_cpu)
 
 
 def relieve(st: State, over: B, draft: Draft) -> None:
     """Selection on every overloaded host first, then placement of all selected VMs,
     biggest first (best-fit decreasing), so the hardest VMs choose before the easy ones."""
-    rule = RULES[st.policy.selection.rule]
-    chosen: list[tuple[int, int, str]] = []
-    for host in np.flatnonzero(over).tolist():
-        trigger = _trigger(st, host)
-        on_host = st.vms_on(host).tolist()
-        movable = [v for v in on_host if not st.fixed[v] and v not in draft.moved]
-        mem_over = bool(st.snap.vm_mem[on_host].sum()
-                        > st.policy.overload.memory_threshold * st.snap.host_mem[host])
-        while True:
-            if not movable:
-                stuck = [st.snap.vm_names[v] for v in on_host]
-                draft.problems.append(f"{st.snap.host_names[host]} stays overloaded: no "
-                                      f"movable VM left ({', '.join(stuck[:5]) or 'none'})")
-                break
-            vm = rule(st, host, movable)
-            st.remove(vm)
-            movable.remove(vm)
-            on_host.remove(vm)
-            chosen.append((vm, host, trigger))
-            if not _still_over(st, host, on_host, mem_over):
-                break
+    chosen = _select(st, over, draft)
     demand = st.lists.demand
     if st.policy.compat == "cloudsim":  # CloudSim's stable sort: ties keep selection order
         chosen.sort(key=lambda c: -demand[c[0]])
@@ -187,6 +148,57 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         _record(st, draft, vm, src, ans.host, trigger)
         draft.decisions.append(_decision(st, vm, src, trigger, ans,
                                          f"moved to {st.snap.host_names[ans.host]}"))
+
+
+def _select(st: State, over: B, draft: Draft, compiled: bool = True
+            ) -> list[tuple[int, int, str]]:
+    """VMs leave each overloaded host, one by one by the selection rule, until it is no
+    longer overloaded (CPU by the detector, or memory): (VM, host, trigger) in order.
+
+    The rules with a key (and "cost") run compiled (`scan.select`); `rs` and `mc` run in the
+    Python loop below, which does the same for any rule (a test holds the two together)."""
+    hosts = np.flatnonzero(over)
+    triggers = {h: _trigger(st, h) for h in hosts.tolist()}  # the load before anything left
+    name = st.policy.selection.rule
+    if compiled and (name in KEYED or name == "cost"):
+        moved = np.zeros(st.snap.n_vms, np.bool_)
+        moved[list(draft.moved)] = True
+        key = KEYED[name](st) if name in KEYED else np.zeros(st.snap.n_vms)
+        vms, at, stuck = scan.select(
+            hosts, st.scan_params, st.V, st.S, st.snap.host_cpu, st.snap.host_mem,
+            st.snap.vm_mem, st.fixed_mask, moved, scan.KEY_RULE if name in KEYED
+            else scan.COST_RULE, np.array(key, np.float64))  # a copy: one compiled signature
+        for h in stuck.tolist():
+            _stays_overloaded(st, draft, h)
+        return [(v, h, triggers[h]) for v, h in zip(vms.tolist(), at.tolist(), strict=True)]
+    rule = RULES[name]
+    chosen: list[tuple[int, int, str]] = []
+    limit = st.policy.overload.memory_threshold
+    for host in hosts.tolist():
+        on_host = st.vms_on(host).tolist()
+        movable = [v for v in on_host if not st.fixed[v] and v not in draft.moved]
+        mem_over = bool(st.snap.vm_mem[on_host].sum() > limit * st.snap.host_mem[host])
+        while True:
+            if not movable:
+                _stays_overloaded(st, draft, host)
+                break
+            vm = rule(st, host, movable)
+            st.remove(vm)
+            movable.remove(vm)
+            on_host.remove(vm)
+            chosen.append((vm, host, triggers[host]))
+            if scan.host_over(host, st.scan_params, st.S, st.snap.host_cpu):
+                continue
+            if not mem_over or not st.snap.vm_mem[on_host].sum() > limit * st.snap.host_mem[
+                    host]:  # memory use only falls as VMs leave
+                break
+    return chosen
+
+
+def _stays_overloaded(st: State, draft: Draft, host: int) -> None:
+    stuck = [st.snap.vm_names[v] for v in st.vms_on(host).tolist()]
+    draft.problems.append(f"{st.snap.host_names[host]} stays overloaded: no movable VM left "
+                          f"({', '.join(stuck[:5]) or 'none'})")
 
 
 def _record(st: State, draft: Draft, vm: int, src: int, dst: int, trigger: str) -> None:
@@ -341,7 +353,7 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
 
 def _trigger(st: State, host: int) -> str:
     rule = st.policy.overload
-    util = float(st.utilisation()[host])
+    util = float(st.host_cur[host] / st.snap.host_cpu[host])
     name = st.snap.host_names[host]
     if rule.detector == "threshold" and util > rule.threshold:
         how = (f"> {rule.threshold:.0%}" if rule.sustain <= 1

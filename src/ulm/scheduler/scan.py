@@ -29,8 +29,8 @@ RANKING = {"pabfd": 0, "first-fit": 1, "balance": 2}
 # Indices into the parameter vector (one float64 array: numba dispatch costs per argument).
 (P_COMPAT, P_CPU_OC, P_MEM_OC, P_CAP_AFTER, P_DETECTOR, P_THRESHOLD, P_SAFETY, P_MIN_LR,
  P_FALLBACK, P_MIN_IQR, P_SLOTS, P_MIB_PER_S, P_INTERVAL, P_MAX_AFTER, P_ALLOW_EMPTY,
- P_RANKING) = range(16)
-N_PARAMS = 16
+ P_RANKING, P_SUSTAIN, P_WINDOW, P_MEM_THRESHOLD) = range(19)
+N_PARAMS = 19
 
 # Columns of the per-VM number table (`State.vm_num`).
 DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM = range(6)
@@ -259,22 +259,133 @@ def _top(cost: np.ndarray, top_h: np.ndarray, top_c: np.ndarray) -> int:
 
 
 @numba.njit(cache=True)
-def lr_over(hosts: np.ndarray, p: np.ndarray, h_cur: np.ndarray, h_cpu: np.ndarray,
-            h_len: np.ndarray, h_lr: np.ndarray, h_biggest: np.ndarray) -> np.ndarray:
-    """LR's verdict on these hosts as they are, from the lines the state keeps: the same
-    rule and numbers as the placement check, without a VM added."""
-    out = np.zeros(len(hosts), np.bool_)
-    for i in range(len(hosts)):
-        out[i] = lr_host_over(hosts[i], p, h_cur, h_cpu, h_len, h_lr, h_biggest)
-    return out
+def host_over(h: int, p: np.ndarray, S: tuple, h_cpu: np.ndarray) -> bool:  # type: ignore[type-arg]
+    """The policy's CPU overload detector on host `h` as it is in the working state
+    (`detectors.overloaded`, which the tests hold this to; LR from the state's lines)."""
+    h_cur, h_hist, h_len, h_lr, h_biggest = S[0], S[1], S[5], S[6], S[7]
+    detector = int(p[P_DETECTOR])
+    cap = h_cpu[h]
+    current = h_cur[h] / cap
+    length = h_len[h]
+    if detector == 0:
+        return False
+    if detector == 2:
+        return _lr_over(current, length, h_lr[h, 0], h_lr[h, 1], h_biggest[h], 0.0, cap, p)
+    width = min(h_hist.shape[1], MAX_HISTORY)
+    start = h_hist.shape[1] - width
+    if detector == 1:  # at least `sustain` of the last `window` samples, and now
+        threshold, sustain = p[P_THRESHOLD], int(p[P_SUSTAIN])
+        if sustain <= 1 or not current > threshold:
+            return bool(current > threshold)
+        win = min(int(p[P_WINDOW]), width)
+        first_valid = win - max(length, 1)
+        over = 0
+        for k in range(max(first_valid, 0), win):
+            value = current if k == win - 1 else h_hist[h, start + width - win + k] / cap
+            if value > threshold:
+                over += 1
+        return over >= sustain
+    if length >= p[P_MIN_IQR]:  # IQR / MAD
+        row = np.empty(width)
+        for k in range(width):
+            row[k] = h_hist[h, start + k] / cap
+        return bool(current > 1.0 - p[P_SAFETY] * _spread(row, length, detector))
+    return bool(current > p[P_FALLBACK])
 
 
 @numba.njit(cache=True)
-def lr_host_over(h: int, p: np.ndarray, h_cur: np.ndarray, h_cpu: np.ndarray,
-                 h_len: np.ndarray, h_lr: np.ndarray, h_biggest: np.ndarray) -> bool:
-    """`lr_over` of one host."""
-    cap = h_cpu[h]
-    return _lr_over(h_cur[h] / cap, h_len[h], h_lr[h, 0], h_lr[h, 1], h_biggest[h], 0.0, cap, p)
+def hosts_over(hosts: np.ndarray, p: np.ndarray, S: tuple,  # type: ignore[type-arg]
+               h_cpu: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(hosts), np.bool_)
+    for i in range(len(hosts)):
+        out[i] = host_over(hosts[i], p, S, h_cpu)
+    return out
+
+
+# Selection rules the compiled relief loop knows (`selection.KEYED`): the VM with the
+# smallest key leaves first; "cost" is ULM's rule (see `selection.cost`).
+KEY_RULE, COST_RULE = 0, 1
+
+
+@numba.njit(cache=True)
+def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore[type-arg]
+           h_cpu: np.ndarray, h_mem_cap: np.ndarray, vm_mem_use: np.ndarray,
+           fixed: np.ndarray, moved: np.ndarray, rule: int, key: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """Relief's selection (`core.relieve`), compiled: from each overloaded host, VMs leave
+    one by one (taken off the working state) until the host is no longer overloaded, on CPU
+    by the detector or on memory use. Returns the chosen VMs and their hosts, in order, and
+    the hosts left overloaded with no movable VM."""
+    vm_num, vm_host = V[0], S[8]
+    n_v = len(vm_host)
+    chosen = np.zeros(n_v, np.int64)
+    chosen_host = np.zeros(n_v, np.int64)
+    stuck = np.zeros(len(hosts), np.int64)
+    on = np.zeros(n_v, np.int64)
+    n_chosen, n_stuck = 0, 0
+    for h in hosts:
+        k = 0
+        mem_used = 0.0
+        for i in range(n_v):
+            if vm_host[i] == h:
+                on[k] = i
+                k += 1
+                mem_used += vm_mem_use[i]
+        limit = p[P_MEM_THRESHOLD] * h_mem_cap[h]
+        mem_can_be_over = mem_used > limit  # memory use only falls as VMs leave
+        while True:
+            best, best_key = -1, 0.0
+            if rule == COST_RULE:
+                best = _cost_pick(on[:k], h, p, vm_num, S[0], h_cpu, fixed, moved)
+            else:
+                for j in range(k):
+                    v = on[j]
+                    if not fixed[v] and not moved[v] and (best < 0 or key[v] < best_key):
+                        best, best_key = v, key[v]
+            if best < 0:
+                stuck[n_stuck] = h
+                n_stuck += 1
+                break
+            remove(best, V, S)
+            chosen[n_chosen], chosen_host[n_chosen] = best, h
+            n_chosen += 1
+            j = 0
+            for m in range(k):  # the host's list without the VM that left
+                if on[m] != best:
+                    on[j] = on[m]
+                    j += 1
+            k = j
+            if host_over(h, p, S, h_cpu):
+                continue
+            if not mem_can_be_over:
+                break
+            mem_used = 0.0
+            for m in range(k):
+                mem_used += vm_mem_use[on[m]]
+            if not mem_used > limit:
+                break
+    return chosen[:n_chosen], chosen_host[:n_chosen], stuck[:n_stuck]
+
+
+@numba.njit(cache=True)
+def _cost_pick(on: np.ndarray, h: int, p: np.ndarray, vm_num: np.ndarray, h_cur: np.ndarray,
+               h_cpu: np.ndarray, fixed: np.ndarray, moved: np.ndarray) -> int:
+    """`selection.cost`: the least RAM among VMs that relieve the host alone, else the most
+    CPU per MiB."""
+    excess = h_cur[h] - p[P_THRESHOLD] * h_cpu[h]
+    best, best_mem = -1, 0.0
+    for v in on:
+        if not fixed[v] and not moved[v] and vm_num[v, CPU_NOW] >= excess and (
+                best < 0 or vm_num[v, RAM] < best_mem):
+            best, best_mem = v, vm_num[v, RAM]
+    if best >= 0:
+        return best
+    best_ratio = 0.0
+    for v in on:
+        if not fixed[v] and not moved[v]:
+            ratio = vm_num[v, CPU_NOW] / max(vm_num[v, RAM], 1.0)
+            if best < 0 or ratio > best_ratio:
+                best, best_ratio = v, ratio
+    return best
 
 
 # -- the working state: a VM leaves or joins a host ----------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ulm.arrays import F64
 from ulm.scheduler.state import State
 
 Rule = Callable[[State, int, list[int]], int]
@@ -83,6 +84,14 @@ def cost(st: State, host: int, cands: list[int]) -> int:
         return int(at[idx[np.argmin(mem[idx])]])
     return int(at[np.argmax(cpu / np.maximum(mem, 1.0))])
 
+
+#: Rules that are "the smallest key leaves first": the compiled relief loop (`scan.select`)
+#: runs these (and "cost") without calling back into Python; `rs` and `mc` run here.
+KEYED: dict[str, Callable[[State], F64]] = {
+    "largest": lambda st: -st.vm_cpu,
+    "mmt": lambda st: st.snap.vm_mem_size,
+    "mu": lambda st: st.vm_cpu / np.maximum(st.snap.vm_cpu_size, 1e-12),
+}
 
 RULES: dict[str, Rule] = {
     "largest": largest, "mmt": mmt, "mu": mu, "rs": rs, "mc": mc, "cost": cost,

@@ -18,7 +18,7 @@ from ulm.arrays import F64, I64, B
 from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
 from ulm.scheduler import scan, tally
-from ulm.scheduler.detectors import LR_POINTS, MAX_HISTORY, HostLoad, lr_lines
+from ulm.scheduler.detectors import lr_lines
 from ulm.snapshot import Snapshot
 
 PINNED_LABEL = "ulm.pinned"
@@ -148,44 +148,6 @@ class State:
         )
 
     # -- reading ------------------------------------------------------------------------------
-
-    def load(self, hosts: I64) -> HostLoad:
-        """Detector input for these hosts in the working placement."""
-        cap = self.snap.host_cpu[hosts]
-        hist = self.host_hist[hosts, -self._width():] / cap[:, None]
-        return HostLoad(hist, self.host_len[hosts], self.host_cur[hosts] / cap,
-                        self.horizon(hosts))
-
-    def load_with(self, hosts: I64, vm: int) -> HostLoad:
-        """Detector input for these hosts as if `vm` were added to each of them."""
-        cap = self.snap.host_cpu[hosts]
-        w = self._width()
-        hist = (self.host_hist[hosts, -w:] + self.vm_hist[vm, -w:]) / cap[:, None]
-        cur = (self.host_cur[hosts] + self.demand[vm]) / cap
-        horizon = np.maximum(self.horizon(hosts), self.intervals(self.snap.vm_mem_size[vm]))
-        # Histories are non-negative, so the sum's zero tail is the shorter of the two tails.
-        length = np.maximum(self.host_len[hosts], self.vm_len[vm])
-        return HostLoad(hist, length, cur, horizon)
-
-    def _width(self) -> int:
-        """History columns the detector reads: LR fits 10 points, the others 30."""
-        return LR_POINTS if self.policy.overload.detector in ("lr", "lrr") else MAX_HISTORY
-
-    def horizon(self, hosts: I64) -> F64:
-        """Migration intervals ahead for LR: the longest migration of a VM on the host.
-
-        `biggest` only grows within a round (a VM leaving does not shrink it): a horizon that
-        is one interval too long errs on the safe side and saves an O(VMs) scan per move.
-        """
-        if self.policy.overload.detector not in ("lr", "lrr"):
-            return np.zeros(len(hosts))
-        rule = self.policy.overload
-        return np.asarray(np.ceil(self.biggest[hosts] / rule.migration_mib_per_s
-                                  / rule.migration_interval_s))
-
-    def intervals(self, mem_mib: float) -> float:
-        rule = self.policy.overload
-        return float(np.ceil(mem_mib / rule.migration_mib_per_s / rule.migration_interval_s))
 
     def vms_on(self, host: int) -> I64:
         return np.flatnonzero(self.vm_host == host)
@@ -341,6 +303,8 @@ def _scan_params(policy: Policy) -> F64:
     p[scan.P_THRESHOLD], p[scan.P_SAFETY] = rule.threshold, rule.safety
     p[scan.P_MIN_LR], p[scan.P_MIN_IQR] = rule.min_history_lr, rule.min_history_iqr
     p[scan.P_FALLBACK] = rule.fallback_threshold
+    p[scan.P_SUSTAIN], p[scan.P_WINDOW] = rule.sustain, rule.window
+    p[scan.P_MEM_THRESHOLD] = rule.memory_threshold
     p[scan.P_SLOTS] = -1 if slots is None else slots
     p[scan.P_MIB_PER_S], p[scan.P_INTERVAL] = rule.migration_mib_per_s, rule.migration_interval_s
     return p
