@@ -180,11 +180,22 @@ class Policy(_Strict):
     @property
     def digest(self) -> str:
         """Stable hash of the effective policy: a plan records which policy made it."""
+        # Every plan asks (288 times a simulated day); the policy is frozen, so the digest of
+        # one object never changes. Keyed by identity (a copy is a new object), the object
+        # kept alive so that its id is not reused.
+        known = _DIGESTS.get(id(self))
+        if known is not None and known[0] is self:
+            return known[1]
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        digest = hashlib.sha256(blob).hexdigest()[:16]
+        if len(_DIGESTS) >= 64:
+            _DIGESTS.clear()
+        _DIGESTS[id(self)] = (self, digest)
+        return digest
 
 
 _EFFECTIVE: dict[tuple[str, str], Policy] = {}
+_DIGESTS: dict[int, tuple[Policy, str]] = {}
 
 
 def _merged(base: Policy, override: dict[str, Any]) -> Policy:

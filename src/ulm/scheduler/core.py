@@ -150,6 +150,16 @@ def relieve(st: State, over: B, draft: Draft) -> None:
                                          f"moved to {st.snap.host_names[ans.host]}"))
 
 
+def _record_all(st: State, draft: Draft, vms: list[int], src: int, dsts: list[int],
+                trigger: str) -> None:
+    """`_record` for a drain's moves at once."""
+    names, vm_names, ram = st.snap.host_names, st.snap.vm_names, st.lists.ram
+    draft.moved.update(vms)
+    draft.destinations.update(dsts)
+    draft.moves.extend([Move(vm_names[v], names[src], names[d], trigger, ram[v])
+                        for v, d in zip(vms, dsts, strict=True)])
+
+
 def _select(st: State, over: B, draft: Draft, compiled: bool = True
             ) -> list[tuple[int, int, str]]:
     """VMs leave each overloaded host, one by one by the selection rule, until it is no
@@ -332,23 +342,23 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = scan.consolidate(
         params(st, allow_empty=False), st.V, st.H, st.S, ranked, tried, excluded, blocked,
         st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N)
+    ends = [*first.tolist()[1:], len(vms)]
+    vm_list, dst_list, what_list = vms.tolist(), dsts.tolist(), what.tolist()
     for e, host in enumerate(hosts.tolist()):
-        if what[e] == scan.STUCK:
+        if what_list[e] == scan.STUCK:
             _cannot_empty(st, draft, host)
-        if what[e] != scan.DRAINED:
+        if what_list[e] != scan.DRAINED:
             continue
-        name = st.snap.host_names[host]
         frac = st.start_util[host] if compat else util[e]
-        trigger = f"consolidation: {name} at {frac:.0%} CPU"
-        end = int(first[e + 1]) if e + 1 < len(hosts) else len(vms)
-        start = int(first[e])
-        for i, (vm, dst) in enumerate(zip(vms[start:end].tolist(), dsts[start:end].tolist(),
-                                          strict=True), start):
-            _record(st, draft, vm, host, dst, trigger)
-            if draft.explain:
+        trigger = f"consolidation: {st.snap.host_names[host]} at {frac:.0%} CPU"
+        start, end = int(first[e]), ends[e]
+        _record_all(st, draft, vm_list[start:end], host, dst_list[start:end], trigger)
+        if draft.explain:
+            for i in range(start, end):
                 draft.decisions.append(_decision(
-                    st, vm, host, trigger, answer(counts[i], top_h[i], top_c[i], int(n_top[i])),
-                    f"moved to {st.snap.host_names[dst]}"))
+                    st, vm_list[i], host, trigger,
+                    answer(counts[i], top_h[i], top_c[i], int(n_top[i])),
+                    f"moved to {st.snap.host_names[dst_list[i]]}"))
 
 
 def _trigger(st: State, host: int) -> str:

@@ -106,7 +106,7 @@ class State:
         on = snap.vm_host[placed]
         n_h = snap.n_hosts
         cur = np.bincount(on, weights=snap.vm_cpu[placed], minlength=n_h)
-        host_hist = tally.sum_rows(hist[placed], on, n_h)
+        host_hist = tally.sum_rows(hist, snap.vm_host, n_h)
         cur, host_hist = _with_measured(snap, cur, host_hist)
         compat = policy.compat == "cloudsim"
         _, curves = _power_table(snap.host_power, tuple(snap.power_curves.items()))
@@ -264,13 +264,14 @@ def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> tuple[list[str
     out = [""] * n
     fixed = cooling.copy()
     # Lowest priority first, so that the most important reason is the one that stays.
-    for i in np.flatnonzero(cooling):
+    for i in np.flatnonzero(cooling).tolist():
         out[i] = f"cool-down: moved {now - snap.vm_last_moved[i]:.0f} s ago"
     for mask, why in ((snap.vm_host < 0, "not placed"), (snap.vm_stale, "stale metrics"),
                       (snap.vm_migrating_to >= 0, "migration in flight"), (pinned, "pinned")):
-        fixed |= mask
-        for i in np.flatnonzero(mask):
-            out[i] = why
+        if mask.any():  # usually none: skip the scan
+            fixed |= mask
+            for i in np.flatnonzero(mask).tolist():
+                out[i] = why
     return out, fixed
 
 

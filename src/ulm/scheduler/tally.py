@@ -16,12 +16,14 @@ from ulm.scheduler.scan import _interp, _row_length
 
 @numba.njit(cache=True)
 def sum_rows(rows: np.ndarray, at: np.ndarray, n: int) -> np.ndarray:
-    """n x W: row i of `rows` added to row `at[i]`, in order (what `bincount` does)."""
+    """n x W: row i of `rows` added to row `at[i]` (skipped where negative), in order (what
+    `bincount` does)."""
     out = np.zeros((n, rows.shape[1]))
     for i in range(len(at)):
         h = at[i]
-        for k in range(rows.shape[1]):
-            out[h, k] += rows[i, k]
+        if h >= 0:
+            for k in range(rows.shape[1]):
+                out[h, k] += rows[i, k]
     return out
 
 

@@ -150,6 +150,8 @@ class Engine:
         self.night = {"active_s": 0.0, "violation_s": 0.0}  # outside office hours
         self.power_actions = 0
         self.peak_ram = 0.0  # the highest share of a host's RAM reserved by VMs, any instant
+        self._order_named: I64 | None = None
+        self._names_ordered: tuple[str, ...] = ()
 
     def _start_rule(self) -> Start:
         # Honest mode: every policy starts from the same cluster, VMs created first fit in
@@ -316,7 +318,7 @@ class Engine:
             host_state=self._host_state if st is None else st.host_state(),
             host_power=self._host_power_col,
             power_curves=self._curves,
-            vm_names=tuple(self.names[order].tolist()),
+            vm_names=self._names_in(order),
             vm_host=c.vm_host[order],
             vm_cpu_size=self.mips[order],
             vm_mem_size=ram,
@@ -327,6 +329,13 @@ class Engine:
             name=f"sim:{self.trace.name}:{k}",
             **power,
         )
+
+    def _names_in(self, order: I64) -> tuple[str, ...]:
+        """VM names in the cluster's list order; the order changes only when a migration ends
+        or a VM stops (`ArrayCluster.list_order` returns the same array until then)."""
+        if order is not self._order_named:
+            self._order_named, self._names_ordered = order, tuple(self.names[order].tolist())
+        return self._names_ordered
 
     # -- the day ------------------------------------------------------------------------------
 
