@@ -38,4 +38,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e ".[$extras]"
+# The scheduler's compiled kernels: built once here (~30 s), not by the first ulm command.
+.venv/bin/python -m ulm.warm
 echo "setup.sh: ready (.venv, extras: $extras)"

@@ -29,7 +29,7 @@ import numpy as np
 from ulm.arrays import F64, I64, B
 from ulm.calendar import Period
 from ulm.clock import SimClock
-from ulm.model import HostState, Move, PowerOff, PowerOn
+from ulm.model import HostState, Move, PowerCurve, PowerOff, PowerOn
 from ulm.policy import Policy
 from ulm.scheduler import load_compiled, schedule
 from ulm.sim.accounting import entries_of, share
@@ -340,12 +340,7 @@ class Engine:
     # -- the day ------------------------------------------------------------------------------
 
     def run(self) -> SimResult:
-        # Compiled code is loaded once per process, like an import: not part of the run's time.
-        load_compiled()
-        share(entries_of(np.zeros(1, np.int64), np.ones(1, np.bool_), np.zeros(1, np.int64),
-                         np.zeros(0, np.int64), np.zeros(0, np.int64)),
-              np.ones(1), np.ones(1), np.ones(1))
-        self.power.watts(np.zeros(1, np.int64), np.zeros(1))
+        load_compiled_sim()  # once per process, like an import: not part of the run's time
         wall = time.perf_counter()
         n_rounds = self.trace.samples - 1  # events at 300.1 ... 86100.1
         t = OFFSET_S
@@ -397,6 +392,16 @@ class Engine:
             mem_overload=tot.mem_overload_s / tot.active_s if tot.active_s else 0.0,
             extra=extra,
         )
+
+
+def load_compiled_sim() -> None:
+    """Loads (the first time after an install: compiles) the simulator's compiled code and
+    the scheduler's (`ulm.scheduler.load_compiled`)."""
+    load_compiled()
+    share(entries_of(np.zeros(1, np.int64), np.ones(1, np.bool_), np.zeros(1, np.int64),
+                     np.zeros(0, np.int64), np.zeros(0, np.int64)),
+          np.ones(1), np.ones(1), np.ones(1))
+    PowerTable((PowerCurve("flat", (1.0, 1.0)),)).watts(np.zeros(1, np.int64), np.zeros(1))
 
 
 def simulate(trace: Trace, policy: Policy, config: SimConfig | None = None) -> SimResult:

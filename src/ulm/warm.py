@@ -1,0 +1,23 @@
+"""`python -m ulm.warm`: compiles every compiled kernel into numba's cache, once after an install.
+
+The scheduler's placement scan and the simulator's accounting are compiled with numba on first
+use (~30 s on a 2-core machine) and loaded from the cache after that (a fraction of a second).
+`scripts/setup.sh` runs this so that the first `ulm` command an admin types is not the one that
+waits.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ulm.sim.engine import load_compiled_sim
+
+
+def main() -> None:
+    t0 = time.perf_counter()
+    load_compiled_sim()
+    print(f"ulm.warm: compiled code ready in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
