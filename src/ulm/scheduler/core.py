@@ -395,8 +395,9 @@ def _decision(st: State, vm: int, src: int, trigger: str, answer: Answer,
 def _efficacy(st: State, before: NDArray[np.float64], n_over_before: int,
               draft: Draft) -> Efficacy:
     after = st.utilisation()
-    active_before = len(np.unique(st.snap.vm_host[st.snap.vm_host >= 0]))
-    active_after = len(np.unique(st.vm_host[st.vm_host >= 0]))
+    active_before = int(np.count_nonzero(np.bincount(st.snap.vm_host[st.snap.vm_host >= 0],
+                                                     minlength=st.snap.n_hosts)))
+    active_after = int(np.count_nonzero(st.host_count))
     return Efficacy(
         hosts_overloaded_before=n_over_before,
         hosts_overloaded_after=int(overloaded_hosts(st).sum()),

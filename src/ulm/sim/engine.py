@@ -120,7 +120,9 @@ class Engine:
         n = trace.n_vms
         self.mips, self.ram = vm_mips(n), vm_ram(n)
         # The 289th point copies the 288th (CloudSim's UtilizationModelPlanetLabInMemory).
-        self.util = np.concatenate([trace.cpu, trace.cpu[:, -1:]], axis=1)
+        # time-major: a round reads one sample of every VM, a contiguous row
+        self.util_t = np.ascontiguousarray(
+            np.concatenate([trace.cpu, trace.cpu[:, -1:]], axis=1).T)
         self.mem = (None if trace.mem is None
                     else np.concatenate([trace.mem, trace.mem[:, -1:]], axis=1))
         self.host_mips, self.core_mips = hosts.mips, hosts.core_mips
@@ -166,7 +168,7 @@ class Engine:
         """MIPS requested by every VM at `t`: the trace interpolated between its samples."""
         k = int(t // INTERVAL_S)
         frac = t - k * INTERVAL_S
-        u0, u1 = self.util[:, k], self.util[:, min(k + 1, self.util.shape[1] - 1)]
+        u0, u1 = self.util_t[k], self.util_t[min(k + 1, self.util_t.shape[0] - 1)]
         u = u0 + (u1 - u0) / INTERVAL_S * frac
         return np.asarray(u * self.mips * self.cluster.alive)
 
