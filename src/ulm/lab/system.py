@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -26,10 +27,19 @@ def spawn(argv: Sequence[str], log: Path, **kw: object) -> subprocess.Popen[byte
             list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                 close_fds=True, **kw)  # type: ignore[call-overload]
     CHILDREN[proc.pid] = proc
-    for pid, child in list(CHILDREN.items()):  # reap the ones that ended
+    reap()
+    return proc
+
+
+def reap() -> None:
+    """Collects the exit status of children that ended (killed by the lab's teardown, say):
+    an unreaped one stays a zombie, and its dropped `Popen` warns at interpreter exit."""
+    for pid, child in list(CHILDREN.items()):
         if child.poll() is not None:
             del CHILDREN[pid]
-    return proc
+
+
+atexit.register(reap)
 
 
 def run(argv: Sequence[str], check: bool = True, timeout: float = 60.0) -> str:
@@ -51,6 +61,7 @@ def kill_all(pids: Sequence[int], sig: int = signal.SIGKILL) -> None:
 def wait_dead(pids: Sequence[int], timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        reap()  # our own children among them are zombies until reaped
         if not any(alive(p) for p in pids):
             return True
         time.sleep(0.05)
