@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import policy
-from ulm.scheduler import scan
+from ulm.scheduler import working
 from ulm.scheduler.detectors import (
     HostLoad,
     iqr,
@@ -108,7 +108,7 @@ def test_detectors_are_vectorised_over_hosts() -> None:
 def test_lr_from_summed_lines_matches_the_regression_of_the_sum(seed: int, width: int,
                                                                  safety: float) -> None:
     """The scheduler tests LR from OLS lines (State.host_lr), "host + VM" as the sum of the two
-    lines (the compiled `scan.host_over`, which placement shares): it must give the same
+    lines (the compiled `working.host_over`, which placement shares): it must give the same
     verdict as the regression over the summed history, fallback included."""
     rng = np.random.default_rng(seed)
     n, cap = 40, 1000.0
@@ -124,7 +124,7 @@ def test_lr_from_summed_lines_matches_the_regression_of_the_sum(seed: int, width
     lines = lr_lines(host) + lr_lines(vm)[0]
     params = _scan_params(pol)
     biggest = horizon * rule.migration_mib_per_s * rule.migration_interval_s  # -> horizon
-    got = scan.hosts_over(np.arange(n), params, _state(summed, length, lines, biggest),
+    got = working.hosts_over(np.arange(n), params, _state(summed, length, lines, biggest),
                           np.full(n, cap))
     near = np.abs(safety * lr_prediction(HostLoad(summed / cap, length, current, horizon)) - 1)
     decided = near > 1e-9  # a verdict exactly at the line may round either way
@@ -167,7 +167,7 @@ def _state(hist: np.ndarray, length: np.ndarray, lines: np.ndarray, biggest: np.
        st.sampled_from([5, 12, 30, 40]), st.integers(1, 6), st.integers(0, 5))
 def test_compiled_detector_is_the_numpy_detector(seed: int, detector: str, width: int,
                                                  sustain: int, extra: int) -> None:
-    """The scheduler runs the detectors compiled (`scan.host_over`); `detectors.overloaded`
+    """The scheduler runs the detectors compiled (`working.host_over`); `detectors.overloaded`
     is the readable definition. Same verdict on every host: sustain windows, zero tails
     (short histories, the THR fallback) and widths beyond 30 samples included."""
     rng = np.random.default_rng(seed)
@@ -182,6 +182,6 @@ def test_compiled_detector_is_the_numpy_detector(seed: int, detector: str, width
     length = valid_length(hist)
     want = overloaded(HostLoad(hist[:, -30:] / cap, length, hist[:, -1] / cap, np.zeros(n)),
                       pol.overload)
-    got = scan.hosts_over(np.arange(n), _scan_params(pol),
+    got = working.hosts_over(np.arange(n), _scan_params(pol),
                           _state(hist, length, np.zeros((0, 2)), np.zeros(n)), np.full(n, cap))
     assert got.tolist() == want.tolist()

@@ -16,7 +16,7 @@ from ulm.arrays import I64, B
 from ulm.calendar import Period
 from ulm.model import Action, Decision, Efficacy, HostState, Move, Plan
 from ulm.policy import Policy
-from ulm.scheduler import power, scan
+from ulm.scheduler import loops, power, working
 from ulm.scheduler.placement import Answer, Ask, answer, maintenance, params, place, verdict
 from ulm.scheduler.selection import KEYED, RULES
 from ulm.scheduler.state import State
@@ -106,7 +106,7 @@ def overloaded_hosts(st: State) -> B:
 def _cpu_over(st: State, hosts: I64) -> B:
     """The policy's detector on these hosts in the working placement (compiled; LR reads
     the lines the state keeps, `State.host_lr`: the numbers the placement check adds to)."""
-    return scan.hosts_over(hosts, st.scan_params, st.S, st.snap.host_cpu)
+    return working.hosts_over(hosts, st.scan_params, st.S, st.snap.host_cpu)
 
 
 def relieve(st: State, over: B, draft: Draft) -> None:
@@ -122,7 +122,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         return
     vms = np.array([c[0] for c in chosen], np.int64)
     srcs = np.array([c[1] for c in chosen], np.int64)
-    where, counts, top_h, top_c, n_top = scan.place_many(
+    where, counts, top_h, top_c, n_top = loops.place_many(
         vms, srcs, params(st), over | maintenance(st), st.V, st.H, st.S,
         draft.budget_left(st.policy), False, TOP_N)
     dst = where.tolist()
@@ -165,7 +165,7 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
     """VMs leave each overloaded host, one by one by the selection rule, until it is no
     longer overloaded (CPU by the detector, or memory): (VM, host, trigger) in order.
 
-    The rules with a key (and "cost") run compiled (`scan.select`); `rs` and `mc` run in the
+    The rules with a key (and "cost") run compiled (`loops.select`); `rs` and `mc` run in the
     Python loop below, which does the same for any rule (a test holds the two together)."""
     hosts = np.flatnonzero(over)
     triggers = {h: _trigger(st, h) for h in hosts.tolist()}  # the load before anything left
@@ -174,10 +174,10 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
         moved = np.zeros(st.snap.n_vms, np.bool_)
         moved[list(draft.moved)] = True
         key = KEYED[name](st) if name in KEYED else np.zeros(st.snap.n_vms)
-        vms, at, stuck = scan.select(
+        vms, at, stuck = loops.select(
             hosts, st.scan_params, st.V, st.S, st.snap.host_cpu, st.snap.host_mem,
-            st.snap.vm_mem, st.fixed_mask, moved, scan.KEY_RULE if name in KEYED
-            else scan.COST_RULE, np.array(key, np.float64))  # a copy: one compiled signature
+            st.snap.vm_mem, st.fixed_mask, moved, loops.KEY_RULE if name in KEYED
+            else loops.COST_RULE, np.array(key, np.float64))  # a copy: one compiled signature
         for h in stuck.tolist():
             _stays_overloaded(st, draft, h)
         return [(v, h, triggers[h]) for v, h in zip(vms.tolist(), at.tolist(), strict=True)]
@@ -197,7 +197,7 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
             movable.remove(vm)
             on_host.remove(vm)
             chosen.append((vm, host, triggers[host]))
-            if scan.host_over(host, st.scan_params, st.S, st.snap.host_cpu):
+            if working.host_over(host, st.scan_params, st.S, st.snap.host_cpu):
                 continue
             if not mem_over or not st.snap.vm_mem[on_host].sum() > limit * st.snap.host_mem[
                     host]:  # memory use only falls as VMs leave
@@ -242,7 +242,7 @@ def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
     excl = excl.copy()
     excl[host] = True
     order = vms[np.lexsort((vms, -st.demand[vms]))]  # hungriest first, ties by index
-    dst, counts, top_h, top_c, n_top = scan.place_many(
+    dst, counts, top_h, top_c, n_top = loops.place_many(
         order, np.full(len(order), host, np.int64), params(st, allow_empty), excl, st.V, st.H,
         st.S, len(order), True, TOP_N)
     if (dst < 0).any():  # nothing moved: the kernel undid the partial drain
@@ -320,7 +320,7 @@ def _narrows(st: State, src: int, dst: int, vm: int, min_gain: float) -> bool:
 def consolidate(st: State, over: B, draft: Draft) -> None:
     """Empties the least-loaded hosts, one at a time, so that they can be switched off.
 
-    The loop is compiled (`scan.consolidate`: it tries hundreds of hosts a round); this
+    The loop is compiled (`loops.consolidate`: it tries hundreds of hosts a round); this
     turns its events into moves, explain rows and problems, in order.
     """
     compat = st.policy.compat == "cloudsim"
@@ -339,15 +339,15 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     blocked[list(draft.destinations)] = True
     limit = -1 if rule.max_hosts_per_round is None else rule.max_hosts_per_round
     budget = min(draft.budget_left(st.policy), 1 << 62)
-    hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = scan.consolidate(
+    hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = loops.consolidate(
         params(st, allow_empty=False), st.V, st.H, st.S, ranked, tried, excluded, blocked,
         st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N)
     ends = [*first.tolist()[1:], len(vms)]
     vm_list, dst_list, what_list = vms.tolist(), dsts.tolist(), what.tolist()
     for e, host in enumerate(hosts.tolist()):
-        if what_list[e] == scan.STUCK:
+        if what_list[e] == loops.STUCK:
             _cannot_empty(st, draft, host)
-        if what_list[e] != scan.DRAINED:
+        if what_list[e] != loops.DRAINED:
             continue
         frac = st.start_util[host] if compat else util[e]
         trigger = f"consolidation: {st.snap.host_names[host]} at {frac:.0%} CPU"

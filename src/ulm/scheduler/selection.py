@@ -85,7 +85,7 @@ def cost(st: State, host: int, cands: list[int]) -> int:
     return int(at[np.argmax(cpu / np.maximum(mem, 1.0))])
 
 
-#: Rules that are "the smallest key leaves first": the compiled relief loop (`scan.select`)
+#: Rules that are "the smallest key leaves first": the compiled relief loop (`loops.select`)
 #: runs these (and "cost") without calling back into Python; `rs` and `mc` run here.
 KEYED: dict[str, Callable[[State], F64]] = {
     "largest": lambda st: -st.vm_cpu,

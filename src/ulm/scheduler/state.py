@@ -17,7 +17,7 @@ import numpy as np
 from ulm.arrays import F64, I64, B
 from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
-from ulm.scheduler import scan, tally
+from ulm.scheduler import scan, tally, working
 from ulm.scheduler.detectors import lr_lines
 from ulm.snapshot import Snapshot
 
@@ -159,15 +159,15 @@ class State:
 
     def remove(self, vm: int) -> None:
         """Takes the VM off its working host (selection: 'as if it had left')."""
-        scan.remove(vm, self.V, self.S)
+        working.remove(vm, self.V, self.S)
 
     def add_back(self, vm: int, host: int) -> None:
         """Undoes `remove`: the VM stays where it was, with its current load."""
-        scan.add(vm, host, self.V, self.S, True)
+        working.add(vm, host, self.V, self.S, True)
 
     def add(self, vm: int, host: int) -> None:
         """Puts the VM on `host`, charged its *estimated* demand: what the host must absorb."""
-        scan.add(vm, host, self.V, self.S, False)
+        working.add(vm, host, self.V, self.S, False)
 
     def take_slots(self, src: int, dst: int) -> None:
         """A planned migration holds a slot on both ends."""

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ulm.scheduler.scan import _interp, _row_length
+from ulm.scheduler.scan import _interp
+from ulm.scheduler.working import _row_length
 
 
 @numba.njit(cache=True)

@@ -1,0 +1,281 @@
+"""The scheduler's sequential loops, compiled: relief's selection, placing a list of VMs one
+after another (relief) or all or nothing (a drain), and the consolidation loop.
+
+Each step changes the working state the next one sees, so these cannot be vectorised; in Python
+around the compiled scan they cost more than the scan itself. `core.py` calls them and turns
+what they return (codes, indices) into moves, explain rows and problems.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ulm.scheduler.scan import (
+    CPU_NOW,
+    DEMAND,
+    N_REASONS,
+    P_COMPAT,
+    P_MEM_THRESHOLD,
+    P_THRESHOLD,
+    RAM,
+    _scan,
+    _top,
+)
+from ulm.scheduler.working import add, host_over, remove
+
+# Selection rules the compiled relief loop knows (`selection.KEYED`): the VM with the
+# smallest key leaves first; "cost" is ULM's rule (see `selection.cost`).
+KEY_RULE, COST_RULE = 0, 1
+
+
+@numba.njit(cache=True)
+def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore[type-arg]
+           h_cpu: np.ndarray, h_mem_cap: np.ndarray, vm_mem_use: np.ndarray,
+           fixed: np.ndarray, moved: np.ndarray, rule: int, key: np.ndarray) -> tuple:  # type: ignore[type-arg]
+    """Relief's selection (`core.relieve`), compiled: from each overloaded host, VMs leave
+    one by one (taken off the working state) until the host is no longer overloaded, on CPU
+    by the detector or on memory use. Returns the chosen VMs and their hosts, in order, and
+    the hosts left overloaded with no movable VM."""
+    vm_num, vm_host = V[0], S[8]
+    n_v = len(vm_host)
+    chosen = np.zeros(n_v, np.int64)
+    chosen_host = np.zeros(n_v, np.int64)
+    stuck = np.zeros(len(hosts), np.int64)
+    on = np.zeros(n_v, np.int64)
+    n_chosen, n_stuck = 0, 0
+    for h in hosts:
+        k = 0
+        mem_used = 0.0
+        for i in range(n_v):
+            if vm_host[i] == h:
+                on[k] = i
+                k += 1
+                mem_used += vm_mem_use[i]
+        limit = p[P_MEM_THRESHOLD] * h_mem_cap[h]
+        mem_can_be_over = mem_used > limit  # memory use only falls as VMs leave
+        while True:
+            best, best_key = -1, 0.0
+            if rule == COST_RULE:
+                best = _cost_pick(on[:k], h, p, vm_num, S[0], h_cpu, fixed, moved)
+            else:
+                for j in range(k):
+                    v = on[j]
+                    if not fixed[v] and not moved[v] and (best < 0 or key[v] < best_key):
+                        best, best_key = v, key[v]
+            if best < 0:
+                stuck[n_stuck] = h
+                n_stuck += 1
+                break
+            remove(best, V, S)
+            chosen[n_chosen], chosen_host[n_chosen] = best, h
+            n_chosen += 1
+            j = 0
+            for m in range(k):  # the host's list without the VM that left
+                if on[m] != best:
+                    on[j] = on[m]
+                    j += 1
+            k = j
+            if host_over(h, p, S, h_cpu):
+                continue
+            if not mem_can_be_over:
+                break
+            mem_used = 0.0
+            for m in range(k):
+                mem_used += vm_mem_use[on[m]]
+            if not mem_used > limit:
+                break
+    return chosen[:n_chosen], chosen_host[:n_chosen], stuck[:n_stuck]
+
+
+@numba.njit(cache=True)
+def _cost_pick(on: np.ndarray, h: int, p: np.ndarray, vm_num: np.ndarray, h_cur: np.ndarray,
+               h_cpu: np.ndarray, fixed: np.ndarray, moved: np.ndarray) -> int:
+    """`selection.cost`: the least RAM among VMs that relieve the host alone, else the most
+    CPU per MiB."""
+    excess = h_cur[h] - p[P_THRESHOLD] * h_cpu[h]
+    best, best_mem = -1, 0.0
+    for v in on:
+        if not fixed[v] and not moved[v] and vm_num[v, CPU_NOW] >= excess and (
+                best < 0 or vm_num[v, RAM] < best_mem):
+            best, best_mem = v, vm_num[v, RAM]
+    if best >= 0:
+        return best
+    best_ratio = 0.0
+    for v in on:
+        if not fixed[v] and not moved[v]:
+            ratio = vm_num[v, CPU_NOW] / max(vm_num[v, RAM], 1.0)
+            if best < 0 or ratio > best_ratio:
+                best, best_ratio = v, ratio
+    return best
+
+
+@numba.njit(cache=True)
+def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.ndarray,
+               V: tuple, H: tuple, S: tuple, budget: int, drain: bool,  # type: ignore[type-arg]
+               dst: np.ndarray, counts: np.ndarray, top_h: np.ndarray, top_c: np.ndarray,
+               n_top: np.ndarray) -> bool:
+    """`place_many` into the given output rows; False if a drain did not fit (undone)."""
+    h_busy = S[4]
+    n, k_vms = len(S[0]), len(vms)
+    dst[:] = -3
+    reason = np.empty(n, np.int8)
+    cost = np.empty(n)
+    left = budget
+    for i in range(k_vms):
+        vm, src = vms[i], srcs[i]
+        if left <= 0:
+            add(vm, src, V, S, True)
+            dst[i] = -2
+            continue
+        if drain:
+            remove(vm, V, S)
+        _scan(vm, p, excluded, V, H, S, reason, cost, counts[i])
+        n_top[i] = _top(cost, top_h[i], top_c[i])
+        if n_top[i] == 0:
+            add(vm, src, V, S, True)
+            dst[i] = -1
+            if drain:  # all or nothing: undo the partial drain
+                for j in range(i - 1, -1, -1):
+                    remove(vms[j], V, S)
+                    add(vms[j], src, V, S, True)
+                return False
+            continue
+        dst[i] = top_h[i, 0]
+        add(vm, dst[i], V, S, False)
+        left -= 1
+        if not drain:
+            h_busy[src] += 1
+            h_busy[dst[i]] += 1
+    if drain:
+        for i in range(k_vms):
+            h_busy[srcs[i]] += 1
+            h_busy[dst[i]] += 1
+    return True
+
+
+@numba.njit(cache=True)
+def place_many(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.ndarray,
+               V: tuple, H: tuple, S: tuple, budget: int, drain: bool,  # type: ignore[type-arg]
+               top_n: int) -> tuple:  # type: ignore[type-arg]
+    """Places VMs in order, each seeing the moves before it.
+
+    Relief (`drain` False): the VMs were taken off their hosts by selection; one that finds
+    no host, or comes after the move budget ran out, goes back to its source. Each move takes
+    a migration slot on both ends at once. Drain (`drain` True): all or nothing — the VMs are
+    still on their host; at the first that finds no host every move is undone and the rest
+    are not tried; slots are taken only when all fit.
+    Returns per VM the destination (-1 no host, -2 budget used up, -3 not tried), the
+    rejections per reason, the top hosts and costs and how many.
+    """
+    k_vms = len(vms)
+    dst = np.full(k_vms, -3, np.int64)
+    counts = np.zeros((k_vms, N_REASONS), np.int64)
+    top_h = np.zeros((k_vms, top_n), np.int64)
+    top_c = np.zeros((k_vms, top_n))
+    n_top = np.zeros(k_vms, np.int64)
+    _place_seq(vms, srcs, p, excluded, V, H, S, budget, drain, dst, counts, top_h, top_c, n_top)
+    return dst, counts, top_h, top_c, n_top
+
+
+# Outcomes of a consolidation candidate (`consolidate`'s events).
+DRAINED, STUCK, NO_FIT, NO_BUDGET, NO_HEADROOM = range(5)
+
+
+@numba.njit(cache=True)
+def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[type-arg]
+                ranked: np.ndarray, tried: np.ndarray, excluded: np.ndarray,
+                blocked: np.ndarray, fixed: np.ndarray, underload: float, max_hosts: int,
+                budget: int, headroom: float, top_n: int) -> tuple:  # type: ignore[type-arg]
+    """Empties the least-loaded hosts one at a time, each all or nothing (`core.consolidate`).
+
+    Compat (CloudSim): candidates in the fixed order `ranked` (by utilisation at the round's
+    start); a drain's destinations are no longer candidates. Otherwise: the host with the
+    lowest utilisation now, among hosts that are on and not `blocked` (destinations of this
+    round), and only if the hosts left on keep `headroom` free. `tried`, `excluded` change
+    in place. Returns the events (host, outcome, first move, utilisation when picked) and the
+    moves (VM, destination, rejections, top hosts and costs, how many), in order.
+    """
+    compat = p[P_COMPAT] > 0
+    vm_num = V[0]
+    h_on, h_num = H[0], H[1]
+    h_cur, h_count, vm_host = S[0], S[3], S[8]
+    n_h, n_v = len(h_cur), len(vm_host)
+    ev_host = np.zeros(n_h, np.int64)
+    ev_what = np.zeros(n_h, np.int64)
+    ev_first = np.zeros(n_h, np.int64)
+    ev_util = np.zeros(n_h)
+    mv_vm = np.zeros(n_v, np.int64)
+    mv_dst = np.zeros(n_v, np.int64)
+    counts = np.zeros((n_v, N_REASONS), np.int64)
+    top_h = np.zeros((n_v, top_n), np.int64)
+    top_c = np.zeros((n_v, top_n))
+    n_top = np.zeros(n_v, np.int64)
+    buf = np.zeros(n_v, np.int64)
+    n_ev, n_mv, emptied, next_rank = 0, 0, 0, 0
+    while max_hosts < 0 or emptied < max_hosts:
+        host = -1
+        if compat:
+            while next_rank < len(ranked) and tried[ranked[next_rank]]:
+                next_rank += 1  # a tried host never comes back
+            for r in range(next_rank, len(ranked)):
+                if not tried[ranked[r]] and h_count[ranked[r]] > 0:
+                    host = ranked[r]
+                    break
+        else:
+            best = np.inf
+            for h in range(n_h):
+                util = h_cur[h] / h_num[0, h]
+                if (not tried[h] and h_count[h] > 0 and util < underload and h_on[h]
+                        and not blocked[h] and util < best):
+                    host, best = h, util
+        if host < 0:
+            break
+        tried[host] = True
+        excluded[host] = True
+        ev_host[n_ev], ev_first[n_ev] = host, n_mv
+        ev_util[n_ev] = h_cur[host] / h_num[0, host]
+        n_ev += 1
+        if not compat:  # the hosts left on must still hold the load plus the headroom
+            cap = 0.0
+            for h in range(n_h):
+                if h_on[h] and h_count[h] > 0 and h != host:
+                    cap += h_num[0, h]
+            if not h_cur.sum() <= (1.0 - headroom) * cap:
+                ev_what[n_ev - 1] = NO_HEADROOM
+                continue
+        k, stuck = 0, False
+        for i in range(n_v):
+            if vm_host[i] == host:
+                buf[k] = i
+                stuck = stuck or fixed[i]
+                k += 1
+        if stuck or k > budget:
+            ev_what[n_ev - 1] = STUCK if stuck else NO_BUDGET
+            continue
+        order = buf[:k].copy()  # hungriest first, ties by index (insertion sort: k is small)
+        for i in range(1, k):
+            v, j = order[i], i
+            while j > 0 and vm_num[order[j - 1], DEMAND] < vm_num[v, DEMAND]:
+                order[j] = order[j - 1]
+                j -= 1
+            order[j] = v
+        srcs = np.full(k, host, np.int64)
+        end = n_mv + k
+        if not _place_seq(order, srcs, p, excluded, V, H, S, k, True, mv_dst[n_mv:end],
+                          counts[n_mv:end], top_h[n_mv:end], top_c[n_mv:end],
+                          n_top[n_mv:end]):
+            ev_what[n_ev - 1] = NO_FIT
+            continue
+        mv_vm[n_mv:end] = order
+        ev_what[n_ev - 1] = DRAINED
+        emptied += 1
+        budget -= k
+        for i in range(n_mv, end):
+            if compat:  # CloudSim: a drain's destinations are no longer under-loaded
+                tried[mv_dst[i]] = True
+            else:  # a host that just received VMs is not a candidate
+                blocked[mv_dst[i]] = True
+        n_mv = end
+    return (ev_host[:n_ev], ev_what[:n_ev], ev_first[:n_ev], ev_util[:n_ev], mv_vm[:n_mv],
+            mv_dst[:n_mv], counts[:n_mv], top_h[:n_mv], top_c[:n_mv], n_top[:n_mv])

@@ -1,0 +1,119 @@
+"""The working state's changes and the overload detector on it, compiled (see `scan`).
+
+`State` (state.py) owns the arrays; these functions are its `remove`/`add` and the detector that
+relief asks after every VM that leaves a host. Compiled because relief and drains call them
+tens of thousands of times a simulated day, and the loops in `loops.py` call them without
+leaving machine code.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ulm.scheduler.scan import (
+    CPU_NOW,
+    DEMAND,
+    LEN,
+    MAX_HISTORY,
+    MEM,
+    P_DETECTOR,
+    P_FALLBACK,
+    P_MIN_IQR,
+    P_SAFETY,
+    P_SUSTAIN,
+    P_THRESHOLD,
+    P_WINDOW,
+    RAM,
+    _lr_over,
+    _spread,
+)
+
+
+@numba.njit(cache=True)
+def host_over(h: int, p: np.ndarray, S: tuple, h_cpu: np.ndarray) -> bool:  # type: ignore[type-arg]
+    """The policy's CPU overload detector on host `h` as it is in the working state
+    (`detectors.overloaded`, which the tests hold this to; LR from the state's lines)."""
+    h_cur, h_hist, h_len, h_lr, h_biggest = S[0], S[1], S[5], S[6], S[7]
+    detector = int(p[P_DETECTOR])
+    cap = h_cpu[h]
+    current = h_cur[h] / cap
+    length = h_len[h]
+    if detector == 0:
+        return False
+    if detector == 2:
+        return _lr_over(current, length, h_lr[h, 0], h_lr[h, 1], h_biggest[h], 0.0, cap, p)
+    width = min(h_hist.shape[1], MAX_HISTORY)
+    start = h_hist.shape[1] - width
+    if detector == 1:  # at least `sustain` of the last `window` samples, and now
+        threshold, sustain = p[P_THRESHOLD], int(p[P_SUSTAIN])
+        if sustain <= 1 or not current > threshold:
+            return bool(current > threshold)
+        win = min(int(p[P_WINDOW]), width)
+        first_valid = win - max(length, 1)
+        over = 0
+        for k in range(max(first_valid, 0), win):
+            value = current if k == win - 1 else h_hist[h, start + width - win + k] / cap
+            if value > threshold:
+                over += 1
+        return over >= sustain
+    if length >= p[P_MIN_IQR]:  # IQR / MAD
+        row = np.empty(width)
+        for k in range(width):
+            row[k] = h_hist[h, start + k] / cap
+        return bool(current > 1.0 - p[P_SAFETY] * _spread(row, length, detector))
+    return bool(current > p[P_FALLBACK])
+
+
+@numba.njit(cache=True)
+def hosts_over(hosts: np.ndarray, p: np.ndarray, S: tuple,  # type: ignore[type-arg]
+               h_cpu: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(hosts), np.bool_)
+    for i in range(len(hosts)):
+        out[i] = host_over(hosts[i], p, S, h_cpu)
+    return out
+
+
+@numba.njit(cache=True)
+def _row_length(row: np.ndarray) -> int:
+    """`detectors.valid_length` of one row."""
+    for k in range(len(row)):
+        if abs(row[k]) > 1e-12:
+            return min(len(row) - k, MAX_HISTORY)
+    return 0
+
+
+@numba.njit(cache=True)
+def remove(vm: int, V: tuple, S: tuple) -> None:  # type: ignore[type-arg]
+    """Takes the VM off its working host (selection: "as if it had left")."""
+    vm_num, vm_lr, vm_hist = V[0], V[1], V[2]
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, _, vm_host = S
+    h = vm_host[vm]
+    h_cur[h] -= vm_num[vm, CPU_NOW]
+    h_hist[h] -= vm_hist[vm]
+    h_mem[h] -= vm_num[vm, MEM]
+    h_count[h] -= 1
+    h_len[h] = _row_length(h_hist[h])
+    if h_lr.shape[0] > 0:
+        h_lr[h] -= vm_lr[vm]
+    vm_host[vm] = -1
+
+
+@numba.njit(cache=True)
+def add(vm: int, host: int, V: tuple, S: tuple, back: bool) -> None:  # type: ignore[type-arg]
+    """Puts the VM on `host`. A destination is charged the VM's *estimated* demand (what it
+    must absorb); `back` undoes `remove` instead: the VM stays, with its current load."""
+    vm_num, vm_lr, vm_hist = V[0], V[1], V[2]
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, vm_host = S
+    if back:
+        h_cur[host] += vm_num[vm, CPU_NOW]
+    else:
+        h_biggest[host] = max(h_biggest[host], vm_num[vm, RAM])
+        h_cur[host] += vm_num[vm, DEMAND]
+    h_hist[host] += vm_hist[vm]
+    h_mem[host] += vm_num[vm, MEM]
+    h_count[host] += 1
+    h_len[host] = max(h_len[host], int(vm_num[vm, LEN]))
+    if h_lr.shape[0] > 0:
+        h_lr[host] += vm_lr[vm]
+    vm_host[vm] = host
