@@ -22,7 +22,7 @@ from ulm.scheduler.scan import (
     _scan,
     _top,
 )
-from ulm.scheduler.working import add, host_over, remove
+from ulm.scheduler.working import add, host_over, remove, restore_row, save_row
 
 # Selection rules the compiled relief loop knows (`selection.KEYED`): the VM with the
 # smallest key leaves first; "cost" is ULM's rule (see `selection.cost`).
@@ -116,12 +116,18 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
                dst: np.ndarray, counts: np.ndarray, top_h: np.ndarray, top_c: np.ndarray,
                n_top: np.ndarray) -> bool:
     """`place_many` into the given output rows; False if a drain did not fit (undone)."""
-    h_busy = S[4]
+    h_busy, vm_host = S[4], S[8]
     n, k_vms = len(S[0]), len(vms)
     dst[:] = -3
     reason = np.empty(n, np.int8)
     cost = np.empty(n)
     left = budget
+    # A drain that fails is undone exactly: the rows it touched are saved before each change
+    # (row k_vms: the source) and put back, so that a failed attempt changes nothing at all.
+    saved = np.empty((k_vms + 1 if drain else 0, 7))
+    saved_hist = np.empty((k_vms + 1 if drain else 0, S[1].shape[1]))
+    if drain and k_vms:
+        save_row(srcs[0], S, saved[k_vms], saved_hist[k_vms])
     for i in range(k_vms):
         vm, src = vms[i], srcs[i]
         if left <= 0:
@@ -133,15 +139,19 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
         _scan(vm, p, excluded, V, H, S, reason, cost, counts[i])
         n_top[i] = _top(cost, top_h[i], top_c[i])
         if n_top[i] == 0:
-            add(vm, src, V, S, True)
             dst[i] = -1
             if drain:  # all or nothing: undo the partial drain
                 for j in range(i - 1, -1, -1):
-                    remove(vms[j], V, S)
-                    add(vms[j], src, V, S, True)
+                    restore_row(dst[j], S, saved[j], saved_hist[j])
+                    vm_host[vms[j]] = src
+                restore_row(src, S, saved[k_vms], saved_hist[k_vms])
+                vm_host[vm] = src
                 return False
+            add(vm, src, V, S, True)
             continue
         dst[i] = top_h[i, 0]
+        if drain:
+            save_row(dst[i], S, saved[i], saved_hist[i])
         add(vm, dst[i], V, S, False)
         left -= 1
         if not drain:

@@ -117,3 +117,25 @@ def add(vm: int, host: int, V: tuple, S: tuple, back: bool) -> None:  # type: ig
     if h_lr.shape[0] > 0:
         h_lr[host] += vm_lr[vm]
     vm_host[vm] = host
+
+
+@numba.njit(cache=True)
+def save_row(h: int, S: tuple, into: np.ndarray, hist: np.ndarray) -> None:  # type: ignore[type-arg]
+    """Host `h`'s part of the working state, to put back exactly with `restore_row` (an undone
+    move must leave no float residue: a - b + b is not always a)."""
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _ = S
+    into[0], into[1], into[2], into[3], into[4] = h_cur[h], h_mem[h], h_count[h], h_len[h], \
+        h_biggest[h]
+    if h_lr.shape[0] > 0:
+        into[5], into[6] = h_lr[h, 0], h_lr[h, 1]
+    hist[:] = h_hist[h]
+
+
+@numba.njit(cache=True)
+def restore_row(h: int, S: tuple, saved: np.ndarray, hist: np.ndarray) -> None:  # type: ignore[type-arg]
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _ = S
+    h_cur[h], h_mem[h], h_count[h], h_len[h] = saved[0], saved[1], int(saved[2]), int(saved[3])
+    h_biggest[h] = saved[4]
+    if h_lr.shape[0] > 0:
+        h_lr[h, 0], h_lr[h, 1] = saved[5], saved[6]
+    h_hist[h] = hist
