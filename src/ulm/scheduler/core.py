@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from ulm.arrays import I64, B
+from ulm.arrays import F64, I64, B
 from ulm.calendar import Period
 from ulm.model import Action, Decision, Efficacy, HostState, Move, Plan
 from ulm.policy import Policy
 from ulm.scheduler import loops, power, working
+from ulm.scheduler.drain import check_drain
 from ulm.scheduler.placement import Answer, Ask, answer, maintenance, params, place, verdict
 from ulm.scheduler.selection import KEYED, RULES
 from ulm.scheduler.state import State
@@ -124,7 +125,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
     srcs = np.array([c[1] for c in chosen], np.int64)
     where, counts, top_h, top_c, n_top = loops.place_many(
         vms, srcs, params(st), over | maintenance(st), st.V, st.H, st.S,
-        draft.budget_left(st.policy), False, TOP_N)
+        draft.budget_left(st.policy), TOP_N)
     dst = where.tolist()
     for i, (vm, src, trigger) in enumerate(chosen):
         name = st.snap.vm_names[vm]
@@ -137,7 +138,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
                                             "kept: move budget used up"))
             continue
         if dst[i] >= 0 and not draft.explain:  # moved; nobody reads why
-            _record(st, draft, vm, src, dst[i], trigger)
+            _record(st, draft, [vm], src, [dst[i]], trigger)
             continue
         ans = answer(counts[i], top_h[i], top_c[i], int(n_top[i]))
         if ans.host is None:
@@ -145,14 +146,15 @@ def relieve(st: State, over: B, draft: Draft) -> None:
             draft.problems.append(f"{name} on {st.snap.host_names[src]} could not be placed: "
                                   f"{_reasons(ans)}")
             continue
-        _record(st, draft, vm, src, ans.host, trigger)
+        _record(st, draft, [vm], src, [ans.host], trigger)
         draft.decisions.append(_decision(st, vm, src, trigger, ans,
                                          f"moved to {st.snap.host_names[ans.host]}"))
 
 
-def _record_all(st: State, draft: Draft, vms: list[int], src: int, dsts: list[int],
-                trigger: str) -> None:
-    """`_record` for a drain's moves at once."""
+def _record(st: State, draft: Draft, vms: list[int], src: int, dsts: list[int],
+            trigger: str) -> None:
+    """Adds moves from `src` that the working state already holds (placement and slots) to
+    the plan."""
     names, vm_names, ram = st.snap.host_names, st.snap.vm_names, st.lists.ram
     draft.moved.update(vms)
     draft.destinations.update(dsts)
@@ -211,15 +213,6 @@ def _stays_overloaded(st: State, draft: Draft, host: int) -> None:
                           f"({', '.join(stuck[:5]) or 'none'})")
 
 
-def _record(st: State, draft: Draft, vm: int, src: int, dst: int, trigger: str) -> None:
-    """Adds a move the working state already holds (placement and slots) to the plan."""
-    draft.moved.add(vm)
-    draft.destinations.add(dst)
-    names = st.snap.host_names
-    draft.moves.append(Move(st.snap.vm_names[vm], names[src], names[dst], trigger,
-                            st.lists.ram[vm]))
-
-
 def evacuate(st: State, draft: Draft, over: B) -> None:
     """Hosts in maintenance are drained live, all-or-nothing per host, never onto a host that
     is itself overloaded."""
@@ -230,37 +223,37 @@ def evacuate(st: State, draft: Draft, over: B) -> None:
 
 def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
           excluded: B | None = None) -> bool:
-    """Moves every VM off `host` or none of them; says why when it cannot."""
-    vms = st.vms_on(host)
-    name = st.snap.host_names[host]
-    if any(st.fixed[v] for v in vms.tolist()):
-        _cannot_empty(st, draft, host)
-        return False
-    if len(vms) > draft.budget_left(st.policy):
-        return False
-    excl = maintenance(st) if excluded is None else excluded
-    excl = excl.copy()
+    """Moves every VM off `host` or none of them (`loops.drain`); says why when it cannot."""
+    excl = (maintenance(st) if excluded is None else excluded).copy()
     excl[host] = True
-    order = vms[np.lexsort((vms, -st.demand[vms]))]  # hungriest first, ties by index
-    dst, counts, top_h, top_c, n_top = loops.place_many(
-        order, np.full(len(order), host, np.int64), params(st, allow_empty), excl, st.V, st.H,
-        st.S, len(order), True, TOP_N)
-    if (dst < 0).any():  # nothing moved: the kernel undid the partial drain
-        if trigger.startswith("evacuation"):
-            i = int(np.argmax(dst == -1))
-            vm = int(order[i])
-            ans = answer(counts[i], top_h[i], top_c[i], int(n_top[i]))
-            draft.problems.append(f"the drain of {name} does not fit: {st.snap.vm_names[vm]} "
-                                  f"({st.snap.vm_mem_size[vm]:.0f} MiB) has no host: "
-                                  f"{_reasons(ans)}")
+    what, vms, dst, counts, top_h, top_c, n_top = loops.drain(
+        host, params(st, allow_empty), excl, st.V, st.H, st.S, st.fixed_mask,
+        draft.budget_left(st.policy), TOP_N)
+    if what == loops.STUCK:
+        _cannot_empty(st, draft, host)
+    if what == loops.NO_FIT and trigger.startswith("evacuation"):
+        i = int(np.argmax(dst == -1))  # the VM that found no host; nothing moved
+        vm = int(vms[i])
+        why = _reasons(answer(counts[i], top_h[i], top_c[i], int(n_top[i])))
+        draft.problems.append(f"the drain of {st.snap.host_names[host]} does not fit: "
+                              f"{st.snap.vm_names[vm]} ({st.snap.vm_mem_size[vm]:.0f} MiB) has "
+                              f"no host: {why}")
+    if what != loops.DRAINED:
         return False
-    for i, vm in enumerate(order.tolist()):  # already in place in the working state
-        _record(st, draft, vm, host, int(dst[i]), trigger)
-        if draft.explain:
+    _drained(st, draft, host, trigger, vms, dst, counts, top_h, top_c, n_top)
+    return True
+
+
+def _drained(st: State, draft: Draft, host: int, trigger: str, vms: I64, dsts: I64,
+             counts: I64, top_h: I64, top_c: F64, n_top: I64) -> None:
+    """A drain's moves (already in the working state) into the plan, with their explain rows."""
+    vm_list, dst_list = vms.tolist(), dsts.tolist()
+    _record(st, draft, vm_list, host, dst_list, trigger)
+    if draft.explain:
+        for i, (vm, dst) in enumerate(zip(vm_list, dst_list, strict=True)):
             draft.decisions.append(_decision(
                 st, vm, host, trigger, answer(counts[i], top_h[i], top_c[i], int(n_top[i])),
-                f"moved to {st.snap.host_names[int(dst[i])]}"))
-    return True
+                f"moved to {st.snap.host_names[dst]}"))
 
 
 def _cannot_empty(st: State, draft: Draft, host: int) -> None:
@@ -302,7 +295,7 @@ def balance(st: State, over: B, draft: Draft) -> None:
             continue
         st.add(vm, answer.host)
         st.take_slots(h, answer.host)
-        _record(st, draft, vm, h, answer.host, trigger)
+        _record(st, draft, [vm], h, [answer.host], trigger)
         if draft.explain:
             draft.decisions.append(_decision(st, vm, h, trigger, answer,
                                              f"moved to {st.snap.host_names[answer.host]}"))
@@ -343,22 +336,17 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
         params(st, allow_empty=False), st.V, st.H, st.S, ranked, tried, excluded, blocked,
         st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N)
     ends = [*first.tolist()[1:], len(vms)]
-    vm_list, dst_list, what_list = vms.tolist(), dsts.tolist(), what.tolist()
+    what_list = what.tolist()
     for e, host in enumerate(hosts.tolist()):
         if what_list[e] == loops.STUCK:
             _cannot_empty(st, draft, host)
         if what_list[e] != loops.DRAINED:
             continue
         frac = st.start_util[host] if compat else util[e]
-        trigger = f"consolidation: {st.snap.host_names[host]} at {frac:.0%} CPU"
-        start, end = int(first[e]), ends[e]
-        _record_all(st, draft, vm_list[start:end], host, dst_list[start:end], trigger)
-        if draft.explain:
-            for i in range(start, end):
-                draft.decisions.append(_decision(
-                    st, vm_list[i], host, trigger,
-                    answer(counts[i], top_h[i], top_c[i], int(n_top[i])),
-                    f"moved to {st.snap.host_names[dst_list[i]]}"))
+        moves = slice(int(first[e]), ends[e])
+        _drained(st, draft, host, f"consolidation: {st.snap.host_names[host]} at {frac:.0%} CPU",
+                 vms[moves], dsts[moves], counts[moves], top_h[moves], top_c[moves],
+                 n_top[moves])
 
 
 def _trigger(st: State, host: int) -> str:
@@ -425,10 +413,10 @@ def check_move(snapshot: Snapshot, policy: Policy, move: Move) -> str | None:
 
 
 def load_compiled() -> None:
-    """Loads the compiled placement kernels (`ulm.scheduler.scan`) by planning a tiny cluster.
+    """Loads the compiled kernels (scan, working, loops, tally) by planning a tiny cluster.
 
     numba loads them from its cache on first use (a few tenths of a second; after an install
-    or an edit it compiles them, ~20 s, once). A one-off per process, like an import: the
+    or an edit it compiles them, ~30 s, once). A one-off per process, like an import: the
     simulator calls this before its clock starts, so that a run's wall time is the run's.
     """
     hot = np.array([[0.5] * 9 + [1.0], [0.1] * 10, [0.1] * 10])
@@ -445,3 +433,4 @@ def load_compiled() -> None:
             "consolidation": {"enabled": True}, "balance": {"enabled": True}, "compat": compat})
         for move in schedule(snap, pol, 0.0).moves[:1]:
             check_move(snap, pol, move)
+        check_drain(snap, pol, "b", 0.0)  # an evacuation: `loops.drain`

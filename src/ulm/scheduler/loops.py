@@ -115,7 +115,10 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
                V: tuple, H: tuple, S: tuple, budget: int, drain: bool,  # type: ignore[type-arg]
                dst: np.ndarray, counts: np.ndarray, top_h: np.ndarray, top_c: np.ndarray,
                n_top: np.ndarray) -> bool:
-    """`place_many` into the given output rows; False if a drain did not fit (undone)."""
+    """Places VMs in order into the given output rows. Relief (`drain` False): see
+    `place_many`. Drain: the VMs are still on their host; at the first that finds no host
+    every move is undone and the rest are not tried (False); slots are taken only when all
+    fit."""
     h_busy, vm_host = S[4], S[8]
     n, k_vms = len(S[0]), len(vms)
     dst[:] = -3
@@ -166,17 +169,13 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
 
 @numba.njit(cache=True)
 def place_many(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.ndarray,
-               V: tuple, H: tuple, S: tuple, budget: int, drain: bool,  # type: ignore[type-arg]
+               V: tuple, H: tuple, S: tuple, budget: int,  # type: ignore[type-arg]
                top_n: int) -> tuple:  # type: ignore[type-arg]
-    """Places VMs in order, each seeing the moves before it.
-
-    Relief (`drain` False): the VMs were taken off their hosts by selection; one that finds
-    no host, or comes after the move budget ran out, goes back to its source. Each move takes
-    a migration slot on both ends at once. Drain (`drain` True): all or nothing — the VMs are
-    still on their host; at the first that finds no host every move is undone and the rest
-    are not tried; slots are taken only when all fit.
-    Returns per VM the destination (-1 no host, -2 budget used up, -3 not tried), the
-    rejections per reason, the top hosts and costs and how many.
+    """Relief's placement: the VMs, taken off their hosts by selection, are placed in order,
+    each seeing the moves before it; each move takes a migration slot on both ends at once. One
+    that finds no host, or comes after the move budget ran out, goes back to its source.
+    Returns per VM the destination (-1 no host, -2 budget used up), the rejections per
+    reason, the top hosts and costs and how many. (A drain, all or nothing, is `drain`.)
     """
     k_vms = len(vms)
     dst = np.full(k_vms, -3, np.int64)
@@ -184,12 +183,59 @@ def place_many(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
     top_h = np.zeros((k_vms, top_n), np.int64)
     top_c = np.zeros((k_vms, top_n))
     n_top = np.zeros(k_vms, np.int64)
-    _place_seq(vms, srcs, p, excluded, V, H, S, budget, drain, dst, counts, top_h, top_c, n_top)
+    _place_seq(vms, srcs, p, excluded, V, H, S, budget, False, dst, counts, top_h, top_c, n_top)
     return dst, counts, top_h, top_c, n_top
 
 
-# Outcomes of a consolidation candidate (`consolidate`'s events).
+# Outcomes of a drain, and so of a consolidation candidate (`consolidate`'s events).
 DRAINED, STUCK, NO_FIT, NO_BUDGET, NO_HEADROOM = range(5)
+
+
+@numba.njit(cache=True)
+def _drain(host: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # type: ignore[type-arg]
+           S: tuple, fixed: np.ndarray, budget: int, vms: np.ndarray,  # type: ignore[type-arg]
+           dst: np.ndarray, counts: np.ndarray, top_h: np.ndarray, top_c: np.ndarray,
+           n_top: np.ndarray) -> tuple[int, int]:
+    """Every VM leaves `host`, hungriest first (ties by index), or none does: the outcome and
+    how many VMs the host has. `vms` and the other outputs get one row per VM, from row 0."""
+    vm_num, vm_host = V[0], S[8]
+    k, stuck = 0, False
+    for i in range(len(vm_host)):
+        if vm_host[i] == host:
+            vms[k] = i
+            stuck = stuck or fixed[i]
+            k += 1
+    if stuck:
+        return STUCK, k
+    if k > budget:
+        return NO_BUDGET, k
+    for i in range(1, k):  # insertion sort: a host has a handful of VMs
+        v, j = vms[i], i
+        while j > 0 and vm_num[vms[j - 1], DEMAND] < vm_num[v, DEMAND]:
+            vms[j] = vms[j - 1]
+            j -= 1
+        vms[j] = v
+    if not _place_seq(vms[:k], np.full(k, host, np.int64), p, excluded, V, H, S, k, True,
+                      dst[:k], counts[:k], top_h[:k], top_c[:k], n_top[:k]):
+        return NO_FIT, k
+    return DRAINED, k
+
+
+@numba.njit(cache=True)
+def drain(host: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # type: ignore[type-arg]
+          S: tuple, fixed: np.ndarray, budget: int, top_n: int) -> tuple:  # type: ignore[type-arg]
+    """`_drain` of one host (`core.drain`): the outcome, then per VM of the host its index,
+    destination, rejections, top hosts and costs and how many."""
+    n_v = len(S[8])
+    vms = np.zeros(n_v, np.int64)
+    dst = np.full(n_v, -3, np.int64)
+    counts = np.zeros((n_v, N_REASONS), np.int64)
+    top_h = np.zeros((n_v, top_n), np.int64)
+    top_c = np.zeros((n_v, top_n))
+    n_top = np.zeros(n_v, np.int64)
+    what, k = _drain(host, p, excluded, V, H, S, fixed, budget, vms, dst, counts, top_h, top_c,
+                     n_top)
+    return what, vms[:k], dst[:k], counts[:k], top_h[:k], top_c[:k], n_top[:k]
 
 
 @numba.njit(cache=True)
@@ -207,7 +253,6 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
     moves (VM, destination, rejections, top hosts and costs, how many), in order.
     """
     compat = p[P_COMPAT] > 0
-    vm_num = V[0]
     h_on, h_num = H[0], H[1]
     h_cur, h_count, vm_host = S[0], S[3], S[8]
     n_h, n_v = len(h_cur), len(vm_host)
@@ -221,7 +266,6 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
     top_h = np.zeros((n_v, top_n), np.int64)
     top_c = np.zeros((n_v, top_n))
     n_top = np.zeros(n_v, np.int64)
-    buf = np.zeros(n_v, np.int64)
     n_ev, n_mv, emptied, next_rank = 0, 0, 0, 0
     while max_hosts < 0 or emptied < max_hosts:
         host = -1
@@ -254,31 +298,14 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
             if not h_cur.sum() <= (1.0 - headroom) * cap:
                 ev_what[n_ev - 1] = NO_HEADROOM
                 continue
-        k, stuck = 0, False
-        for i in range(n_v):
-            if vm_host[i] == host:
-                buf[k] = i
-                stuck = stuck or fixed[i]
-                k += 1
-        if stuck or k > budget:
-            ev_what[n_ev - 1] = STUCK if stuck else NO_BUDGET
+        # The moves go to rows n_mv.. of the outputs; a drain that fails leaves them to the next.
+        what, k = _drain(host, p, excluded, V, H, S, fixed, budget, mv_vm[n_mv:],
+                         mv_dst[n_mv:], counts[n_mv:], top_h[n_mv:], top_c[n_mv:],
+                         n_top[n_mv:])
+        ev_what[n_ev - 1] = what
+        if what != DRAINED:
             continue
-        order = buf[:k].copy()  # hungriest first, ties by index (insertion sort: k is small)
-        for i in range(1, k):
-            v, j = order[i], i
-            while j > 0 and vm_num[order[j - 1], DEMAND] < vm_num[v, DEMAND]:
-                order[j] = order[j - 1]
-                j -= 1
-            order[j] = v
-        srcs = np.full(k, host, np.int64)
         end = n_mv + k
-        if not _place_seq(order, srcs, p, excluded, V, H, S, k, True, mv_dst[n_mv:end],
-                          counts[n_mv:end], top_h[n_mv:end], top_c[n_mv:end],
-                          n_top[n_mv:end]):
-            ev_what[n_ev - 1] = NO_FIT
-            continue
-        mv_vm[n_mv:end] = order
-        ev_what[n_ev - 1] = DRAINED
         emptied += 1
         budget -= k
         for i in range(n_mv, end):

@@ -9,7 +9,7 @@ planned in seconds. `ulm.snapshot.View` is the immutable equivalent for callers.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache, cached_property, lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,6 @@ class State:
     host_busy: I64  # migrations touching the host (in flight + planned)
     fixed: list[str]  # per VM: why ULM may not move it ("" = movable)
     fixed_mask: B  # per VM: fixed[v] != ""
-    group: list[frozenset[str]]  # per VM: anti-affinity groups it belongs to
     biggest: F64  # per host: RAM of its biggest VM (MiB), for LR's migration horizon
     maintenance: B  # per host: in maintenance (drained, never a destination)
     vm_len: I64  # per VM: valid history samples (detectors.valid_length)
@@ -70,7 +69,8 @@ class State:
     # Inputs of the compiled placement scan (`ulm.scheduler.scan`), fixed for the call:
     scan_params: F64  # the policy's numbers, laid out as `scan.P_*`
     host_num: F64  # 4 x H: CPU capacity, CPU of one core, cores, memory capacity
-    vm_num: F64  # V x 4: demand, memory to reserve, vCPUs, valid history samples
+    vm_num: F64  # V x 6, columns `scan.DEMAND`...: demand, memory to reserve, vCPUs, valid
+    # history samples, current CPU, memory size
     host_curve: I64  # per host: its row in curve_x/curve_w, -1 = no power model
     curve_x: F64  # power curves' breakpoints (CPU fraction), one row per curve, padded
     curve_w: F64  # ... and the watts there
@@ -109,7 +109,7 @@ class State:
         host_hist = tally.sum_rows(hist, snap.vm_host, n_h)
         cur, host_hist = _with_measured(snap, cur, host_hist)
         compat = policy.compat == "cloudsim"
-        _, curves = _power_table(snap.host_power, tuple(snap.power_curves.items()))
+        curves = _power_table(snap.host_power, tuple(snap.power_curves.items()))
         start_util = _start_util(snap)
         demand = snap.vm_cpu if compat else estimate(snap.vm_history, snap.vm_cpu, policy.demand)
         mem = snap.vm_mem_size if policy.placement.respect_memory else np.zeros(snap.n_vms)
@@ -117,7 +117,6 @@ class State:
         host_mem = np.bincount(on, weights=mem[placed], minlength=n_h)
         busy = np.zeros(n_h, np.int64)
         vm_len = tally.valid_lengths(hist)
-        groups_of = _groups(snap, policy)
         fixed = _fixed_reasons(snap, policy, now)
         if inflight.any():
             dst = snap.vm_migrating_to[inflight]
@@ -130,7 +129,7 @@ class State:
             snap=snap, policy=policy, now=now, vm_cpu=snap.vm_cpu, demand=demand, mem=mem,
             vm_hist=hist, vm_host=snap.vm_host.copy(), host_cur=cur, host_hist=host_hist,
             host_mem=host_mem, host_count=np.bincount(on, minlength=n_h).astype(np.int64),
-            host_busy=busy, fixed=fixed[0], fixed_mask=fixed[1], group=groups_of,
+            host_busy=busy, fixed=fixed[0], fixed_mask=fixed[1],
             biggest=tally.biggest(snap.vm_host, snap.vm_mem_size.astype(np.float64), n_h),
             maintenance=_maintenance(snap),
             vm_len=vm_len, host_len=tally.valid_lengths(host_hist),
@@ -143,7 +142,7 @@ class State:
                                snap.host_mem]).astype(np.float64),
             vm_num=np.stack([demand, mem, snap.vm_vcpus, vm_len, snap.vm_cpu, snap.vm_mem_size],
                             axis=1).astype(np.float64),
-            member=_membership(groups_of),
+            member=_membership(_groups(snap, policy)),
             host_curve=curves[0], curve_x=curves[1], curve_w=curves[2], curve_len=curves[3],
         )
 
@@ -313,34 +312,26 @@ def _scan_params(policy: Policy) -> F64:
 
 @lru_cache(maxsize=8)
 def _power_table(host_power: tuple[str, ...], curves: tuple[tuple[str, PowerCurve], ...]
-                 ) -> tuple[list[tuple[PowerCurve | None, B]], tuple[I64, F64, F64, I64]]:
-    """Hosts grouped by power curve, and the curves as the compiled kernels read them. The
-    same for every snapshot of one cluster: built once, not every round (the arrays are
+                 ) -> tuple[I64, F64, F64, I64]:
+    """The power curves as the compiled kernels read them: one padded row of breakpoints
+    (CPU fraction, watts) per curve, their lengths, and each host's row (-1: no power model).
+    The same for every snapshot of one cluster: built once, not every round (the arrays are
     read-only, shared by every State)."""
     by_name = dict(curves)
-    names = np.array(host_power, dtype=object)
-    groups = [(by_name.get(str(name)), names == name) for name in dict.fromkeys(host_power)]
-    table = _curves(groups, len(host_power))
-    for _, members in groups:
-        members.flags.writeable = False
+    used = [name for name in dict.fromkeys(host_power) if name in by_name]
+    row = {name: k for k, name in enumerate(used)}
+    width = max((len(by_name[n].watts) for n in used), default=1)
+    xs, ws = np.zeros((len(used) or 1, width)), np.zeros((len(used) or 1, width))
+    lens = np.zeros(len(used) or 1, np.int64)
+    for k, name in enumerate(used):
+        watts = by_name[name].watts
+        xs[k, :len(watts)] = np.linspace(0.0, 1.0, len(watts))
+        ws[k, :len(watts)], lens[k] = watts, len(watts)
+    host_curve = np.array([row.get(name, -1) for name in host_power], np.int64)
+    table = (host_curve, xs, ws, lens)
     for a in table:
         a.flags.writeable = False
-    return groups, table
-
-
-def _curves(groups: list[tuple[PowerCurve | None, B]], n_hosts: int
-            ) -> tuple[I64, F64, F64, I64]:
-    """Power curves as padded rows, and each host's row (-1: no power model)."""
-    host_curve = np.full(n_hosts, -1, np.int64)
-    curves = [(curve, members) for curve, members in groups if curve is not None]
-    width = max((len(c.watts) for c, _ in curves), default=1)
-    xs, ws = np.zeros((len(curves) or 1, width)), np.zeros((len(curves) or 1, width))
-    lens = np.zeros(len(curves) or 1, np.int64)
-    for k, (curve, members) in enumerate(curves):
-        x, w = curve_points(curve)
-        xs[k, :len(x)], ws[k, :len(w)], lens[k] = x, w, len(x)
-        host_curve[members] = k
-    return host_curve, xs, ws, lens
+    return table
 
 
 def _maintenance(snap: Snapshot) -> B:
@@ -372,11 +363,3 @@ def _lr_lines(hist: F64, policy: Policy) -> F64:
     if policy.overload.detector not in ("lr", "lrr"):
         return np.zeros((0, 2))
     return lr_lines(hist)
-
-
-@cache
-def curve_points(curve: PowerCurve) -> tuple[F64, F64]:
-    """The curve's breakpoints as arrays, built once (this runs for every VM placed)."""
-    return np.linspace(0.0, 1.0, len(curve.watts)), np.asarray(curve.watts, np.float64)
-
-
