@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -37,6 +38,12 @@ underload_threshold = 0.5
 reserve_hosts = 0
 power_off = true
 """
+
+
+def book_labh2(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """One observing round (ULM learns the VMs), then `ulm maintenance add labh2 ARGS`."""
+    assert ulm("run", "-c", str(cfg), "--mode", "observe", "--once").returncode == 0
+    return ulm("maintenance", "add", "-c", str(cfg), "labh2", *args)
 
 
 def config(tmp: Path, lab: Lab, policy: str, wake_by_ipmi: tuple[str, ...] = ()) -> Path:
@@ -93,9 +100,8 @@ def test_booked_maintenance_drains_powers_off_and_brings_the_host_back(
     clean_lab.vm_add("m1", "labh2", 64, "idle")
     clean_lab.vm_add("m2", "labh2", 64, "idle")
     cfg = config(tmp_path, clean_lab, 'name = "plain"\n')
-    assert ulm("run", "-c", str(cfg), "--mode", "observe", "--once").returncode == 0
-    booked = ulm("maintenance", "add", "-c", str(cfg), "labh2", "--start", "+2m", "--end",
-                 "+1h", "--power-off", "--reason", "firmware")
+    booked = book_labh2(cfg, "--start", "+2m", "--end", "+1h", "--power-off", "--reason",
+                        "firmware")
     assert booked.returncode == 0 and "drain of labh2 fits: 2 VM(s)" in booked.stdout
     out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "3")
     assert out.returncode == 0, out.stderr
@@ -121,9 +127,8 @@ def test_a_drain_that_cannot_fit_is_reported_at_booking_and_nothing_is_powered_o
     clean_lab.vm_add("f1", "labh1", 2000, "idle")
     clean_lab.vm_add("f3", "labh3", 2000, "idle")
     cfg = config(tmp_path, clean_lab, 'name = "plain"\n')
-    assert ulm("run", "-c", str(cfg), "--mode", "observe", "--once").returncode == 0
-    booked = ulm("maintenance", "add", "-c", str(cfg), "labh2", "--start", "+1m", "--end",
-                 "+1h", "--power-off", "--reason", "disk swap")
+    booked = book_labh2(cfg, "--start", "+1m", "--end", "+1h", "--power-off", "--reason",
+                        "disk swap")
     assert booked.returncode == 0, booked.stderr
     said = " ".join(booked.stdout.split())  # the terminal may wrap the line
     assert "the drain of labh2 does not fit (0.9 GiB short): big (3000 MiB)" in said, said
@@ -171,9 +176,8 @@ def test_the_window_end_brings_the_host_back_and_returns_its_vms(
     clean_lab.vm_add("r1", "labh2", 64, "idle")
     clean_lab.vm_add("r2", "labh2", 64, "idle")
     cfg = config(tmp_path, clean_lab, 'name = "plain"\n')
-    assert ulm("run", "-c", str(cfg), "--mode", "observe", "--once").returncode == 0
-    booked = ulm("maintenance", "add", "-c", str(cfg), "labh2", "--start", "+20s", "--end",
-                 "+45s", "--power-off", "--return-home")
+    booked = book_labh2(cfg, "--start", "+20s", "--end", "+45s", "--power-off",
+                        "--return-home")
     assert booked.returncode == 0, booked.stderr
     end = time.time() + 45
     out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "3")
