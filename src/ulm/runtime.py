@@ -20,6 +20,7 @@ from ulm.drivers.libvirt import LibvirtHypervisor
 from ulm.executor import Executor, Limits
 from ulm.model import Move
 from ulm.policy import Policy, resolve_policy
+from ulm.redact import redact
 from ulm.scheduler import check_move
 from ulm.store import Store
 
@@ -80,15 +81,22 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                               "logger": record.name, "msg": record.getMessage()}
+                               "logger": record.name, "msg": redact(record.getMessage())}
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(doc)
+
+
+class RedactingFormatter(logging.Formatter):
+    """The text format, with every credential blanked (a library's message may quote a URL)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def setup_logging(fmt: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(
+    handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("ulm")
     root.handlers[:] = [handler]

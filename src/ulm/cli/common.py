@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from ulm.errors import UlmError
+from ulm.redact import redact
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -26,14 +27,15 @@ class Format(enum.StrEnum):
 
 
 def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turns a `UlmError` into `error: ...` on stderr and exit status 2 — never a traceback."""
+    """Turns a `UlmError` into `error: ...` on stderr and exit status 2 — never a traceback,
+    never a credential."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
         except UlmError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {redact(str(exc))}", file=sys.stderr)
             raise typer.Exit(2) from None
 
     return wrapper

@@ -23,6 +23,7 @@ from ulm.collect.base import Collection
 from ulm.errors import UlmError
 from ulm.executor import JournalEntry, Outcome
 from ulm.model import Action, Move, Plan, PowerOff, PowerOn
+from ulm.redact import redact
 from ulm.store import schema as t
 from ulm.store.rows import HostRow, SampleRow, VMRow, build_snapshot
 
@@ -63,7 +64,7 @@ class Store:
         try:
             engine = create_engine(url)
         except Exception as exc:  # a malformed URL or a missing driver
-            raise UlmError(f"cannot use store {url!r}: {exc}") from None
+            raise UlmError(redact(f"cannot use store {url!r}: {exc}")) from None
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         store = cls(engine)
