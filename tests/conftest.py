@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -51,3 +52,24 @@ def clean_lab(lab: Lab) -> Iterator[Lab]:
         lab.set_load(f"labh{i}", "auto")
     for vm in sorted({vm for vms in lab.vms().values() for vm in vms}):
         lab.vm_rm(vm)  # removes it from every host (a failed migration may leave a copy)
+
+
+# Every test's captured output (stdout, stderr, log records), searched for the test secrets.
+_leaks: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    from tests import secrets
+
+    for title, text in report.sections:
+        for secret in secrets.ALL:
+            if secret in text:
+                note = f"{report.nodeid} ({title}) shows test secret {secret[:6]}..."
+                if note not in _leaks:
+                    _leaks.append(note)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _leaks:
+        print("\nsecrets leaked into test output:\n  " + "\n  ".join(_leaks), file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
