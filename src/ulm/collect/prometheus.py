@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from ulm.collect.base import Collection, HostReading, VMReading
+from ulm.collect.prometheus_config import PrometheusConfig
 from ulm.redact import redact
 
 MIB = 1048576.0
@@ -221,3 +222,13 @@ def wait_ready(url: str, timeout_s: float = 30.0, **kw: Any) -> None:
         if time.monotonic() > deadline:
             raise PrometheusError(redact(f"{url} is not ready after {timeout_s:.0f} s"))
         time.sleep(0.2)
+
+
+def from_config(pc: PrometheusConfig, hosts: Mapping[str, str], stale_s: float,
+                timeout_s: float) -> PrometheusSource:
+    """The source for `[collect.prometheus]`; `hosts` maps ULM's names to label values."""
+    return PrometheusSource(PrometheusSettings(
+        url=pc.url, hosts=hosts, host_label=pc.host_label, vm_label=pc.vm_label,
+        queries=pc.queries, rate_s=pc.rate_s, stale_s=stale_s, timeout_s=timeout_s,
+        bearer_token=pc.token(), username=pc.username, password=pc.password(),
+        ca_file=pc.ca_file, verify_tls=pc.verify_tls))
