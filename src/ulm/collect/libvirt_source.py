@@ -1,5 +1,11 @@
 """libvirt as a metrics source: node CPU/memory and per-domain stats in one bulk call per host.
 
+Hosts are read side by side on a bounded pool of threads, each with its own deadline: a dead or
+mute host (one that accepts the connection and never answers: `libvirt.open` itself has no
+deadline) is reported silent and costs the round at most its deadline, once, however many
+hosts are mute. A host whose previous read has not ended yet is not asked again (no pile of
+stuck threads); it stays silent until that read returns.
+
 Per-domain CPU is a counter (`cpu.time`, ns) that restarts when a VM migrates (a new QEMU process
 on the destination) or its host reboots. Deltas are therefore keyed by (host, domain id, UUID):
 the first reading of a VM on a new host has no previous value and gives *no* CPU figure rather
@@ -8,6 +14,9 @@ than a spike or a guess.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,53 +35,92 @@ class LibvirtSource:
     name = "libvirt"
 
     def __init__(self, conn: Callable[[str], Any], hosts: list[str],
-                 clock: Callable[[], float], host_cpu: bool = True) -> None:
+                 clock: Callable[[], float], host_cpu: bool = True, timeout_s: float = 10.0,
+                 workers: int = 32) -> None:
         self.conn = conn  # host -> open libvirt connection (the hypervisor driver's)
         self.hosts = hosts
         self.host_cpu = host_cpu  # False when another source (munin) reports host CPU
         self.clock = clock  # monotonic-ish seconds for CPU deltas
+        self.timeout_s = timeout_s  # per host and round
         self._node: dict[str, tuple[float, float]] = {}  # host -> (busy ns, total ns)
         self._dom: dict[Key, tuple[float, float]] = {}  # -> (cpu.time ns, taken at s)
+        self._lock = threading.Lock()  # the counters above, shared by the pool's threads
+        self._pool = cf.ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts))),
+                                           thread_name_prefix="collect")
+        self._pending: dict[str, cf.Future[tuple[HostReading, list[VMReading]]]] = {}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def collect(self, now: float) -> Collection:
+        asked: dict[str, cf.Future[tuple[HostReading, list[VMReading]]]] = {}
+        busy: dict[str, str] = {}
+        for host in self.hosts:
+            old = self._pending.get(host)
+            if old is not None and not old.done():
+                busy[host] = f"no answer yet to the read started {self.timeout_s:.0f}+ s ago"
+                continue
+            asked[host] = self._pending[host] = self._pool.submit(self._guarded, host, now)
+        deadline = time.monotonic() + self.timeout_s
         hosts: list[HostReading] = []
         vms: list[VMReading] = []
         for host in self.hosts:
+            fut = asked.get(host)
+            if fut is None:
+                hosts.append(HostReading(host, now, False, busy[host], source=self.name))
+                continue
             try:
-                reading, domains = self.read(host, now)
-            except libvirt.libvirtError as exc:
-                reading, domains = HostReading(host, now, False, str(
-                    exc.get_error_message() or exc), source=self.name), []
+                reading, domains = fut.result(timeout=max(0.0, deadline - time.monotonic()))
+            except cf.TimeoutError:
+                reading, domains = HostReading(host, now, False, f"no answer within "
+                                               f"{self.timeout_s:g} s", source=self.name), []
+            else:
+                self._pending.pop(host, None)
             hosts.append(reading)
             vms.extend(domains)
         return Collection(now, tuple(hosts), tuple(vms))
+
+    def _guarded(self, host: str, now: float) -> tuple[HostReading, list[VMReading]]:
+        try:
+            return self.read(host, now)
+        except libvirt.libvirtError as exc:
+            return HostReading(host, now, False, str(exc.get_error_message() or exc),
+                               source=self.name), []
 
     def read(self, host: str, now: float) -> tuple[HostReading, list[VMReading]]:
         c = self.conn(host)
         info = c.getInfo()  # [model, memory MiB, cpus, mhz, nodes, sockets, cores, threads]
         cores = int(info[2])
-        mem = c.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
+        try:
+            mem = c.getMemoryStats(libvirt.VIR_NODE_MEMORY_STATS_ALL_CELLS)
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_SUPPORT:
+                raise
+            mem = {"total": float(info[1]) * 1024}  # size known, use unknown: not a guess
         total_kib = float(mem.get("total", 0))
         free_kib = float(mem.get("free", 0)) + float(mem.get("buffers", 0)) + float(
             mem.get("cached", 0))
+        used = (total_kib - free_kib) / 1024 if "free" in mem else None
         cpu = self._node_cpu(host, c) if self.host_cpu else None
-        reading = HostReading(host, now, True, "", cores, total_kib / 1024, cpu,
-                              (total_kib - free_kib) / 1024, None, self.name)
+        reading = HostReading(host, now, True, "", cores, total_kib / 1024, cpu, used, None,
+                              self.name)
         t = self.clock()
         records = c.getAllDomainStats(_STATS, _ACTIVE)
-        domains = [self._vm(host, rec, t, now) for rec in records]
-        # Forget counters of domains gone from this host (migrated away, stopped).
-        seen = {(host, int(d.ID()), str(d.UUIDString())) for d, _ in records}
-        for key in [k for k in self._dom if k[0] == host and k not in seen]:
-            del self._dom[key]
+        with self._lock:
+            domains = [self._vm(host, rec, t, now) for rec in records]
+            # Forget counters of domains gone from this host (migrated away, stopped).
+            seen = {(host, int(d.ID()), str(d.UUIDString())) for d, _ in records}
+            for key in [k for k in self._dom if k[0] == host and k not in seen]:
+                del self._dom[key]
         return reading, domains
 
     def _node_cpu(self, host: str, c: Any) -> float | None:
         s = c.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS)
         busy = float(s.get("kernel", 0)) + float(s.get("user", 0))
         total = busy + float(s.get("idle", 0)) + float(s.get("iowait", 0))
-        prev = self._node.get(host)
-        self._node[host] = (busy, total)
+        with self._lock:
+            prev = self._node.get(host)
+            self._node[host] = (busy, total)
         if prev is None or total <= prev[1]:
             return None
         return min(max((busy - prev[0]) / (total - prev[1]), 0.0), 1.0)
