@@ -16,7 +16,6 @@ from tests.collect.prom_fixtures import Prom, exporters, prom, start_prometheus 
 from ulm.collect.base import Collection
 from ulm.collect.prometheus import PrometheusSettings, PrometheusSource, wait_ready
 
-
 _open: list[PrometheusSource] = []
 
 
