@@ -16,6 +16,7 @@ app = typer.Typer(
 def _register() -> None:
     # Imported here so that each command module can import `app` helpers without cycles.
     from ulm.cli import doctor as _doctor  # noqa: F401
+    from ulm.cli import export as _export  # noqa: F401
     from ulm.cli import lab as _lab  # noqa: F401
     from ulm.cli import maintenance as _maintenance  # noqa: F401
     from ulm.cli import plan as _plan  # noqa: F401

@@ -480,3 +480,20 @@ def plan_from_body(body: dict[str, Any]) -> Plan:
     return Plan(body["snapshot_id"], body["policy_digest"], body["created_at"],
                 tuple(actions_of(body)), decisions, tuple(body["problems"]),
                 Efficacy(**body["efficacy"]))
+
+    # -- export --------------------------------------------------------------------------------
+
+    def vm_samples(self, since: float, until: float
+                   ) -> list[tuple[float, str, float | None, float | None]]:
+        """Raw VM samples in [since, until): (ts, vm, cpu cores busy, memory used MiB)."""
+        with self.engine.connect() as c:
+            return [(r.ts, r.name, r.cpu, r.mem_mib) for r in c.execute(
+                select(t.samples.c.ts, t.samples.c.name, t.samples.c.cpu, t.samples.c.mem_mib)
+                .where(t.samples.c.kind == "vm", t.samples.c.ts >= since,
+                       t.samples.c.ts < until))]
+
+    def vm_sizes(self) -> dict[str, tuple[int, float]]:
+        """vm -> (vCPUs, memory MiB), as last seen."""
+        with self.engine.connect() as c:
+            return {r.name: (int(r.vcpus), float(r.mem_mib)) for r in c.execute(
+                select(t.vms.c.name, t.vms.c.vcpus, t.vms.c.mem_mib))}
