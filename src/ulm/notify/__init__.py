@@ -1,0 +1,23 @@
+"""Telling people: events (a failed migration, a drain that cannot fit, a host that did not
+wake, a leader change, a degraded daemon) to webhooks and e-mail, filtered by kind and severity.
+
+`Event` is data; each target renders it at its edge (JSON for a webhook, text for a mail).
+Delivery never blocks the daemon: `Dispatcher.publish` puts the event on a bounded queue and
+a worker thread delivers it, retrying with back-off; when the queue is full the oldest event
+is dropped and counted, never the daemon's round.
+"""
+
+from ulm.notify.dispatcher import Dispatcher
+from ulm.notify.events import Event, Severity
+from ulm.notify.settings import NotifyConfig
+
+__all__ = ["Dispatcher", "Event", "NotifyConfig", "Severity", "build"]
+
+
+def build(cfg: NotifyConfig) -> Dispatcher:
+    """The dispatcher for `[notify]` (secrets read now, so a missing file fails at start)."""
+    from ulm.notify.targets import Email, Target, Webhook
+
+    targets: list[Target] = [Webhook(w) for w in cfg.webhooks]
+    targets += [Email(e) for e in cfg.email]
+    return Dispatcher(targets, queue=cfg.queue)

@@ -1,0 +1,160 @@
+"""Notifications to a real HTTP receiver and a real SMTP server (aiosmtpd), both on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests import secrets
+from tests.collect.prom_fixtures import free_port
+from ulm.notify import Dispatcher, Event, NotifyConfig, Severity, build
+from ulm.notify.settings import EmailConfig, WebhookConfig
+from ulm.notify.targets import Email, Webhook, signature
+
+
+@dataclass
+class Receiver:
+    url: str
+    got: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+    fail_next: int = 0  # answer 500 this many times first
+    status: int = 204
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if rec.fail_next:
+                rec.fail_next -= 1
+                self.send_response(500)
+            else:
+                rec.got.append((dict(self.headers), body))
+                self.send_response(rec.status)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    rec.url = f"http://127.0.0.1:{srv.server_address[1]}/hook"
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield rec
+    srv.shutdown()
+    srv.server_close()
+
+
+def _event(kind: str = "migration_failed", sev: Severity = Severity.error) -> Event:
+    return Event(kind, sev, f"web1: labh1 -> labh2 failed (deadline); store "
+                 f"postgresql://ulm:{secrets.STORE_PW}@db/ulm", {"vm": "web1", "dst": "labh2"})
+
+
+def test_webhook_is_signed_retried_and_never_carries_a_secret(receiver: Receiver,
+                                                              tmp_path: Path) -> None:
+    key = tmp_path / "hook.key"
+    key.write_text(secrets.TOKEN)
+    receiver.fail_next = 2  # the receiver is down for two attempts
+    cfg = WebhookConfig(url=receiver.url, secret_file=str(key), retries=3)
+    d = Dispatcher([Webhook(cfg)], backoff_s=0.05)
+    d.publish(_event())
+    assert d.drain(20)
+    d.close()
+    assert d.counts.delivered == 1 and d.counts.failed == 0
+    (headers, body), = receiver.got
+    assert headers["X-ULM-Signature"] == signature(secrets.TOKEN.encode(), body)
+    assert headers["X-ULM-Event"] == "migration_failed"
+    doc = json.loads(body)
+    assert doc["kind"] == "migration_failed" and doc["severity"] == "error"
+    assert doc["data"] == {"vm": "web1", "dst": "labh2"}
+    assert secrets.STORE_PW not in body.decode() and secrets.TOKEN not in body.decode()
+
+
+def test_filters_by_kind_and_severity(receiver: Receiver) -> None:
+    cfg = WebhookConfig(url=receiver.url, kinds=("drain_blocked", "migration_failed"),
+                        min_severity="error")
+    d = Dispatcher([Webhook(cfg)], backoff_s=0.05)
+    d.publish(_event("migration_failed", Severity.warning))  # too mild
+    d.publish(_event("migration_done", Severity.error))  # another kind
+    d.publish(_event("drain_blocked", Severity.critical))
+    assert d.drain(20)
+    d.close()
+    assert [json.loads(b)["kind"] for _, b in receiver.got] == ["drain_blocked"]
+
+
+def test_a_refusing_receiver_is_not_hammered(receiver: Receiver) -> None:
+    receiver.status = 403  # refuses for good: one attempt, then given up and counted
+    d = Dispatcher([Webhook(WebhookConfig(url=receiver.url, retries=5))], backoff_s=0.05)
+    d.publish(_event())
+    assert d.drain(20)
+    d.close()
+    assert len(receiver.got) == 1 and d.counts.failed == 1 and d.counts.delivered == 0
+
+
+def test_a_dead_receiver_never_blocks_publish_and_the_queue_is_bounded() -> None:
+    url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens
+    d = Dispatcher([Webhook(WebhookConfig(url=url, retries=1, timeout_s=1))], queue=3,
+                   backoff_s=0.05)
+    for _ in range(20):
+        d.publish(_event())  # returns at once although nothing can be delivered
+    assert d.drain(30)
+    d.close()
+    assert d.counts.delivered == 0
+    assert d.counts.dropped >= 15  # at most 3 waited (plus the one in delivery)
+    assert d.counts.failed + d.counts.dropped == 20
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def _auth(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and data.password == secrets.BMC_PW.encode()
+    return AuthResult(success=ok)
+
+
+def test_email_through_a_real_smtp_server(tmp_path: Path) -> None:
+    inbox = _Inbox()
+    ctl = Controller(inbox, hostname="127.0.0.1", port=free_port(), authenticator=_auth,
+                     auth_require_tls=False)
+    ctl.start()
+    try:
+        pw = tmp_path / "smtp.pw"
+        pw.write_text(secrets.BMC_PW)
+        cfg = NotifyConfig(email=(EmailConfig(
+            smtp_host="127.0.0.1", smtp_port=ctl.port, security="none", username="ulm",
+            password_file=str(pw), sender="ulm@cluster.example", to=("ops@cluster.example",),
+            retries=0),))
+        d = build(cfg)
+        d.publish(_event("drain_blocked", Severity.error))
+        assert d.drain(20)
+        d.close()
+        (msg,) = inbox.messages
+        text = msg.content.decode()
+        assert msg.rcpt_tos == ["ops@cluster.example"]
+        assert "drain_blocked" in text and "web1" in text
+        assert secrets.STORE_PW not in text and secrets.BMC_PW not in text
+        pw.write_text("wrong-password")  # a refused login is reported, not retried forever
+        d = Dispatcher([Email(cfg.email[0])])
+        d.publish(_event())
+        assert d.drain(20)
+        d.close()
+        assert d.counts.failed == 1 and len(inbox.messages) == 1
+    finally:
+        ctl.stop()
