@@ -14,6 +14,7 @@ from typing import Any
 import libvirt
 
 from ulm.collect.base import Collection, HostReading, VMReading
+from ulm.transport import describe
 
 _STATS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
           | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU)
@@ -26,8 +27,10 @@ class LibvirtSource:
     name = "libvirt"
 
     def __init__(self, conn: Callable[[str], Any], hosts: list[str],
-                 clock: Callable[[], float], host_cpu: bool = True) -> None:
+                 clock: Callable[[], float], host_cpu: bool = True,
+                 uris: Mapping[str, str] | None = None) -> None:
         self.conn = conn  # host -> open libvirt connection (the hypervisor driver's)
+        self.uris = dict(uris or {})  # host -> its URI, to say how a connection failed
         self.hosts = hosts
         self.host_cpu = host_cpu  # False when another source (munin) reports host CPU
         self.clock = clock  # monotonic-ish seconds for CPU deltas
@@ -38,6 +41,13 @@ class LibvirtSource:
         hosts: list[HostReading] = []
         vms: list[VMReading] = []
         for host in self.hosts:
+            try:
+                self.conn(host)  # connect first: a failure here is the transport's (ssh, TLS)
+            except libvirt.libvirtError as exc:
+                msg = str(exc.get_error_message() or exc)
+                hosts.append(HostReading(host, now, False, describe(self.uris[host], msg)
+                                         if host in self.uris else msg, source=self.name))
+                continue
             try:
                 reading, domains = self.read(host, now)
             except libvirt.libvirtError as exc:

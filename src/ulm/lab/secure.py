@@ -214,7 +214,8 @@ def start_lines(h: Path) -> str:
     """What a secure host's start script adds: its own /etc/ssh and a running sshd."""
     return (f"mount --bind {h}/etc-ssh /etc/ssh\n"
             "mkdir -p /run/sshd\n"  # sshd's privilege-separation directory, in the host's /run
-            f"/usr/sbin/sshd -f /etc/ssh/sshd_config -E {h}/sshd.log\n")
+            # the log in /run (hI/run): /var is an overlay inside the host
+            "/usr/sbin/sshd -f /etc/ssh/sshd_config -E /run/sshd.log\n")
 
 
 def ssh_uri(paths: LabPaths, i: int, key: Path | None = None) -> str:
