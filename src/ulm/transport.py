@@ -41,7 +41,7 @@ _TLS = (
     (r"(?i)expired|not yet activated", "a certificate has expired or is not valid yet"),
     (r"(?i)hasn't got a known issuer|not trusted|Failed to verify peer|signer not found",
      "the host's certificate is not trusted (not signed by the CA in our cacert.pem)"),
-    (r"(?i)handshake|alert|reset by peer|client socket is closed|End of file",
+    (r"(?i)TLS confirmation|handshake|alert|reset by peer|client socket is closed|End of file",
      "the host ended the TLS handshake: it does not accept our client certificate "
      "(another CA, or not in its tls_allowed_dn_list)"),
     (r"Connection refused", "connection refused: no TLS listener (libvirtd listen_tls, "

@@ -21,11 +21,12 @@ ULM = str(Path(sys.executable).parent / "ulm")
 # (host and VM stats), then one migration VM SRC -> DST; prints what happened as JSON.
 ROUND = """
 import json, sys, time
+from pathlib import Path
 from ulm.config import load_config
 from ulm.collect.libvirt_source import LibvirtSource
 from ulm.drivers.base import MigrationOptions
 from ulm.drivers.libvirt import LibvirtHypervisor
-cfg = load_config(sys.argv[1])
+cfg = load_config(Path(sys.argv[1]))
 hv = LibvirtHypervisor({h.name: h.libvirt_uri for h in cfg.hosts},
                        {h.name: h.migration_uri for h in cfg.hosts if h.migration_uri})
 src = LibvirtSource(hv.conn, [h.name for h in cfg.hosts], time.monotonic, uris=hv.uris)
@@ -34,7 +35,7 @@ job = hv.start_migration(sys.argv[2], sys.argv[3], sys.argv[4], MigrationOptions
 while (st := hv.poll(job)).state.value == "running":
     time.sleep(0.2)
 print(json.dumps({"hosts": {h.host: [h.ok, h.cores, h.mem_total_mib, h.error] for h in col.hosts},
-                  "vms": {v.name: [v.host, v.mem_mib] for v in col.vms},
+                  "vms": {v.vm: [v.host, v.mem_mib] for v in col.vms},
                   "state": st.state.value, "error": st.error, "where": hv.locate(sys.argv[2])}))
 """
 
@@ -145,6 +146,7 @@ def test_wrong_key_host_key_or_certificate_is_one_line_naming_the_host(
                        "one in known_hosts",
               "labh3": "over tls to qemu+tls://10.77.0.3: the host's certificate is not trusted",
               "labh1-tls": "over tls to qemu+tls://10.77.0.1: the host ended the TLS handshake"}
+    print(text)  # shown when the test fails
     for h, what in expect.items():
         assert len(lines[h]) == 1 and what in lines[h][0], (h, text[-3000:])
     # no secret in any of it: not the private key, not its body
