@@ -24,7 +24,8 @@ lab_app.add_typer(vm_app, name="vm")
 app.add_typer(lab_app, name="lab")
 
 PACKAGES = ("libvirt-daemon", "libvirt-daemon-driver-qemu", "libvirt-clients", "libvirt-dev",
-            "qemu-system-x86", "munin-node", "iproute2", "util-linux")
+            "qemu-system-x86", "munin-node", "iproute2", "util-linux",
+            "openssh-server", "openssh-client", "openssl")  # the last three: `up --secure`
 
 
 @lab_app.command("setup")

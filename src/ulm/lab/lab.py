@@ -35,6 +35,7 @@ from ulm.lab.system import (
 
 NEEDED = ("ip", "nsenter", "unshare", "/usr/sbin/libvirtd", "qemu-system-x86_64", "munin-node",
           "apt-get", "dpkg-deb")
+NEEDED_SECURE = ("/usr/sbin/sshd", "ssh", "ssh-keygen", "openssl", "virt-ssh-helper")
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,9 @@ def require_root() -> None:
         raise UlmError("the lab needs root (network namespaces, cgroups, libvirtd)")
 
 
-def missing_tools() -> list[str]:
-    return [t for t in NEEDED if shutil.which(t) is None and not Path(t).exists()]
+def missing_tools(secure: bool = False) -> list[str]:
+    tools = (*NEEDED, *NEEDED_SECURE) if secure else NEEDED
+    return [t for t in tools if shutil.which(t) is None and not Path(t).exists()]
 
 
 class Lab:
@@ -95,7 +97,7 @@ class Lab:
             raise UlmError(f"--hosts must be between 1 and {MAX_HOSTS} (got {n})")
         if host_mem_mib < 256:
             raise UlmError(f"--host-mem-mib must be at least 256 (got {host_mem_mib})")
-        gone = missing_tools()
+        gone = missing_tools(secure)
         if gone:
             raise UlmError(f"missing: {', '.join(gone)} (run `ulm lab setup`)")
         if self.is_up():
