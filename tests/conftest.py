@@ -19,7 +19,7 @@ LAB_SECURE = True
 def _lab_prerequisites() -> str:
     if os.geteuid() != 0:
         return "the lab tests need root"
-    gone = missing_tools()
+    gone = missing_tools(LAB_SECURE)
     if gone:
         return f"the lab tests need {', '.join(gone)}: run `bash scripts/setup.sh --dev`"
     if shutil.which("qemu-system-x86_64") is None:
