@@ -13,12 +13,14 @@ from ulm.lab.lab import Lab, missing_tools
 
 LAB_HOSTS = 3
 LAB_REDFISH = True  # the session lab has a Redfish BMC too (tests/lab/test_power_lab.py)
+# ... and sshd + TLS listeners (tests/lab/test_secure_lab.py): ~1 s more than a second lab
+LAB_SECURE = True
 
 
 def _lab_prerequisites() -> str:
     if os.geteuid() != 0:
         return "the lab tests need root"
-    gone = missing_tools()
+    gone = missing_tools(LAB_SECURE)
     if gone:
         return f"the lab tests need {', '.join(gone)}: run `bash scripts/setup.sh --dev`"
     if shutil.which("qemu-system-x86_64") is None:
@@ -36,7 +38,7 @@ def lab() -> Iterator[Lab]:
     lab = Lab()
     if lab.is_up():
         lab.down()
-    lab.up(LAB_HOSTS, redfish=LAB_REDFISH)
+    lab.up(LAB_HOSTS, redfish=LAB_REDFISH, secure=LAB_SECURE)
     try:
         yield lab
     finally:

@@ -48,7 +48,7 @@ def build(cfg: Config, power: dict[str, Power] | None = None) -> Runtime:
     names = [h.name for h in cfg.hosts]
     munin = cfg.collect.source == "munin"
     sources: list[MetricsSource] = [LibvirtSource(hv.conn, names, time.monotonic,
-                                                  host_cpu=not munin,
+                                                  host_cpu=not munin, uris=hv.uris,
                                                   timeout_s=cfg.collect.timeout_s)]
     if munin:
         sources.append(MuninSource({h.name: h.munin for h in cfg.hosts if h.munin},

@@ -10,7 +10,7 @@ import time
 import libvirt
 import pytest
 
-from tests.conftest import LAB_HOSTS, LAB_REDFISH
+from tests.conftest import LAB_HOSTS, LAB_REDFISH, LAB_SECURE
 from tests.lab.helpers import eventually, in_controller, node_cpu
 from ulm.lab.lab import Lab, exec_prefix
 from ulm.lab.network import lab_namespaces
@@ -123,10 +123,11 @@ def test_down_removes_everything_then_up_again(lab: Lab) -> None:
     live = [p for p in procs.splitlines() if not p.startswith("Z")
             and any(k in p for k in ("libvirtd --listen", "qemu-system", "munin-node",
                                      "ulm.lab.fakeload", "ipmi_sim", "ulm.lab.chassis",
-                                     "sushy-emulator", "ulm.lab.redfish"))]
+                                     "sushy-emulator", "ulm.lab.redfish",
+                                     "sshd -f /etc/ssh/sshd_config"))]
     assert live == []
     assert not lab.paths.root.exists()
     from ulm.lab.system import cgroup_dirs
     assert not any(d.exists() for d in cgroup_dirs("ulm-lab"))
-    lab.up(LAB_HOSTS, redfish=LAB_REDFISH)  # the rest of the session keeps its lab
+    lab.up(LAB_HOSTS, redfish=LAB_REDFISH, secure=LAB_SECURE)  # the session keeps its lab
     assert lab.connect(1).getHostname() == "labh1"

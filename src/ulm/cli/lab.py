@@ -24,7 +24,8 @@ lab_app.add_typer(vm_app, name="vm")
 app.add_typer(lab_app, name="lab")
 
 PACKAGES = ("libvirt-daemon", "libvirt-daemon-driver-qemu", "libvirt-clients", "libvirt-dev",
-            "qemu-system-x86", "munin-node", "iproute2", "util-linux")
+            "qemu-system-x86", "munin-node", "iproute2", "util-linux",
+            "openssh-server", "openssh-client", "openssl")  # the last three: `up --secure`
 
 
 @lab_app.command("setup")
@@ -49,11 +50,14 @@ def up(
     redfish: Annotated[bool, typer.Option(
         "--redfish", help="Also a Redfish BMC (sushy-tools) at 10.77.0.190:8000 whose power "
                           "actions switch the hosts (`ulm lab config --power redfish`).")] = False,
+    secure: Annotated[bool, typer.Option(
+        "--secure", help="Also an sshd (keys only) and a TLS libvirtd listener per host, with a "
+                         "lab CA (`ulm lab config --transport ssh|tls`).")] = False,
 ) -> None:
     """Start N libvirtd hosts labh1..labhN, a controller namespace labctl, munin per host,
     an IPMI BMC and a Wake-on-LAN listener per host."""
     t = time.monotonic()
-    Lab().up(hosts, host_mem_mib, redfish=redfish)
+    Lab().up(hosts, host_mem_mib, redfish=redfish, secure=secure)
     console.print(f"lab up: {hosts} host(s) in {time.monotonic() - t:.1f} s "
                   "(controller namespace labctl at 10.77.0.100)")
 
@@ -103,11 +107,15 @@ def power(host: str, state: Annotated[str, typer.Argument(help="on or off")]) ->
 def config(
     power: Annotated[str, typer.Option(
         "--power", help="How ULM switches the hosts: ipmi+wol (default) or redfish.")] = "ipmi+wol",
+    transport: Annotated[str, typer.Option(
+        "--transport", help="How ULM reaches libvirt: tcp (default, no authentication), ssh "
+                            "(qemu+ssh://) or tls (qemu+tls://); ssh and tls need "
+                            "`ulm lab up --secure`.")] = "tcp",
 ) -> None:
     """Print a ready ulm.toml for the lab."""
     if power not in ("ipmi+wol", "redfish"):
         raise UlmError(f"--power must be ipmi+wol or redfish (got {power!r})")
-    print(Lab().config_toml(power))
+    print(Lab().config_toml(power, transport))
 
 
 @lab_app.command("exec", context_settings={"allow_extra_args": True,

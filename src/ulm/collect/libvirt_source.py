@@ -23,6 +23,7 @@ from typing import Any
 import libvirt
 
 from ulm.collect.base import Collection, HostReading, VMReading
+from ulm.transport import describe
 
 _STATS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
           | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU)
@@ -36,8 +37,9 @@ class LibvirtSource:
 
     def __init__(self, conn: Callable[[str], Any], hosts: list[str],
                  clock: Callable[[], float], host_cpu: bool = True, timeout_s: float = 10.0,
-                 workers: int = 32) -> None:
+                 workers: int = 32, uris: Mapping[str, str] | None = None) -> None:
         self.conn = conn  # host -> open libvirt connection (the hypervisor driver's)
+        self.uris = dict(uris or {})  # host -> its URI, to say how a connection failed
         self.hosts = hosts
         self.host_cpu = host_cpu  # False when another source (munin) reports host CPU
         self.clock = clock  # monotonic-ish seconds for CPU deltas
@@ -81,6 +83,12 @@ class LibvirtSource:
         return Collection(now, tuple(hosts), tuple(vms))
 
     def _guarded(self, host: str, now: float) -> tuple[HostReading, list[VMReading]]:
+        try:
+            self.conn(host)  # connect first: a failure here is the transport's (ssh, TLS)
+        except libvirt.libvirtError as exc:
+            msg = str(exc.get_error_message() or exc)
+            return HostReading(host, now, False, describe(self.uris[host], msg)
+                               if host in self.uris else msg, source=self.name), []
         try:
             return self.read(host, now)
         except libvirt.libvirtError as exc:

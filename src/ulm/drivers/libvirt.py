@@ -23,6 +23,12 @@ from ulm.drivers.base import MigrationOptions, MigrationState, MigrationStatus
 _ACTIVE = (libvirt.VIR_DOMAIN_RUNNING, libvirt.VIR_DOMAIN_PAUSED, libvirt.VIR_DOMAIN_BLOCKED)
 
 
+def _tls(uri: str) -> bool:
+    """qemu+tls://, or qemu://host/ (TLS is libvirt's default remote transport)."""
+    scheme, _, rest = uri.partition("://")
+    return scheme == "qemu+tls" or (scheme == "qemu" and not rest.startswith("/"))
+
+
 def _quiet(_ctx: object, _err: object) -> None:
     """libvirt prints every error to stderr by default; ULM reports them itself."""
 
@@ -120,6 +126,8 @@ class LibvirtHypervisor:
                  | libvirt.VIR_MIGRATE_PERSIST_DEST | libvirt.VIR_MIGRATE_UNDEFINE_SOURCE)
         if options.auto_converge:
             flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
+        if _tls(self.migration_uris[job.dst]):  # the memory stream too, not only the control
+            flags |= libvirt.VIR_MIGRATE_TLS
         params: dict[str, Any] = {}
         if options.bandwidth_mib_s:
             params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(max(options.bandwidth_mib_s, 1))

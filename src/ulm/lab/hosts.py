@@ -16,6 +16,7 @@ from pathlib import Path
 from ulm.errors import UlmError
 from ulm.lab.network import netns_path
 from ulm.lab.paths import NET, LabPaths, host_ip, host_name
+from ulm.lab.secure import start_lines as secure_start
 from ulm.lab.system import (
     alive,
     cgroup_dirs,
@@ -57,10 +58,10 @@ mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/qemu /var/cache/libvirt/qemu
 # the QEMU capability probe takes ~4 s on a fresh host; a shared cache skips it
 mount --bind {caps} /var/cache/libvirt/qemu
 munin-node --config {h}/munin-node.conf || true
-exec /usr/sbin/libvirtd --listen --pid-file /run/libvirtd.pid
+{extra}exec /usr/sbin/libvirtd --listen --pid-file /run/libvirtd.pid
 """
 
-LIBVIRTD_CONF = """listen_tls = 0
+LIBVIRTD_CONF = """listen_tls = {tls}
 listen_tcp = 1
 listen_addr = "{ip}"
 auth_tcp = "none"
@@ -104,18 +105,22 @@ def cgroups(i: int) -> list[Path]:
     return cgroup_dirs(f"ulm-lab/{host_name(i)}")
 
 
-def prepare(paths: LabPaths, i: int, mem_mib: int) -> None:
-    """Writes the host's configuration and its fake /proc files (real copies, resized)."""
+def prepare(paths: LabPaths, i: int, mem_mib: int, secure: bool = False) -> None:
+    """Writes the host's configuration and its fake /proc files (real copies, resized);
+    `secure` adds the TLS listener and an sshd (their keys come from `secure.prepare`)."""
     h = paths.host(i)
     for sub in ("run", "etc-libvirt", "var-up", "var-work"):
         (h / sub).mkdir(parents=True, exist_ok=True)
     ip = host_ip(i)
-    (h / "etc-libvirt" / "libvirtd.conf").write_text(LIBVIRTD_CONF.format(ip=ip, i=i))
+    (h / "etc-libvirt" / "libvirtd.conf").write_text(LIBVIRTD_CONF.format(ip=ip, i=i,
+                                                                       tls=int(secure)))
     (h / "etc-libvirt" / "qemu.conf").write_text(QEMU_CONF.format(ip=ip))
     (h / "munin-node.conf").write_text(MUNIN_CONF.format(
         h=h, name=host_name(i), net=NET.replace(".", "\\."), ip=ip))
     start = h / "start.sh"
-    start.write_text(START.format(name=host_name(i), h=h, root=paths.root, caps=paths.caps))
+    extra = secure_start(h) if secure else ""
+    start.write_text(START.format(name=host_name(i), h=h, root=paths.root, caps=paths.caps,
+                                  extra=extra))
     start.chmod(0o755)
     (h / "proc-stat").write_text(Path("/proc/stat").read_text())
     (h / "proc-loadavg").write_text(Path("/proc/loadavg").read_text())

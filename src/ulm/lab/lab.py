@@ -13,6 +13,7 @@ from typing import Any
 from ulm.errors import UlmError
 from ulm.lab import bmc, guest, hosts, network
 from ulm.lab import redfish as lab_redfish
+from ulm.lab import secure as lab_secure
 from ulm.lab.paths import (
     CONTROLLER,
     CONTROLLER_IP,
@@ -34,6 +35,7 @@ from ulm.lab.system import (
 
 NEEDED = ("ip", "nsenter", "unshare", "/usr/sbin/libvirtd", "qemu-system-x86_64", "munin-node",
           "apt-get", "dpkg-deb")
+NEEDED_SECURE = ("/usr/sbin/sshd", "ssh", "ssh-keygen", "openssl", "virt-ssh-helper")
 
 
 @dataclass(frozen=True)
@@ -51,8 +53,9 @@ def require_root() -> None:
         raise UlmError("the lab needs root (network namespaces, cgroups, libvirtd)")
 
 
-def missing_tools() -> list[str]:
-    return [t for t in NEEDED if shutil.which(t) is None and not Path(t).exists()]
+def missing_tools(secure: bool = False) -> list[str]:
+    tools = (*NEEDED, *NEEDED_SECURE) if secure else NEEDED
+    return [t for t in tools if shutil.which(t) is None and not Path(t).exists()]
 
 
 class Lab:
@@ -87,13 +90,14 @@ class Lab:
     # -- up and down ---------------------------------------------------------------------------
 
     def up(self, n: int, host_mem_mib: int = 4096, power: bool = True,
-           redfish: bool = False) -> None:
+           redfish: bool = False, secure: bool = False) -> None:
+        """`secure`: also an sshd and a TLS listener per host (`ulm lab up --secure`)."""
         require_root()
         if not 1 <= n <= MAX_HOSTS:
             raise UlmError(f"--hosts must be between 1 and {MAX_HOSTS} (got {n})")
         if host_mem_mib < 256:
             raise UlmError(f"--host-mem-mib must be at least 256 (got {host_mem_mib})")
-        gone = missing_tools()
+        gone = missing_tools(secure)
         if gone:
             raise UlmError(f"missing: {', '.join(gone)} (run `ulm lab setup`)")
         if self.is_up():
@@ -109,12 +113,14 @@ class Lab:
             network.controller_up()
             for i in range(1, n + 1):
                 network.attach(host_name(i), host_ip(i))
-                hosts.prepare(self.paths, i, host_mem_mib)
+                hosts.prepare(self.paths, i, host_mem_mib, secure)
                 cgroup_make(hosts.cgroups(i))
+            if secure:
+                lab_secure.prepare(self.paths, n)
             macs = {host_name(i): network.mac(host_name(i)) for i in range(1, n + 1)}
             self.paths.state_file.write_text(json.dumps(
                 {"hosts": n, "host_mem_mib": host_mem_mib, "macs": macs, "power": power,
-                 "redfish": redfish}))
+                 "redfish": redfish, "secure": secure}))
             for i in range(1, n + 1):
                 hosts.power_on(self.paths, i, wait=False)
             for i in range(1, n + 1):
@@ -279,9 +285,14 @@ class Lab:
         else:
             hosts.power_off(self.paths, i)
 
-    def config_toml(self, power_driver: str = "ipmi+wol") -> str:
-        """A ready ulm.toml; `power_driver` "redfish" needs `ulm lab up --redfish`."""
+    def config_toml(self, power_driver: str = "ipmi+wol", transport: str = "tcp") -> str:
+        """A ready ulm.toml; `power_driver` "redfish" needs `ulm lab up --redfish`, `transport`
+        "ssh" or "tls" needs `ulm lab up --secure`."""
         n = self.n_hosts
+        if transport not in ("tcp", "ssh", "tls"):
+            raise UlmError(f"--transport must be tcp, ssh or tls (got {transport!r})")
+        if transport != "tcp" and not self.state().get("secure"):
+            raise UlmError(f"the lab has no {transport} listeners: `ulm lab up --secure`")
         lines = ["# ULM configuration for the local lab (ulm lab config)",
                  "# Run ULM inside the lab's controller namespace: ulm lab exec -- ulm run ...",
                  "[store]", f'url = "sqlite:///{self.paths.root}/ulm.db"', "",
@@ -293,8 +304,8 @@ class Lab:
             raise UlmError("the lab has no Redfish BMC: `ulm lab up --redfish`")
         macs = self.state().get("macs", {})
         for i in range(1, n + 1):
-            lines += ["[[hosts]]", f'name = "{host_name(i)}"',
-                      f'libvirt_uri = "{LabPaths.tcp_uri(i)}"', f'munin = "{host_ip(i)}:4949"']
+            lines += ["[[hosts]]", f'name = "{host_name(i)}"', *self._uris(i, transport),
+                      f'munin = "{host_ip(i)}:4949"']
             if use_redfish:
                 lines += [f"power = {{ driver = \"redfish\", address = \"{lab_redfish.url()}\", "
                           f"system = \"{host_name(i)}\", username = \"{lab_redfish.USER}\", "
@@ -307,8 +318,23 @@ class Lab:
             lines.append("")
         return "\n".join(lines)
 
+    def _uris(self, i: int, transport: str) -> list[str]:
+        """The controller's URI for host i and, for ssh and tls, the one the *source host's*
+        libvirtd uses in a peer-to-peer migration: its own key and known hosts (its /etc/ssh),
+        its own client certificate (its /etc/libvirt/pki)."""
+        if transport == "ssh":
+            return [f'libvirt_uri = "{lab_secure.ssh_uri(self.paths, i)}"',
+                    f'migration_uri = "qemu+ssh://root@{host_ip(i)}/system"']
+        if transport == "tls":
+            ctl = lab_secure.controller_pki(self.paths)
+            return [f'libvirt_uri = "{lab_secure.tls_uri(i, ctl)}"',
+                    f'migration_uri = "{lab_secure.tls_uri(i, lab_secure.PKI)}"']
+        return [f'libvirt_uri = "{LabPaths.tcp_uri(i)}"']
+
 
 def exec_prefix() -> list[str]:
     """argv prefix that runs a command inside the controller namespace (cgroups stay visible,
-    unlike `ip netns exec`, which remounts /sys)."""
-    return ["nsenter", f"--net={network.netns_path(CONTROLLER)}"]
+    unlike `ip netns exec`, which remounts /sys); in a secure lab with the controller's own
+    /etc/ssh (its known hosts)."""
+    return ["nsenter", f"--net={network.netns_path(CONTROLLER)}",
+            *lab_secure.controller_prefix(LabPaths.default())]
