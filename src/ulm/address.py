@@ -33,21 +33,21 @@ def parse_hostport(text: str, what: str, default_host: str | None = None) -> tup
     example = "127.0.0.1:9180" if default_host else "host:4949"
     host, sep, port = text.strip().rpartition(":")
     if not sep:
-        raise UlmError(f"{what}: {text!r} is not HOST:PORT (e.g. {example})")
+        raise UlmError(f"{what} {text!r} is not HOST:PORT (e.g. {example})")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         if not _is_v6(host):
-            raise UlmError(f"{what}: {text!r}: [{host}] is not an IPv6 address")
+            raise UlmError(f"{what} {text!r}: [{host}] is not an IPv6 address")
     elif ":" in host:
-        raise UlmError(f"{what}: {text!r}: write an IPv6 address in brackets, [::1]:9180")
+        raise UlmError(f"{what} {text!r}: write an IPv6 address in brackets, [::1]:9180")
     if not host:
         if default_host is None:
-            raise UlmError(f"{what}: {text!r} has no host (e.g. {example})")
+            raise UlmError(f"{what} {text!r} has no host (e.g. {example})")
         host = default_host
     if not (_is_v6(host) or valid_host(host)):
-        raise UlmError(f"{what}: {text!r}: {host!r} is not a host name or IP address")
+        raise UlmError(f"{what} {text!r}: {host!r} is not a host name or IP address")
     if not port.isascii() or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise UlmError(f"{what}: {text!r}: the port must be a number from 1 to 65535")
+        raise UlmError(f"{what} {text!r}: the port must be a number from 1 to 65535")
     return host, int(port)
 
 
