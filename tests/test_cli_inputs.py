@@ -121,3 +121,4 @@ def test_plan_and_simulate_times_go_through_the_same_parser() -> None:
     ok = ulm("plan", "--snapshot", snap, "--policy", "seed", "--now", "+1h", "--format", "json")
     assert ok.returncode == 0, ok.stderr
     refused(ulm("simulate", "--trace", "x.csv.gz", "--start", "inf"), "--start 'inf'")
+    refused(ulm("simulate", "--trace", "x.csv.gz", "--boot-s", "nan"), "--boot-s nan")

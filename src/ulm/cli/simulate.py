@@ -57,6 +57,8 @@ def simulate_cmd(
     cluster = parse_hosts(hosts)
     mode = "compat" if cloudsim_compat else "honest"
     begin = _start(start, pol)
+    if boot_s is not None and not 0 <= boot_s <= 86400:  # also false for NaN
+        raise UlmError(f"--boot-s {boot_s:g}: a boot takes from 0 to 86400 seconds")
     try:
         config = SimConfig(mode=mode, hosts=cluster, seed=seed, start=begin, boot_s=boot_s)
     except ValueError as exc:
