@@ -43,6 +43,8 @@ def test_log_format_and_rounds_are_checked(tmp_path: Path) -> None:
         out = ulm("run", "-c", str(cfg), "--rounds", n)
         assert out.returncode == 2 and "greater than or equal to 1" in out.stderr, out.stderr
     refused(ulm("run", "-c", str(cfg), "--once", "--rounds", "2"), "--once or --rounds")
+    limit = ulm("plans", "-c", str(cfg), "--limit", "-1")  # SQLite's LIMIT -1: everything
+    assert limit.returncode == 2 and "greater than or equal to 1" in limit.stderr
     assert not (tmp_path / "ulm.db").exists()
 
 

@@ -91,7 +91,8 @@ def status_cmd(config: ConfigOpt,
 
 @app.command("plans")
 @user_errors
-def plans_cmd(config: ConfigOpt, limit: int = 20,
+def plans_cmd(config: ConfigOpt,
+              limit: Annotated[int, typer.Option(min=1, max=10000)] = 20,
               fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
     """Stored plans, newest first."""
     records = _store(load_config(config)).plans(limit)
