@@ -122,3 +122,14 @@ def test_plan_and_simulate_times_go_through_the_same_parser() -> None:
     assert ok.returncode == 0, ok.stderr
     refused(ulm("simulate", "--trace", "x.csv.gz", "--start", "inf"), "--start 'inf'")
     refused(ulm("simulate", "--trace", "x.csv.gz", "--boot-s", "nan"), "--boot-s nan")
+
+
+def test_energy_accounting_treats_nan_readings_as_missing() -> None:
+    from ulm.energy import DEFAULT_CURVE, account
+    nan = float("nan")
+    report = account(0.0, 7200.0, {"h1": [(0.0, 0.5), (3600.0, nan)]}, [],
+                     {"h1": DEFAULT_CURVE}, {"h1": [(0.0, nan, 600.0), (600.0, 300.0, nan)]})
+    assert math.isfinite(report.kwh) and math.isfinite(report.saved_kwh)
+    assert report.kwh == pytest.approx(2 * 0.215, rel=1e-6)  # 2 h at 50 % CPU: 215 W
+    with pytest.raises(ValueError, match="not a forward time span"):
+        account(10.0, 0.0, {}, [], {})
