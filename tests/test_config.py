@@ -48,7 +48,7 @@ def test_a_good_config(tmp_path: Path) -> None:
          "ulm.toml: collect.interval_s (line 14): Input should be greater than 0"),
         (GOOD.replace('name = "h2"', 'name = "h1"'),
          "ulm.toml: Value error, host names must be unique: h1"),
-        ("[store]\nurl = 'x'\n", "ulm.toml: hosts: Field required"),
+        ("[store]\nurl = 'sqlite:////tmp/x.db'\n", "ulm.toml: hosts: Field required"),
     ],
 )
 def test_bad_config_names_file_key_and_line(tmp_path: Path, text: str, expected: str) -> None:

@@ -8,36 +8,87 @@ from __future__ import annotations
 
 import fnmatch
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from ulm.errors import ConfigError
+from ulm.address import parse_hostport, valid_host
+from ulm.config_urls import check_libvirt_uri, check_store_url, check_web_url
+from ulm.errors import ConfigError, UlmError
 from ulm.model import PowerCurve
+from ulm.redact import redact
 from ulm.tomlfile import load_model
+
+DAY_S = 86400.0
+YEAR_S = 365 * DAY_S
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: TOML has `nan` and `inf`; no setting of ULM means either.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A URL or a command line may carry a credential: reprs show it blanked.
+        for key, value in super().__repr_args__():
+            yield key, redact(value) if isinstance(value, str) else value
+
+
+def _checked(fn: Any, *args: Any) -> Any:
+    """Runs a shared checker; its `UlmError` becomes the validation error of the key."""
+    try:
+        return fn(*args)
+    except UlmError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class StoreConfig(_Strict):
     url: str = "sqlite:////var/lib/ulm/ulm.db"  # or postgresql+psycopg://user@host/db
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        _checked(check_store_url, value)
+        return value
+
 
 class CollectConfig(_Strict):
-    interval_s: Annotated[float, Field(gt=0, le=86400)] = 60.0
-    source: Literal["libvirt", "munin", "prometheus"] = "libvirt"  # host CPU/memory figures
+    interval_s: Annotated[float, Field(gt=0, le=DAY_S)] = 60.0
+    #: host CPU/memory figures; "prometheus" is reserved, refused until it is implemented
+    source: Literal["libvirt", "munin", "prometheus"] = "libvirt"
     window: Annotated[int, Field(ge=1, le=1000)] = 30  # samples per VM the scheduler sees
-    stale_after_s: Annotated[float, Field(gt=0)] | None = None  # default: 3 intervals
+    stale_after_s: Annotated[float, Field(gt=0, le=7 * DAY_S)] | None = None  # default: 3 x
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0  # per host and call
-    prometheus_url: str = ""
-    raw_keep_s: Annotated[float, Field(gt=0)] = 86400.0  # raw samples kept this long ...
-    bucket_s: Annotated[float, Field(gt=0)] = 3600.0  # ... then averaged into buckets ...
-    keep_s: Annotated[float, Field(gt=0)] = 90 * 86400.0  # ... which are kept this long
+    prometheus_url: str = ""  # reserved, like source = "prometheus"
+    raw_keep_s: Annotated[float, Field(gt=0, le=YEAR_S)] = DAY_S  # raw samples kept this long
+    bucket_s: Annotated[float, Field(gt=0, le=7 * DAY_S)] = 3600.0  # ... then averaged ...
+    keep_s: Annotated[float, Field(gt=0, le=10 * YEAR_S)] = 90 * DAY_S  # ... and kept this long
     #: how often the BMCs' power meters are read, where a BMC has one (0 = never)
-    power_interval_s: Annotated[float, Field(ge=0)] = 300.0
+    power_interval_s: Annotated[float, Field(ge=0, le=DAY_S)] = 300.0
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        if value == "prometheus":  # accepted, then ignored for libvirt's figures: refused
+            raise ValueError("source \"prometheus\" is not supported yet (use libvirt or munin)")
+        return value
+
+    @field_validator("prometheus_url")
+    @classmethod
+    def _prometheus_url(cls, value: str) -> str:
+        if value:
+            raise ValueError("prometheus_url is not supported yet (Prometheus is not a source "
+                             "yet): remove it")
+        return value
 
     @property
     def stale_s(self) -> float:
@@ -45,11 +96,12 @@ class CollectConfig(_Strict):
 
 
 class ExecutorConfig(_Strict):
-    deadline_s: Annotated[float, Field(gt=0)] = 600.0  # a migration running longer is aborted
-    bandwidth_mib_s: Annotated[float, Field(ge=0)] = 0.0  # 0: unlimited
+    #: a migration running longer is aborted
+    deadline_s: Annotated[float, Field(gt=0, le=DAY_S)] = 600.0
+    bandwidth_mib_s: Annotated[float, Field(ge=0, le=1e6)] = 0.0  # 0: unlimited; 1e6 = 1 TiB/s
     auto_converge: bool = True
-    max_concurrent: Annotated[int, Field(ge=1)] = 2  # migrations at once, cluster-wide
-    max_per_host: Annotated[int, Field(ge=1)] = 1  # migrations at once touching one host
+    max_concurrent: Annotated[int, Field(ge=1, le=1000)] = 2  # migrations at once, cluster-wide
+    max_per_host: Annotated[int, Field(ge=1, le=100)] = 1  # migrations at once touching a host
     poll_s: Annotated[float, Field(gt=0, le=60)] = 0.5
     power_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300.0  # a boot must end by then
     power_stagger_s: Annotated[float, Field(ge=0, le=600)] = 10.0  # between hosts switched
@@ -59,9 +111,10 @@ class PowerModelConfig(_Strict):
     """A host type's power draw: `watts` at evenly spaced CPU points (SPECpower: 11 points
     for 0 %, 10 %, ... 100 %), or just `idle_w` and `max_w` (linear)."""
 
-    watts: tuple[Annotated[float, Field(ge=0)], ...] = ()
-    idle_w: Annotated[float, Field(ge=0)] | None = None
-    max_w: Annotated[float, Field(ge=0)] | None = None
+    # 100 kW: far above any one server, far below a typo's 1e9
+    watts: tuple[Annotated[float, Field(ge=0, le=1e5)], ...] = ()
+    idle_w: Annotated[float, Field(ge=0, le=1e5)] | None = None
+    max_w: Annotated[float, Field(ge=0, le=1e5)] | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> PowerModelConfig:
@@ -71,6 +124,10 @@ class PowerModelConfig(_Strict):
             raise ValueError("watts needs at least 2 points")
         if not self.watts and (self.idle_w is None or self.max_w is None):
             raise ValueError("give both idle_w and max_w")
+        if self.idle_w is not None and self.max_w is not None and self.idle_w > self.max_w:
+            raise ValueError(f"idle_w ({self.idle_w:g}) is above max_w ({self.max_w:g})")
+        if len(self.watts) > 1001:
+            raise ValueError("watts has more than 1001 points")
         return self
 
     def curve(self, name: str) -> PowerCurve:
@@ -114,6 +171,17 @@ class PowerConfig(_Strict):
             raise ValueError("password must be a string (in quotes)")
         return value
 
+    @field_validator("broadcast")
+    @classmethod
+    def _broadcast(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            raise ValueError(f"broadcast {value!r} is not an IPv4 address") from None
+        return value
+
     @field_validator("mac")
     @classmethod
     def _mac(cls, value: str) -> str:
@@ -142,6 +210,11 @@ class PowerConfig(_Strict):
                                  "password")
         if "wol" in self.driver and not self.mac:
             raise ValueError("wol needs mac")
+        if self.driver == "redfish":
+            _checked(check_web_url, self.address, "address")
+        elif self.address and not valid_host(self.address):
+            raise ValueError(f"address {redact(self.address)!r} is not a host name or IP "
+                             "address")
         return self
 
     def secret(self) -> str:
@@ -161,13 +234,29 @@ class PowerConfig(_Strict):
 
 
 class HostConfig(_Strict):
-    name: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1, max_length=253)]
     libvirt_uri: Annotated[str, Field(min_length=1)]
     munin: str = ""  # host:port of its munin-node
     migration_uri: str = ""  # where the source's libvirtd reaches this host (default: uri)
     power_curve: str = ""
     labels: dict[str, str] = {}
     power: PowerConfig | None = None
+
+    @field_validator("libvirt_uri", "migration_uri")
+    @classmethod
+    def _uri(cls, value: str, info: ValidationInfo) -> str:
+        if value:
+            name = info.data.get("name", "?")  # validated before: it is the first field
+            _checked(check_libvirt_uri, value, f"host {name}: {info.field_name}")
+        return value
+
+    @field_validator("munin")
+    @classmethod
+    def _munin(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            return value
+        host, port = _checked(parse_hostport, value, f"host {info.data.get('name', '?')}: munin")
+        return f"{host}:{port}"  # the form the munin client reads (IPv6 without brackets)
 
 
 class Config(_Strict):
@@ -206,6 +295,15 @@ class Config(_Strict):
             if h.name == name:
                 return h
         raise KeyError(name)
+
+    def require_host(self, name: str) -> HostConfig:
+        """The host a command names, or the error that lists the hosts the config has."""
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        where = f" in {self.source_path}" if self.source_path else ""
+        raise UlmError(f"unknown host {name!r}{where} (the config has "
+                       f"{', '.join(h.name for h in self.hosts)})")
 
     def policy_ref(self) -> str:
         """The policy as `resolve_policy` takes it: a path relative to the config, or a name."""

@@ -209,7 +209,9 @@ class Daemon:
             self.metrics.observe_result(result)
         for seq, outcome in enumerate(result.outcomes, 1):
             self.store.record_outcome(plan_id, seq, outcome)
-            log.info("%s: %s %s", plan_id, outcome.status.value, outcome.detail or outcome.action)
+            log.log({"done": logging.INFO, "skipped": logging.WARNING}.get(  # failed: ERROR
+                outcome.status.value, logging.ERROR), "%s: %s %s", plan_id, outcome.status.value,
+                outcome.detail or outcome.action)
         failed = any(o.status.value == "failed" for o in result.outcomes)
         self.store.set_plan_status(plan_id, "failed" if failed else "applied")
         return result

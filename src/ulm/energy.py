@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -82,10 +83,18 @@ def account(since: float, until: float, samples: Mapping[str, Sequence[tuple[flo
 
     Where a BMC reading covers an instant, it is what the host drew (standby while off
     included); elsewhere the model: the curve at the sampled CPU while on, nothing while off.
-    The always-on counterfactual charges idle power for the time off.
+    The always-on counterfactual charges idle power for the time off. A sample or reading
+    that is not a finite number (a sensor's NaN) counts as missing, so no figure is ever NaN.
     """
+    if not (math.isfinite(since) and math.isfinite(until)) or until < since:
+        raise ValueError(f"energy window {since!r} .. {until!r} is not a forward time span")
+    samples = {h: [(t, u) for t, u in pts if math.isfinite(t) and math.isfinite(u)]
+               for h, pts in samples.items()}
+    events = [e for e in events if math.isfinite(e[0])]
+    meter = {h: [(t, w, hold) for t, w, hold in rows
+                 if math.isfinite(t) and math.isfinite(w) and math.isfinite(hold)]
+             for h, rows in (readings or {}).items()}
     off_spans = _off_spans(since, until, events)
-    meter = readings or {}
     out = []
     for host in sorted(set(samples) | set(meter) | {h for _, h, _ in events}):
         curve = curves.get(host, DEFAULT_CURVE)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from ulm.address import parse_hostport
+from ulm.errors import UlmError
 from ulm.executor import PlanResult
 from ulm.model import Move, Plan
 from ulm.snapshot import Snapshot
@@ -56,6 +58,11 @@ class Metrics:
                 self.migration_s.observe(o.finished_at - o.started_at)
 
     def serve(self, address: str) -> None:
-        """Serves /metrics on `host:port` (default host 127.0.0.1: never exposed by accident)."""
-        host, _, port = address.rpartition(":")
-        start_http_server(int(port), addr=host or "127.0.0.1", registry=self.registry)
+        """Serves /metrics on `host:port` (`:port` is 127.0.0.1: never exposed by accident).
+        A bad address or a port in use is a `UlmError` naming it."""
+        host, port = parse_hostport(address, "--metrics", default_host="127.0.0.1")
+        try:
+            start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:  # in use, not an address of this machine, not resolvable
+            why = exc.strerror or str(exc)
+            raise UlmError(f"--metrics {address}: cannot serve /metrics there: {why}") from None

@@ -1,28 +1,41 @@
-"""Wiring: from a `Config` to a running daemon (store, sources, drivers, executor)."""
+"""Wiring: from a `Config` to a running daemon (store, sources, drivers, executor).
+
+libvirt-python is imported here, when a daemon is built, not when `ulm` starts: every command
+that talks to no hypervisor (plan, policy, simulate, status, maintenance, reports) runs without
+it.
+"""
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ulm.clock import WallClock
 from ulm.collect.base import MetricsSource
-from ulm.collect.libvirt_source import LibvirtSource
 from ulm.collect.munin import MuninSource
 from ulm.config import Config
 from ulm.daemon import Daemon, Mode
 from ulm.drivers.base import Power
-from ulm.drivers.libvirt import LibvirtHypervisor
+from ulm.errors import UlmError
 from ulm.executor import Executor, Limits
 from ulm.model import Move
 from ulm.policy import Policy, resolve_policy
 from ulm.redact import redact
 from ulm.scheduler import check_move
 from ulm.store import Store
+
+if TYPE_CHECKING:
+    from ulm.drivers.libvirt import LibvirtHypervisor
+
+
+class LogFormat(enum.StrEnum):
+    text = "text"
+    json = "json"
 
 
 @dataclass
@@ -40,6 +53,12 @@ class Runtime:
 
 
 def build(cfg: Config, power: dict[str, Power] | None = None) -> Runtime:
+    try:
+        from ulm.collect.libvirt_source import LibvirtSource
+        from ulm.drivers.libvirt import LibvirtHypervisor
+    except ImportError as exc:
+        raise UlmError(f"this command talks to libvirt, and {exc.msg}: install libvirt-python "
+                       "(pip install libvirt-python; it needs libvirt-dev)") from None
     policy = resolve_policy(cfg.policy_ref())
     store = Store.open(cfg.store.url)
     hv = LibvirtHypervisor({h.name: h.libvirt_uri for h in cfg.hosts},
@@ -95,9 +114,9 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def setup_logging(fmt: str, level: str = "INFO") -> None:
+def setup_logging(fmt: LogFormat, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter(
+    handler.setFormatter(JsonFormatter() if fmt is LogFormat.json else RedactingFormatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("ulm")
     root.handlers[:] = [handler]

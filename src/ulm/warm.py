@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import time
 
+from ulm import jit
 from ulm.sim.engine import load_compiled_sim
 
 
 def main() -> None:
     t0 = time.perf_counter()
     load_compiled_sim()
-    print(f"ulm.warm: compiled code ready in {time.perf_counter() - t0:.1f} s")
+    where = jit.CACHE_DIR or "nowhere: no writable cache directory, compiled in memory"
+    print(f"ulm.warm: compiled code ready in {time.perf_counter() - t0:.1f} s (cache: {where})")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import re
+import math
 import time
 from dataclasses import asdict
 from typing import Annotated
@@ -15,6 +14,7 @@ from rich.table import Table
 from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
 from ulm.cli.run import ConfigOpt
+from ulm.cli.times import parse_time, show_time
 from ulm.config import Config, load_config
 from ulm.errors import UlmError
 from ulm.policy import resolve_policy
@@ -25,33 +25,10 @@ maint_app = typer.Typer(help="Scheduled downtime: drain a host live before, brin
                         no_args_is_help=True)
 app.add_typer(maint_app, name="maintenance")
 
-FOREVER_S = 10 * 365 * 86400.0
-_REL = re.compile(r"^([+-])(\d+(?:\.\d+)?)([smhd])$")
-
-
-def parse_time(text: str, now: float) -> float:
-    """`now`, `+30m`, `-2h`, `+1d`, or an ISO date-time (local time unless it has a zone)."""
-    if text == "now":
-        return now
-    m = _REL.match(text)
-    if m:
-        sign = 1.0 if m[1] == "+" else -1.0
-        return now + sign * float(m[2]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[3]]
-    try:
-        return float(text)  # seconds since the epoch
-    except ValueError:
-        pass
-    try:
-        return dt.datetime.fromisoformat(text).timestamp()
-    except ValueError:
-        raise UlmError(f"cannot read time {text!r}: use now, +30m, +2h, +1d or "
-                       "2026-12-01T22:00") from None
+FOREVER_S = 10 * 365 * 86400.0  # an unplanned drain: open-ended, ended by `ulm undrain`
 
 
 def _check(cfg: Config, store: Store, host: str, now: float) -> tuple[bool, str]:
-    if host not in [h.name for h in cfg.hosts]:
-        raise UlmError(f"unknown host {host!r} (the config has "
-                       f"{', '.join(h.name for h in cfg.hosts)})")
     snap = store.snapshot(now, cfg.collect.window, cfg.collect.stale_s)
     if host not in snap.host_index:
         return True, f"{host} has not been seen yet: the drain is checked when it is"
@@ -62,13 +39,17 @@ def _check(cfg: Config, store: Store, host: str, now: float) -> tuple[bool, str]
 
 def book(cfg: Config, host: str, start: float, end: float, power_off: bool,
          reason: str, return_home: bool = False) -> int:
+    cfg.require_host(host)  # before the store is opened: a typo changes nothing
     if end <= start:
         raise UlmError("--end must be after --start")
+    now = time.time()
+    if end <= now:
+        raise UlmError("--end is in the past: that window is over already")
     store = Store.open(cfg.store.url)
     for b in store.bookings(active_only=True):
         if b.host == host and b.start < end and start < b.end:
             raise UlmError(f"{host} already has maintenance #{b.id} in that time")
-    fits, summary = _check(cfg, store, host, time.time())
+    fits, summary = _check(cfg, store, host, now)
     booking = store.book(host, start, end, power_off, reason, "booked" if fits else "blocked",
                          summary if fits else summary + "; nothing will be powered off",
                          return_home)
@@ -89,8 +70,8 @@ def add(config: ConfigOpt, host: str,
     """Book downtime: the host is drained live before START, powered off if asked, and
     brought back after END. Says at once whether the drain fits."""
     now = time.time()
-    book(load_config(config), host, parse_time(start, now), parse_time(end, now), power_off,
-         reason, return_home)
+    book(load_config(config), host, parse_time(start, now, "--start"),
+         parse_time(end, now, "--end"), power_off, reason, return_home)
 
 
 @maint_app.command("list")
@@ -100,16 +81,15 @@ def list_cmd(config: ConfigOpt, all_: Annotated[bool, typer.Option("--all")] = F
     """Bookings (active ones unless --all)."""
     rows = Store.open(load_config(config).store.url).bookings(active_only=not all_)
     if fmt is Format.json:
-        print(json.dumps([asdict(b) for b in rows], indent=2))
+        # A non-finite time (a row written before times were checked) would make invalid JSON.
+        print(json.dumps([{k: None if isinstance(v, float) and not math.isfinite(v) else v
+                           for k, v in asdict(b).items()} for b in rows], indent=2))
         return
     table = Table("#", "host", "start", "end", "power off", "status", "detail", "reason")
-
-    def at(t: float) -> str:
-        return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t < 1e11 else "open"
-
     for b in rows:
-        table.add_row(str(b.id), b.host, at(b.start), at(b.end), "yes" if b.power_off else "no",
-                      b.status, b.detail, b.reason)
+        end = "open" if b.end - b.start >= FOREVER_S - 1 else show_time(b.end)  # `ulm drain`
+        table.add_row(str(b.id), b.host, show_time(b.start), end,
+                      "yes" if b.power_off else "no", b.status, b.detail, b.reason)
     console.print(table)
 
 
@@ -142,6 +122,7 @@ def drain(config: ConfigOpt, host: str,
 @user_errors
 def undrain(config: ConfigOpt, host: str) -> None:
     """End the drain or maintenance of a host now: the daemon reopens it."""
+    load_config(config).require_host(host)  # a typo is not "not drained"
     store = Store.open(load_config(config).store.url)
     active = [b for b in store.bookings(active_only=True) if b.host == host]
     if not active:

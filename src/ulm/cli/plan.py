@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
+from ulm.cli.times import parse_time
 from ulm.model import Move, Plan, PowerOff, PowerOn
 from ulm.policy import resolve_policy
 from ulm.scheduler import schedule, stages
@@ -23,12 +24,15 @@ def plan_cmd(
     snapshot: Annotated[Path, typer.Option("--snapshot", help="Cluster snapshot (JSON).")],
     policy: Annotated[str, typer.Option("--policy", help="Policy file or built-in name.")],
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
-    now: Annotated[float | None, typer.Option(help="Planning time (default: taken_at).")] = None,
+    now: Annotated[str | None, typer.Option(
+        help="Planning time: epoch seconds, ISO, or +1h from taken_at (default: taken_at)."
+    )] = None,
 ) -> None:
     """Print the plan for a snapshot under a policy, with the decision explanation."""
     pol = resolve_policy(policy)
     snap = load_snapshot(snapshot)
-    plan = schedule(snap, pol, snap.taken_at if now is None else now)
+    at = snap.taken_at if now is None else parse_time(now, snap.taken_at, "--now")
+    plan = schedule(snap, pol, at)
     if fmt is Format.json:
         print(json.dumps(plan.to_dict(), indent=2))
         return

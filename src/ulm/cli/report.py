@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections import defaultdict
 from typing import Annotated
@@ -12,10 +13,11 @@ from rich.table import Table
 
 from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
-from ulm.cli.maintenance import parse_time
 from ulm.cli.run import ConfigOpt
+from ulm.cli.times import parse_time
 from ulm.config import load_config
 from ulm.energy import account
+from ulm.errors import UlmError
 from ulm.store import Store
 
 report_app = typer.Typer(help="Reports from what ULM saw and did.", no_args_is_help=True)
@@ -32,8 +34,14 @@ def energy(config: ConfigOpt,
     elsewhere the hosts' power models at their sampled CPU; power events for the time off."""
     cfg = load_config(config)
     now = time.time()
-    t0 = parse_time(since, now)
-    t1 = parse_time(until, now)
+    t0 = parse_time(since, now, "--since")
+    t1 = parse_time(until, now, "--until")
+    if t1 > now:  # the last sample would be counted as holding through time not yet lived
+        print(f"note: --until {until} is in the future: the report ends now", file=sys.stderr)
+        t1 = now
+    if t0 >= t1:
+        raise UlmError(f"--since {since} is not before --until {until}: the window is empty "
+                       "or reversed")
     store = Store.open(cfg.store.url)
     samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for s in store.host_samples(0.0):

@@ -18,7 +18,7 @@ from ulm.config import Config, load_config
 from ulm.daemon import Mode
 from ulm.errors import UlmError
 from ulm.metrics import Metrics
-from ulm.runtime import build, daemon, setup_logging
+from ulm.runtime import LogFormat, build, daemon, setup_logging
 from ulm.store import Store
 from ulm.store.store import plan_from_body
 
@@ -36,18 +36,24 @@ def run_cmd(
     mode: Annotated[Mode, typer.Option(help="observe: collect only; advise: store plans; "
                                             "enforce: execute them.")] = Mode.advise,
     once: Annotated[bool, typer.Option(help="One round, then exit.")] = False,
-    rounds: Annotated[int | None, typer.Option(help="Run this many rounds, then exit.")] = None,
-    log_format: Annotated[str, typer.Option(help="text or json")] = "text",
-    metrics: Annotated[str | None, typer.Option(help="Serve /metrics on HOST:PORT.")] = None,
+    rounds: Annotated[int | None, typer.Option(
+        min=1, help="Run this many rounds (at least 1), then exit.")] = None,
+    log_format: Annotated[LogFormat, typer.Option(help="text or json")] = LogFormat.text,
+    metrics: Annotated[str | None, typer.Option(
+        help="Serve /metrics on HOST:PORT (:PORT is 127.0.0.1:PORT).")] = None,
 ) -> None:
     """Run the daemon: every interval collect, plan, and (in enforce mode) migrate."""
+    if once and rounds is not None:
+        raise UlmError("give --once or --rounds N, not both")
     setup_logging(log_format)
     cfg = load_config(config)
+    served = None
+    if metrics is not None:  # before anything connects: a taken port stops the start here
+        served = Metrics()
+        served.serve(metrics)
     rt = build(cfg)
     d = daemon(rt, mode)
-    if metrics:
-        d.metrics = Metrics()
-        d.metrics.serve(metrics)
+    d.metrics = served
     d.install_signals()
     try:
         d.run(rounds=1 if once else rounds)
@@ -85,7 +91,8 @@ def status_cmd(config: ConfigOpt,
 
 @app.command("plans")
 @user_errors
-def plans_cmd(config: ConfigOpt, limit: int = 20,
+def plans_cmd(config: ConfigOpt,
+              limit: Annotated[int, typer.Option(min=1, max=10000)] = 20,
               fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
     """Stored plans, newest first."""
     records = _store(load_config(config)).plans(limit)
@@ -103,7 +110,8 @@ def plans_cmd(config: ConfigOpt, limit: int = 20,
 @app.command("apply")
 @user_errors
 def apply_cmd(config: ConfigOpt, plan_id: str,
-              log_format: Annotated[str, typer.Option(help="text or json")] = "text") -> None:
+              log_format: Annotated[LogFormat, typer.Option(help="text or json")] = LogFormat.text
+              ) -> None:
     """Apply an advised plan: every action is re-checked against live state first."""
     setup_logging(log_format)
     cfg = load_config(config)

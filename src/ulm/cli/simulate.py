@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
+from ulm.cli.times import parse_time
 from ulm.errors import UlmError
 from ulm.policy import Policy, resolve_policy
 from ulm.sim.engine import SimConfig, SimResult, simulate
@@ -56,6 +57,8 @@ def simulate_cmd(
     cluster = parse_hosts(hosts)
     mode = "compat" if cloudsim_compat else "honest"
     begin = _start(start, pol)
+    if boot_s is not None and not 0 <= boot_s <= 86400:  # also false for NaN
+        raise UlmError(f"--boot-s {boot_s:g}: a boot takes from 0 to 86400 seconds")
     try:
         config = SimConfig(mode=mode, hosts=cluster, seed=seed, start=begin, boot_s=boot_s)
     except ValueError as exc:
@@ -78,14 +81,7 @@ def _start(text: str | None, pol: Policy) -> float:
                            "the date of the trace's first sample, so that they fall on the "
                            "right days")
         return 0.0
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise UlmError(f"--start {text!r}: expected an ISO date or date-time, e.g. 2026-11-30 "
-                       "or 2026-11-30T08:00+01:00") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.timestamp()
+    return parse_time(text, time.time(), "--start", utc=True)  # the one parser of CLI times
 
 
 def _run(trace: Trace, pol: Policy, config: SimConfig, fmt: Format, n: int) -> SimResult:

@@ -8,9 +8,9 @@ what they return (codes, indices) into moves, explain rows and problems.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
 from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
 
 # Reason codes, in the order the filters apply: a host is rejected by the first that fails.
 ON, EXCLUDED, EMPTY, CORES, CPU, MEMORY, AFFINITY, SLOTS, OVERLOAD, HOT = range(10)

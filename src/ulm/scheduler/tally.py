@@ -8,9 +8,9 @@ to the last bit.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
 from ulm.scheduler.scan import _interp
 from ulm.scheduler.working import _row_length
 

@@ -8,9 +8,9 @@ leaving machine code.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
 from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,

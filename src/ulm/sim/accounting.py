@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from ulm.arrays import F64, I64, B
+from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
 
 NORMAL, OUT, IN = 0, 1, 2
 

@@ -3,10 +3,10 @@ linear in between (CloudSim's `PowerModelSpecPower`)."""
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from ulm.arrays import F64, I64
+from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
 from ulm.model import PowerCurve
 
 
