@@ -12,7 +12,7 @@ import typer
 
 from ulm.cli import app
 from ulm.cli.common import err_console, user_errors
-from ulm.cli.maintenance import parse_time
+from ulm.cli.times import parse_time
 from ulm.cli.run import ConfigOpt
 from ulm.config import load_config
 from ulm.errors import UlmError
@@ -34,7 +34,7 @@ def samples_cmd(
 ) -> None:
     """24 hours of VM CPU and memory from --since, as a GCD-format trace (gzip'd CSV)."""
     now = time.time()
-    start = parse_time(since, now)
+    start = parse_time(since, now, "--since")
     if start + DAY_S > now:
         raise UlmError(f"--since {since}: the day it starts ends in the future; "
                        "a trace is 24 complete hours")
