@@ -29,9 +29,11 @@ def load(tmp: Path, text: str) -> str:
 
 @pytest.mark.parametrize(("text", "expected"), [
     ('[collect]\nsource = "prometheus"\n' + HOSTS,
-     'collect.source (line 2): source "prometheus" is not supported yet (use libvirt or munin)'),
-    ('[collect]\nprometheus_url = "http://prom:9090"\n' + HOSTS,
-     "collect.prometheus_url (line 2): prometheus_url is not supported yet"),
+     'collect (line 1): source "prometheus" needs [collect.prometheus] with its url'),
+    ('[collect.prometheus]\nurl = "http://prom:9090"\n' + HOSTS,
+     '[collect.prometheus] is given but source is "libvirt"'),
+    ('[collect]\nsource = "prometheus"\n[collect.prometheus]\nurl = "http://u:pw@prom:9090"\n'
+     + HOSTS, "collect.prometheus.url (line 4): must not contain credentials"),
     (HOSTS.replace("qemu+tcp://h1/system", "nonsense://???"),
      "hosts.0.libvirt_uri (line 4): host h1: libvirt_uri 'nonsense://???' is not a libvirt "
      "URI: the scheme must be one of qemu, test"),
@@ -103,9 +105,9 @@ def test_credentials_stay_out_of_errors_and_reprs(tmp_path: Path) -> None:
     assert cfg.store.url.endswith("u:Hunter2@db/x")  # blanked only where it is shown
 
 
-def test_the_cli_refuses_prometheus_in_one_line(tmp_path: Path) -> None:
+def test_the_cli_refuses_prometheus_without_its_table_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "ulm.toml"
     path.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/ulm.db"\n[collect]\n'
                     'source = "prometheus"\n' + HOSTS)
-    refused(ulm("status", "-c", str(path)), "collect.source (line 4)", "not supported yet")
+    refused(ulm("status", "-c", str(path)), "collect", "needs [collect.prometheus]")
     assert not (tmp_path / "ulm.db").exists()

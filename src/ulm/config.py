@@ -23,9 +23,11 @@ from pydantic import (
 )
 
 from ulm.address import parse_hostport, valid_host
+from ulm.collect.prometheus_config import PrometheusConfig
 from ulm.config_urls import check_libvirt_uri, check_store_url, check_web_url
 from ulm.errors import ConfigError, UlmError
 from ulm.model import PowerCurve
+from ulm.notify.settings import NotifyConfig
 from ulm.redact import redact
 from ulm.tomlfile import load_model
 
@@ -63,32 +65,27 @@ class StoreConfig(_Strict):
 
 class CollectConfig(_Strict):
     interval_s: Annotated[float, Field(gt=0, le=DAY_S)] = 60.0
-    #: host CPU/memory figures; "prometheus" is reserved, refused until it is implemented
+    #: host (and, with prometheus, VM) CPU/memory figures
     source: Literal["libvirt", "munin", "prometheus"] = "libvirt"
     window: Annotated[int, Field(ge=1, le=1000)] = 30  # samples per VM the scheduler sees
     stale_after_s: Annotated[float, Field(gt=0, le=7 * DAY_S)] | None = None  # default: 3 x
     timeout_s: Annotated[float, Field(gt=0, le=600)] = 10.0  # per host and call
-    prometheus_url: str = ""  # reserved, like source = "prometheus"
+    prometheus: PrometheusConfig | None = None  # [collect.prometheus], for that source
     raw_keep_s: Annotated[float, Field(gt=0, le=YEAR_S)] = DAY_S  # raw samples kept this long
     bucket_s: Annotated[float, Field(gt=0, le=7 * DAY_S)] = 3600.0  # ... then averaged ...
     keep_s: Annotated[float, Field(gt=0, le=10 * YEAR_S)] = 90 * DAY_S  # ... and kept this long
     #: how often the BMCs' power meters are read, where a BMC has one (0 = never)
     power_interval_s: Annotated[float, Field(ge=0, le=DAY_S)] = 300.0
 
-    @field_validator("source")
-    @classmethod
-    def _source(cls, value: str) -> str:
-        if value == "prometheus":  # accepted, then ignored for libvirt's figures: refused
-            raise ValueError("source \"prometheus\" is not supported yet (use libvirt or munin)")
-        return value
-
-    @field_validator("prometheus_url")
-    @classmethod
-    def _prometheus_url(cls, value: str) -> str:
-        if value:
-            raise ValueError("prometheus_url is not supported yet (Prometheus is not a source "
-                             "yet): remove it")
-        return value
+    @model_validator(mode="after")
+    def _prometheus(self) -> CollectConfig:
+        if self.source == "prometheus" and self.prometheus is None:
+            raise ValueError('source "prometheus" needs [collect.prometheus] with its url')
+        if self.source != "prometheus" and self.prometheus is not None:
+            # given but not used would be silently wrong: say which one is meant
+            raise ValueError(f'[collect.prometheus] is given but source is "{self.source}": '
+                             'set source = "prometheus" or remove the table')
+        return self
 
     @property
     def stale_s(self) -> float:
@@ -241,6 +238,8 @@ class HostConfig(_Strict):
     power_curve: str = ""
     labels: dict[str, str] = {}
     power: PowerConfig | None = None
+    #: the value of [collect.prometheus] host_label that names this host (default: its name)
+    prometheus: str = ""
 
     @field_validator("libvirt_uri", "migration_uri")
     @classmethod
@@ -268,6 +267,7 @@ class Config(_Strict):
     manage: tuple[str, ...] = ("*",)
     hosts: Annotated[tuple[HostConfig, ...], Field(min_length=1)]
     power_models: dict[str, PowerModelConfig] = {}
+    notify: NotifyConfig = NotifyConfig()
     source_path: str = ""  # where this config was read from (filled by the loader)
 
     @model_validator(mode="after")

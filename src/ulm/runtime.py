@@ -66,9 +66,17 @@ def build(cfg: Config, power: dict[str, Power] | None = None) -> Runtime:
                            timeout_s=cfg.collect.timeout_s)
     names = [h.name for h in cfg.hosts]
     munin = cfg.collect.source == "munin"
-    sources: list[MetricsSource] = [LibvirtSource(hv.conn, names, time.monotonic,
-                                                  host_cpu=not munin, uris=hv.uris,
-                                                  timeout_s=cfg.collect.timeout_s)]
+    sources: list[MetricsSource]
+    if cfg.collect.prometheus is not None:
+        # Prometheus reports hosts and VMs: the collection tier is the admin's monitoring,
+        # libvirt is asked only to act (migrations, and the executor's location checks).
+        from ulm.collect.prometheus import from_config
+        sources = [from_config(cfg.collect.prometheus,
+                               {h.name: h.prometheus or h.name for h in cfg.hosts},
+                               cfg.collect.stale_s, cfg.collect.timeout_s)]
+    else:
+        sources = [LibvirtSource(hv.conn, names, time.monotonic, host_cpu=not munin,
+                                 uris=hv.uris, timeout_s=cfg.collect.timeout_s)]
     if munin:
         sources.append(MuninSource({h.name: h.munin for h in cfg.hosts if h.munin},
                                    cfg.collect.timeout_s))
