@@ -12,8 +12,8 @@ import typer
 
 from ulm.cli import app
 from ulm.cli.common import err_console, user_errors
-from ulm.cli.times import parse_time
 from ulm.cli.run import ConfigOpt
+from ulm.cli.times import parse_time
 from ulm.config import load_config
 from ulm.errors import UlmError
 from ulm.export import DAY_S, day_trace, exportable
