@@ -71,6 +71,21 @@ def bounded(option: str, value: float, lo: float, hi: float) -> float:
     click's own ranges let NaN through (every comparison with NaN is false), so CLI numbers
     come here instead.
     """
-    if not (math.isfinite(value) and lo <= value <= hi):
-        raise BadInput(option, f"must be a finite number from {lo:g} to {hi:g}, got {value!r}")
+    if not (_finite(value) and lo <= value <= hi):
+        raise BadInput(option, f"must be a finite number from {_show(lo)} to {_show(hi)}, "
+                       f"got {_show(value)}", kind="out_of_range")
     return value
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float: finite, and out of every range
+        return True
+
+
+def _show(value: float) -> str:
+    if isinstance(value, int) or (_finite(value) and value == int(value) and abs(value) < 1e16):
+        text = f"{int(value):,}"
+        return text if len(text) <= 30 else text[:27] + "..."
+    return repr(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -18,6 +17,7 @@ from ulm.daemon import Daemon, Mode
 from ulm.drivers.base import Power
 from ulm.drivers.libvirt import LibvirtHypervisor
 from ulm.executor import Executor, Limits
+from ulm.jsonout import dumps
 from ulm.model import Move
 from ulm.policy import Policy, resolve_policy
 from ulm.redact import redact
@@ -84,7 +84,7 @@ class JsonFormatter(logging.Formatter):
                                "logger": record.name, "msg": redact(record.getMessage())}
         if record.exc_info:
             doc["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(doc)
+        return dumps(doc)
 
 
 class RedactingFormatter(logging.Formatter):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import time
 from dataclasses import asdict
@@ -17,6 +16,7 @@ from ulm.cli.common import Format, console, user_errors
 from ulm.cli.run import ConfigOpt
 from ulm.config import Config, load_config
 from ulm.errors import UlmError
+from ulm.jsonout import dumps
 from ulm.policy import resolve_policy
 from ulm.scheduler import check_drain
 from ulm.store import Store
@@ -100,7 +100,7 @@ def list_cmd(config: ConfigOpt, all_: Annotated[bool, typer.Option("--all")] = F
     """Bookings (active ones unless --all)."""
     rows = Store.open(load_config(config).store.url).bookings(active_only=not all_)
     if fmt is Format.json:
-        print(json.dumps([asdict(b) for b in rows], indent=2))
+        print(dumps([asdict(b) for b in rows], indent=2))
         return
     table = Table("#", "host", "start", "end", "power off", "status", "detail", "reason")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from typing import Annotated
@@ -16,6 +15,7 @@ from ulm.cli.maintenance import parse_time
 from ulm.cli.run import ConfigOpt
 from ulm.config import load_config
 from ulm.energy import account
+from ulm.jsonout import dumps
 from ulm.store import Store
 
 report_app = typer.Typer(help="Reports from what ULM saw and did.", no_args_is_help=True)
@@ -48,7 +48,7 @@ def energy(config: ConfigOpt,
                 for h, rows in store.power_readings(0.0).items()}
     report = account(t0, t1, samples, events, cfg.curves(), readings)
     if fmt is Format.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(dumps(report.to_dict(), indent=2))
         return
     table = Table("host", "kWh", "always-on kWh", "hours off", "power cycles", "metered h")
     for h in report.hosts:

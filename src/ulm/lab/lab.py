@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ulm.errors import UlmError
+from ulm.jsonout import dumps
 from ulm.lab import bmc, guest, hosts, network
 from ulm.lab import redfish as lab_redfish
 from ulm.lab.paths import (
@@ -112,7 +113,7 @@ class Lab:
                 hosts.prepare(self.paths, i, host_mem_mib)
                 cgroup_make(hosts.cgroups(i))
             macs = {host_name(i): network.mac(host_name(i)) for i in range(1, n + 1)}
-            self.paths.state_file.write_text(json.dumps(
+            self.paths.state_file.write_text(dumps(
                 {"hosts": n, "host_mem_mib": host_mem_mib, "macs": macs, "power": power,
                  "redfish": redfish}))
             for i in range(1, n + 1):
