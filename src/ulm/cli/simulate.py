@@ -107,7 +107,8 @@ def _run(trace: Trace, pol: Policy, config: SimConfig, fmt: Format, n: int) -> S
     if fmt is Format.json or not console.is_terminal or (n == 1 and trace.samples <= 288):
         return simulate(trace, pol, config)
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"{trace.name} {pol.name}", total=trace.samples - 1)
+        task = bar.add_task(escape(visible(f"{trace.name} {pol.name}")),
+                            total=trace.samples - 1)
 
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done)
