@@ -71,10 +71,10 @@ def test_snapshot_json_round_trips(path: Path) -> None:
     ("doc", "expected"),
     [
         ({"taken_at": 0, "hosts": [{"name": "h", "cpu": -1, "mem_mib": 1}]},
-         "s.json: hosts.0.cpu: Input should be greater than 0"),
+         "s.json: hosts[0].cpu: Input should be greater than 0, got -1"),
         ({"taken_at": 0, "hosts": [], "vms": [{"name": "v", "host": "nope", "cpu": 1,
                                                 "mem_mib": 1, "load": {"cpu": 1}}]},
-         "s.json: VM 'v' is on unknown host 'nope'"),
+         "s.json: vms[0].host: VM 'v' is on unknown host 'nope'"),
         ({"taken_at": 0, "hosts": [], "color": 1}, "s.json: color: unknown key"),
         ({"hosts": []}, "s.json: taken_at: Field required"),
     ],

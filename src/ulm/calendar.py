@@ -17,7 +17,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+# HH:MM-HH:MM, hours 00-23 and minutes 00-59; the end may also be 24:00, the end of the day.
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$")
+
+
+def _end(m: re.Match[str]) -> tuple[str, str]:
+    """The end of a matched span as (hour, minute): "24", "00" for the end of the day."""
+    return (m[3], m[4]) if m[3] is not None else (m[5], m[6])
 
 
 class Period(enum.StrEnum):
@@ -31,10 +37,16 @@ class Freeze(BaseModel):
 
     start: dt.datetime
     end: dt.datetime
-    reason: str = ""
+    reason: Annotated[str, Field(max_length=4096)] = ""
 
     @model_validator(mode="after")
     def _ordered(self) -> Freeze:
+        # Naive times are read in the calendar's timezone; one of each cannot be ordered
+        # (and says two different things about where the freeze is).
+        if (self.start.tzinfo is None) != (self.end.tzinfo is None):
+            raise ValueError("a freeze's start and end must both give a UTC offset (e.g. "
+                             "2026-12-24T00:00:00+01:00) or both give none (then they are in "
+                             "the calendar's timezone)")
         if self.end <= self.start:
             raise ValueError("a freeze must end after it starts")
         return self
@@ -43,7 +55,7 @@ class Freeze(BaseModel):
 class Calendar(BaseModel):
     """`office_hours` maps a weekday to "HH:MM-HH:MM" (local time); days not listed are off."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     timezone: str = "UTC"
     office_hours: dict[str, str] = Field(default_factory=lambda: {
@@ -69,8 +81,10 @@ class Calendar(BaseModel):
             if day not in DAYS:
                 raise ValueError(f"unknown weekday {day!r} (use {', '.join(DAYS)})")
             m = _SPAN.match(span)
-            if not m or (m[1], m[2]) >= (m[3], m[4]):
-                raise ValueError(f"{day} = {span!r} is not a span like '08:00-18:00'")
+            if not m or (m[1], m[2]) >= _end(m):
+                raise ValueError(f"{day} = {span!r} is not a span like '08:00-18:00' (hours "
+                                 "00-23, minutes 00-59, the end after the start; the end may "
+                                 "be 24:00)")
         return value
 
     # -- reading -------------------------------------------------------------------------------
@@ -87,8 +101,9 @@ class Calendar(BaseModel):
         assert m is not None  # validated
         tz = ZoneInfo(self.timezone)
         start = dt.datetime.combine(day, dt.time(int(m[1]), int(m[2])), tz)
+        hour, minute = _end(m)
         end = (dt.datetime.combine(day, dt.time(0), tz) + dt.timedelta(
-            hours=int(m[3]), minutes=int(m[4])))
+            hours=int(hour), minutes=int(minute)))
         return start, end
 
     def period(self, now: float) -> Period:

@@ -8,7 +8,6 @@ happen per round (gates). `ulm policy check FILE` prints the effective policy.
 from __future__ import annotations
 
 import hashlib
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,6 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ulm.calendar import Calendar, Freeze, Period
 from ulm.errors import ConfigError
+from ulm.inputs import LongText, Name, Text
+from ulm.jsonout import dumps
+from ulm.numbers import MAX_SEED, Count, PositiveCount, Seconds
 from ulm.tomlfile import load_model, parse_model
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -24,7 +26,8 @@ PositiveFraction = Annotated[float, Field(gt=0.0, le=1.0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: TOML has `nan` and `inf`, and NaN passes every range check.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Demand(_Strict):
@@ -47,8 +50,10 @@ class Overload(_Strict):
     fallback_threshold: PositiveFraction = 0.7  # adaptive detectors, when history is short
     min_history_iqr: Annotated[int, Field(ge=2, le=1000)] = 12
     min_history_lr: Annotated[int, Field(ge=3, le=1000)] = 10
-    migration_interval_s: Annotated[float, Field(gt=0)] = 300.0  # LR prediction horizon unit
-    migration_mib_per_s: Annotated[float, Field(gt=0)] = 62.5  # to estimate migration time
+    # LR's horizon is ceil(migration time / interval): a tiny interval or bandwidth would
+    # make it astronomically far, hence the floors.
+    migration_interval_s: Annotated[float, Field(ge=1, le=86400)] = 300.0
+    migration_mib_per_s: Annotated[float, Field(ge=0.001, le=1e9)] = 62.5
     memory_threshold: PositiveFraction = 1.0  # memory pressure: used / capacity above this
 
     @model_validator(mode="after")
@@ -62,7 +67,7 @@ class Selection(_Strict):
     """Which VM leaves an overloaded host first."""
 
     rule: Literal["largest", "mmt", "mc", "mu", "rs", "cost"] = "largest"
-    seed: int = 0  # for `rs`
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0  # for `rs`
 
 
 class Placement(_Strict):
@@ -82,13 +87,13 @@ class Consolidation(_Strict):
 
     enabled: bool = False
     underload_threshold: Fraction = 1.0  # only hosts below this CPU fraction are candidates
-    max_hosts_per_round: Annotated[int, Field(ge=0)] | None = None
-    reserve_hosts: Annotated[int, Field(ge=0)] = 0  # hosts kept on beyond what the load needs
+    max_hosts_per_round: Count | None = None
+    reserve_hosts: Count = 0  # hosts kept on beyond what the load needs
     headroom: Fraction = 0.0  # share of the ON capacity that must stay free
     power_off: bool = True  # power off hosts that the plan leaves empty
-    settle_s: Annotated[float, Field(ge=0)] = 0.0  # a host must have been empty this long
-    min_on_s: Annotated[float, Field(ge=0)] = 0.0  # ... and on at least this long
-    max_cycles_per_day: Annotated[int, Field(ge=0)] | None = None  # power-offs per host, 24 h
+    settle_s: Seconds = 0.0  # a host must have been empty this long
+    min_on_s: Seconds = 0.0  # ... and on at least this long
+    max_cycles_per_day: Count | None = None  # power-offs per host, 24 h
 
 
 class Balance(_Strict):
@@ -102,16 +107,16 @@ class Balance(_Strict):
 class Gates(_Strict):
     """How much may happen: no ping-pong, no migration storms."""
 
-    cooldown_s: Annotated[float, Field(ge=0)] = 0.0  # a VM moved less than this ago stays
-    max_moves_per_round: Annotated[int, Field(ge=0)] | None = None
-    max_concurrent_per_host: Annotated[int, Field(ge=1)] | None = None
+    cooldown_s: Seconds = 0.0  # a VM moved less than this ago stays
+    max_moves_per_round: Count | None = None
+    max_concurrent_per_host: PositiveCount | None = None
 
 
 class Constraints(_Strict):
     """Hard rules from the admin, beside VM labels (`ulm.pinned`, `ulm.anti-affinity`)."""
 
-    pinned: tuple[str, ...] = ()  # VM names never moved by ULM
-    anti_affinity: tuple[tuple[str, ...], ...] = ()  # groups of VMs that must not share a host
+    pinned: tuple[Name, ...] = ()  # VM names never moved by ULM
+    anti_affinity: tuple[tuple[Name, ...], ...] = ()  # groups of VMs that must not share a host
 
 
 class Simulation(_Strict):
@@ -126,8 +131,8 @@ class Policy(_Strict):
     """The base policy, plus optional `[office]` / `[night]` tables that override any of its
     keys in those periods of the `[calendar]` (office hours, holidays, change freezes)."""
 
-    name: str = "custom"
-    description: str = ""
+    name: Text = "custom"
+    description: LongText = ""
     compat: Literal["none", "cloudsim"] = "none"  # reproduce CloudSim 3.0.3's quirks
     demand: Demand = Demand()
     overload: Overload = Overload()
@@ -186,7 +191,7 @@ class Policy(_Strict):
         known = _DIGESTS.get(id(self))
         if known is not None and known[0] is self:
             return known[1]
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        blob = dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         digest = hashlib.sha256(blob).hexdigest()[:16]
         if len(_DIGESTS) >= 64:
             _DIGESTS.clear()
@@ -226,13 +231,18 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
 
 
 def resolve_policy(name_or_path: str) -> Policy:
-    """A file path, or the name of a built-in policy (`seed`, `lr-mmt-1.2`, ...)."""
-    path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
-        return load_policy(path)
+    """The name of a built-in policy (`seed`, `lr-mmt-1.2`, ...), or a file path.
+
+    A bare built-in name always means the built-in, whatever the current directory holds;
+    a path must look like one (a `/` in it, or ending in `.toml`), so that a stray file named
+    `seed` can never stand in for the built-in.
+    """
     names = builtin_names()
-    if name_or_path not in names:
-        raise ConfigError(f"unknown policy {name_or_path!r}: not a file, and not one of the "
-                          f"built-in policies {', '.join(names)}")
-    text = resources.files("ulm").joinpath(BUILTIN_DIR, f"{name_or_path}.toml").read_text()
-    return parse_policy(text, f"<built-in policy {name_or_path}>")
+    if name_or_path in names:
+        text = resources.files("ulm").joinpath(BUILTIN_DIR, f"{name_or_path}.toml").read_text()
+        return parse_policy(text, f"<built-in policy {name_or_path}>")
+    if "/" in name_or_path or name_or_path.endswith(".toml"):
+        return load_policy(Path(name_or_path))
+    hint = (f" (for the file, write ./{name_or_path})" if Path(name_or_path).exists() else "")
+    raise ConfigError(f"unknown policy {name_or_path!r}: not a built-in policy "
+                      f"({', '.join(names)}), and not a path to a .toml file{hint}")

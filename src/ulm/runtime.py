@@ -8,7 +8,6 @@ it.
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import sys
 import time
@@ -23,6 +22,7 @@ from ulm.daemon import Daemon, Mode
 from ulm.drivers.base import Power
 from ulm.errors import UlmError
 from ulm.executor import Executor, Limits
+from ulm.jsonout import dumps
 from ulm.model import Move
 from ulm.policy import Policy, resolve_policy
 from ulm.redact import redact
@@ -112,7 +112,7 @@ class JsonFormatter(logging.Formatter):
                                "logger": record.name, "msg": redact(record.getMessage())}
         if record.exc_info:
             doc["exc"] = redact(self.formatException(record.exc_info))
-        return json.dumps(doc)
+        return dumps(doc)
 
 
 class RedactingFormatter(logging.Formatter):

@@ -212,16 +212,7 @@ class Snapshot:
     ) -> Snapshot:
         """Builds the columns from objects (the JSON loader, tests, the store)."""
         vms = list(vms)
-        index = {h.name: i for i, h in enumerate(hosts)}
-        if len(index) != len(hosts):
-            raise ValueError("two hosts have the same name")
-        for v in vms:
-            if v.host and v.host not in index:
-                raise ValueError(f"VM {v.name!r} is on unknown host {v.host!r}")
-            if v.migrating_to and v.migrating_to not in index:
-                raise ValueError(f"VM {v.name!r} migrates to unknown host {v.migrating_to!r}")
-        if len({v.name for v in vms}) != len(vms):
-            raise ValueError("two VMs have the same name")
+        index = _check_names(hosts, vms)
         width = max([len(v.history) for v in vms] + [len(h.cpu_history) for h in hosts] + [1])
         return cls(
             taken_at=float(taken_at),
@@ -255,6 +246,38 @@ class Snapshot:
                                     for h in hosts], np.float64),
             host_cycles=np.array([h.power_cycles_24h for h in hosts], np.int64),
         )
+
+
+class SnapshotProblem(ValueError):
+    """A snapshot that contradicts itself at `key` (a path such as `vms[3].host`): a name
+    given twice, a VM on a host that is not in the snapshot. `kind` says which."""
+
+    def __init__(self, key: str, problem: str, kind: str) -> None:
+        self.key, self.problem, self.kind = key, problem, kind
+        super().__init__(f"{key}: {problem}")
+
+
+def _check_names(hosts: Sequence[Host], vms: Sequence[VM]) -> dict[str, int]:
+    """Host name -> index; every problem names the offending entry and its first twin."""
+    index: dict[str, int] = {}
+    for i, h in enumerate(hosts):
+        if h.name in index:
+            raise SnapshotProblem(f"hosts[{i}].name", f"host {h.name!r} appears twice (also "
+                                  f"hosts[{index[h.name]}])", "duplicate")
+        index[h.name] = i
+    seen: dict[str, int] = {}
+    for j, v in enumerate(vms):
+        if v.name in seen:
+            raise SnapshotProblem(f"vms[{j}].name", f"VM {v.name!r} appears twice (also "
+                                  f"vms[{seen[v.name]}])", "duplicate")
+        seen[v.name] = j
+        if v.host and v.host not in index:
+            raise SnapshotProblem(f"vms[{j}].host", f"VM {v.name!r} is on unknown host "
+                                  f"{v.host!r}", "unknown_host")
+        if v.migrating_to and v.migrating_to not in index:
+            raise SnapshotProblem(f"vms[{j}].migrating_to", f"VM {v.name!r} migrates to "
+                                  f"unknown host {v.migrating_to!r}", "unknown_host")
+    return index
 
 
 def _opt(x: float) -> float | None:

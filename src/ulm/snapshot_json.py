@@ -1,6 +1,8 @@
 """The snapshot JSON format (`ulm plan --snapshot FILE.json`), documented in docs/snapshot.md.
 
-Validated with pydantic, so a bad file gets the same one-line error as a bad policy.
+Validated here, once, with pydantic: every number finite and inside the limits of
+`ulm.numbers`, every name printable, every problem a `BadInput` naming the file and the key
+path (`hosts[2].cpu`). The scheduler behind it can then trust its columns.
 """
 
 from __future__ import annotations
@@ -11,78 +13,133 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ulm.errors import ConfigError
+from ulm.inputs import BadInput, Name, Text, key_path, read_bounded
 from ulm.model import VM, Host, HostState, PowerCurve, Resources
-from ulm.snapshot import Snapshot
+from ulm.numbers import (
+    MAX_CPU,
+    MAX_CURVE_POINTS,
+    MAX_HISTORY,
+    MAX_HISTORY_CELLS,
+    MAX_HOSTS,
+    MAX_SNAPSHOT_BYTES,
+    MAX_VMS,
+    Count,
+    Cpu,
+    CpuSize,
+    Mem,
+    MemSize,
+    PositiveCount,
+    Time,
+    Watts,
+)
+from ulm.snapshot import Snapshot, SnapshotProblem
 
-NonNeg = Annotated[float, Field(ge=0)]
+#: Integer literals longer than this are read as floats: Python refuses to convert more than
+#: 4300 digits (a ValueError, not a JSON error), and no count ULM takes needs 30.
+_INT_DIGITS = 30
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LoadIn(_Strict):
-    cpu: NonNeg
-    mem_mib: NonNeg = 0.0
+    cpu: Cpu
+    mem_mib: Mem = 0.0
+
+
+Labels = Annotated[dict[Name, Text], Field(max_length=1000)]
 
 
 class HostIn(_Strict):
-    name: Annotated[str, Field(min_length=1)]
-    cpu: Annotated[float, Field(gt=0)]
-    mem_mib: Annotated[float, Field(gt=0)]
-    cores: Annotated[int, Field(ge=1)] = 1
+    name: Name
+    cpu: CpuSize
+    mem_mib: MemSize
+    cores: PositiveCount = 1
     state: HostState = HostState.ON
-    labels: dict[str, str] = {}
-    power: str = ""
-    cpu_history: list[Annotated[float, Field(ge=0, le=1)]] = []
-    empty_since: float | None = None
-    on_since: float | None = None
-    power_cycles_24h: Annotated[int, Field(ge=0)] = 0
+    labels: Labels = {}
+    power: Text = ""
+    cpu_history: Annotated[list[Annotated[float, Field(ge=0, le=1)]],
+                           Field(max_length=MAX_HISTORY)] = []
+    empty_since: Time | None = None
+    on_since: Time | None = None
+    power_cycles_24h: Count = 0
 
 
 class VMIn(_Strict):
-    name: Annotated[str, Field(min_length=1)]
-    host: str
-    cpu: Annotated[float, Field(gt=0)]
-    mem_mib: Annotated[float, Field(gt=0)]
-    vcpus: Annotated[int, Field(ge=1)] = 1
+    name: Name
+    host: Text
+    cpu: CpuSize
+    mem_mib: MemSize
+    vcpus: PositiveCount = 1
     load: LoadIn
-    history: list[NonNeg] = []
-    labels: dict[str, str] = {}
+    history: Annotated[list[Annotated[float, Field(ge=0, le=MAX_CPU)]],
+                       Field(max_length=MAX_HISTORY)] = []
+    labels: Labels = {}
     migratable: bool = True
     stale: bool = False
-    migrating_to: str = ""
-    last_moved_at: float | None = None
+    migrating_to: Text = ""
+    last_moved_at: Time | None = None
 
 
 class SnapshotIn(_Strict):
-    taken_at: float
-    power_curves: dict[str, list[NonNeg]] = {}
-    hosts: list[HostIn]
-    vms: list[VMIn] = []
+    taken_at: Time
+    power_curves: Annotated[dict[Name, Annotated[list[Watts], Field(
+        min_length=2, max_length=MAX_CURVE_POINTS)]], Field(max_length=1000)] = {}
+    hosts: Annotated[list[HostIn], Field(max_length=MAX_HOSTS)]
+    vms: Annotated[list[VMIn], Field(max_length=MAX_VMS)] = []
 
 
 def load_snapshot(path: Path) -> Snapshot:
+    raw = read_bounded(path, MAX_SNAPSHOT_BYTES, "snapshot")
+    source = str(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: snapshot file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read snapshot: {exc}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(source, f"not UTF-8 text (byte {exc.start})", kind="encoding") from None
+    try:
+        doc = json.loads(text, parse_int=_int, object_pairs_hook=_no_twins)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
-    return parse_snapshot(raw, str(path))
+        raise BadInput(source, f"not valid JSON: {exc.msg}", line=exc.lineno,
+                       kind="syntax") from None
+    except _TwinKey as exc:
+        raise BadInput(source, f"key {exc.key!r} appears twice in one object: one of them "
+                       "would be lost", kind="duplicate") from None
+    except RecursionError:
+        # The C decoder recurses once per level; real snapshots nest four deep.
+        raise BadInput(source, "not valid JSON: nested too deeply", kind="too_deep") from None
+    return parse_snapshot(doc, source)
+
+
+class _TwinKey(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def _no_twins(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        raise _TwinKey(next(k for k, _ in pairs if k in seen or seen.add(k)))  # type: ignore[func-returns-value]
+    return out
+
+
+def _int(text: str) -> int | float:
+    return int(text) if len(text) <= _INT_DIGITS else float(text)
 
 
 def parse_snapshot(raw: Any, source: str) -> Snapshot:
     try:
         doc = SnapshotIn.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise ConfigError(f"{source}: {key}: {msg}") from None
+        raise _bad(exc, source) from None
+    _check_history_table(doc, source)
+    for i, h in enumerate(doc.hosts):
+        if h.power and h.power not in doc.power_curves:
+            raise BadInput(source, f"unknown power curve {h.power!r} (the snapshot's "
+                           f"power_curves: {', '.join(map(repr, doc.power_curves)) or 'none'})",
+                           f"hosts[{i}].power", kind="unknown_curve")
     hosts = [Host(h.name, Resources(h.cpu, h.mem_mib), h.state, h.cores, h.labels, h.power,
                   tuple(h.cpu_history), h.empty_since, h.on_since, h.power_cycles_24h)
              for h in doc.hosts]
@@ -92,8 +149,34 @@ def parse_snapshot(raw: Any, source: str) -> Snapshot:
     curves = [PowerCurve(name, tuple(w)) for name, w in doc.power_curves.items()]
     try:
         return Snapshot.build(doc.taken_at, hosts, vms, curves)
-    except ValueError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+    except SnapshotProblem as exc:
+        raise BadInput(source, exc.problem, exc.key, kind=exc.kind) from None
+
+
+def _bad(exc: ValidationError, source: str) -> BadInput:
+    """The first error (an unknown key first: a typo also shows up as a missing key)."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    err = errors[0]
+    key = key_path(err["loc"]) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return BadInput(source, "unknown key", key, kind="unknown_key")
+    msg = err["msg"].removeprefix("Value error, ")
+    if "input" in err and err["type"] != "missing" and not isinstance(err["input"], dict | list):
+        text = repr(err["input"])
+        msg += f", got {text if len(text) <= 60 else text[:57] + '...'}"
+    return BadInput(source, msg, key, kind=err["type"])
+
+
+def _check_history_table(doc: SnapshotIn, source: str) -> None:
+    """The snapshot stores histories as one rectangle, rows x the longest history: one long
+    history in a big snapshot would cost far more memory than the file's size."""
+    rows = len(doc.hosts) + len(doc.vms)
+    width = max([len(v.history) for v in doc.vms] + [len(h.cpu_history) for h in doc.hosts]
+                + [1])
+    if rows * width > MAX_HISTORY_CELLS:
+        raise BadInput(source, f"{rows} hosts and VMs x the longest history ({width} samples) "
+                       f"exceed {MAX_HISTORY_CELLS:,} history cells: shorten the histories",
+                       kind="too_large")
 
 
 def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:

@@ -9,44 +9,48 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ulm.errors import ConfigError
+from ulm.inputs import BadInput, read_bounded
+from ulm.numbers import MAX_TOML_BYTES
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def load_model(path: Path, model: type[M], what: str) -> M:
-    """Reads `path` as TOML and validates it as `model`; every failure is a `ConfigError`."""
+    """Reads `path` as TOML and validates it as `model`; every failure is a `BadInput` (a
+    `ConfigError`)."""
+    raw = read_bounded(path, MAX_TOML_BYTES, what)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read {what} file: {exc}") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadInput(str(path), f"cannot read {what} file: not UTF-8 (byte {exc.start})",
+                       kind="encoding") from None
     return parse_model(text, model, what, str(path))
 
 
 def parse_model(text: str, model: type[M], what: str, source: str) -> M:
     if not text.strip():
-        raise ConfigError(f"{source}: {what} file is empty")
+        raise BadInput(source, f"{what} file is empty", kind="empty")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+        raise BadInput(source, f"not valid TOML: {exc}", kind="syntax") from None
+    except RecursionError:
+        # tomllib recurses once per nested array or inline table; real files nest 3 deep.
+        raise BadInput(source, "not valid TOML: nested too deeply", kind="too_deep") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, text, source)) from None
+        raise _describe(exc, text, source) from None
 
 
-def _describe(exc: ValidationError, text: str, source: str) -> str:
+def _describe(exc: ValidationError, text: str, source: str) -> BadInput:
     """The first error, as `file: key (line N): what is wrong` (+ how many more)."""
     # A typo in a key shows up twice (unknown key + required key missing): name the typo.
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
-    loc = [str(p) for p in err["loc"]]
-    key = ".".join(loc) or "(top level)"
+    # TOML's own dotted form (`hosts.0.uri`), as a TOML user writes keys.
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     line = _find_line(text, [p for p in err["loc"] if isinstance(p, str)])
-    where = f" (line {line})" if line else ""
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
@@ -56,7 +60,7 @@ def _describe(exc: ValidationError, text: str, source: str) -> str:
         msg = f"{msg}, got {_short(err['input'])}"
     more = len(exc.errors()) - 1
     tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
-    return f"{source}: {key}{where}: {msg}{tail}"
+    return BadInput(source, msg + tail, key, line, kind=err["type"])
 
 
 def _short(value: Any) -> str:

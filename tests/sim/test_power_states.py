@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from tests.sim.conftest import GCD
 from ulm.cli import _register, app
+from ulm.inputs import BadInput
 from ulm.model import PowerOff, PowerOn
 from ulm.policy import resolve_policy
 from ulm.sim.engine import SimConfig, SimResult, simulate
@@ -52,7 +53,9 @@ def test_chain_matches_vms_by_name_and_idles_the_missing() -> None:
                                  [0.0] * 3 + [0.9] * 3]
     assert week.mem is not None and week.mem[2].tolist() == [0.0] * 3 + [0.4] * 3
     no_mem = Trace("p", "planetlab", ("x",), np.ones((1, 3)))
-    assert chain([a, no_mem]).mem is None  # memory only when every day has it
+    assert chain([no_mem, no_mem]).mem is None  # PlanetLab days have no memory series
+    with pytest.raises(BadInput):  # and cannot be chained with GCD days (tests/sim/test_hostile)
+        chain([a, no_mem])
 
 
 def test_a_night_saves_energy_and_every_host_is_up_before_office_hours(

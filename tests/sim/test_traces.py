@@ -78,5 +78,5 @@ def test_not_gzip_and_empty_and_missing_files(tmp_path: Path) -> None:
         load_trace(tmp_path / "nothere.csv.gz")
     binary = _gz(tmp_path, "", "bin.csv.gz")
     binary.write_bytes(gzip.compress(b"\xff\xfe\x00"))
-    with pytest.raises(UlmError, match=r"bin\.csv\.gz: not a text trace"):
+    with pytest.raises(UlmError, match=r"bin\.csv\.gz:1: not a text trace"):
         load_trace(binary)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from ulm import doctor
 from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
 from ulm.config import load_config
+from ulm.jsonout import dumps
 
 
 @app.command("doctor")
@@ -28,7 +28,7 @@ def doctor_cmd(
     Read-only; exit status 1 when anything does not answer."""
     checks = doctor.run(load_config(config))
     if fmt is Format.json:
-        print(json.dumps([asdict(c) for c in checks], indent=2, allow_nan=False))
+        print(dumps([asdict(c) for c in checks], indent=2))
     else:
         table = Table("component", "target", "status", "detail", "time", title="ulm doctor")
         for c in checks:

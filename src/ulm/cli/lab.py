@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from rich.table import Table
 from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
 from ulm.errors import UlmError
+from ulm.jsonout import dumps
 from ulm.lab.lab import Lab, exec_prefix, require_root
 
 lab_app = typer.Typer(help="A real libvirt lab on this machine: hosts in network namespaces.",
@@ -76,7 +76,7 @@ def status(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> N
     """Hosts, whether libvirtd answers, their guests and forced load."""
     rows = Lab().status()
     if fmt is Format.json:
-        print(json.dumps([r.__dict__ for r in rows], indent=2))
+        print(dumps([r.__dict__ for r in rows], indent=2))
         return
     table = Table("host", "address", "power", "libvirt", "VMs", "load")
     for r in rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict
@@ -17,6 +16,7 @@ from ulm.cli.run import ConfigOpt
 from ulm.cli.times import parse_time, show_time
 from ulm.config import Config, load_config
 from ulm.errors import UlmError
+from ulm.jsonout import dumps
 from ulm.policy import resolve_policy
 from ulm.scheduler import check_drain
 from ulm.store import Store
@@ -82,7 +82,7 @@ def list_cmd(config: ConfigOpt, all_: Annotated[bool, typer.Option("--all")] = F
     rows = Store.open(load_config(config).store.url).bookings(active_only=not all_)
     if fmt is Format.json:
         # A non-finite time (a row written before times were checked) would make invalid JSON.
-        print(json.dumps([{k: None if isinstance(v, float) and not math.isfinite(v) else v
+        print(dumps([{k: None if isinstance(v, float) and not math.isfinite(v) else v
                            for k, v in asdict(b).items()} for b in rows], indent=2))
         return
     table = Table("#", "host", "start", "end", "power off", "status", "detail", "reason")

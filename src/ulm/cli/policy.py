@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import tomli_w
@@ -10,6 +9,7 @@ import typer
 
 from ulm.cli import app
 from ulm.cli.common import Format, user_errors
+from ulm.jsonout import dumps
 from ulm.policy import builtin_names, resolve_policy
 
 policy_app = typer.Typer(help="Check and show scheduling policies.", no_args_is_help=True)
@@ -26,7 +26,7 @@ def check(
     pol = resolve_policy(policy)
     data = pol.model_dump(mode="json", exclude_none=True)
     if fmt is Format.json:
-        print(json.dumps({"digest": pol.digest, "policy": data}, indent=2))
+        print(dumps({"digest": pol.digest, "policy": data}, indent=2))
         return
     print(f"# {policy}: valid (digest {pol.digest})")
     print(tomli_w.dumps(data), end="")

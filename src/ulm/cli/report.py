@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections import defaultdict
@@ -18,6 +17,7 @@ from ulm.cli.times import parse_time
 from ulm.config import load_config
 from ulm.energy import account
 from ulm.errors import UlmError
+from ulm.jsonout import dumps
 from ulm.store import Store
 
 report_app = typer.Typer(help="Reports from what ULM saw and did.", no_args_is_help=True)
@@ -56,7 +56,7 @@ def energy(config: ConfigOpt,
                 for h, rows in store.power_readings(0.0).items()}
     report = account(t0, t1, samples, events, cfg.curves(), readings)
     if fmt is Format.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(dumps(report.to_dict(), indent=2))
         return
     table = Table("host", "kWh", "always-on kWh", "hours off", "power cycles", "metered h")
     for h in report.hosts:

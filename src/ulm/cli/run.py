@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +16,7 @@ from ulm.cli.plan import render_plan
 from ulm.config import Config, load_config
 from ulm.daemon import Mode
 from ulm.errors import UlmError
+from ulm.jsonout import dumps
 from ulm.metrics import Metrics
 from ulm.runtime import LogFormat, build, daemon, setup_logging
 from ulm.store import Store
@@ -70,7 +70,7 @@ def status_cmd(config: ConfigOpt,
     snap = _store(cfg).snapshot(time.time(), cfg.collect.window, cfg.collect.stale_s)
     if fmt is Format.json:
         from ulm.snapshot_json import snapshot_to_dict
-        print(json.dumps(snapshot_to_dict(snap), indent=2))
+        print(dumps(snapshot_to_dict(snap), indent=2))
         return
     hosts = Table("host", "state", "CPU", "memory", "VMs", title="Hosts")
     util = {h.name: 0.0 for h in snap.hosts}
@@ -97,7 +97,7 @@ def plans_cmd(config: ConfigOpt,
     """Stored plans, newest first."""
     records = _store(load_config(config)).plans(limit)
     if fmt is Format.json:
-        print(json.dumps([asdict(r) for r in records], indent=2))
+        print(dumps([asdict(r) for r in records], indent=2))
         return
     table = Table("plan", "created", "mode", "status", "actions", "problems")
     for r in records:

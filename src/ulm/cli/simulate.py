@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -16,6 +16,9 @@ from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
 from ulm.cli.times import parse_time
 from ulm.errors import UlmError
+from ulm.inputs import BadInput, visible
+from ulm.jsonout import dumps
+from ulm.numbers import MAX_BOOT_S, MAX_SEED, MAX_TRACES, bounded
 from ulm.policy import Policy, resolve_policy
 from ulm.sim.engine import SimConfig, SimResult, simulate
 from ulm.sim.hosttypes import parse_hosts
@@ -50,11 +53,18 @@ def simulate_cmd(
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Simulate a policy over one or more days of trace and report energy and SLA."""
+    # Every option is checked before anything is read or run (limits: docs/simulator.md).
+    bounded("--seed", seed, 0, MAX_SEED)
+    if boot_s is not None:
+        bounded("--boot-s", boot_s, 0, MAX_BOOT_S)
+    if len(trace) > MAX_TRACES:
+        raise BadInput("--trace", f"{len(trace)} files: at most {MAX_TRACES} in one run",
+                       kind="too_large")
+    cluster = parse_hosts(hosts)
     pol = resolve_policy(policy)
     if seed:
         pol = pol.model_copy(update={"selection": pol.selection.model_copy(
             update={"seed": seed})})
-    cluster = parse_hosts(hosts)
     mode = "compat" if cloudsim_compat else "honest"
     begin = _start(start, pol)
     if boot_s is not None and not 0 <= boot_s <= 86400:  # also false for NaN
@@ -69,7 +79,7 @@ def simulate_cmd(
     results = [_run(t, pol, config, fmt, len(traces)) for t in traces]
     if fmt is Format.json:
         for r in results:
-            print(json.dumps(r.to_dict()))
+            print(dumps(r.to_dict()))
         return
     console.print(_table(results))
 
@@ -89,7 +99,8 @@ def _run(trace: Trace, pol: Policy, config: SimConfig, fmt: Format, n: int) -> S
     if fmt is Format.json or not console.is_terminal or (n == 1 and trace.samples <= 288):
         return simulate(trace, pol, config)
     with Progress(console=console, transient=True) as bar:
-        task = bar.add_task(f"{trace.name} {pol.name}", total=trace.samples - 1)
+        task = bar.add_task(escape(visible(f"{trace.name} {pol.name}")),
+                            total=trace.samples - 1)
 
         def tick(done: int, total: int) -> None:
             bar.update(task, completed=done)
@@ -102,7 +113,9 @@ def _table(results: list[SimResult]) -> Table:
     table = Table(title="ulm simulate")
     table.add_column("")
     for r in results:
-        table.add_column(f"{r.trace}\n{r.policy} ({r.mode})", justify="right")
+        # A trace's file name and a policy's name are the user's text, not markup.
+        table.add_column(escape(visible(f"{r.trace}\n{r.policy} ({r.mode})")),
+                         justify="right")
     rows: list[tuple[str, list[str]]] = [
         ("VMs (kept to the end)", [f"{r.vms} ({r.vms_end})" for r in results]),
         ("energy kWh", [f"{r.energy_kwh:.2f}" for r in results]),

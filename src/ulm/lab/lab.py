@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ulm.errors import UlmError
+from ulm.jsonout import dumps
 from ulm.lab import bmc, guest, hosts, network
 from ulm.lab import redfish as lab_redfish
 from ulm.lab import secure as lab_secure
@@ -118,7 +119,7 @@ class Lab:
             if secure:
                 lab_secure.prepare(self.paths, n)
             macs = {host_name(i): network.mac(host_name(i)) for i in range(1, n + 1)}
-            self.paths.state_file.write_text(json.dumps(
+            self.paths.state_file.write_text(dumps(
                 {"hosts": n, "host_mem_mib": host_mem_mib, "macs": macs, "power": power,
                  "redfish": redfish, "secure": secure}))
             for i in range(1, n + 1):

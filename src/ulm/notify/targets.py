@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -13,6 +12,7 @@ from typing import Protocol
 
 import httpx
 
+from ulm.jsonout import dumps
 from ulm.notify.events import Event, Severity
 from ulm.notify.settings import EmailConfig, Filter, WebhookConfig
 from ulm.redact import redact
@@ -57,7 +57,7 @@ class Webhook:
         return wanted(self.cfg, event)
 
     def send(self, event: Event) -> None:
-        body = json.dumps(event.to_dict(), allow_nan=False, sort_keys=True).encode()
+        body = dumps(event.to_dict(), sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "ulm",
                    "X-ULM-Event": event.kind}
         if self._secret:

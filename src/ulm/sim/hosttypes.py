@@ -102,22 +102,39 @@ def vm_ram(n_vms: int) -> F64:
 
 
 def parse_hosts(spec: str) -> Hosts:
-    """`--hosts`: a count of CloudSim hosts (`800`), or `g4:N,g5:M` (G4s first, then G5s)."""
-    from ulm.errors import UlmError
+    """`--hosts`: a count of CloudSim hosts (`800`), or `g4:N,g5:M` (G4s first, then G5s),
+    from 1 to `MAX_HOSTS` in all: each round scans every host, so the count is the work."""
+    from ulm.inputs import BadInput
+    from ulm.numbers import MAX_HOSTS
+
+    def count(text: str) -> int:
+        # Digits only, and few of them: `int()` of a 5,000-digit string is itself an error.
+        text = text.strip()
+        if not text.isdigit() or not text.isascii():
+            raise BadInput("--hosts", f"{spec[:60]!r}: expected a number or g4:N,g5:M")
+        n = int(text) if len(text) <= 12 else MAX_HOSTS + 1
+        if n > MAX_HOSTS:
+            raise BadInput("--hosts", f"{spec[:60]!r}: at most {MAX_HOSTS:,} hosts",
+                           kind="too_large")
+        return n
 
     spec = spec.strip()
-    if spec.isdigit():
-        n = int(spec)
+    if ":" not in spec and "," not in spec:
+        n = count(spec)
         if n < 1:
-            raise UlmError("--hosts must be at least 1")
+            raise BadInput("--hosts", "must be at least 1")
         return Hosts.cloudsim(n)
-    kinds: list[int] = []
     table = {"g4": 0, "g5": 1}
+    order: list[int] = []
     for part in spec.split(","):
-        name, _, count = part.partition(":")
-        if name.strip().lower() not in table or not count.strip().isdigit():
-            raise UlmError(f"--hosts {spec!r}: expected a number or g4:N,g5:M")
-        kinds += [table[name.strip().lower()]] * int(count)
-    if not kinds:
-        raise UlmError(f"--hosts {spec!r}: no hosts")
-    return Hosts((HP_G4, HP_G5), np.array(kinds, np.int64))
+        name, _, text = part.partition(":")
+        kind = table.get(name.strip().lower())
+        if kind is None:
+            raise BadInput("--hosts", f"{spec[:60]!r}: expected a number or g4:N,g5:M")
+        order += [kind] * count(text)
+        if len(order) > MAX_HOSTS:
+            raise BadInput("--hosts", f"{spec[:60]!r}: at most {MAX_HOSTS:,} hosts",
+                           kind="too_large")
+    if not order:
+        raise BadInput("--hosts", f"{spec[:60]!r}: no hosts")
+    return Hosts((HP_G4, HP_G5), np.array(order, np.int64))
