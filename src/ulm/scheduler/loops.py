@@ -11,6 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ulm.scheduler.limits import exceeds
 from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,
@@ -18,6 +19,7 @@ from ulm.scheduler.scan import (
     P_COMPAT,
     P_MEM_THRESHOLD,
     P_THRESHOLD,
+    P_TOLERANCE,
     RAM,
     _scan,
     _top,
@@ -52,8 +54,9 @@ def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore
                 on[k] = i
                 k += 1
                 mem_used += vm_mem_use[i]
-        limit = p[P_MEM_THRESHOLD] * h_mem_cap[h]
-        mem_can_be_over = mem_used > limit  # memory use only falls as VMs leave
+        limit, tol = p[P_MEM_THRESHOLD], p[P_TOLERANCE]
+        # memory use only falls as VMs leave
+        mem_can_be_over = exceeds(mem_used, h_mem_cap[h], limit, tol)
         while True:
             best, best_key = -1, 0.0
             if rule == COST_RULE:
@@ -83,7 +86,7 @@ def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore
             mem_used = 0.0
             for m in range(k):
                 mem_used += vm_mem_use[on[m]]
-            if not mem_used > limit:
+            if not exceeds(mem_used, h_mem_cap[h], limit, tol):
                 break
     return chosen[:n_chosen], chosen_host[:n_chosen], stuck[:n_stuck]
 
@@ -91,12 +94,13 @@ def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore
 @numba.njit(cache=True)
 def _cost_pick(on: np.ndarray, h: int, p: np.ndarray, vm_num: np.ndarray, h_cur: np.ndarray,
                h_cpu: np.ndarray, fixed: np.ndarray, moved: np.ndarray) -> int:
-    """`selection.cost`: the least RAM among VMs that relieve the host alone, else the most
-    CPU per MiB."""
-    excess = h_cur[h] - p[P_THRESHOLD] * h_cpu[h]
+    """`selection.cost`: the least RAM among VMs that relieve the host alone (the host
+    without it does not exceed the threshold), else the most CPU per MiB."""
+    threshold, tol = p[P_THRESHOLD], p[P_TOLERANCE]
     best, best_mem = -1, 0.0
     for v in on:
-        if not fixed[v] and not moved[v] and vm_num[v, CPU_NOW] >= excess and (
+        if not fixed[v] and not moved[v] and not exceeds(
+                h_cur[h] - vm_num[v, CPU_NOW], h_cpu[h], threshold, tol) and (
                 best < 0 or vm_num[v, RAM] < best_mem):
             best, best_mem = v, vm_num[v, RAM]
     if best >= 0:

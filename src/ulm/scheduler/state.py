@@ -19,6 +19,7 @@ from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
 from ulm.scheduler import scan, tally, working
 from ulm.scheduler.detectors import lr_lines
+from ulm.scheduler.limits import tolerance
 from ulm.snapshot import Snapshot
 
 PINNED_LABEL = "ulm.pinned"
@@ -305,6 +306,7 @@ def _scan_params(policy: Policy) -> F64:
     p[scan.P_FALLBACK] = rule.fallback_threshold
     p[scan.P_SUSTAIN], p[scan.P_WINDOW] = rule.sustain, rule.window
     p[scan.P_MEM_THRESHOLD] = rule.memory_threshold
+    p[scan.P_TOLERANCE] = tolerance(policy)
     p[scan.P_SLOTS] = -1 if slots is None else slots
     p[scan.P_MIB_PER_S], p[scan.P_INTERVAL] = rule.migration_mib_per_s, rule.migration_interval_s
     return p

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ulm.scheduler.limits import exceeds
 from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,
@@ -23,6 +24,7 @@ from ulm.scheduler.scan import (
     P_SAFETY,
     P_SUSTAIN,
     P_THRESHOLD,
+    P_TOLERANCE,
     P_WINDOW,
     RAM,
     _lr_over,
@@ -33,36 +35,41 @@ from ulm.scheduler.scan import (
 @numba.njit(cache=True)
 def host_over(h: int, p: np.ndarray, S: tuple, h_cpu: np.ndarray) -> bool:  # type: ignore[type-arg]
     """The policy's CPU overload detector on host `h` as it is in the working state
-    (`detectors.overloaded`, which the tests hold this to; LR from the state's lines)."""
+    (`detectors.overloaded`, which the tests hold this to; LR from the state's lines). Every
+    comparison is `exceeds`, the one placement makes: a host placement filled to a limit is
+    not over it here."""
     h_cur, h_hist, h_len, h_lr, h_biggest = S[0], S[1], S[5], S[6], S[7]
     detector = int(p[P_DETECTOR])
+    tol = p[P_TOLERANCE]
     cap = h_cpu[h]
-    current = h_cur[h] / cap
+    used = h_cur[h]
     length = h_len[h]
     if detector == 0:
         return False
     if detector == 2:
-        return _lr_over(current, length, h_lr[h, 0], h_lr[h, 1], h_biggest[h], 0.0, cap, p)
+        return _lr_over(used, length, h_lr[h, 0], h_lr[h, 1], h_biggest[h], 0.0, cap, p)
     width = min(h_hist.shape[1], MAX_HISTORY)
     start = h_hist.shape[1] - width
     if detector == 1:  # at least `sustain` of the last `window` samples, and now
         threshold, sustain = p[P_THRESHOLD], int(p[P_SUSTAIN])
-        if sustain <= 1 or not current > threshold:
-            return bool(current > threshold)
+        now = exceeds(used, cap, threshold, tol)
+        if sustain <= 1 or not now:
+            return bool(now)
         win = min(int(p[P_WINDOW]), width)
         first_valid = win - max(length, 1)
         over = 0
         for k in range(max(first_valid, 0), win):
-            value = current if k == win - 1 else h_hist[h, start + width - win + k] / cap
-            if value > threshold:
+            value = used if k == win - 1 else h_hist[h, start + width - win + k]
+            if exceeds(value, cap, threshold, tol):
                 over += 1
         return over >= sustain
     if length >= p[P_MIN_IQR]:  # IQR / MAD
         row = np.empty(width)
         for k in range(width):
             row[k] = h_hist[h, start + k] / cap
-        return bool(current > 1.0 - p[P_SAFETY] * _spread(row, length, detector))
-    return bool(current > p[P_FALLBACK])
+        limit = 1.0 - p[P_SAFETY] * _spread(row, length, detector)
+        return bool(exceeds(used, cap, limit, tol))
+    return bool(exceeds(used, cap, p[P_FALLBACK], tol))
 
 
 @numba.njit(cache=True)
