@@ -59,7 +59,7 @@ def test_the_detectors_do_not_flag_a_host_at_the_threshold() -> None:
     ref = overloaded(HostLoad(hist / 32, length, hist[:, -1] / 32, np.zeros(2)), pol.overload)
     assert ref.tolist() == [False, True]
     S = (hist[:, -1].copy(), hist, np.zeros(2), np.zeros(2, np.int64), np.zeros(2, np.int64),
-         length, np.zeros((0, 2)), np.zeros(2), np.zeros(0, np.int64))
+         length, np.zeros((0, 2)), np.zeros(2), np.zeros(0, np.int64), np.zeros(2))
     assert working.hosts_over(np.arange(2), _scan_params(pol), S, cap).tolist() == [False, True]
 
 
@@ -88,3 +88,24 @@ def test_a_destination_filled_to_the_threshold_is_not_overloaded_next_round() ->
     again = schedule(nxt, pol, 300.0)
     assert not [a for a in again.actions if isinstance(a, Move)]
     assert again.efficacy is not None and again.efficacy.hosts_overloaded_before == 0
+
+
+def test_placement_does_not_create_memory_pressure() -> None:
+    """Memory pressure is a detector too (`memory_threshold`): before, placement checked only
+    that the reserved memory fits, so "full" took a VM to 100 % memory in use, above 90 %,
+    and was overloaded the next round ("overloaded hosts 1 -> 1")."""
+    pol = policy('[overload]\nthreshold = 0.75\nsustain = 1\nwindow = 1\n'
+                 'memory_threshold = 0.9\n[selection]\nrule = "largest"\n')
+    hosts = [host("hot", cpu=8.0, mem=16384.0), host("full", cpu=8.0, mem=16384.0),
+             host("roomy", cpu=8.0, mem=16384.0)]  # as good for CPU; listed after
+    vms = [vm("a", on="hot", load=4.0, mem=4096.0, mem_used=4096.0),
+           vm("a2", on="hot", load=3.0, mem=1024.0, mem_used=1024.0),
+           vm("b", on="full", load=1.0, mem=12288.0, mem_used=12288.0)]
+    first = snap(hosts, vms)
+    plan = schedule(first, pol, 0.0)
+    assert [(m.vm, m.dst) for m in plan.moves] == [("a", "roomy")]  # not onto "full"
+    assert plan.efficacy is not None and plan.efficacy.hosts_overloaded_after == 0
+    nxt = apply(first, plan, 0.0)
+    assert not overloaded_hosts(State.of(nxt, pol, 300.0)).any()
+    full = nxt.host_index["full"]
+    assert exceeds(16384.0, float(nxt.host_mem[full]), 0.9, TOLERANCE)  # would have been

@@ -97,9 +97,7 @@ def overloaded_hosts(st: State) -> B:
     """Hosts that are ON, hold VMs and are overloaded on CPU (the detector) or memory."""
     cpu = _cpu_over(st, np.arange(st.snap.n_hosts))
     n = st.snap.n_hosts
-    used_mem = np.bincount(st.vm_host[st.vm_host >= 0], weights=st.snap.vm_mem[st.vm_host >= 0],
-                           minlength=n)
-    mem: B = exceeds_each(used_mem, st.snap.host_mem,
+    mem: B = exceeds_each(st.host_mem_use, st.snap.host_mem,
                        np.full(n, st.policy.overload.memory_threshold), tolerance(st.policy))
     active = st.host_count > 0
     if st.policy.compat != "cloudsim":
@@ -181,7 +179,7 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
         key = KEYED[name](st) if name in KEYED else np.zeros(st.snap.n_vms)
         vms, at, stuck = loops.select(
             hosts, st.scan_params, st.V, st.S, st.snap.host_cpu, st.snap.host_mem,
-            st.snap.vm_mem, st.fixed_mask, moved, loops.KEY_RULE if name in KEYED
+            st.fixed_mask, moved, loops.KEY_RULE if name in KEYED
             else loops.COST_RULE, np.array(key, np.float64))  # a copy: one compiled signature
         for h in stuck.tolist():
             _stays_overloaded(st, draft, h)
@@ -190,14 +188,14 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
     chosen: list[tuple[int, int, str]] = []
     limit, tol = st.policy.overload.memory_threshold, tolerance(st.policy)
 
-    def mem_exceeds(host: int, vms: list[int]) -> bool:
-        return bool(exceeds(float(st.snap.vm_mem[vms].sum()), float(st.snap.host_mem[host]),
+    def mem_exceeds(host: int) -> bool:
+        return bool(exceeds(float(st.host_mem_use[host]), float(st.snap.host_mem[host]),
                             limit, tol))
 
     for host in hosts.tolist():
         on_host = st.vms_on(host).tolist()
         movable = [v for v in on_host if not st.fixed[v] and v not in draft.moved]
-        mem_over = mem_exceeds(host, on_host)
+        mem_over = mem_exceeds(host)
         while True:
             if not movable:
                 _stays_overloaded(st, draft, host)
@@ -209,7 +207,7 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
             chosen.append((vm, host, triggers[host]))
             if working.host_over(host, st.scan_params, st.S, st.snap.host_cpu):
                 continue
-            if not mem_over or not mem_exceeds(host, on_host):  # memory use only falls
+            if not mem_over or not mem_exceeds(host):  # memory use only falls
                 break
     return chosen
 

@@ -33,13 +33,13 @@ KEY_RULE, COST_RULE = 0, 1
 
 @numba.njit(cache=True)
 def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore[type-arg]
-           h_cpu: np.ndarray, h_mem_cap: np.ndarray, vm_mem_use: np.ndarray,
-           fixed: np.ndarray, moved: np.ndarray, rule: int, key: np.ndarray) -> tuple:  # type: ignore[type-arg]
+           h_cpu: np.ndarray, h_mem_cap: np.ndarray, fixed: np.ndarray,
+           moved: np.ndarray, rule: int, key: np.ndarray) -> tuple:  # type: ignore[type-arg]
     """Relief's selection (`core.relieve`), compiled: from each overloaded host, VMs leave
     one by one (taken off the working state) until the host is no longer overloaded, on CPU
     by the detector or on memory use. Returns the chosen VMs and their hosts, in order, and
     the hosts left overloaded with no movable VM."""
-    vm_num, vm_host = V[0], S[8]
+    vm_num, vm_host, h_mem_use = V[0], S[8], S[9]
     n_v = len(vm_host)
     chosen = np.zeros(n_v, np.int64)
     chosen_host = np.zeros(n_v, np.int64)
@@ -48,15 +48,13 @@ def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore
     n_chosen, n_stuck = 0, 0
     for h in hosts:
         k = 0
-        mem_used = 0.0
         for i in range(n_v):
             if vm_host[i] == h:
                 on[k] = i
                 k += 1
-                mem_used += vm_mem_use[i]
         limit, tol = p[P_MEM_THRESHOLD], p[P_TOLERANCE]
         # memory use only falls as VMs leave
-        mem_can_be_over = exceeds(mem_used, h_mem_cap[h], limit, tol)
+        mem_can_be_over = exceeds(h_mem_use[h], h_mem_cap[h], limit, tol)
         while True:
             best, best_key = -1, 0.0
             if rule == COST_RULE:
@@ -81,12 +79,7 @@ def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore
             k = j
             if host_over(h, p, S, h_cpu):
                 continue
-            if not mem_can_be_over:
-                break
-            mem_used = 0.0
-            for m in range(k):
-                mem_used += vm_mem_use[on[m]]
-            if not exceeds(mem_used, h_mem_cap[h], limit, tol):
+            if not mem_can_be_over or not exceeds(h_mem_use[h], h_mem_cap[h], limit, tol):
                 break
     return chosen[:n_chosen], chosen_host[:n_chosen], stuck[:n_stuck]
 
@@ -131,7 +124,7 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
     left = budget
     # A drain that fails is undone exactly: the rows it touched are saved before each change
     # (row k_vms: the source) and put back, so that a failed attempt changes nothing at all.
-    saved = np.empty((k_vms + 1 if drain else 0, 7))
+    saved = np.empty((k_vms + 1 if drain else 0, 8))
     saved_hist = np.empty((k_vms + 1 if drain else 0, S[1].shape[1]))
     if drain and k_vms:
         save_row(srcs[0], S, saved[k_vms], saved_hist[k_vms])

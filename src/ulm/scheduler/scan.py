@@ -35,16 +35,16 @@ RANKING = {"pabfd": 0, "first-fit": 1, "balance": 2}
 N_PARAMS = 20
 
 # Columns of the per-VM number table (`State.vm_num`).
-DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM = range(6)
+DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM, MEM_USE = range(7)
 
 # The kernels take the scheduler's state as three tuples of arrays (numba's dispatch costs
 # per argument; a tuple is one):
-#   V (per VM, fixed):  vm_num V x 6, vm_lr V x 2 (0 x 2 unless LR), vm_hist V x W,
+#   V (per VM, fixed):  vm_num V x 7, vm_lr V x 2 (0 x 2 unless LR), vm_hist V x W,
 #                       vm_src (the snapshot's host), member V x G (anti-affinity groups)
 #   H (per host, fixed): host_on, host_num 4 x H (CPU, CPU of one core, cores, memory),
 #                       host_curve, curve_x, curve_w, curve_len, start_watts
 #   S (working, mutated): host_cur, host_hist, host_mem, host_count, host_busy, host_len,
-#                       host_lr, biggest, vm_host
+#                       host_lr, biggest, vm_host, host_mem_use
 
 LR_POINTS = 10
 MAX_HISTORY = 30
@@ -162,10 +162,11 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
     number of hosts it rejected."""
     vm_num, vm_lr, vm_hist, vm_src, member = V
     h_on, h_num, h_curve, curve_x, curve_w, curve_len, start_watts = H
-    h_cur, h_hist, h_mem, h_count, h_busy, h_len, h_lr, h_biggest, _ = S
+    h_cur, h_hist, h_mem, h_count, h_busy, h_len, h_lr, h_biggest, _, h_mem_use = S
     n = len(h_cur)
     demand, mem, vcpus, v_len = vm_num[vm, DEMAND], vm_num[vm, MEM], vm_num[vm, VCPUS], int(
         vm_num[vm, LEN])
+    mem_use, mem_threshold = vm_num[vm, MEM_USE], p[P_MEM_THRESHOLD]
     v_line = vm_lr[vm] if vm_lr.shape[0] > 0 else np.zeros(2)
     v_horizon = math.ceil(vm_num[vm, RAM] / p[P_MIB_PER_S] / p[P_INTERVAL])
     compat = p[P_COMPAT] > 0
@@ -205,6 +206,8 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
             why = AFFINITY
         elif slots >= 0 and (source_full or h_busy[h] >= slots):
             why = SLOTS
+        elif exceeds(h_mem_use[h] + mem_use, h_num[3, h], mem_threshold, tol):
+            why = OVERLOAD  # memory pressure after the move, as `core.overloaded_hosts` sees it
         elif not math.isnan(cap_after) and exceeds(used, cap, cap_after, tol):
             why = OVERLOAD  # the policy caps the destination's CPU after the move
         elif math.isnan(cap_after) and not (compat and h_cur[h] == 0) and (  # CloudSim skips

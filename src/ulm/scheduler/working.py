@@ -18,6 +18,7 @@ from ulm.scheduler.scan import (
     LEN,
     MAX_HISTORY,
     MEM,
+    MEM_USE,
     P_DETECTOR,
     P_FALLBACK,
     P_MIN_IQR,
@@ -94,8 +95,9 @@ def _row_length(row: np.ndarray) -> int:
 def remove(vm: int, V: tuple, S: tuple) -> None:  # type: ignore[type-arg]
     """Takes the VM off its working host (selection: "as if it had left")."""
     vm_num, vm_lr, vm_hist = V[0], V[1], V[2]
-    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, _, vm_host = S
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, _, vm_host, h_mem_use = S
     h = vm_host[vm]
+    h_mem_use[h] -= vm_num[vm, MEM_USE]
     h_cur[h] -= vm_num[vm, CPU_NOW]
     h_hist[h] -= vm_hist[vm]
     h_mem[h] -= vm_num[vm, MEM]
@@ -111,7 +113,8 @@ def add(vm: int, host: int, V: tuple, S: tuple, back: bool) -> None:  # type: ig
     """Puts the VM on `host`. A destination is charged the VM's *estimated* demand (what it
     must absorb); `back` undoes `remove` instead: the VM stays, with its current load."""
     vm_num, vm_lr, vm_hist = V[0], V[1], V[2]
-    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, vm_host = S
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, vm_host, h_mem_use = S
+    h_mem_use[host] += vm_num[vm, MEM_USE]
     if back:
         h_cur[host] += vm_num[vm, CPU_NOW]
     else:
@@ -130,9 +133,10 @@ def add(vm: int, host: int, V: tuple, S: tuple, back: bool) -> None:  # type: ig
 def save_row(h: int, S: tuple, into: np.ndarray, hist: np.ndarray) -> None:  # type: ignore[type-arg]
     """Host `h`'s part of the working state, to put back exactly with `restore_row` (an undone
     move must leave no float residue: a - b + b is not always a)."""
-    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _ = S
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _, h_mem_use = S
     into[0], into[1], into[2], into[3], into[4] = h_cur[h], h_mem[h], h_count[h], h_len[h], \
         h_biggest[h]
+    into[7] = h_mem_use[h]
     if h_lr.shape[0] > 0:
         into[5], into[6] = h_lr[h, 0], h_lr[h, 1]
     hist[:] = h_hist[h]
@@ -140,9 +144,9 @@ def save_row(h: int, S: tuple, into: np.ndarray, hist: np.ndarray) -> None:  # t
 
 @numba.njit(cache=True)
 def restore_row(h: int, S: tuple, saved: np.ndarray, hist: np.ndarray) -> None:  # type: ignore[type-arg]
-    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _ = S
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _, h_mem_use = S
     h_cur[h], h_mem[h], h_count[h], h_len[h] = saved[0], saved[1], int(saved[2]), int(saved[3])
-    h_biggest[h] = saved[4]
+    h_biggest[h], h_mem_use[h] = saved[4], saved[7]
     if h_lr.shape[0] > 0:
         h_lr[h, 0], h_lr[h, 1] = saved[5], saved[6]
     h_hist[h] = hist
