@@ -132,7 +132,9 @@ def test_queries_are_configurable(prom: Prom, figure: str) -> None:  # noqa: F81
     expr = {"host_cpu": 'up{job="node"} * 0 + 0.25',
             "vm_cpu": "libvirt_domain_info_virtual_cpus * 0 + 1.5"}[figure]
     src = source(prom.url, queries={figure: expr})
-    col = eventually(lambda: src.collect(time.time()), lambda c: bool(c.vms))
+    col = eventually(lambda: src.collect(time.time()),  # both exporters scraped again
+                     lambda c: bool(c.vms) and c.vms[0].cpu is not None
+                     and _h1(c).cpu is not None)  # type: ignore[attr-defined]
     if figure == "host_cpu":
         assert _h1(col).cpu == 0.25  # type: ignore[attr-defined]
     else:

@@ -159,7 +159,7 @@ def _state(hist: np.ndarray, length: np.ndarray, lines: np.ndarray, biggest: np.
     n = len(hist)
     return (hist[:, -1].copy(), np.ascontiguousarray(hist), np.zeros(n),
             np.zeros(n, np.int64), np.zeros(n, np.int64), length.astype(np.int64), lines,
-            biggest.astype(np.float64), np.zeros(0, np.int64))
+            biggest.astype(np.float64), np.zeros(0, np.int64), np.zeros(n))
 
 
 @settings(max_examples=300, deadline=None)

@@ -202,7 +202,7 @@ def test_a_drain_that_does_not_fit_changes_nothing(snap: Snapshot, data: st.Data
     state = State.of(snap, policy('[overload]\ndetector = "lr"\n[placement]\n'
                                   'strategy = "pabfd"\n'), 0.0)
     columns = ("host_cur", "host_hist", "host_mem", "host_count", "host_len", "host_lr",
-               "biggest", "vm_host", "host_busy")
+               "biggest", "vm_host", "host_busy", "host_mem_use")
     before = {c: getattr(state, c).copy() for c in columns}
     draft = Draft()
     if drain(state, draft, host, "test", allow_empty=True):
@@ -210,3 +210,85 @@ def test_a_drain_that_does_not_fit_changes_nothing(snap: Snapshot, data: st.Data
     assert not draft.moves
     for c in columns:
         assert getattr(state, c).tobytes() == before[c].tobytes(), c
+
+
+# Limits, exactly: loads in tenths of a core (their sums round in floating point) or 32nds
+# (exact), hosts whose capacity times the threshold is a whole number of tenths, and hosts
+# filled to just below the threshold by the VM size that would take them to it exactly.
+LIMITS = [(0.75, [8, 16, 32]), (0.8, [10, 20, 40]), (0.9, [10, 20]), (0.6, [10, 20])]
+
+
+@st.composite
+def at_the_limit(draw: st.DrawFn) -> tuple[Snapshot, Policy]:
+    threshold, caps = draw(st.sampled_from(LIMITS))
+    step = draw(st.sampled_from([0.1, 1 / 32]))
+    sustain = draw(st.sampled_from([1, 3]))
+    rule = draw(st.sampled_from(["largest", "mmt", "cost"]))
+    strategy = draw(st.sampled_from(["pabfd", "first-fit", "balance"]))
+    mem_threshold = draw(st.sampled_from([1.0, 0.9]))
+    pol = policy(f"[overload]\nthreshold = {threshold}\nsustain = {sustain}\nwindow = 4\n"
+                 f"memory_threshold = {mem_threshold}\n[selection]\nrule = \"{rule}\"\n"
+                 f"[placement]\nstrategy = \"{strategy}\"\n")
+    sizes = draw(st.lists(st.integers(1, 30), min_size=1, max_size=4))  # VM loads, in steps
+    hosts: list[Host] = []
+    vms: list[VM] = []
+    for i in range(draw(st.integers(2, 6))):
+        cap = draw(st.sampled_from(caps))
+        limit = round(threshold * cap / step)  # the threshold, in steps
+        total = draw(st.sampled_from([limit - draw(st.sampled_from(sizes)),  # one VM short
+                                      limit + draw(st.integers(1, 40)),  # overloaded
+                                      draw(st.integers(0, limit))]))
+        ram = draw(st.sampled_from([16384.0, 65536.0]))  # small: memory pressure binds
+        hosts.append(Host(f"h{i}", Resources(float(cap), ram), HostState.ON, cap, {}, "flat"))
+        while total > 0:
+            k = min(total, draw(st.sampled_from(sizes)))
+            total -= k
+            load = k * step
+            mem = draw(st.sampled_from([1024.0, 4096.0, 8192.0]))
+            vms.append(VM(f"v{len(vms)}", f"h{i}", Resources(float(cap), mem),
+                          Resources(load, mem * draw(st.sampled_from([0.25, 0.5, 1.0]))), 1,
+                          {}, True, (load,) * 4))
+    return Snapshot.build(0.0, hosts, vms, [FLAT]), pol
+
+
+def _overloaded(snap: Snapshot, pol: Policy, now: float) -> np.ndarray:
+    """The production detector (CPU and memory), as `schedule` runs it."""
+    return np.asarray(overloaded_hosts(State.of(snap, pol, now)))
+
+
+LIMIT_SETTINGS = settings(max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
+
+@LIMIT_SETTINGS
+@given(at_the_limit())
+def test_a_plan_never_adds_overloaded_hosts_when_load_is_unchanged(
+        case: tuple[Snapshot, Policy]) -> None:
+    snap, pol = case
+    plan = schedule(snap, pol, 0.0)
+    before = _overloaded(snap, pol, 0.0)
+    after = _overloaded(apply(snap, plan, 0.0), pol, 300.0)
+    assert after.sum() <= before.sum()
+    for dst in {m.dst for m in plan.moves}:  # a destination is never overloaded after
+        assert not after[snap.host_index[dst]], dst
+
+
+def test_the_limit_generator_lands_on_the_threshold() -> None:
+    """Guard: the generator makes plans that fill a destination to the threshold exactly (as
+    a real number), else the properties above would not test the boundary at all."""
+    exact = 0
+
+    @settings(max_examples=200, deadline=None, database=None, derandomize=True)
+    @given(at_the_limit())
+    def count(case: tuple[Snapshot, Policy]) -> None:
+        nonlocal exact
+        snap, pol = case
+        plan = schedule(snap, pol, 0.0)
+        st_after = State.of(apply(snap, plan, 0.0), pol, 300.0)
+        for dst in {m.dst for m in plan.moves}:
+            h = snap.host_index[dst]
+            at = st_after.host_cur[h] / snap.host_cpu[h]
+            exact += bool(abs(at - pol.overload.threshold) < 1e-12)
+
+    count()
+    assert exact >= 5

@@ -18,6 +18,7 @@ from ulm.model import Action, Decision, Efficacy, HostState, Move, Plan
 from ulm.policy import Policy
 from ulm.scheduler import loops, power, working
 from ulm.scheduler.drain import check_drain
+from ulm.scheduler.limits import exceeds, exceeds_each, tolerance
 from ulm.scheduler.placement import Answer, Ask, answer, maintenance, params, place, verdict
 from ulm.scheduler.selection import KEYED, RULES
 from ulm.scheduler.state import State
@@ -95,9 +96,9 @@ def _in_force(policy: Policy, now: float) -> tuple[Policy, Period, list[str]]:
 def overloaded_hosts(st: State) -> B:
     """Hosts that are ON, hold VMs and are overloaded on CPU (the detector) or memory."""
     cpu = _cpu_over(st, np.arange(st.snap.n_hosts))
-    used_mem = np.bincount(st.vm_host[st.vm_host >= 0], weights=st.snap.vm_mem[st.vm_host >= 0],
-                           minlength=st.snap.n_hosts)
-    mem = used_mem > st.policy.overload.memory_threshold * st.snap.host_mem
+    n = st.snap.n_hosts
+    mem: B = exceeds_each(st.host_mem_use, st.snap.host_mem,
+                       np.full(n, st.policy.overload.memory_threshold), tolerance(st.policy))
     active = st.host_count > 0
     if st.policy.compat != "cloudsim":
         active &= st.snap.host_on
@@ -178,18 +179,23 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
         key = KEYED[name](st) if name in KEYED else np.zeros(st.snap.n_vms)
         vms, at, stuck = loops.select(
             hosts, st.scan_params, st.V, st.S, st.snap.host_cpu, st.snap.host_mem,
-            st.snap.vm_mem, st.fixed_mask, moved, loops.KEY_RULE if name in KEYED
+            st.fixed_mask, moved, loops.KEY_RULE if name in KEYED
             else loops.COST_RULE, np.array(key, np.float64))  # a copy: one compiled signature
         for h in stuck.tolist():
             _stays_overloaded(st, draft, h)
         return [(v, h, triggers[h]) for v, h in zip(vms.tolist(), at.tolist(), strict=True)]
     rule = RULES[name]
     chosen: list[tuple[int, int, str]] = []
-    limit = st.policy.overload.memory_threshold
+    limit, tol = st.policy.overload.memory_threshold, tolerance(st.policy)
+
+    def mem_exceeds(host: int) -> bool:
+        return bool(exceeds(float(st.host_mem_use[host]), float(st.snap.host_mem[host]),
+                            limit, tol))
+
     for host in hosts.tolist():
         on_host = st.vms_on(host).tolist()
         movable = [v for v in on_host if not st.fixed[v] and v not in draft.moved]
-        mem_over = bool(st.snap.vm_mem[on_host].sum() > limit * st.snap.host_mem[host])
+        mem_over = mem_exceeds(host)
         while True:
             if not movable:
                 _stays_overloaded(st, draft, host)
@@ -201,8 +207,7 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
             chosen.append((vm, host, triggers[host]))
             if working.host_over(host, st.scan_params, st.S, st.snap.host_cpu):
                 continue
-            if not mem_over or not st.snap.vm_mem[on_host].sum() > limit * st.snap.host_mem[
-                    host]:  # memory use only falls as VMs leave
+            if not mem_over or not mem_exceeds(host):  # memory use only falls
                 break
     return chosen
 
@@ -270,11 +275,15 @@ def balance(st: State, over: B, draft: Draft) -> None:
     if on.sum() < 2:
         return
     limit = float(st.host_cur[on].sum() / st.snap.host_cpu[on].sum()) + rule.spread
+    limits = np.full(st.snap.n_hosts, limit)
     select = RULES[st.policy.selection.rule]
     done = over.copy()
     while draft.budget_left(st.policy) > 0:
         util = st.utilisation()
-        hot = on & ~done & (util > limit)
+        # "too hot" is the comparison placement's `max_after` makes: a host balancing filled
+        # to the limit is not hot next time
+        too_hot = exceeds_each(st.host_cur, st.snap.host_cpu, limits, tolerance(st.policy))
+        hot = on & ~done & too_hot
         hot[list(draft.destinations)] = False
         if not hot.any():
             return
@@ -287,7 +296,7 @@ def balance(st: State, over: B, draft: Draft) -> None:
         trigger = f"balance: {st.snap.host_names[h]} CPU {util[h]:.0%} > mean + spread " \
                   f"{limit:.0%}"
         st.remove(vm)
-        answer = place(st, Ask(vm, over | st.maintenance | (util > limit), max_after=limit,
+        answer = place(st, Ask(vm, over | st.maintenance | too_hot, max_after=limit,
                                ranking="balance"))
         if answer.host is None or not _narrows(st, h, answer.host, vm, rule.min_gain):
             st.add_back(vm, h)
@@ -353,7 +362,9 @@ def _trigger(st: State, host: int) -> str:
     rule = st.policy.overload
     util = float(st.host_cur[host] / st.snap.host_cpu[host])
     name = st.snap.host_names[host]
-    if rule.detector == "threshold" and util > rule.threshold:
+    if rule.detector == "threshold" and exceeds(float(st.host_cur[host]),
+                                                float(st.snap.host_cpu[host]), rule.threshold,
+                                                tolerance(st.policy)):
         how = (f"> {rule.threshold:.0%}" if rule.sustain <= 1
                else f"> {rule.threshold:.0%} in {rule.sustain} of the last {rule.window} samples")
         return f"overload: {name} CPU {util:.0%} {how}"

@@ -3,7 +3,8 @@
 Each detector sees a matrix of host utilisation histories (rows = hosts, fraction of capacity,
 oldest first, newest last), the number of valid samples per row (`length`: CloudSim trims the
 zero tail, a young host has fewer) and the current utilisation. The adaptive detectors are
-Beloglazov & Buyya's (CCPE 2012) as CloudSim 3.0.3 codes them, fallbacks included.
+Beloglazov & Buyya's (CCPE 2012) as CloudSim 3.0.3 codes them, fallbacks included. Every
+verdict compares with `limits.exceeds`, the comparison placement makes (`tol`: see there).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from ulm.arrays import F64, I64, B
 from ulm.policy import Overload
+from ulm.scheduler.limits import TOLERANCE, exceeds_each
 
 MAX_HISTORY = 30  # CloudSim's PowerVm.HISTORY_LENGTH; more would not change a 10-point LR
 LR_POINTS = 10  # CloudSim fits the 10 newest samples "to be responsive enough"
@@ -38,37 +40,47 @@ def valid_length(history: F64) -> I64:
     return np.asarray(np.minimum(width - first, MAX_HISTORY).astype(np.int64))
 
 
-def overloaded(load: HostLoad, rule: Overload) -> B:
+def above(fraction: F64, limit: F64 | float, tol: float = TOLERANCE) -> B:
+    """`limits.exceeds` on fractions of capacity (any shape; `limit` one or per element)."""
+    flat = np.ascontiguousarray(fraction, np.float64).ravel()
+    lim = np.broadcast_to(np.asarray(limit, np.float64), np.shape(fraction)).ravel()
+    return np.asarray(exceeds_each(flat, np.ones(len(flat)), np.ascontiguousarray(lim), tol)
+                      .reshape(np.shape(fraction)))
+
+
+def overloaded(load: HostLoad, rule: Overload, tol: float = TOLERANCE) -> B:
     """The policy's detector, with CloudSim's THR fallback where history is too short."""
     if rule.detector == "none":
         return np.zeros(len(load.current), np.bool_)
     if rule.detector == "threshold":
-        return sustained_above(load, rule.threshold, rule.sustain, rule.window)
+        return sustained_above(load, rule.threshold, rule.sustain, rule.window, tol)
     if rule.detector in ("lr", "lrr"):
         enough = load.length >= rule.min_history_lr
-        verdict = rule.safety * lr_prediction(load) >= 1.0
+        verdict = above(rule.safety * lr_prediction(load), 1.0, tol)
     else:
         enough = load.length >= rule.min_history_iqr
         spread = iqr(load) if rule.detector == "iqr" else mad(load)
-        verdict = load.current > 1.0 - rule.safety * spread
-    fallback = load.current > rule.fallback_threshold
+        verdict = above(load.current, 1.0 - rule.safety * spread, tol)
+    fallback = above(load.current, rule.fallback_threshold, tol)
     return np.where(enough, verdict, fallback)
 
 
-def sustained_above(load: HostLoad, threshold: float, sustain: int, window: int) -> B:
+def sustained_above(load: HostLoad, threshold: float, sustain: int, window: int,
+                    tol: float = TOLERANCE) -> B:
     """Overloaded iff at least `sustain` of the last `window` samples exceed the threshold.
 
     The newest sample is the current figure, so a blip that is over now but not sustained does
     not trigger; a host must also be over *now* (a load that already fell back needs no relief).
     """
+    now = above(load.current, threshold, tol)
     if sustain <= 1:
-        return load.current > threshold
+        return now
     recent = load.history[:, -window:].copy()
     recent[:, -1] = load.current
     cols = np.arange(recent.shape[1])
     valid = cols[None, :] >= recent.shape[1] - np.maximum(load.length, 1)[:, None]
-    over = (recent > threshold) & valid
-    return np.asarray((over.sum(axis=1) >= sustain) & (load.current > threshold))
+    over = above(recent, threshold, tol) & valid
+    return np.asarray((over.sum(axis=1) >= sustain) & now)
 
 
 def _newest(load: HostLoad) -> tuple[F64, B]:

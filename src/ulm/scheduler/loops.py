@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
+from ulm.scheduler.limits import exceeds
 from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,
@@ -18,6 +19,7 @@ from ulm.scheduler.scan import (
     P_COMPAT,
     P_MEM_THRESHOLD,
     P_THRESHOLD,
+    P_TOLERANCE,
     RAM,
     _scan,
     _top,
@@ -31,13 +33,13 @@ KEY_RULE, COST_RULE = 0, 1
 
 @numba.njit(cache=True)
 def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore[type-arg]
-           h_cpu: np.ndarray, h_mem_cap: np.ndarray, vm_mem_use: np.ndarray,
-           fixed: np.ndarray, moved: np.ndarray, rule: int, key: np.ndarray) -> tuple:  # type: ignore[type-arg]
+           h_cpu: np.ndarray, h_mem_cap: np.ndarray, fixed: np.ndarray,
+           moved: np.ndarray, rule: int, key: np.ndarray) -> tuple:  # type: ignore[type-arg]
     """Relief's selection (`core.relieve`), compiled: from each overloaded host, VMs leave
     one by one (taken off the working state) until the host is no longer overloaded, on CPU
     by the detector or on memory use. Returns the chosen VMs and their hosts, in order, and
     the hosts left overloaded with no movable VM."""
-    vm_num, vm_host = V[0], S[8]
+    vm_num, vm_host, h_mem_use = V[0], S[8], S[9]
     n_v = len(vm_host)
     chosen = np.zeros(n_v, np.int64)
     chosen_host = np.zeros(n_v, np.int64)
@@ -46,14 +48,13 @@ def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore
     n_chosen, n_stuck = 0, 0
     for h in hosts:
         k = 0
-        mem_used = 0.0
         for i in range(n_v):
             if vm_host[i] == h:
                 on[k] = i
                 k += 1
-                mem_used += vm_mem_use[i]
-        limit = p[P_MEM_THRESHOLD] * h_mem_cap[h]
-        mem_can_be_over = mem_used > limit  # memory use only falls as VMs leave
+        limit, tol = p[P_MEM_THRESHOLD], p[P_TOLERANCE]
+        # memory use only falls as VMs leave
+        mem_can_be_over = exceeds(h_mem_use[h], h_mem_cap[h], limit, tol)
         while True:
             best, best_key = -1, 0.0
             if rule == COST_RULE:
@@ -78,12 +79,7 @@ def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore
             k = j
             if host_over(h, p, S, h_cpu):
                 continue
-            if not mem_can_be_over:
-                break
-            mem_used = 0.0
-            for m in range(k):
-                mem_used += vm_mem_use[on[m]]
-            if not mem_used > limit:
+            if not mem_can_be_over or not exceeds(h_mem_use[h], h_mem_cap[h], limit, tol):
                 break
     return chosen[:n_chosen], chosen_host[:n_chosen], stuck[:n_stuck]
 
@@ -91,12 +87,13 @@ def select(hosts: np.ndarray, p: np.ndarray, V: tuple, S: tuple,  # type: ignore
 @numba.njit(cache=True)
 def _cost_pick(on: np.ndarray, h: int, p: np.ndarray, vm_num: np.ndarray, h_cur: np.ndarray,
                h_cpu: np.ndarray, fixed: np.ndarray, moved: np.ndarray) -> int:
-    """`selection.cost`: the least RAM among VMs that relieve the host alone, else the most
-    CPU per MiB."""
-    excess = h_cur[h] - p[P_THRESHOLD] * h_cpu[h]
+    """`selection.cost`: the least RAM among VMs that relieve the host alone (the host
+    without it does not exceed the threshold), else the most CPU per MiB."""
+    threshold, tol = p[P_THRESHOLD], p[P_TOLERANCE]
     best, best_mem = -1, 0.0
     for v in on:
-        if not fixed[v] and not moved[v] and vm_num[v, CPU_NOW] >= excess and (
+        if not fixed[v] and not moved[v] and not exceeds(
+                h_cur[h] - vm_num[v, CPU_NOW], h_cpu[h], threshold, tol) and (
                 best < 0 or vm_num[v, RAM] < best_mem):
             best, best_mem = v, vm_num[v, RAM]
     if best >= 0:
@@ -127,7 +124,7 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
     left = budget
     # A drain that fails is undone exactly: the rows it touched are saved before each change
     # (row k_vms: the source) and put back, so that a failed attempt changes nothing at all.
-    saved = np.empty((k_vms + 1 if drain else 0, 7))
+    saved = np.empty((k_vms + 1 if drain else 0, 8))
     saved_hist = np.empty((k_vms + 1 if drain else 0, S[1].shape[1]))
     if drain and k_vms:
         save_row(srcs[0], S, saved[k_vms], saved_hist[k_vms])

@@ -39,8 +39,9 @@ class Answer:
 #: a host is counted under the first that rejects it. The filters themselves are in
 #: `ulm.scheduler.scan`, compiled: host on and not the source or excluded, not empty (when
 #: consolidating), enough cores, CPU and memory (with overcommit), anti-affinity, migration
-#: slots, the destination's detector must not call it overloaded after the move, and (when
-#: balancing) it must stay below the mean.
+#: slots, the destination must not be overloaded after the move (memory pressure, the
+#: policy's cap or its own CPU detector: `limits.exceeds`, the comparison the detectors make),
+#: and (when balancing) it must stay below the mean.
 REASONS: tuple[str, ...] = (
     "host not on", "source or excluded", "empty host", "too few cores", "CPU full",
     "memory full", "anti-affinity", "migration slots full", "would overload",

@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
+from ulm.scheduler.limits import exceeds
 
 # Reason codes, in the order the filters apply: a host is rejected by the first that fails.
 ON, EXCLUDED, EMPTY, CORES, CPU, MEMORY, AFFINITY, SLOTS, OVERLOAD, HOT = range(10)
@@ -30,20 +31,20 @@ RANKING = {"pabfd": 0, "first-fit": 1, "balance": 2}
 # Indices into the parameter vector (one float64 array: numba dispatch costs per argument).
 (P_COMPAT, P_CPU_OC, P_MEM_OC, P_CAP_AFTER, P_DETECTOR, P_THRESHOLD, P_SAFETY, P_MIN_LR,
  P_FALLBACK, P_MIN_IQR, P_SLOTS, P_MIB_PER_S, P_INTERVAL, P_MAX_AFTER, P_ALLOW_EMPTY,
- P_RANKING, P_SUSTAIN, P_WINDOW, P_MEM_THRESHOLD) = range(19)
-N_PARAMS = 19
+ P_RANKING, P_SUSTAIN, P_WINDOW, P_MEM_THRESHOLD, P_TOLERANCE) = range(20)
+N_PARAMS = 20
 
 # Columns of the per-VM number table (`State.vm_num`).
-DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM = range(6)
+DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM, MEM_USE = range(7)
 
 # The kernels take the scheduler's state as three tuples of arrays (numba's dispatch costs
 # per argument; a tuple is one):
-#   V (per VM, fixed):  vm_num V x 6, vm_lr V x 2 (0 x 2 unless LR), vm_hist V x W,
+#   V (per VM, fixed):  vm_num V x 7, vm_lr V x 2 (0 x 2 unless LR), vm_hist V x W,
 #                       vm_src (the snapshot's host), member V x G (anti-affinity groups)
 #   H (per host, fixed): host_on, host_num 4 x H (CPU, CPU of one core, cores, memory),
 #                       host_curve, curve_x, curve_w, curve_len, start_watts
 #   S (working, mutated): host_cur, host_hist, host_mem, host_count, host_busy, host_len,
-#                       host_lr, biggest, vm_host
+#                       host_lr, biggest, vm_host, host_mem_use
 
 LR_POINTS = 10
 MAX_HISTORY = 30
@@ -109,33 +110,35 @@ def _spread_with(h: int, length: int, detector: int, h_hist: np.ndarray, v_hist:
 
 
 @numba.njit(cache=True)
-def _spread_over(h: int, after: float, length: int, detector: int, p: np.ndarray,
+def _spread_over(h: int, used: float, length: int, detector: int, p: np.ndarray,
                  h_hist: np.ndarray, v_hist: np.ndarray, cap: float) -> bool:
     """IQR / MAD: over when the load is above 1 - safety x spread (THR when history is short)."""
     if length >= p[P_MIN_IQR]:
-        return bool(after > 1.0 - p[P_SAFETY] * _spread_with(h, length, detector, h_hist,
-                                                               v_hist, cap))
-    return bool(after > p[P_FALLBACK])
+        limit = 1.0 - p[P_SAFETY] * _spread_with(h, length, detector, h_hist, v_hist, cap)
+        return bool(exceeds(used, cap, limit, p[P_TOLERANCE]))
+    return bool(exceeds(used, cap, p[P_FALLBACK], p[P_TOLERANCE]))
 
 
 @numba.njit(cache=True)
-def _lr_over(after: float, length: int, line0: float, line1: float, biggest: float,
+def _lr_over(used: float, length: int, line0: float, line1: float, biggest: float,
              v_horizon: float, cap: float, p: np.ndarray) -> bool:
     """LR's verdict on a host from its line plus the VM's (see `State.host_lr`)."""
-    return _lr_verdict(after, length, line0, line1, biggest, v_horizon, cap, p[P_MIB_PER_S],
-                       p[P_INTERVAL], p[P_SAFETY], p[P_MIN_LR], p[P_FALLBACK])
+    return _lr_verdict(used, length, line0, line1, biggest, v_horizon, cap, p[P_MIB_PER_S],
+                       p[P_INTERVAL], p[P_SAFETY], p[P_MIN_LR], p[P_FALLBACK], p[P_TOLERANCE])
 
 
 @numba.njit(cache=True, inline="always")
-def _lr_verdict(after: float, length: int, line0: float, line1: float, biggest: float,
+def _lr_verdict(used: float, length: int, line0: float, line1: float, biggest: float,
                 v_horizon: float, cap: float, mib_per_s: float, interval: float,
-                safety: float, min_lr: float, fallback: float) -> bool:
+                safety: float, min_lr: float, fallback: float, tol: float) -> bool:
+    """Over when safety x the predicted utilisation exceeds 1 (CloudSim writes `>= 1`; the
+    two differ only at exact equality, which a least-squares prediction does not hit)."""
     horizon = max(math.ceil(biggest / mib_per_s / interval), v_horizon)
     at = LR_POINTS + horizon - (LR_POINTS + 1) / 2.0
     predicted = (line0 + line1 * at) / cap
     if length >= min_lr:
-        return bool(safety * predicted >= 1.0)
-    return bool(after > fallback)
+        return bool(exceeds(safety * predicted, 1.0, 1.0, tol))
+    return bool(exceeds(used, cap, fallback, tol))
 
 
 @numba.njit(cache=True)
@@ -159,10 +162,11 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
     number of hosts it rejected."""
     vm_num, vm_lr, vm_hist, vm_src, member = V
     h_on, h_num, h_curve, curve_x, curve_w, curve_len, start_watts = H
-    h_cur, h_hist, h_mem, h_count, h_busy, h_len, h_lr, h_biggest, _ = S
+    h_cur, h_hist, h_mem, h_count, h_busy, h_len, h_lr, h_biggest, _, h_mem_use = S
     n = len(h_cur)
     demand, mem, vcpus, v_len = vm_num[vm, DEMAND], vm_num[vm, MEM], vm_num[vm, VCPUS], int(
         vm_num[vm, LEN])
+    mem_use, mem_threshold = vm_num[vm, MEM_USE], p[P_MEM_THRESHOLD]
     v_line = vm_lr[vm] if vm_lr.shape[0] > 0 else np.zeros(2)
     v_horizon = math.ceil(vm_num[vm, RAM] / p[P_MIB_PER_S] / p[P_INTERVAL])
     compat = p[P_COMPAT] > 0
@@ -179,11 +183,12 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
     # Parameters in locals: read from `p` in the loop, they were reloaded for every host.
     allow_empty, cpu_oc, mem_oc = p[P_ALLOW_EMPTY] != 0, p[P_CPU_OC], p[P_MEM_OC]
     mib_per_s, interval = p[P_MIB_PER_S], p[P_INTERVAL]
-    safety, min_lr, fallback = p[P_SAFETY], p[P_MIN_LR], p[P_FALLBACK]
+    safety, min_lr, fallback, tol = p[P_SAFETY], p[P_MIN_LR], p[P_FALLBACK], p[P_TOLERANCE]
     counts[:] = 0
     for h in range(n):
         cap = h_cpu[h]
-        after = (h_cur[h] + demand) / cap
+        used = h_cur[h] + demand
+        after = used / cap
         if not compat and not (h_on[h] or h == src):
             why = ON
         elif excluded[h] or h == src:
@@ -193,28 +198,31 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
         elif (compat and not h_num[1, h] >= demand - 1e-9) or (
                 not compat and not h_num[2, h] >= vcpus):
             why = CORES
-        elif not h_cur[h] + demand <= cap * cpu_oc + 1e-9:
+        elif exceeds(used, cap, cpu_oc, tol):
             why = CPU
-        elif not h_mem[h] + mem <= h_num[3, h] * mem_oc + 1e-9:
+        elif exceeds(h_mem[h] + mem, h_num[3, h], mem_oc, tol):
             why = MEMORY
         elif use_taken and taken[h]:
             why = AFFINITY
         elif slots >= 0 and (source_full or h_busy[h] >= slots):
             why = SLOTS
-        elif not math.isnan(cap_after) and not after <= cap_after + 1e-9:
+        elif exceeds(h_mem_use[h] + mem_use, h_num[3, h], mem_threshold, tol):
+            why = OVERLOAD  # memory pressure after the move, as `core.overloaded_hosts` sees it
+        elif not math.isnan(cap_after) and exceeds(used, cap, cap_after, tol):
             why = OVERLOAD  # the policy caps the destination's CPU after the move
         elif math.isnan(cap_after) and not (compat and h_cur[h] == 0) and (  # CloudSim skips
-                # the check for hosts at 0 %; else the policy's own detector decides
-                (detector == 1 and not after <= threshold + 1e-9)
+                # the check for hosts at 0 %; else the policy's own detector decides, as
+                # `working.host_over` will on the host with the VM (the same `exceeds`)
+                (detector == 1 and exceeds(used, cap, threshold, tol))
                 or (detector == 2 and _lr_verdict(
-                    after, max(h_len[h], v_len), h_lr[h, 0] + v_line0, h_lr[h, 1] + v_line1,
+                    used, max(h_len[h], v_len), h_lr[h, 0] + v_line0, h_lr[h, 1] + v_line1,
                     h_biggest[h], v_horizon, cap, mib_per_s, interval, safety, min_lr,
-                    fallback))
-                or (detector >= 3 and _spread_over(h, after, max(h_len[h], v_len), detector, p,
+                    fallback, tol))
+                or (detector >= 3 and _spread_over(h, used, max(h_len[h], v_len), detector, p,
                                                    h_hist, v_hist, cap))):
             why = OVERLOAD
-        elif not math.isnan(max_after) and not after <= max_after + 1e-9:
-            why = HOT
+        elif not math.isnan(max_after) and exceeds(used, cap, max_after, tol):
+            why = HOT  # balancing: `core.balance` calls a host hot with the same `exceeds`
         else:
             why = PASS
         reason[h] = why

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ulm.arrays import F64
+from ulm.scheduler.limits import exceeds_each, tolerance
 from ulm.scheduler.state import State
 
 Rule = Callable[[State, int, list[int]], int]
@@ -72,13 +73,12 @@ def mc(st: State, host: int, cands: list[int]) -> int:
 def cost(st: State, host: int, cands: list[int]) -> int:
     """ULM's rule: the cheapest migration that relieves the host on its own, else the most
     relief per MiB copied. Fewer, smaller migrations for the same relief."""
-    rule = st.policy.overload
-    cap = float(st.snap.host_cpu[host])
-    excess = float(st.host_cur[host]) - rule.threshold * cap
     at = np.array(cands, np.int64)
     cpu = st.vm_cpu[at]
     mem = st.snap.vm_mem_size[at]
-    enough = cpu >= excess
+    n = len(at)
+    enough = ~exceeds_each(st.host_cur[host] - cpu, np.full(n, st.snap.host_cpu[host]),
+                           np.full(n, st.policy.overload.threshold), tolerance(st.policy))
     if enough.any():
         idx = np.flatnonzero(enough)
         return int(at[idx[np.argmin(mem[idx])]])

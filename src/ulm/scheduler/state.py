@@ -19,6 +19,7 @@ from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
 from ulm.scheduler import scan, tally, working
 from ulm.scheduler.detectors import lr_lines
+from ulm.scheduler.limits import tolerance
 from ulm.snapshot import Snapshot
 
 PINNED_LABEL = "ulm.pinned"
@@ -46,6 +47,9 @@ class State:
     host_cur: F64  # current CPU used per host (units), incl. measured non-VM overhead
     host_hist: F64  # H x W used history (units)
     host_mem: F64  # memory reserved per host (MiB)
+    #: memory in use per host (MiB), the VMs' `vm_mem` in the working placement: what memory
+    #: pressure is judged on, by the detector and by placement alike
+    host_mem_use: F64
     host_count: I64  # VMs per host
     host_busy: I64  # migrations touching the host (in flight + planned)
     fixed: list[str]  # per VM: why ULM may not move it ("" = movable)
@@ -69,8 +73,8 @@ class State:
     # Inputs of the compiled placement scan (`ulm.scheduler.scan`), fixed for the call:
     scan_params: F64  # the policy's numbers, laid out as `scan.P_*`
     host_num: F64  # 4 x H: CPU capacity, CPU of one core, cores, memory capacity
-    vm_num: F64  # V x 6, columns `scan.DEMAND`...: demand, memory to reserve, vCPUs, valid
-    # history samples, current CPU, memory size
+    vm_num: F64  # V x 7, columns `scan.DEMAND`...: demand, memory to reserve, vCPUs, valid
+    # history samples, current CPU, memory size, memory in use
     host_curve: I64  # per host: its row in curve_x/curve_w, -1 = no power model
     curve_x: F64  # power curves' breakpoints (CPU fraction), one row per curve, padded
     curve_w: F64  # ... and the watts there
@@ -97,7 +101,7 @@ class State:
     def S(self) -> tuple[Any, ...]:
         """The working state the kernels change in place."""
         return (self.host_cur, self.host_hist, self.host_mem, self.host_count, self.host_busy,
-                self.host_len, self.host_lr, self.biggest, self.vm_host)
+                self.host_len, self.host_lr, self.biggest, self.vm_host, self.host_mem_use)
 
     @classmethod
     def of(cls, snap: Snapshot, policy: Policy, now: float) -> State:
@@ -128,7 +132,9 @@ class State:
         return cls(
             snap=snap, policy=policy, now=now, vm_cpu=snap.vm_cpu, demand=demand, mem=mem,
             vm_hist=hist, vm_host=snap.vm_host.copy(), host_cur=cur, host_hist=host_hist,
-            host_mem=host_mem, host_count=np.bincount(on, minlength=n_h).astype(np.int64),
+            host_mem=host_mem,
+            host_mem_use=np.bincount(on, weights=snap.vm_mem[placed], minlength=n_h),
+            host_count=np.bincount(on, minlength=n_h).astype(np.int64),
             host_busy=busy, fixed=fixed[0], fixed_mask=fixed[1],
             biggest=tally.biggest(snap.vm_host, snap.vm_mem_size.astype(np.float64), n_h),
             maintenance=_maintenance(snap),
@@ -140,8 +146,8 @@ class State:
             scan_params=_scan_params(policy),
             host_num=np.stack([snap.host_cpu, snap.host_core_cpu, snap.host_cores,
                                snap.host_mem]).astype(np.float64),
-            vm_num=np.stack([demand, mem, snap.vm_vcpus, vm_len, snap.vm_cpu, snap.vm_mem_size],
-                            axis=1).astype(np.float64),
+            vm_num=np.stack([demand, mem, snap.vm_vcpus, vm_len, snap.vm_cpu, snap.vm_mem_size,
+                             snap.vm_mem], axis=1).astype(np.float64),
             member=_membership(_groups(snap, policy)),
             host_curve=curves[0], curve_x=curves[1], curve_w=curves[2], curve_len=curves[3],
         )
@@ -305,6 +311,7 @@ def _scan_params(policy: Policy) -> F64:
     p[scan.P_FALLBACK] = rule.fallback_threshold
     p[scan.P_SUSTAIN], p[scan.P_WINDOW] = rule.sustain, rule.window
     p[scan.P_MEM_THRESHOLD] = rule.memory_threshold
+    p[scan.P_TOLERANCE] = tolerance(policy)
     p[scan.P_SLOTS] = -1 if slots is None else slots
     p[scan.P_MIB_PER_S], p[scan.P_INTERVAL] = rule.migration_mib_per_s, rule.migration_interval_s
     return p

@@ -11,18 +11,21 @@ from __future__ import annotations
 import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
+from ulm.scheduler.limits import exceeds
 from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,
     LEN,
     MAX_HISTORY,
     MEM,
+    MEM_USE,
     P_DETECTOR,
     P_FALLBACK,
     P_MIN_IQR,
     P_SAFETY,
     P_SUSTAIN,
     P_THRESHOLD,
+    P_TOLERANCE,
     P_WINDOW,
     RAM,
     _lr_over,
@@ -33,36 +36,41 @@ from ulm.scheduler.scan import (
 @numba.njit(cache=True)
 def host_over(h: int, p: np.ndarray, S: tuple, h_cpu: np.ndarray) -> bool:  # type: ignore[type-arg]
     """The policy's CPU overload detector on host `h` as it is in the working state
-    (`detectors.overloaded`, which the tests hold this to; LR from the state's lines)."""
+    (`detectors.overloaded`, which the tests hold this to; LR from the state's lines). Every
+    comparison is `exceeds`, the one placement makes: a host placement filled to a limit is
+    not over it here."""
     h_cur, h_hist, h_len, h_lr, h_biggest = S[0], S[1], S[5], S[6], S[7]
     detector = int(p[P_DETECTOR])
+    tol = p[P_TOLERANCE]
     cap = h_cpu[h]
-    current = h_cur[h] / cap
+    used = h_cur[h]
     length = h_len[h]
     if detector == 0:
         return False
     if detector == 2:
-        return _lr_over(current, length, h_lr[h, 0], h_lr[h, 1], h_biggest[h], 0.0, cap, p)
+        return _lr_over(used, length, h_lr[h, 0], h_lr[h, 1], h_biggest[h], 0.0, cap, p)
     width = min(h_hist.shape[1], MAX_HISTORY)
     start = h_hist.shape[1] - width
     if detector == 1:  # at least `sustain` of the last `window` samples, and now
         threshold, sustain = p[P_THRESHOLD], int(p[P_SUSTAIN])
-        if sustain <= 1 or not current > threshold:
-            return bool(current > threshold)
+        now = exceeds(used, cap, threshold, tol)
+        if sustain <= 1 or not now:
+            return bool(now)
         win = min(int(p[P_WINDOW]), width)
         first_valid = win - max(length, 1)
         over = 0
         for k in range(max(first_valid, 0), win):
-            value = current if k == win - 1 else h_hist[h, start + width - win + k] / cap
-            if value > threshold:
+            value = used if k == win - 1 else h_hist[h, start + width - win + k]
+            if exceeds(value, cap, threshold, tol):
                 over += 1
         return over >= sustain
     if length >= p[P_MIN_IQR]:  # IQR / MAD
         row = np.empty(width)
         for k in range(width):
             row[k] = h_hist[h, start + k] / cap
-        return bool(current > 1.0 - p[P_SAFETY] * _spread(row, length, detector))
-    return bool(current > p[P_FALLBACK])
+        limit = 1.0 - p[P_SAFETY] * _spread(row, length, detector)
+        return bool(exceeds(used, cap, limit, tol))
+    return bool(exceeds(used, cap, p[P_FALLBACK], tol))
 
 
 @numba.njit(cache=True)
@@ -87,8 +95,9 @@ def _row_length(row: np.ndarray) -> int:
 def remove(vm: int, V: tuple, S: tuple) -> None:  # type: ignore[type-arg]
     """Takes the VM off its working host (selection: "as if it had left")."""
     vm_num, vm_lr, vm_hist = V[0], V[1], V[2]
-    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, _, vm_host = S
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, _, vm_host, h_mem_use = S
     h = vm_host[vm]
+    h_mem_use[h] -= vm_num[vm, MEM_USE]
     h_cur[h] -= vm_num[vm, CPU_NOW]
     h_hist[h] -= vm_hist[vm]
     h_mem[h] -= vm_num[vm, MEM]
@@ -104,7 +113,8 @@ def add(vm: int, host: int, V: tuple, S: tuple, back: bool) -> None:  # type: ig
     """Puts the VM on `host`. A destination is charged the VM's *estimated* demand (what it
     must absorb); `back` undoes `remove` instead: the VM stays, with its current load."""
     vm_num, vm_lr, vm_hist = V[0], V[1], V[2]
-    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, vm_host = S
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, vm_host, h_mem_use = S
+    h_mem_use[host] += vm_num[vm, MEM_USE]
     if back:
         h_cur[host] += vm_num[vm, CPU_NOW]
     else:
@@ -123,9 +133,10 @@ def add(vm: int, host: int, V: tuple, S: tuple, back: bool) -> None:  # type: ig
 def save_row(h: int, S: tuple, into: np.ndarray, hist: np.ndarray) -> None:  # type: ignore[type-arg]
     """Host `h`'s part of the working state, to put back exactly with `restore_row` (an undone
     move must leave no float residue: a - b + b is not always a)."""
-    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _ = S
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _, h_mem_use = S
     into[0], into[1], into[2], into[3], into[4] = h_cur[h], h_mem[h], h_count[h], h_len[h], \
         h_biggest[h]
+    into[7] = h_mem_use[h]
     if h_lr.shape[0] > 0:
         into[5], into[6] = h_lr[h, 0], h_lr[h, 1]
     hist[:] = h_hist[h]
@@ -133,9 +144,9 @@ def save_row(h: int, S: tuple, into: np.ndarray, hist: np.ndarray) -> None:  # t
 
 @numba.njit(cache=True)
 def restore_row(h: int, S: tuple, saved: np.ndarray, hist: np.ndarray) -> None:  # type: ignore[type-arg]
-    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _ = S
+    h_cur, h_hist, h_mem, h_count, _, h_len, h_lr, h_biggest, _, h_mem_use = S
     h_cur[h], h_mem[h], h_count[h], h_len[h] = saved[0], saved[1], int(saved[2]), int(saved[3])
-    h_biggest[h] = saved[4]
+    h_biggest[h], h_mem_use[h] = saved[4], saved[7]
     if h_lr.shape[0] > 0:
         h_lr[h, 0], h_lr[h, 1] = saved[5], saved[6]
     h_hist[h] = hist
