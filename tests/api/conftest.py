@@ -41,6 +41,9 @@ class Server:
         headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
 
         def keep(resp: httpx.Response) -> None:
+            if resp.headers.get("content-type", "").startswith("text/event-stream"):
+                self.seen.append(f"{resp.status_code} {resp.headers}")  # the test reads it
+                return
             resp.read()
             self.seen.append(f"{resp.status_code} {resp.headers} {resp.text}")
 
@@ -57,10 +60,10 @@ def start(tmp: Path) -> Server:
         path.write_text(token + "\n")
         path.chmod(0o600)
     port = free_port()
-    err = (tmp / "stderr").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.api.server", str(tmp), str(port)],
-                            cwd=ROOT, stdout=err, stderr=err,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    with (tmp / "stderr").open("wb") as err:  # the child keeps its own descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "tests.api.server", str(tmp), str(port)],
+                                cwd=ROOT, stdout=err, stderr=err,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)})
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -175,9 +175,10 @@ class Reader:
         states = Counter(h.state.value for h in snap.hosts)
         day = time.localtime(now)
         midnight = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
-        moved = sum(1 for r in self.store.plans(PLANS_SEARCHED)
-                    if r.created_at >= midnight - 86400 for o in self.store.outcomes(r.id) if o["kind"] == "move"
-                    and o["status"] == "done" and o["finished_at"] >= midnight)
+        recent = [r for r in self.store.plans(PLANS_SEARCHED) if r.created_at >= midnight - 86400]
+        moved = sum(1 for r in recent for o in self.store.outcomes(r.id)
+                    if o["kind"] == "move" and o["status"] == "done"
+                    and o["finished_at"] >= midnight)
         newest = self.store.plans(1)
         problems = list(newest[0].plan["problems"]) if newest else []
         problems += [f"maintenance #{b.id} on {b.host} is blocked: {b.detail}"
