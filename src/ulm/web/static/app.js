@@ -77,12 +77,14 @@
     return getComputedStyle(document.body).getPropertyValue(name).trim() || "#888";
   }
 
-  function chart(el, title, xs, series) {
+  function chart(el, title, xs, series, top) {
     if (!window.uPlot || !xs.length) { el.textContent = "no samples yet"; return; }
     const opts = {
       title: title, width: el.clientWidth || 360, height: el.classList.contains("wide") ? 260 : 150,
       axes: [{stroke: colour("--fg"), grid: {stroke: colour("--grid")}},
              {stroke: colour("--fg"), grid: {stroke: colour("--grid")}}],
+      // From zero, and CPU up to at least 100 %: a flat line must not look like a cliff.
+      scales: {y: {range: (u, lo, hi) => [0, Math.max(hi * 1.05, top || 0) || 1]}},
       series: [{}].concat(series.map((s, i) => ({label: s.label, stroke: colour(i ? "--accent2" : "--accent"), width: 2}))),
     };
     new window.uPlot(opts, [xs].concat(series.map((s) => s.values)), el);
@@ -91,7 +93,7 @@
   async function charts() {
     for (const el of document.querySelectorAll(".chart[data-series]")) {
       const d = await api("GET", el.dataset.series).catch(() => null);
-      if (d) chart(el, el.dataset.label, d.ts, [{label: "CPU %", values: d.cpu.map((c) => c * 100)}]);
+      if (d) chart(el, el.dataset.label, d.ts, [{label: "CPU %", values: d.cpu.map((c) => c * 100)}], 100);
     }
     for (const el of document.querySelectorAll(".chart[data-energy]")) {
       const d = await api("GET", el.dataset.energy).catch(() => null);
