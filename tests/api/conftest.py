@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ class Server:
     url: str
     dir: Path
     proc: subprocess.Popen[bytes]
+    verify: ssl.SSLContext | bool = True  # trusts a TLS server's own certificate
     seen: list[str] = field(default_factory=list)  # every status line, header and body
 
     def client(self, role: str | None = None, **kw: Any) -> httpx.Client:
@@ -48,30 +50,35 @@ class Server:
             self.seen.append(f"{resp.status_code} {resp.headers} {resp.text}")
 
         return httpx.Client(base_url=self.url, headers=headers, timeout=60.0,
+                            verify=self.verify,
                             event_hooks={"response": [keep]}, **kw)
 
     def log(self) -> str:
         return (self.dir / "server.log").read_text() + (self.dir / "stderr").read_text()
 
 
-def start(tmp: Path) -> Server:
+def start(tmp: Path, tls: bool = False) -> Server:
     for role, token in TOKENS.items():
         path = tmp / f"{role}.token"
         path.write_text(token + "\n")
         path.chmod(0o600)
     port = free_port()
     with (tmp / "stderr").open("wb") as err:  # the child keeps its own descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "tests.api.server", str(tmp), str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "tests.api.server", str(tmp), str(port),
+                                 *(["tls"] if tls else [])],
                                 cwd=ROOT, stdout=err, stderr=err,
                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=tmp / "cert.pem")
+                                     if tls else True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server died: {(tmp / 'stderr').read_text()[-2000:]}")
         try:
-            if httpx.get(f"{url}/api/v1/openapi.json", timeout=1).status_code == 200:
-                return Server(url, tmp, proc)
+            if httpx.get(f"{url}/api/v1/openapi.json", timeout=1,
+                         verify=verify).status_code == 200:
+                return Server(url, tmp, proc, verify)
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()

@@ -1,10 +1,10 @@
 """The API tests' server: a real daemon on SimCluster (advise mode, a hot host), a real SQLite
 store filled by its rounds, and the real app under uvicorn on loopback.
 
-    python -m tests.api.server DIR PORT
+    python -m tests.api.server DIR PORT [tls]
 
-DIR holds the token files (viewer.token, operator.token, admin.token); the store and the
-server's log go there too. Runs until SIGTERM.
+DIR holds the token files (viewer.token, operator.token, admin.token), and with `tls` also
+cert.pem and key.pem; the store and the server's log go there too. Runs until SIGTERM.
 """
 
 from __future__ import annotations
@@ -53,14 +53,15 @@ def build(tmp: Path) -> Daemon:
     return daemon
 
 
-def main(tmp: Path, port: int) -> None:
+def main(tmp: Path, port: int, tls: bool) -> None:
     logging.basicConfig(filename=tmp / "server.log", level=logging.INFO,
                         format="%(levelname)s %(name)s %(message)s")
     daemon = build(tmp)
     bus = EventBus(clock=daemon.clock.now)
     settings = ApiSettings(listen=f"127.0.0.1:{port}", tokens=tuple(
         TokenConfig(name=f"{role}-1", role=role, token_file=f"{role}.token")
-        for role in ("viewer", "operator", "admin")))
+        for role in ("viewer", "operator", "admin")),
+        tls_cert=str(tmp / "cert.pem") if tls else "", tls_key=str(tmp / "key.pem") if tls else "")
     app = create_app(daemon.store, daemon.cfg, settings, DaemonActions(daemon, bus), bus,
                      clock=daemon.clock.now, token_base=tmp)
     server(app, settings).run()
@@ -68,4 +69,4 @@ def main(tmp: Path, port: int) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), int(sys.argv[2]))
+    main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:] == ["tls"])
