@@ -105,9 +105,13 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     assert "h3" in row and "booked" in row and "2030-06-01 22:00" in row
     d.save_screenshot(str(tmp_path / "maintenance.png"))
     _no_console_errors(d)
+    d.find_element(By.CSS_SELECTOR, "#booking-1 button").click()  # Cancel, after a confirm
+    WebDriverWait(d, 10).until(ec.alert_is_present())
+    d.switch_to.alert.accept()
+    _wait(d, "#booking-1", "cancelled")
 
     with fresh.client("viewer") as c:  # what the page did, the API confirms
         assert c.get("/api/v1/plans/latest").json()["status"] == "applied"
-        (b,) = c.get("/api/v1/maintenance").json()
-        assert b["host"] == "h3" and b["reason"] == "firmware"
+        (b,) = c.get("/api/v1/maintenance", params={"all": True}).json()
+        assert (b["host"], b["reason"], b["status"]) == ("h3", "firmware", "cancelled")
     assert TOKENS["operator"] not in d.page_source
