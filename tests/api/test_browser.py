@@ -74,6 +74,10 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     d.save_screenshot(str(tmp_path / "overview-dark.png"))
     d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     _no_console_errors(d)
+    _wait(d, "body[data-live]")  # the page's event stream is connected
+    with fresh.client("operator") as c:  # a round elsewhere: the page hears of it live
+        assert c.post("/api/v1/plan-now").status_code == 200
+    _wait(d, "#live", "live · round")
 
     d.get(f"{fresh.url}/hosts")
     _wait(d, "#vms", "web1")

@@ -107,6 +107,7 @@
     const live = document.getElementById("live");
     if (!live || !window.EventSource) return;
     const es = new EventSource("/api/v1/stream");
+    es.onopen = () => { document.body.dataset.live = "1"; };  // connected: events arrive
     const show = (ev) => {
       const li = document.createElement("li");
       li.textContent = "live · " + ev.type + ": " + ev.data;
