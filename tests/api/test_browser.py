@@ -114,6 +114,11 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     d.switch_to.alert.accept()
     _wait(d, "#booking-1", "cancelled")
 
+    d.get(f"{fresh.url}/energy")
+    _wait(d, ".chart[data-energy] canvas")  # kWh per hour, from the energy series
+    assert float(d.find_element(By.ID, "kwh").text) > 0
+    _no_console_errors(d)
+
     with fresh.client("viewer") as c:  # what the page did, the API confirms
         assert c.get("/api/v1/plans/latest").json()["status"] == "applied"
         (b,) = c.get("/api/v1/maintenance", params={"all": True}).json()

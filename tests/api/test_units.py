@@ -136,3 +136,34 @@ def test_settings_defaults_to_loopback() -> None:
     s = ApiSettings()
     assert (s.host, s.port) == ("127.0.0.1", 9181)
     assert ApiSettings(listen="[::1]:8080").host == "::1"
+
+
+def test_the_api_runs_in_a_thread_beside_the_daemon(tmp_path: Path) -> None:
+    import httpx
+
+    from tests.api.conftest import free_port
+    from ulm.api import create_app
+    from ulm.api.local import DaemonActions
+    from ulm.api.serve import start_in_thread
+    from ulm.config import Config, HostConfig, StoreConfig
+    from ulm.store import Store
+
+    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/ulm.db"),
+                 hosts=(HostConfig(name="h1", libvirt_uri="sim://h1"),))
+    settings = ApiSettings(tokens=(_token(tmp_path, "v", secrets.TOKEN + "-v"),))
+    app = create_app(Store.open(cfg.store.url), cfg, settings, DaemonActions(None, EventBus()),
+                     token_base=tmp_path)
+    port = free_port()
+    srv, thread = start_in_thread(app, settings, port)
+    try:
+        for _ in range(100):
+            if srv.started:
+                break
+            thread.join(0.05)
+        r = httpx.get(f"http://127.0.0.1:{port}/api/v1/hosts",
+                      headers={"Authorization": f"Bearer {secrets.TOKEN}-v"})
+        assert r.status_code == 200 and r.json() == []  # an empty store: no hosts yet
+    finally:
+        srv.should_exit = True
+        thread.join(10)
+    assert not thread.is_alive()

@@ -6,6 +6,7 @@ token. `ulm.api.app.Guard` logs each request without it instead.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import uvicorn
@@ -27,3 +28,13 @@ def serve(app: Any, settings: ApiSettings, port: int | None = None) -> None:
     """Blocks until SIGTERM/SIGINT. Run it in a thread next to the daemon's loop with
     `server(...)` and `Server.run()` instead if the daemon owns the signals."""
     server(app, settings, port).run()
+
+
+def start_in_thread(app: Any, settings: ApiSettings, port: int | None = None
+                    ) -> tuple[uvicorn.Server, threading.Thread]:
+    """The API beside the daemon's loop (the daemon keeps the signals: uvicorn installs
+    handlers only in the main thread). Stop with `server.should_exit = True; thread.join()`."""
+    srv = server(app, settings, port)
+    thread = threading.Thread(target=srv.run, name="ulm-api", daemon=True)
+    thread.start()
+    return srv, thread
