@@ -1,0 +1,276 @@
+"""The API's request and response bodies (pydantic): what the OpenAPI document describes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+
+def _epoch(value: object) -> object:
+    """Seconds since the epoch, or an ISO 8601 date-time (UTC unless it names a zone)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            t = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("a time is epoch seconds or ISO 8601, e.g. "
+                             "2026-12-01T22:00:00Z") from None
+        return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).timestamp()
+    return value
+
+
+Epoch = Annotated[float, BeforeValidator(_epoch)]
+
+
+def parse_time(text: str) -> float:
+    return float(_epoch(text))  # type: ignore[arg-type]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+class HostOut(BaseModel):
+    name: str
+    state: str  # on | off | waking | maintenance | unknown
+    cores: int
+    cpu_capacity: float
+    mem_mib: float
+    cpu_measured: float | None  # the host's own CPU figure (fraction), newest
+    cpu_vms: float  # the VMs' load over capacity (fraction)
+    vms: list[str]
+    labels: dict[str, str]
+    power_curve: str
+    on_since: float | None
+    empty_since: float | None
+    power_cycles_24h: int
+    booking: int | None  # an active maintenance booking
+
+
+class VMOut(BaseModel):
+    name: str
+    host: str
+    vcpus: int
+    cpu: float  # cpu units in use now
+    mem_mib: float
+    stale: bool  # no fresh figures: the load is the last known one
+    managed: bool
+    last_moved_at: float | None
+    history: list[float]  # CPU demand, oldest first
+
+
+class CpuSeries(BaseModel):
+    name: str
+    ts: list[float]
+    cpu: list[float]  # fraction of the host
+
+
+class PlanSummary(BaseModel):
+    id: str
+    created_at: float
+    mode: str
+    status: str
+    actions: int
+    problems: int
+
+
+class ActionOut(BaseModel):
+    seq: int
+    kind: str
+    vm: str = ""
+    src: str = ""
+    dst: str = ""
+    host: str = ""
+    reason: str = ""
+    mem_mib: float = 0.0
+
+
+class DecisionOut(BaseModel):
+    vm: str
+    host: str
+    trigger: str
+    outcome: str
+    rejections: dict[str, int]
+    top_scores: list[tuple[str, float]]
+
+
+class OutcomeOut(BaseModel):
+    seq: int
+    kind: str
+    vm: str
+    src: str
+    dst: str
+    host: str
+    status: str
+    detail: str
+    started_at: float
+    finished_at: float
+
+
+class PlanDetail(PlanSummary):
+    snapshot_id: str
+    policy_digest: str
+    action_list: list[ActionOut]
+    decisions: list[DecisionOut]
+    problem_list: list[str]
+    efficacy: dict[str, float]
+    outcomes: list[OutcomeOut]
+
+
+class VMDecision(BaseModel):
+    plan_id: str
+    created_at: float
+    mode: str
+    status: str
+    decision: DecisionOut
+    moves: list[ActionOut]  # the plan's moves of this VM (none: it stayed)
+
+
+class DecisionsOut(BaseModel):
+    vm: str
+    plans_searched: int
+    decisions: list[VMDecision]
+
+
+class BookingOut(BaseModel):
+    id: int
+    host: str
+    start: float
+    end: float
+    power_off: bool
+    reason: str
+    status: str
+    detail: str
+    return_home: bool
+    home_vms: list[str]
+
+
+class HostEnergyOut(BaseModel):
+    host: str
+    kwh: float
+    always_on_kwh: float
+    hours_off: float
+    power_cycles: int
+    metered_hours: float
+
+
+class EnergyPoint(BaseModel):
+    ts: float  # the bucket's start
+    kwh: float
+    always_on_kwh: float
+
+
+class EnergyOut(BaseModel):
+    since: float
+    until: float
+    kwh: float
+    always_on_kwh: float
+    saved_kwh: float
+    host_hours_off: float
+    power_cycles: int
+    metered_host_hours: float
+    hosts: list[HostEnergyOut]
+    series: list[EnergyPoint]
+
+
+class EventOut(BaseModel):
+    ts: float
+    kind: str  # plan | outcome | maintenance | power
+    subject: str  # the plan id, VM or host it is about
+    detail: str
+    plan_id: str = ""
+    booking_id: int | None = None
+
+
+class EventsPage(BaseModel):
+    events: list[EventOut]
+    total: int
+    offset: int
+    limit: int
+
+
+class OverviewOut(BaseModel):
+    now: float
+    mode: str
+    hosts: dict[str, int]  # state -> count
+    vms: int
+    stale_vms: int
+    migrations_today: int
+    problems: list[str]
+    latest_plan: PlanSummary | None
+
+
+# -- requests and their answers ----------------------------------------------------------------
+
+class ApplyIn(_In):
+    skip: list[Annotated[int, Field(ge=1)]] = []  # 1-based seq of actions not to apply
+
+
+class RejectIn(_In):
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class ActionOutcomeOut(BaseModel):
+    seq: int
+    kind: str
+    status: str
+    detail: str
+
+
+class ApplyOut(BaseModel):
+    plan_id: str
+    status: str
+    outcomes: list[ActionOutcomeOut]
+
+
+class BookingIn(_In):
+    host: Annotated[str, Field(min_length=1)]
+    start: Epoch
+    end: Epoch
+    power_off: bool = False
+    reason: Annotated[str, Field(max_length=500)] = ""
+    return_home: bool = False
+
+
+class BookingResultOut(BaseModel):
+    id: int
+    status: str
+    detail: str
+
+
+class DrainIn(_In):
+    power_off: bool = False
+
+
+class ModeIn(_In):
+    mode: Literal["observe", "advise", "enforce"]
+
+
+class ModeOut(BaseModel):
+    mode: str
+    was: str
+
+
+class MessageOut(BaseModel):
+    message: str
+
+
+class PlanNowOut(BaseModel):
+    plan_id: str | None
+    actions: int
+    problems: list[str]
+
+
+class WhoAmI(BaseModel):
+    name: str
+    role: str
+    via: str

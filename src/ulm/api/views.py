@@ -1,0 +1,209 @@
+"""The read side: the store's contents as the API's response models (for routes and pages).
+
+Everything comes from the typed `Store` API. The store has no event table, so `events` merges
+plans, outcomes, bookings and power events of the recent plans; the cost is one query per
+plan searched, bounded by `PLANS_SEARCHED`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from ulm.api import models as m
+from ulm.api.actions import NotFound
+from ulm.energy import account
+from ulm.errors import UlmError
+
+PLANS_SEARCHED = 200
+
+
+class Reader:
+    def __init__(self, store: Any, cfg: Any, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.clock = clock
+
+    def snapshot(self) -> Any:
+        c = self.cfg.collect
+        return self.store.snapshot(self.clock(), c.window, c.stale_s)
+
+    # -- cluster -------------------------------------------------------------------------------
+
+    def hosts(self) -> list[m.HostOut]:
+        snap = self.snapshot()
+        on: dict[str, list[str]] = defaultdict(list)
+        load: dict[str, float] = defaultdict(float)
+        for v in snap.vms:
+            on[v.host].append(v.name)
+            load[v.host] += v.load.cpu
+        booked = {b.host: b.id for b in self.store.bookings(active_only=True)}
+        return [m.HostOut(
+            name=h.name, state=h.state.value, cores=h.cores, cpu_capacity=h.capacity.cpu,
+            mem_mib=h.capacity.mem_mib,
+            cpu_measured=h.cpu_history[-1] if h.cpu_history else None,
+            cpu_vms=load[h.name] / h.capacity.cpu if h.capacity.cpu else 0.0,
+            vms=on[h.name], labels=dict(h.labels), power_curve=h.power, on_since=h.on_since,
+            empty_since=h.empty_since, power_cycles_24h=h.power_cycles_24h,
+            booking=booked.get(h.name)) for h in snap.hosts]
+
+    def vms(self, host: str = "") -> list[m.VMOut]:
+        return [m.VMOut(name=v.name, host=v.host, vcpus=v.vcpus, cpu=v.load.cpu,
+                        mem_mib=v.size.mem_mib, stale=v.stale, managed=v.migratable,
+                        last_moved_at=v.last_moved_at, history=list(v.history))
+                for v in self.snapshot().vms if not host or v.host == host]
+
+    def host_cpu(self, name: str, since: float) -> m.CpuSeries:
+        if name not in self.store.host_names():
+            raise NotFound(f"no host {name!r}")
+        rows = [s for s in self.store.host_samples(since) if s.name == name and s.cpu is not None]
+        return m.CpuSeries(name=name, ts=[s.ts for s in rows], cpu=[float(s.cpu) for s in rows])
+
+    # -- plans ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def summary(r: Any) -> m.PlanSummary:
+        return m.PlanSummary(id=r.id, created_at=r.created_at, mode=r.mode, status=r.status,
+                             actions=len(r.plan["actions"]), problems=len(r.plan["problems"]))
+
+    def plans(self, limit: int) -> list[m.PlanSummary]:
+        return [self.summary(r) for r in self.store.plans(limit)]
+
+    def resolve(self, plan_id: str) -> str:
+        """`latest` is the newest plan."""
+        if plan_id != "latest":
+            return plan_id
+        newest = self.store.plans(1)
+        if not newest:
+            raise NotFound("no plan in the store yet")
+        return str(newest[0].id)
+
+    def plan(self, plan_id: str) -> m.PlanDetail:
+        try:
+            r = self.store.plan(self.resolve(plan_id))
+        except UlmError as exc:
+            raise NotFound(str(exc).split(" (")[0]) from None
+        body = r.plan
+        return m.PlanDetail(
+            **self.summary(r).model_dump(), snapshot_id=body["snapshot_id"],
+            policy_digest=body["policy_digest"],
+            action_list=[_action(i, a) for i, a in enumerate(body["actions"], 1)],
+            decisions=[_decision(d) for d in body["decisions"]],
+            problem_list=list(body["problems"]),
+            efficacy={k: float(v) for k, v in body["efficacy"].items()},
+            outcomes=[_outcome(o) for o in self.store.outcomes(r.id)])
+
+    def decisions(self, vm: str, limit: int) -> m.DecisionsOut:
+        records = self.store.plans(limit)
+        out = []
+        for r in records:
+            moves = [_action(i, a) for i, a in enumerate(r.plan["actions"], 1)
+                     if a.get("vm") == vm]
+            for d in r.plan["decisions"]:
+                if d["vm"] == vm:
+                    out.append(m.VMDecision(plan_id=r.id, created_at=r.created_at, mode=r.mode,
+                                            status=r.status, decision=_decision(d), moves=moves))
+        return m.DecisionsOut(vm=vm, plans_searched=len(records), decisions=out)
+
+    # -- maintenance, energy, events -----------------------------------------------------------
+
+    def maintenance(self, all_: bool) -> list[m.BookingOut]:
+        return [m.BookingOut(id=b.id, host=b.host, start=b.start, end=b.end,
+                             power_off=b.power_off, reason=b.reason, status=b.status,
+                             detail=b.detail, return_home=b.return_home,
+                             home_vms=list(b.home_vms))
+                for b in self.store.bookings(active_only=not all_)]
+
+    def energy(self, since: float, until: float, step: float) -> m.EnergyOut:
+        samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for s in self.store.host_samples(0.0):
+            if s.cpu is not None and s.ts <= until:
+                samples[s.name].append((s.ts, float(s.cpu)))
+        events = [(e["ts"], e["host"], e["action"]) for e in self.store.power_events()
+                  if e["result"] == "done" and e["ts"] <= until]
+        # As `ulm report energy`: a raw reading holds for two metering intervals.
+        hold = 2 * self.cfg.collect.power_interval_s
+        readings = {h: [(ts, w, res or hold) for ts, w, res in rows if ts <= until]
+                    for h, rows in self.store.power_readings(0.0).items()}
+        curves = self.cfg.curves()
+        rep = account(since, until, samples, events, curves, readings)
+        series: list[m.EnergyPoint] = []
+        if step > 0:
+            t = since
+            while t < until and len(series) < 1000:
+                b = account(t, min(t + step, until), samples, events, curves, readings)
+                series.append(m.EnergyPoint(ts=t, kwh=b.kwh, always_on_kwh=b.always_on_kwh))
+                t += step
+        d = rep.to_dict()
+        return m.EnergyOut(**{k: v for k, v in d.items() if k != "hosts"},
+                           hosts=[m.HostEnergyOut(**h) for h in d["hosts"]],  # type: ignore
+                           series=series)
+
+    def all_events(self) -> list[m.EventOut]:
+        out: list[m.EventOut] = []
+        for r in self.store.plans(PLANS_SEARCHED):
+            out.append(m.EventOut(ts=r.created_at, kind="plan", subject=r.id, plan_id=r.id,
+                                  detail=f"{r.mode} plan, {len(r.plan['actions'])} action(s), "
+                                         f"{r.status}"))
+            for o in self.store.outcomes(r.id):
+                what = (f"{o['vm']} {o['src']} -> {o['dst']}" if o["kind"] == "move"
+                        else f"{o['kind']} {o['host']}")
+                out.append(m.EventOut(ts=o["finished_at"], kind="outcome",
+                                      subject=o["vm"] or o["host"], plan_id=r.id,
+                                      detail=f"{what}: {o['status']}"
+                                             f"{' — ' + o['detail'] if o['detail'] else ''}"))
+        for b in self.store.bookings():
+            out.append(m.EventOut(ts=b.start, kind="maintenance", subject=b.host,
+                                  booking_id=b.id, detail=f"#{b.id} {b.status}: {b.detail}"))
+        for e in self.store.power_events():
+            out.append(m.EventOut(ts=e["ts"], kind="power", subject=e["host"],
+                                  detail=f"power {e['action']}: {e['result']}"
+                                         f"{' — ' + e['detail'] if e['detail'] else ''}"))
+        out.sort(key=lambda e: e.ts, reverse=True)
+        return out
+
+    def events(self, offset: int, limit: int, kind: str = "") -> m.EventsPage:
+        events = [e for e in self.all_events() if not kind or e.kind == kind]
+        return m.EventsPage(events=events[offset:offset + limit], total=len(events),
+                            offset=offset, limit=limit)
+
+    def overview(self, mode: str) -> m.OverviewOut:
+        now = self.clock()
+        snap = self.snapshot()
+        states = Counter(h.state.value for h in snap.hosts)
+        day = time.localtime(now)
+        midnight = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
+        recent = [r for r in self.store.plans(PLANS_SEARCHED) if r.created_at >= midnight - 86400]
+        moved = sum(1 for r in recent for o in self.store.outcomes(r.id)
+                    if o["kind"] == "move" and o["status"] == "done"
+                    and o["finished_at"] >= midnight)
+        newest = self.store.plans(1)
+        problems = list(newest[0].plan["problems"]) if newest else []
+        problems += [f"maintenance #{b.id} on {b.host} is blocked: {b.detail}"
+                     for b in self.store.bookings(active_only=True) if b.status == "blocked"]
+        problems += [f"{h.name} is {h.state.value}: ULM does not know why it is silent"
+                     for h in snap.hosts if h.state.value == "unknown"]
+        stale = sum(1 for v in snap.vms if v.stale)
+        return m.OverviewOut(now=now, mode=mode, hosts=dict(states), vms=len(snap.vms),
+                             stale_vms=stale, migrations_today=moved, problems=problems,
+                             latest_plan=self.summary(newest[0]) if newest else None)
+
+
+def _action(seq: int, a: dict[str, Any]) -> m.ActionOut:
+    return m.ActionOut(seq=seq, kind=a["kind"], vm=a.get("vm", ""), src=a.get("src", ""),
+                       dst=a.get("dst", ""), host=a.get("host", ""), reason=a.get("reason", ""),
+                       mem_mib=float(a.get("mem_mib", 0.0)))
+
+
+def _decision(d: dict[str, Any]) -> m.DecisionOut:
+    return m.DecisionOut(vm=d["vm"], host=d["host"], trigger=d["trigger"], outcome=d["outcome"],
+                         rejections=dict(d["rejections"]),
+                         top_scores=[(str(h), float(s)) for h, s in d["top_scores"]])
+
+
+def _outcome(o: dict[str, Any]) -> m.OutcomeOut:
+    return m.OutcomeOut(seq=o["seq"], kind=o["kind"], vm=o["vm"], src=o["src"], dst=o["dst"],
+                        host=o["host"], status=o["status"], detail=o["detail"],
+                        started_at=o["started_at"], finished_at=o["finished_at"])

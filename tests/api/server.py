@@ -1,0 +1,72 @@
+"""The API tests' server: a real daemon on SimCluster (advise mode, a hot host), a real SQLite
+store filled by its rounds, and the real app under uvicorn on loopback.
+
+    python -m tests.api.server DIR PORT [tls]
+
+DIR holds the token files (viewer.token, operator.token, admin.token), and with `tls` also
+cert.pem and key.pem; the store and the server's log go there too. Runs until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+from ulm.api import ApiSettings, EventBus, TokenConfig, create_app
+from ulm.api.local import DaemonActions
+from ulm.api.serve import server
+from ulm.clock import SimClock
+from ulm.collect.sim_source import SimSource
+from ulm.config import CollectConfig, Config, HostConfig, StoreConfig
+from ulm.daemon import Daemon, Mode
+from ulm.drivers.sim import SimCluster
+from ulm.executor import Executor, Limits
+from ulm.policy import resolve_policy
+from ulm.store import Store
+
+HOSTS = ("h1", "h2", "h3")
+ROUNDS = 5
+# h1 runs three busy VMs (4.5 of its 4 cores: overloaded), h2 and h3 one quiet VM each.
+PLACEMENT = {"web1": "h1", "web2": "h1", "web3": "h1", "db1": "h2", "cache1": "h3"}
+CPU = {"web1": 1.6, "web2": 1.5, "web3": 1.4, "db1": 0.3, "cache1": 0.2}
+
+
+def build(tmp: Path) -> Daemon:
+    interval = 60.0
+    clock = SimClock(float(int(time.time())) - ROUNDS * interval)  # ends near the real clock
+    cluster = SimCluster(clock, dict(PLACEMENT), {v: 1024.0 for v in PLACEMENT}, boot_s=60.0)
+    source = SimSource(cluster, {h: 4 for h in HOSTS}, {h: 16384.0 for h in HOSTS},
+                       vm_cpu=dict(CPU), vm_vcpus={v: 2 for v in PLACEMENT})
+    cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
+                 collect=CollectConfig(interval_s=interval, window=6),
+                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"sim://{h}") for h in HOSTS))
+    store = Store.open(cfg.store.url)
+    executor = Executor(cluster, clock, store, Limits(poll_s=1.0, power_timeout_s=300.0),
+                        power={h: cluster.power(h) for h in HOSTS})
+    daemon = Daemon(cfg, resolve_policy("seed"), store, [source], executor, clock, Mode.advise)
+    daemon.start()
+    for _ in range(ROUNDS):
+        daemon.run_round()
+        clock.sleep(interval)
+    return daemon
+
+
+def main(tmp: Path, port: int, tls: bool) -> None:
+    logging.basicConfig(filename=tmp / "server.log", level=logging.INFO,
+                        format="%(levelname)s %(name)s %(message)s")
+    daemon = build(tmp)
+    bus = EventBus(clock=daemon.clock.now)
+    settings = ApiSettings(listen=f"127.0.0.1:{port}", tokens=tuple(
+        TokenConfig(name=f"{role}-1", role=role, token_file=f"{role}.token")
+        for role in ("viewer", "operator", "admin")),
+        tls_cert=str(tmp / "cert.pem") if tls else "", tls_key=str(tmp / "key.pem") if tls else "")
+    app = create_app(daemon.store, daemon.cfg, settings, DaemonActions(daemon, bus), bus,
+                     clock=daemon.clock.now, token_base=tmp)
+    server(app, settings).run()
+    bus.close()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:] == ["tls"])

@@ -1,0 +1,126 @@
+"""The dashboard in a real browser (Debian's headless chromium + chromium-driver, via Selenium)
+against the real server: log in with a token, see hosts and VMs, approve the advised plan,
+book maintenance from the page. Screenshots go to the test's tmp dir."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.api.conftest import TOKENS, Server
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    if not (shutil.which(CHROMIUM) and shutil.which(DRIVER)):
+        pytest.fail("the dashboard tests need chromium and chromium-driver "
+                    "(scripts/debian-packages.txt)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=opts, service=Service(DRIVER))
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver: WebDriver, css: str, text: str = "", timeout: float = 15) -> None:
+    cond = (ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text) if text
+            else ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+    WebDriverWait(driver, timeout).until(cond)
+
+
+def _no_console_errors(driver: WebDriver) -> None:
+    """A CSP violation, a missing script or a JS exception shows up here."""
+    severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+    assert severe == []
+
+
+def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
+                                      tmp_path: Path) -> None:
+    d = browser
+    d.get(f"{fresh.url}/")
+    assert d.current_url.endswith("/login")  # no session: the login page
+    d.find_element(By.ID, "token").send_keys(TOKENS["operator"])
+    d.find_element(By.CSS_SELECTOR, "form button").click()
+    _wait(d, "#hosts")
+    assert "ADVISE" in d.find_element(By.ID, "mode").text
+    hosts = d.find_element(By.ID, "hosts").text
+    for h in ("h1", "h2", "h3"):
+        assert h in hosts
+    assert "web1, web2, web3" in hosts
+    d.save_screenshot(str(tmp_path / "overview.png"))
+    d.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                      {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
+    d.save_screenshot(str(tmp_path / "overview-dark.png"))
+    d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    _no_console_errors(d)
+    _wait(d, "body[data-live]")  # the page's event stream is connected
+    with fresh.client("operator") as c:  # a round elsewhere: the page hears of it live
+        assert c.post("/api/v1/plan-now").status_code == 200
+    _wait(d, "#live", "live · round")
+
+    d.get(f"{fresh.url}/hosts")
+    _wait(d, "#vms", "web1")
+    _wait(d, "#host-h1 .chart canvas")  # uPlot drew the CPU chart from the API's series
+    assert "cache1" in d.find_element(By.ID, "vms").text
+    d.save_screenshot(str(tmp_path / "hosts.png"))
+    _no_console_errors(d)
+
+    d.get(f"{fresh.url}/plans/latest")
+    _wait(d, "#actions", "web1")
+    assert d.find_element(By.ID, "plan-status").text == "proposed"
+    d.find_element(By.ID, "approve").click()
+    _wait(d, "#flash", "plan applied")
+    _wait(d, "#plan-status", "applied")  # the page reloaded with the stored outcome
+    _wait(d, "#outcomes", "done")
+    d.save_screenshot(str(tmp_path / "plan.png"))
+
+    d.get(f"{fresh.url}/maintenance")
+    _wait(d, "#book")
+    Select(d.find_element(By.NAME, "host")).select_by_visible_text("h3")
+    d.execute_script("""  // datetime-local typing depends on the locale: set the values
+        const f = document.getElementById('book');
+        f.start.value = '2030-06-01T22:00'; f.end.value = '2030-06-02T02:00';
+        f.reason.value = 'firmware';""")
+    d.find_element(By.CSS_SELECTOR, "#book button").click()
+    _wait(d, "#flash", "booked")
+    _wait(d, "#bookings", "firmware")
+    row = d.find_element(By.ID, "booking-1").text
+    assert "h3" in row and "booked" in row and "2030-06-01 22:00" in row
+    d.save_screenshot(str(tmp_path / "maintenance.png"))
+    _no_console_errors(d)
+    d.find_element(By.CSS_SELECTOR, "#booking-1 button").click()  # Cancel, after a confirm
+    WebDriverWait(d, 10).until(ec.alert_is_present())
+    d.switch_to.alert.accept()
+    _wait(d, "#booking-1", "cancelled")
+
+    d.get(f"{fresh.url}/energy")
+    _wait(d, ".chart[data-energy] canvas")  # kWh per hour, from the energy series
+    assert float(d.find_element(By.ID, "kwh").text) > 0
+    _no_console_errors(d)
+
+    with fresh.client("viewer") as c:  # what the page did, the API confirms
+        assert c.get("/api/v1/plans/latest").json()["status"] == "applied"
+        (b,) = c.get("/api/v1/maintenance", params={"all": True}).json()
+        assert (b["host"], b["reason"], b["status"]) == ("h3", "firmware", "cancelled")
+    assert TOKENS["operator"] not in d.page_source
