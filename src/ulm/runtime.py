@@ -23,6 +23,7 @@ from ulm.policy import Policy, resolve_policy
 from ulm.redact import redact
 from ulm.scheduler import check_move
 from ulm.store import Store
+from ulm.store.opening import StoreMode
 
 
 @dataclass
@@ -39,9 +40,10 @@ class Runtime:
         self.store.close()
 
 
-def build(cfg: Config, power: dict[str, Power] | None = None) -> Runtime:
+def build(cfg: Config, power: dict[str, Power] | None = None,
+          store_mode: StoreMode = "write") -> Runtime:
     policy = resolve_policy(cfg.policy_ref())
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode=store_mode)  # `ulm run`: "create"
     hv = LibvirtHypervisor({h.name: h.libvirt_uri for h in cfg.hosts},
                            {h.name: h.migration_uri for h in cfg.hosts if h.migration_uri},
                            timeout_s=cfg.collect.timeout_s)

@@ -56,10 +56,10 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+        s = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     else:
         url = request.getfixturevalue("pg_url")
-        s = Store.open(url)
+        s = Store.open(url, mode="create")
     try:
         yield s
     finally:

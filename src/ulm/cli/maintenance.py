@@ -64,7 +64,7 @@ def book(cfg: Config, host: str, start: float, end: float, power_off: bool,
          reason: str, return_home: bool = False) -> int:
     if end <= start:
         raise UlmError("--end must be after --start")
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode="write")
     for b in store.bookings(active_only=True):
         if b.host == host and b.start < end and start < b.end:
             raise UlmError(f"{host} already has maintenance #{b.id} in that time")
@@ -98,7 +98,7 @@ def add(config: ConfigOpt, host: str,
 def list_cmd(config: ConfigOpt, all_: Annotated[bool, typer.Option("--all")] = False,
              fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
     """Bookings (active ones unless --all)."""
-    rows = Store.open(load_config(config).store.url).bookings(active_only=not all_)
+    rows = Store.open(load_config(config).store.url, mode="read").bookings(active_only=not all_)
     if fmt is Format.json:
         print(json.dumps([asdict(b) for b in rows], indent=2))
         return
@@ -117,7 +117,7 @@ def list_cmd(config: ConfigOpt, all_: Annotated[bool, typer.Option("--all")] = F
 @user_errors
 def cancel(config: ConfigOpt, booking: int) -> None:
     """Cancel a booking; a host already drained or down is brought back by the daemon."""
-    store = Store.open(load_config(config).store.url)
+    store = Store.open(load_config(config).store.url, mode="write")
     current = next((b for b in store.bookings() if b.id == booking), None)
     if current is None:
         raise UlmError(f"no maintenance booking #{booking}")
@@ -142,7 +142,7 @@ def drain(config: ConfigOpt, host: str,
 @user_errors
 def undrain(config: ConfigOpt, host: str) -> None:
     """End the drain or maintenance of a host now: the daemon reopens it."""
-    store = Store.open(load_config(config).store.url)
+    store = Store.open(load_config(config).store.url, mode="write")
     active = [b for b in store.bookings(active_only=True) if b.host == host]
     if not active:
         raise UlmError(f"{host} is not drained")

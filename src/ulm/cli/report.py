@@ -34,7 +34,7 @@ def energy(config: ConfigOpt,
     now = time.time()
     t0 = parse_time(since, now)
     t1 = parse_time(until, now)
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode="read")
     samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for s in store.host_samples(0.0):
         if s.cpu is not None and s.ts <= t1:

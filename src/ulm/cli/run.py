@@ -26,7 +26,7 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="ulm.toml")]
 
 
 def _store(cfg: Config) -> Store:
-    return Store.open(cfg.store.url)
+    return Store.open(cfg.store.url, mode="read")
 
 
 @app.command("run")
@@ -43,7 +43,7 @@ def run_cmd(
     """Run the daemon: every interval collect, plan, and (in enforce mode) migrate."""
     setup_logging(log_format)
     cfg = load_config(config)
-    rt = build(cfg)
+    rt = build(cfg, store_mode="create")
     d = daemon(rt, mode)
     if metrics:
         d.metrics = Metrics()

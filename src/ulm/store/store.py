@@ -1,8 +1,8 @@
 """`Store`: the typed API the daemon, the executor and the CLI use; SQL lives only here.
 
 SQLite by default, in WAL mode (readers never block the single writer, the daemon) with a busy
-timeout; PostgreSQL by URL (`postgresql+psycopg://...`). The schema is brought to the newest
-Alembic revision when the store is opened.
+timeout; PostgreSQL by URL (`postgresql+psycopg://...`). How a store is opened (read-only,
+read-write, or created / upgraded, and never on data that is not ULM's) is ulm.store.opening.
 """
 
 from __future__ import annotations
@@ -11,23 +11,20 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ulm.collect.base import Collection
 from ulm.errors import UlmError
 from ulm.executor import JournalEntry, Outcome
 from ulm.model import Action, Move, Plan, PowerOff, PowerOn
-from ulm.redact import redact
 from ulm.store import schema as t
+from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine
 from ulm.store.rows import HostRow, SampleRow, VMRow, build_snapshot
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+__all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,32 +51,16 @@ class Booking:
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, found: Probe | None = None) -> None:
         self.engine = engine
+        self.found = found  # what the target was before it was opened (`ulm store init`)
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            engine = create_engine(url)
-        except Exception as exc:  # a malformed URL or a missing driver
-            raise UlmError(redact(f"cannot use store {url!r}: {exc}")) from None
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
-        store.upgrade()
-        return store
-
-    def upgrade(self) -> None:
-        cfg = AlembicConfig()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except Exception as exc:
-            raise UlmError(f"cannot open store {self.engine.url!r}: {exc}") from None
+    def open(cls, url: str, *, mode: StoreMode) -> Store:
+        """`read`: an existing store at head, read-only; `write`: read-write; `create` (the
+        daemon, `ulm store init|upgrade`): may also create or upgrade it (ulm.store.opening)."""
+        engine, found = open_engine(url, mode)
+        return cls(engine, found)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -438,15 +419,6 @@ def _new_id(res: Any) -> int:
     key = res.inserted_primary_key
     assert key is not None
     return int(key[0])
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
 
 
 def _action_dict(a: Action) -> dict[str, Any]:
