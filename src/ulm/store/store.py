@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, select, update
@@ -19,35 +18,22 @@ from sqlalchemy.engine import Connection
 from ulm.collect.base import Collection
 from ulm.errors import UlmError
 from ulm.executor import JournalEntry, Outcome
-from ulm.model import Action, Move, Plan, PowerOff, PowerOn
+from ulm.model import Action, Move, Plan, PowerCurve, PowerOff, PowerOn
 from ulm.store import schema as t
 from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine
+from ulm.store.records import (
+    Booking,
+    PlanRecord,
+    action,
+    action_dict,
+    action_from_dict,
+    actions_of,
+    plan_from_body,
+)
 from ulm.store.rows import HostRow, SampleRow, VMRow, build_snapshot
 
-__all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store"]
-
-
-@dataclass(frozen=True, slots=True)
-class PlanRecord:
-    id: str
-    created_at: float
-    mode: str
-    status: str
-    plan: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Booking:
-    id: int
-    host: str
-    start: float
-    end: float
-    power_off: bool
-    reason: str
-    status: str
-    detail: str
-    return_home: bool = False
-    home_vms: tuple[str, ...] = ()
+__all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store", "action_from_dict", "actions_of",
+           "plan_from_body"]
 
 
 class Store:
@@ -112,10 +98,24 @@ class Store:
             values["last_moved_at"] = ts
         c.execute(update(t.vms).where(t.vms.c.name == name).values(**values))
 
-    def set_host_meta(self, name: str, labels: dict[str, str], power: str) -> None:
+    def set_host_meta(self, meta: Mapping[str, tuple[Mapping[str, str], PowerCurve | None]]
+                      ) -> None:
+        """What the config says of each host: its labels and power curve (the daemon, at
+        start). A host never collected gets its row now, unreachable and never seen (UNKNOWN
+        in a snapshot, as a host that does not answer), so that its labels are there."""
         with self.engine.begin() as c:
-            c.execute(update(t.hosts).where(t.hosts.c.name == name).values(labels=labels,
-                                                                          power=power))
+            for name, (labels, curve) in meta.items():
+                values: dict[str, Any] = {"labels": dict(labels),
+                                          "power": curve.name if curve else ""}
+                if not c.execute(update(t.hosts).where(t.hosts.c.name == name)
+                                 .values(**values)).rowcount:
+                    c.execute(insert(t.hosts).values(name=name, cpu=1.0, cores=1, mem_mib=0.0,
+                                                     reachable=False, error="not collected yet",
+                                                     last_seen=0.0, **values))
+                if curve is not None:
+                    pm = t.power_models
+                    c.execute(delete(pm).where(pm.c.name == curve.name))
+                    c.execute(insert(pm).values(name=curve.name, watts=list(curve.watts)))
 
     def mark_moved(self, vm: str, host: str, ts: float) -> None:
         with self.engine.begin() as c:
@@ -138,6 +138,9 @@ class Store:
                 .order_by(t.samples.c.ts))]
             down = {b.host for b in self._bookings(c) if b.status in ("draining", "down")}
             all_events = c.execute(select(t.power_events).order_by(t.power_events.c.ts)).all()
+            named = {h.power for h in host_rows if h.power}
+            curves = [PowerCurve(r.name, tuple(float(w) for w in r.watts)) for r in c.execute(
+                select(t.power_models).where(t.power_models.c.name.in_(named)))]
         events = [(r.ts, r.host, r.action) for r in all_events if r.result == "done"]
         last_power = {host: action for _, host, action in events}
         off = {h for h, action in last_power.items() if action == "off"}
@@ -147,7 +150,7 @@ class Store:
         failed = {h for h, (action, result) in last_try.items()
                   if action == "on" and result == "failed"}
         return build_snapshot(now, host_rows, vm_rows, samples, window, stale_s, down,
-                              off - failed, events, since)
+                              off - failed, events, since, curves)
 
     def retention(self, now: float, raw_keep_s: float = 86400.0, bucket_s: float = 3600.0,
                   keep_s: float = 90 * 86400.0) -> tuple[int, int]:
@@ -252,7 +255,7 @@ class Store:
         now = time.time()
         with self.engine.begin() as c:
             res = c.execute(insert(t.journal).values(
-                plan_id=plan_id, seq=seq, kind=action.kind, payload=_action_dict(action),
+                plan_id=plan_id, seq=seq, kind=action.kind, payload=action_dict(action),
                 state="intent", detail="", ts=now, updated_at=now))
             return _new_id(res)
 
@@ -266,7 +269,7 @@ class Store:
             rows = c.execute(select(t.journal).where(t.journal.c.state.in_(("intent",
                                                                             "started")))
                              .order_by(t.journal.c.id))
-            return [JournalEntry(r.id, r.plan_id, r.seq, _action(r.kind, r.payload), r.state)
+            return [JournalEntry(r.id, r.plan_id, r.seq, action(r.kind, r.payload), r.state)
                     for r in rows]
 
     def journal_entries(self, plan_id: str) -> list[tuple[str, str, str]]:
@@ -419,36 +422,3 @@ def _new_id(res: Any) -> int:
     key = res.inserted_primary_key
     assert key is not None
     return int(key[0])
-
-
-def _action_dict(a: Action) -> dict[str, Any]:
-    if isinstance(a, Move):
-        return {"vm": a.vm, "src": a.src, "dst": a.dst, "reason": a.reason, "mem_mib": a.mem_mib}
-    return {"host": a.host, "reason": a.reason}
-
-
-def _action(kind: str, d: dict[str, Any]) -> Action:
-    if kind == "move":
-        return Move(d["vm"], d["src"], d["dst"], d["reason"], d.get("mem_mib", 0.0))
-    if kind == "power_on":
-        return PowerOn(d["host"], d["reason"])
-    return PowerOff(d["host"], d["reason"])
-
-
-def action_from_dict(d: dict[str, Any]) -> Action:
-    return _action(d["kind"], d)
-
-
-def actions_of(body: dict[str, Any]) -> Iterable[Action]:
-    return (action_from_dict(a) for a in body["actions"])
-
-
-def plan_from_body(body: dict[str, Any]) -> Plan:
-    """A stored plan back as a `Plan` (for `ulm apply` and `ulm explain`)."""
-    from ulm.model import Decision, Efficacy
-    decisions = tuple(Decision(d["vm"], d["host"], d["trigger"], d["outcome"],
-                               dict(d["rejections"]), tuple(tuple(x) for x in d["top_scores"]))
-                      for d in body["decisions"])
-    return Plan(body["snapshot_id"], body["policy_digest"], body["created_at"],
-                tuple(actions_of(body)), decisions, tuple(body["problems"]),
-                Efficacy(**body["efficacy"]))
