@@ -178,9 +178,10 @@ def _probe_file(t: Target, path: Path, check: bool) -> Probe:
             c.exec_driver_sql("PRAGMA query_only=ON")
             found = _inspect(c)
             if check and found.found is Found.ULM:
-                rows = [str(r[0]) for r in c.exec_driver_sql("PRAGMA quick_check(5)")]
-                if rows != ["ok"]:
-                    return Probe(Found.DAMAGED, found.revision, "; ".join(rows)[:200])
+                rows = [line.strip("* ") for r in c.exec_driver_sql("PRAGMA quick_check(5)")
+                        for line in str(r[0]).splitlines() if line.strip("* ")]
+                if rows != ["ok"]:  # SQLite's "no problem found"; else what it found
+                    return Probe(Found.DAMAGED, found.revision, "; ".join(rows[:2])[:200])
             return found
     except DBAPIError as exc:
         if _corrupt(exc.orig):
