@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from ulm.cli import app
-from ulm.cli.common import console, user_errors
+from ulm.cli.common import user_errors
 from ulm.cli.run import ConfigOpt
 from ulm.config import load_config
 from ulm.store import Store
@@ -28,11 +28,11 @@ def init(config: ConfigOpt) -> None:
     where = target(url).shown
     if found is not None and found.found is Found.ULM:
         if found.revision == head():
-            console.print(f"{where} is a ULM store already (revision {head()})")
+            print(f"{where} is a ULM store already (revision {head()})")
         else:
-            console.print(f"{where}: upgraded from revision {found.revision} to {head()}")
+            print(f"{where}: upgraded from revision {found.revision} to {head()}")
         return
-    console.print(f"{where}: store created (revision {head()})")
+    print(f"{where}: store created (revision {head()})")
 
 
 @store_app.command("upgrade")
@@ -46,6 +46,6 @@ def upgrade(config: ConfigOpt) -> None:
         raise StoreError(f"no store at {t.shown}: `ulm store init` creates one", before.found)
     Store.open(url, mode="create").close()
     if before.revision == head():
-        console.print(f"{t.shown} is at revision {head()} already: nothing to do")
+        print(f"{t.shown} is at revision {head()} already: nothing to do")
     else:
-        console.print(f"{t.shown}: upgraded from revision {before.revision} to {head()}")
+        print(f"{t.shown}: upgraded from revision {before.revision} to {head()}")

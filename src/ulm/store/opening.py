@@ -128,7 +128,7 @@ def open_engine(url: str, mode: StoreMode) -> tuple[Engine, Probe]:
     engine = _engine(t, mode)
     try:
         if mode == "create" and (before.found is not Found.ULM or before.revision != head()):
-            _migrate(engine, t)
+            before = _migrate(engine, t)  # what it was under the lock: made by us or not
     except BaseException:
         engine.dispose()
         raise
@@ -271,7 +271,7 @@ def _engine(t: Target, mode: StoreMode) -> Engine:
     return engine
 
 
-def _migrate(engine: Engine, t: Target) -> None:
+def _migrate(engine: Engine, t: Target) -> Probe:
     """Creates or upgrades the store under a lock, deciding again under it: another ULM may
     have just made it (then there is nothing left to do), or it may not be ULM's after all."""
     cfg = AlembicConfig()
@@ -288,6 +288,7 @@ def _migrate(engine: Engine, t: Target) -> None:
                 cfg.attributes["connection"] = c
                 command.upgrade(cfg, "head")
             c.commit()
+            return now
     except UlmError:
         raise
     except Exception as exc:  # the database refused: a read-only file, a full disk, ...
