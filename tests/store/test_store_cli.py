@@ -216,3 +216,15 @@ def test_concurrent_inits_of_a_new_store(backend: str, tmp_path: Path,
     made = [r for r in runs if "store created" in r.stdout]
     assert len(made) == 1 and all("already" in r.stdout for r in runs if r not in made)
     assert Store.open(url, mode="read").found.revision == head()  # type: ignore[union-attr]
+
+
+def test_status_json_shows_config_labels_and_power_curve(tmp_path: Path) -> None:
+    import json
+    cfg = config(tmp_path, f"sqlite:///{tmp_path}/ulm.db")
+    assert ulm(cfg, "run", "--once", "--mode", "observe").returncode == 0
+    out = ulm(cfg, "status", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    (t1,) = doc["hosts"]
+    assert t1["labels"] == {"rack": "r7", "room": "west"} and t1["power"] == "small"
+    assert doc["power_curves"] == {"small": [60, 80, 95, 110, 120, 130, 140, 150, 160, 170, 180]}
