@@ -61,9 +61,9 @@ class Timer:
 
 def _open(url: str) -> Store:
     try:
-        return Store.open(url, mode="create")  # type: ignore[call-arg]
+        return Store.open(url, mode="create")
     except TypeError:  # a store without open modes (older code, for before/after runs)
-        return Store.open(url)
+        return Store.open(url)  # type: ignore[call-arg]
 
 
 def fill_history(store: Store, hosts: list[str], placement: dict[str, str], start: float,

@@ -120,7 +120,7 @@ def run(policy_text: str, hosts: int, boot_s: float, names: list[str],
                  collect=CollectConfig(interval_s=INTERVAL_S, window=6),
                  hosts=tuple(HostConfig(name=h, libvirt_uri=f"qemu+tcp://{h}/system")
                              for h in host_names))
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode="create")
     policy = parse_policy(policy_text)
     executor = Executor(cluster, clock, store, Limits(max_concurrent=4, poll_s=5.0,
                                                        power_timeout_s=boot_s * 3),

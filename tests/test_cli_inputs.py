@@ -61,7 +61,7 @@ def test_maintenance_add_refuses_a_window_that_is_over(tmp_path: Path) -> None:
 
 def test_maintenance_list_shows_bad_rows_of_an_old_store(tmp_path: Path) -> None:
     cfg = config(tmp_path)
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     store.book("h1", -1e20, time.time() + 3600, False, "written before times were checked")
     store.book("h2", float("-inf"), float("inf"), False, "worse")
     store.close()
@@ -90,7 +90,7 @@ def test_energy_report_ends_now_not_in_the_future(tmp_path: Path) -> None:
     from ulm.collect.base import Collection, HostReading
     cfg = config(tmp_path, '[power_models.flat]\nidle_w = 100\nmax_w = 200\n')
     now = time.time()
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     store.add_collection(Collection(now - 1800, (HostReading(
         "h1", now - 1800, True, cores=4, mem_total_mib=4096.0, cpu=0.5, mem_used_mib=1024.0),)))
     store.close()

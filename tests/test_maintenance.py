@@ -29,7 +29,7 @@ def setup(tmp: Path, placement: dict[str, str], mem: dict[str, float],
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
                  hosts=tuple(HostConfig(name=h, libvirt_uri=f"qemu+tcp://{h}/system")
                              for h in HOSTS))
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode="create")
     executor = Executor(cluster, clock, store, Limits(poll_s=1.0, power_timeout_s=300.0),
                         power={h: cluster.power(h) for h in HOSTS})
     daemon = Daemon(cfg, resolve_policy("seed"), store, [source], executor, clock,
@@ -208,5 +208,5 @@ def test_an_old_store_is_upgraded_in_place(tmp_path: Path) -> None:
         c.exec_driver_sql('INSERT INTO maintenance (host, start, "end", power_off, reason, '
                           "status, detail, created_at) VALUES ('h1', 1, 2, 0, 'old', 'booked', "
                           "'', 0)")
-    (old,) = Store.open(url).bookings()  # upgraded to head on open
+    (old,) = Store.open(url, mode="create").bookings()  # upgraded to head on open
     assert old.reason == "old" and old.return_home is False and old.home_vms == ()

@@ -72,6 +72,8 @@ class Daemon:
             raise UlmError("another ULM daemon holds the lock on this store"
                            f"{' (' + holder[0] + ')' if holder else ''}; "
                            "refusing to start a second one")
+        curves = self.cfg.curves()  # the config's labels and power curves reach snapshots
+        self.store.set_host_meta({h.name: (h.labels, curves.get(h.name)) for h in self.cfg.hosts})
         for outcome in self.executor.recover():
             log.warning("recovered journal entry: %s %s: %s", outcome.action,
                         outcome.status.value, outcome.detail)

@@ -45,7 +45,8 @@ def _store(cfg: Config) -> Callable[[], str]:
 
         store = Store.open(cfg.store.url, mode="read")
         try:
-            return f"{store.engine.dialect.name}, schema {store.revision()}"
+            rev = store.found.revision if store.found is not None else "?"
+            return f"{store.engine.dialect.name}, schema {rev}"
         finally:
             store.close()
     return probe

@@ -28,6 +28,7 @@ from ulm.policy import Policy, resolve_policy
 from ulm.redact import redact
 from ulm.scheduler import check_move
 from ulm.store import Store
+from ulm.store.opening import StoreMode
 
 if TYPE_CHECKING:
     from ulm.drivers.libvirt import LibvirtHypervisor
@@ -52,7 +53,8 @@ class Runtime:
         self.store.close()
 
 
-def build(cfg: Config, power: dict[str, Power] | None = None) -> Runtime:
+def build(cfg: Config, power: dict[str, Power] | None = None,
+          store_mode: StoreMode = "write") -> Runtime:
     try:
         from ulm.collect.libvirt_source import LibvirtSource
         from ulm.drivers.libvirt import LibvirtHypervisor
@@ -60,7 +62,7 @@ def build(cfg: Config, power: dict[str, Power] | None = None) -> Runtime:
         raise UlmError(f"this command talks to libvirt, and {exc.msg}: install libvirt-python "
                        "(pip install libvirt-python; it needs libvirt-dev)") from None
     policy = resolve_policy(cfg.policy_ref())
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode=store_mode)  # `ulm run`: "create"
     hv = LibvirtHypervisor({h.name: h.libvirt_uri for h in cfg.hosts},
                            {h.name: h.migration_uri for h in cfg.hosts if h.migration_uri},
                            timeout_s=cfg.collect.timeout_s)

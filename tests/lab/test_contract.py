@@ -37,7 +37,7 @@ def sim_plan(cfg_path: Path, tmp: Path) -> list[tuple[str, str, str]]:
     source = SimSource(cluster, {h: 2 for h in ("labh1", "labh2", "labh3")},
                        {h: 4096.0 for h in ("labh1", "labh2", "labh3")},
                        vm_cpu={"hungry": 1.0, "quiet": 0.01}, forced={"labh1": 0.9})
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode="create")
     executor = Executor(cluster, clock, store, Limits(poll_s=0.5))
     d = Daemon(cfg, resolve_policy(cfg.policy_ref()), store, [source], executor, clock,
                Mode.enforce)
@@ -54,7 +54,7 @@ def test_sim_cluster_and_real_lab_make_the_same_plan(clean_lab: Lab, tmp_path: P
     out = subprocess.run([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode", "enforce",
                           "--rounds", "2"], capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
-    real = Store.open(f"sqlite:///{tmp_path}/ulm.db").plans()[0].plan
+    real = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create").plans()[0].plan
     real_moves = [(a["vm"], a["src"], a["dst"]) for a in real["actions"]]
     assert real_moves == [("hungry", "labh1", "labh2")]
     assert sim_plan(cfg, tmp_path) == real_moves

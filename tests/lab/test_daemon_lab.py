@@ -70,7 +70,7 @@ def test_enforce_relieves_the_hot_host_by_live_migrating_the_hungriest_vm(
     assert clean_lab.find("quiet") == "labh1"  # one move relieved labh1: no more
     src = clean_lab.connect(1)
     assert [d.name() for d in src.listAllDomains()] == ["quiet"]  # undefined on the source
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     plan = store.plans()[0]
     assert plan.status == "applied"
     assert plan.plan["decisions"][0]["trigger"].startswith("overload: labh1 CPU")
@@ -83,7 +83,7 @@ def test_observe_mode_migrates_nothing(clean_lab: Lab, tmp_path: Path) -> None:
               "--rounds", "4")
     assert out.returncode == 0, out.stderr
     assert clean_lab.find("hungry") == "labh1"
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     assert store.plans() == []
     snap = store.snapshot(time.time(), 4, 10.0)
     hungry = snap.vms[snap.vm_index["hungry"]]
@@ -113,7 +113,7 @@ def test_a_second_daemon_on_the_same_store_refuses_to_start(clean_lab: Lab,
     first = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode", "observe"],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+        store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
         assert eventually(lambda: store.lock_holder() is not None, timeout=30)
         second = ulm("run", "-c", str(cfg), "--mode", "observe", "--once")
         assert second.returncode == 2
@@ -122,7 +122,8 @@ def test_a_second_daemon_on_the_same_store_refuses_to_start(clean_lab: Lab,
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=60)
     assert first.returncode == 0
-    assert Store.open(f"sqlite:///{tmp_path}/ulm.db").lock_holder() is None  # released
+    released = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
+    assert released.lock_holder() is None
 
 
 def test_killed_mid_migration_and_restarted_every_vm_runs_exactly_once(
@@ -133,7 +134,7 @@ def test_killed_mid_migration_and_restarted_every_vm_runs_exactly_once(
     with (tmp_path / "daemon.err").open("w") as err:  # the child keeps its own descriptor
         daemon = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode",
                                    "enforce"], stdout=subprocess.DEVNULL, stderr=err)
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     try:
         assert eventually(lambda: any(e.state == "started" for e in store.open_entries()),
                           timeout=90), \
@@ -185,7 +186,7 @@ def test_sigterm_mid_migration_finishes_it_and_stops_cleanly(clean_lab: Lab,
     with (tmp_path / "daemon.err").open("w") as err:  # the child keeps its own descriptor
         daemon = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode",
                                    "enforce"], stdout=subprocess.DEVNULL, stderr=err)
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     try:
         assert eventually(lambda: any(e.state == "started" for e in store.open_entries()),
                           timeout=90), \

@@ -72,7 +72,7 @@ def test_night_packs_and_powers_off_then_the_morning_wakes_by_wol_and_ipmi(
     assert out.returncode == 0, out.stderr
     on = [hosts.is_on(clean_lab.paths, i) for i in (1, 2, 3)]
     assert on.count(True) == 1, out.stderr  # both VMs on one host, the two others dark
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     off = [(e["host"], e["result"]) for e in store.power_events() if e["action"] == "off"]
     assert sorted(off) == sorted((f"labh{i}", "done") for i in (1, 2, 3) if not on[i - 1])
     running = clean_lab.vms()
@@ -113,7 +113,7 @@ def test_booked_maintenance_drains_powers_off_and_brings_the_host_back(
     out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "3")
     assert out.returncode == 0, out.stderr
     assert hosts.is_on(clean_lab.paths, 2)
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     (b,) = store.bookings()
     assert b.status == "done", (b.status, b.detail)
     assert [(e["action"], e["result"]) for e in store.power_events()] == [("off", "done"),
@@ -136,7 +136,7 @@ def test_a_drain_that_cannot_fit_is_reported_at_booking_and_nothing_is_powered_o
     assert out.returncode == 0, out.stderr
     assert hosts.is_on(clean_lab.paths, 2)  # nothing powered off, nothing half-drained
     assert clean_lab.vms() == {"labh1": ["f1"], "labh2": ["big"], "labh3": ["f3"]}
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     (b,) = store.bookings()
     assert b.status == "blocked" and "nothing will be powered off" in b.detail, b.detail
     assert store.power_events() == []
@@ -155,7 +155,7 @@ def test_a_host_whose_bmc_does_not_answer_is_reported_and_another_is_woken(
     lines[j] = ('power = { driver = "ipmi", address = "10.77.0.219", username = "admin", '
                 'password = "password", timeout_s = 3 }')
     cfg.write_text("\n".join(lines) + "\n")
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     for i in (2, 3):  # both other hosts sleep, as ULM left them
         clean_lab.power(f"labh{i}", False)
         store.add_power_event(time.time() - 10, f"labh{i}", "off", "ipmi", "done", "")
@@ -189,7 +189,7 @@ def test_the_window_end_brings_the_host_back_and_returns_its_vms(
     assert out.returncode == 0, out.stderr
     assert hosts.is_on(clean_lab.paths, 2)  # powered on by ULM, health-checked, reopened
     assert sorted(clean_lab.vms().get("labh2", [])) == ["r1", "r2"], clean_lab.vms()
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     (b,) = store.bookings()
     assert b.status == "done", (b.status, b.detail)
     assert [(e["action"], e["result"]) for e in store.power_events()] == [("off", "done"),
@@ -208,7 +208,7 @@ def test_bmc_power_readings_are_stored_and_used_for_energy(clean_lab: Lab,
     time.sleep(2)  # the meters poll their file every second
     out = ulm("run", "-c", str(cfg), "--mode", "observe", "--rounds", "3")
     assert out.returncode == 0, out.stderr
-    store = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+    store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     readings = store.power_readings()
     assert sorted(readings) == ["labh1", "labh2", "labh3"]
     last = {h: rows[-1][1] for h, rows in readings.items()}

@@ -56,10 +56,10 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
-        s = Store.open(f"sqlite:///{tmp_path}/ulm.db")
+        s = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     else:
         url = request.getfixturevalue("pg_url")
-        s = Store.open(url)
+        s = Store.open(url, mode="create")
     try:
         yield s
     finally:
@@ -70,3 +70,30 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
                     c.execute(table.delete())
         s.close()
         time.sleep(0)
+
+
+@pytest.fixture
+def fresh_pg(pg_url: str) -> Iterator[str]:
+    """A new, empty database on the session's PostgreSQL server, dropped afterwards."""
+    from uuid import uuid4
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    name = f"ulm_{uuid4().hex[:10]}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def new_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where no store is yet: a path in a directory that does not exist, or an empty database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/not/yet/ulm.db"
+    return str(request.getfixturevalue("fresh_pg"))

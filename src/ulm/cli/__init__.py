@@ -24,6 +24,7 @@ def _register() -> None:
     from ulm.cli import report as _report  # noqa: F401
     from ulm.cli import run as _run  # noqa: F401
     from ulm.cli import simulate as _simulate  # noqa: F401
+    from ulm.cli import store as _store  # noqa: F401
 
 
 def main() -> None:

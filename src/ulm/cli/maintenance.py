@@ -45,7 +45,7 @@ def book(cfg: Config, host: str, start: float, end: float, power_off: bool,
     now = time.time()
     if end <= now:
         raise UlmError("--end is in the past: that window is over already")
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode="write")
     for b in store.bookings(active_only=True):
         if b.host == host and b.start < end and start < b.end:
             raise UlmError(f"{host} already has maintenance #{b.id} in that time")
@@ -79,7 +79,7 @@ def add(config: ConfigOpt, host: str,
 def list_cmd(config: ConfigOpt, all_: Annotated[bool, typer.Option("--all")] = False,
              fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
     """Bookings (active ones unless --all)."""
-    rows = Store.open(load_config(config).store.url).bookings(active_only=not all_)
+    rows = Store.open(load_config(config).store.url, mode="read").bookings(active_only=not all_)
     if fmt is Format.json:
         # A non-finite time (a row written before times were checked) would make invalid JSON.
         print(dumps([{k: None if isinstance(v, float) and not math.isfinite(v) else v
@@ -97,7 +97,7 @@ def list_cmd(config: ConfigOpt, all_: Annotated[bool, typer.Option("--all")] = F
 @user_errors
 def cancel(config: ConfigOpt, booking: int) -> None:
     """Cancel a booking; a host already drained or down is brought back by the daemon."""
-    store = Store.open(load_config(config).store.url)
+    store = Store.open(load_config(config).store.url, mode="write")
     current = next((b for b in store.bookings() if b.id == booking), None)
     if current is None:
         raise UlmError(f"no maintenance booking #{booking}")
@@ -123,7 +123,7 @@ def drain(config: ConfigOpt, host: str,
 def undrain(config: ConfigOpt, host: str) -> None:
     """End the drain or maintenance of a host now: the daemon reopens it."""
     load_config(config).require_host(host)  # a typo is not "not drained"
-    store = Store.open(load_config(config).store.url)
+    store = Store.open(load_config(config).store.url, mode="write")
     active = [b for b in store.bookings(active_only=True) if b.host == host]
     if not active:
         raise UlmError(f"{host} is not drained")

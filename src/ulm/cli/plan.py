@@ -16,7 +16,6 @@ from ulm.cli.times import parse_time
 from ulm.inputs import visible
 from ulm.jsonout import dumps
 from ulm.model import Move, Plan, PowerOff, PowerOn
-from ulm.numbers import MAX_TIME, bounded
 from ulm.policy import resolve_policy
 from ulm.scheduler import schedule, stages
 from ulm.snapshot_json import load_snapshot
@@ -33,8 +32,6 @@ def plan_cmd(
     )] = None,
 ) -> None:
     """Print the plan for a snapshot under a policy, with the decision explanation."""
-    if now is not None:
-        bounded("--now", now, 0, MAX_TIME)
     pol = resolve_policy(policy)
     snap = load_snapshot(snapshot)
     at = snap.taken_at if now is None else parse_time(now, snap.taken_at, "--now")

@@ -42,7 +42,7 @@ def energy(config: ConfigOpt,
     if t0 >= t1:
         raise UlmError(f"--since {since} is not before --until {until}: the window is empty "
                        "or reversed")
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode="read")
     samples: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for s in store.host_samples(0.0):
         if s.cpu is not None and s.ts <= t1:

@@ -26,7 +26,7 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="ulm.toml")]
 
 
 def _store(cfg: Config) -> Store:
-    return Store.open(cfg.store.url)
+    return Store.open(cfg.store.url, mode="read")
 
 
 @app.command("run")
@@ -51,7 +51,7 @@ def run_cmd(
     if metrics is not None:  # before anything connects: a taken port stops the start here
         served = Metrics()
         served.serve(metrics)
-    rt = build(cfg)
+    rt = build(cfg, store_mode="create")
     d = daemon(rt, mode)
     d.metrics = served
     d.install_signals()

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ulm.model import VM, Host, HostState, Resources
+from ulm.model import VM, Host, HostState, PowerCurve, Resources
 from ulm.snapshot import Snapshot
 
 
@@ -51,10 +51,12 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
                    maintenance: Collection[str] = (),
                    powered_off: Collection[str] = (),
                    power_events: Sequence[tuple[float, str, str]] = (),
-                   since: float | None = None) -> Snapshot:
+                   since: float | None = None,
+                   power_curves: Sequence[PowerCurve] = ()) -> Snapshot:
     """`samples` oldest first (from `since` on). A VM whose newest sample is older than
     `stale_s` is `stale`: its load is the last one known, and the scheduler leaves it alone.
-    `power_events` (ts, host, on|off, succeeded only) give each host's on-time and cycles."""
+    `power_events` (ts, host, on|off, succeeded only) give each host's on-time and cycles;
+    `power_curves` are the curves the hosts' `power` names."""
     vm_cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
     vm_mem: dict[str, float] = {}
     host_cpu: dict[str, list[float]] = defaultdict(list)
@@ -96,7 +98,7 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
             labels={str(k): str(val) for k, val in v.labels.items()},
             migratable=v.managed, history=tuple(c for _, c in hist), stale=stale,
             last_moved_at=v.last_moved_at))
-    return Snapshot.build(now, host_objs, vm_objs)
+    return Snapshot.build(now, host_objs, vm_objs, power_curves)
 
 
 def _state(h: HostRow, now: float, stale_s: float, maintenance: Collection[str],

@@ -140,9 +140,24 @@ power_readings = Table(  # what a host's BMC meters, where it does (watts)
     Index("ix_power_readings_host_ts", "host", "ts"),
 )
 
+power_models = Table(  # a host's `power` names one: watts at 0 %, 10 %, ... 100 % CPU
+    "power_models", metadata,
+    Column("name", String(255), primary_key=True),
+    Column("watts", JSON, nullable=False),
+)
+
 locks = Table(
     "locks", metadata,
     Column("name", String(64), primary_key=True),
     Column("owner", String(255), nullable=False),
     Column("expires_at", Float, nullable=False),
+)
+
+leases = Table(  # leadership with a fencing epoch (ulm.store.lease)
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("epoch", Integer, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("renewed_at", Float, nullable=False),
 )

@@ -1,85 +1,52 @@
 """`Store`: the typed API the daemon, the executor and the CLI use; SQL lives only here.
 
 SQLite by default, in WAL mode (readers never block the single writer, the daemon) with a busy
-timeout; PostgreSQL by URL (`postgresql+psycopg://...`). The schema is brought to the newest
-Alembic revision when the store is opened.
+timeout; PostgreSQL by URL (`postgresql+psycopg://...`). How a store is opened (read-only,
+read-write, or created / upgraded, and never on data that is not ULM's) is ulm.store.opening.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ulm.collect.base import Collection
 from ulm.errors import UlmError
 from ulm.executor import JournalEntry, Outcome
-from ulm.model import Action, Move, Plan, PowerOff, PowerOn
-from ulm.redact import redact
+from ulm.model import Action, Move, Plan, PowerCurve, PowerOff, PowerOn
 from ulm.store import schema as t
+from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine
+from ulm.store.records import (
+    Booking,
+    PlanRecord,
+    action,
+    action_dict,
+    action_from_dict,
+    actions_of,
+    plan_from_body,
+)
 from ulm.store.rows import HostRow, SampleRow, VMRow, build_snapshot
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-@dataclass(frozen=True, slots=True)
-class PlanRecord:
-    id: str
-    created_at: float
-    mode: str
-    status: str
-    plan: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Booking:
-    id: int
-    host: str
-    start: float
-    end: float
-    power_off: bool
-    reason: str
-    status: str
-    detail: str
-    return_home: bool = False
-    home_vms: tuple[str, ...] = ()
+__all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store", "action_from_dict", "actions_of",
+           "plan_from_body"]
 
 
 class Store:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, found: Probe | None = None) -> None:
         self.engine = engine
+        self.found = found  # what the target was before it was opened (`ulm store init`)
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            engine = create_engine(url)
-        except Exception as exc:  # a malformed URL or a missing driver
-            raise UlmError(redact(f"cannot use store {url!r}: {exc}")) from None
-        if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
-        store.upgrade()
-        return store
-
-    def upgrade(self) -> None:
-        cfg = AlembicConfig()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        try:
-            with self.engine.begin() as conn:
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except Exception as exc:
-            raise UlmError(f"cannot open store {self.engine.url!r}: {exc}") from None
+    def open(cls, url: str, *, mode: StoreMode) -> Store:
+        """`read`: an existing store at head, read-only; `write`: read-write; `create` (the
+        daemon, `ulm store init|upgrade`): may also create or upgrade it (ulm.store.opening)."""
+        engine, found = open_engine(url, mode)
+        return cls(engine, found)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -131,10 +98,24 @@ class Store:
             values["last_moved_at"] = ts
         c.execute(update(t.vms).where(t.vms.c.name == name).values(**values))
 
-    def set_host_meta(self, name: str, labels: dict[str, str], power: str) -> None:
+    def set_host_meta(self, meta: Mapping[str, tuple[Mapping[str, str], PowerCurve | None]]
+                      ) -> None:
+        """What the config says of each host: its labels and power curve (the daemon, at
+        start). A host never collected gets its row now, unreachable and never seen (UNKNOWN
+        in a snapshot, as a host that does not answer), so that its labels are there."""
         with self.engine.begin() as c:
-            c.execute(update(t.hosts).where(t.hosts.c.name == name).values(labels=labels,
-                                                                          power=power))
+            for name, (labels, curve) in meta.items():
+                values: dict[str, Any] = {"labels": dict(labels),
+                                          "power": curve.name if curve else ""}
+                if not c.execute(update(t.hosts).where(t.hosts.c.name == name)
+                                 .values(**values)).rowcount:
+                    c.execute(insert(t.hosts).values(name=name, cpu=1.0, cores=1, mem_mib=0.0,
+                                                     reachable=False, error="not collected yet",
+                                                     last_seen=0.0, **values))
+                if curve is not None:
+                    pm = t.power_models
+                    c.execute(delete(pm).where(pm.c.name == curve.name))
+                    c.execute(insert(pm).values(name=curve.name, watts=list(curve.watts)))
 
     def mark_moved(self, vm: str, host: str, ts: float) -> None:
         with self.engine.begin() as c:
@@ -157,6 +138,9 @@ class Store:
                 .order_by(t.samples.c.ts))]
             down = {b.host for b in self._bookings(c) if b.status in ("draining", "down")}
             all_events = c.execute(select(t.power_events).order_by(t.power_events.c.ts)).all()
+            named = {h.power for h in host_rows if h.power}
+            curves = [PowerCurve(r.name, tuple(float(w) for w in r.watts)) for r in c.execute(
+                select(t.power_models).where(t.power_models.c.name.in_(named)))]
         events = [(r.ts, r.host, r.action) for r in all_events if r.result == "done"]
         last_power = {host: action for _, host, action in events}
         off = {h for h, action in last_power.items() if action == "off"}
@@ -166,7 +150,7 @@ class Store:
         failed = {h for h, (action, result) in last_try.items()
                   if action == "on" and result == "failed"}
         return build_snapshot(now, host_rows, vm_rows, samples, window, stale_s, down,
-                              off - failed, events, since)
+                              off - failed, events, since, curves)
 
     def retention(self, now: float, raw_keep_s: float = 86400.0, bucket_s: float = 3600.0,
                   keep_s: float = 90 * 86400.0) -> tuple[int, int]:
@@ -271,7 +255,7 @@ class Store:
         now = time.time()
         with self.engine.begin() as c:
             res = c.execute(insert(t.journal).values(
-                plan_id=plan_id, seq=seq, kind=action.kind, payload=_action_dict(action),
+                plan_id=plan_id, seq=seq, kind=action.kind, payload=action_dict(action),
                 state="intent", detail="", ts=now, updated_at=now))
             return _new_id(res)
 
@@ -285,7 +269,7 @@ class Store:
             rows = c.execute(select(t.journal).where(t.journal.c.state.in_(("intent",
                                                                             "started")))
                              .order_by(t.journal.c.id))
-            return [JournalEntry(r.id, r.plan_id, r.seq, _action(r.kind, r.payload), r.state)
+            return [JournalEntry(r.id, r.plan_id, r.seq, action(r.kind, r.payload), r.state)
                     for r in rows]
 
     def journal_entries(self, plan_id: str) -> list[tuple[str, str, str]]:
@@ -433,54 +417,6 @@ class Store:
         with self.engine.connect() as c:
             return [r.name for r in c.execute(select(t.hosts.c.name).order_by(t.hosts.c.name))]
 
-
-def _new_id(res: Any) -> int:
-    key = res.inserted_primary_key
-    assert key is not None
-    return int(key[0])
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.close()
-
-
-def _action_dict(a: Action) -> dict[str, Any]:
-    if isinstance(a, Move):
-        return {"vm": a.vm, "src": a.src, "dst": a.dst, "reason": a.reason, "mem_mib": a.mem_mib}
-    return {"host": a.host, "reason": a.reason}
-
-
-def _action(kind: str, d: dict[str, Any]) -> Action:
-    if kind == "move":
-        return Move(d["vm"], d["src"], d["dst"], d["reason"], d.get("mem_mib", 0.0))
-    if kind == "power_on":
-        return PowerOn(d["host"], d["reason"])
-    return PowerOff(d["host"], d["reason"])
-
-
-def action_from_dict(d: dict[str, Any]) -> Action:
-    return _action(d["kind"], d)
-
-
-def actions_of(body: dict[str, Any]) -> Iterable[Action]:
-    return (action_from_dict(a) for a in body["actions"])
-
-
-def plan_from_body(body: dict[str, Any]) -> Plan:
-    """A stored plan back as a `Plan` (for `ulm apply` and `ulm explain`)."""
-    from ulm.model import Decision, Efficacy
-    decisions = tuple(Decision(d["vm"], d["host"], d["trigger"], d["outcome"],
-                               dict(d["rejections"]), tuple(tuple(x) for x in d["top_scores"]))
-                      for d in body["decisions"])
-    return Plan(body["snapshot_id"], body["policy_digest"], body["created_at"],
-                tuple(actions_of(body)), decisions, tuple(body["problems"]),
-                Efficacy(**body["efficacy"]))
-
     # -- export --------------------------------------------------------------------------------
 
     def vm_samples(self, since: float, until: float
@@ -497,3 +433,9 @@ def plan_from_body(body: dict[str, Any]) -> Plan:
         with self.engine.connect() as c:
             return {r.name: (int(r.vcpus), float(r.mem_mib)) for r in c.execute(
                 select(t.vms.c.name, t.vms.c.vcpus, t.vms.c.mem_mib))}
+
+
+def _new_id(res: Any) -> int:
+    key = res.inserted_primary_key
+    assert key is not None
+    return int(key[0])
