@@ -36,6 +36,11 @@ __all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store", "action_from_dict", "
            "plan_from_body"]
 
 
+#: Sources that know which hosts exist and answer (libvirt; Prometheus when it is the
+#: source); munin only reports figures.
+INVENTORY = ("libvirt", "prometheus", "")
+
+
 class Store:
     def __init__(self, engine: Engine, found: Probe | None = None) -> None:
         self.engine = engine
@@ -57,9 +62,9 @@ class Store:
         """Inventory and samples of one collection round, in one transaction."""
         with self.engine.begin() as c:
             for h in col.hosts:
-                # libvirt is the inventory's authority; a silent munin-node says nothing
-                # about whether the hypervisor is up, only that a figure is missing.
-                if h.source in ("libvirt", ""):
+                # libvirt (or Prometheus, as the source) is the inventory's authority; a
+                # silent munin-node says nothing about whether the hypervisor is up.
+                if h.source in INVENTORY:
                     self._upsert_host(c, h.host, h.ts, h.ok, h.error, h.cores, h.mem_total_mib)
             rows = [dict(ts=h.ts, kind="host", name=h.host, host=h.host, cpu=h.cpu,
                          mem_mib=h.mem_used_mib, resolution_s=0.0, source=h.source)
