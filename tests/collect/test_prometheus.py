@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,3 +140,30 @@ def test_queries_are_configurable(prom: Prom, figure: str) -> None:  # noqa: F81
         assert _h1(col).cpu == 0.25  # type: ignore[attr-defined]
     else:
         assert col.vms[0].cpu == 1.5
+
+
+def test_the_daemon_reads_hosts_and_vms_from_prometheus(prom: Prom,  # noqa: F811
+                                                        tmp_path: Path) -> None:
+    import json
+
+    src = source(prom.url)  # wait until both exporters are scraped with rates
+    eventually(lambda: src.collect(time.time()),
+               lambda c: bool(c.vms) and c.vms[0].cpu is not None and _h1(c).cpu is not None)  # type: ignore[attr-defined]
+    cfg = tmp_path / "ulm.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/ulm.db"\n'
+                   f'[collect]\nsource = "prometheus"\ninterval_s = 5\n'
+                   f'[collect.prometheus]\nurl = "{prom.url}"\nrate_s = 5\n'
+                   '[[hosts]]\nname = "h1"\nlibvirt_uri = "test:///default"\n'
+                   'prometheus = "127.0.0.1"\n')
+    ulm = str(Path(sys.executable).parent / "ulm")
+    run = subprocess.run([ulm, "run", "--config", str(cfg), "--once", "--mode", "observe"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    out = subprocess.run([ulm, "status", "--config", str(cfg), "--format", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    snap = json.loads(out.stdout)
+    (host,) = snap["hosts"]
+    assert host["name"] == "h1" and host["state"] == "on" and host["cpu_history"]
+    (vm,) = snap["vms"]
+    assert (vm["name"], vm["host"]) == ("test", "h1")  # placed where Prometheus saw it
