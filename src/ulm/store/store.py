@@ -285,7 +285,7 @@ class Store:
             rows = c.execute(select(t.journal).where(t.journal.c.state.in_(("intent",
                                                                             "started")))
                              .order_by(t.journal.c.id))
-            return [JournalEntry(r.id, r.plan_id, r.seq, _action(r.kind, r.payload), r.state)
+            return [JournalEntry(r.id, r.plan_id, r.seq, _action(r.kind, r.payload), r.state, r.ts)
                     for r in rows]
 
     def journal_entries(self, plan_id: str) -> list[tuple[str, str, str]]:
@@ -432,6 +432,17 @@ class Store:
     def host_names(self) -> Sequence[str]:
         with self.engine.connect() as c:
             return [r.name for r in c.execute(select(t.hosts.c.name).order_by(t.hosts.c.name))]
+
+
+    def move_history(self, since: float) -> list[tuple[str, str, str, float]]:
+        """Moves that ended (done or failed) since then, oldest first: the executor's back-off
+        is rebuilt from them after a restart."""
+        o = t.outcomes
+        with self.engine.connect() as c:
+            rows = c.execute(select(o.c.vm, o.c.dst, o.c.status, o.c.finished_at)
+                             .where(o.c.kind == "move", o.c.status.in_(("done", "failed")),
+                                    o.c.finished_at >= since).order_by(o.c.finished_at))
+            return [(r.vm, r.dst, r.status, float(r.finished_at)) for r in rows]
 
 
 def _new_id(res: Any) -> int:
