@@ -72,9 +72,7 @@ class Daemon:
             raise UlmError("another ULM daemon holds the lock on this store"
                            f"{' (' + holder[0] + ')' if holder else ''}; "
                            "refusing to start a second one")
-        for outcome in self.executor.recover():
-            log.warning("recovered journal entry: %s %s: %s", outcome.action,
-                        outcome.status.value, outcome.detail)
+        self.executor.recover()  # logs and records each recovered entry itself, once
         self.prime()
 
     def _take_over_dead(self, ttl: float) -> bool:

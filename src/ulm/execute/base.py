@@ -33,6 +33,7 @@ class Base:
     backoff: Backoff
     manages: Callable[[str], bool]
     _stop_at: float | None
+    _log_prefix: str = ""  # "recovered journal entry: " while `recover()` runs
 
     def _states(self, vm: str) -> dict[str, DomainState]:
         """Where the VM's domain is and in what state; a driver without `DomainControl`
@@ -68,10 +69,10 @@ class Base:
         self._log(plan_id, outcome)
         return outcome
 
-    @staticmethod
-    def _log(plan_id: str, o: Outcome) -> None:
+    def _log(self, plan_id: str, o: Outcome) -> None:
         a = o.action
         what = f"migration of {arrow(a)}" if isinstance(a, Move) else f"{a.kind} {a.host}"
+        what = f"{self._log_prefix}{what}"
         took = o.finished_at - o.started_at
         if o.status is Status.DONE:
             log.info("%s: %s done in %.1f s", plan_id, what, took)

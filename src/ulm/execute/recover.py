@@ -23,6 +23,13 @@ def _when(t: float) -> str:
 
 class Recovery(Migrations):
     def recover(self) -> list[Outcome]:
+        self._log_prefix = "recovered journal entry: "
+        try:
+            return self._recover()
+        finally:
+            self._log_prefix = ""
+
+    def _recover(self) -> list[Outcome]:
         now = self.clock.now()
         try:
             self.backoff.replay(self.journal.move_history(now - self.backoff.horizon_s))
