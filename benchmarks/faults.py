@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ulm.clock import WallClock
 from ulm.drivers.base import DomainState
@@ -210,13 +211,12 @@ class Campaign:
         through one of its QEMU processes), the way a service manager would restart it."""
         run = self.lab.paths.host(i) / "run"
         old = int((run / "libvirtd.pid").read_text().strip())
-        qemus = [int(p.read_text().strip()) for p in (run / "libvirt" / "qemu").glob("*.pid")]
+        qemus = [pid for p in (run / "libvirt" / "qemu").glob("*.pid")
+                 if Path(f"/proc/{(pid := int(p.read_text().strip()))}/ns/mnt").exists()]
+        if not qemus:
+            return  # no live QEMU to enter the host's namespaces through: the fault missed
         os.kill(old, signal.SIGKILL)
         time.sleep(0.5)
-        if not qemus:
-            self.lab.power(host_name(i), False)
-            self.lab.power(host_name(i), True)
-            return
         dirs = hosts.cgroups(i)
         proc = spawn(["nsenter", "-t", str(qemus[0]), "-m", "-u", "-n", "-C",
                       "/usr/sbin/libvirtd", "--listen", "--pid-file", "/run/libvirtd.pid"],

@@ -164,8 +164,7 @@ class Migrations(Base):
                 f.move, Status.DONE, detail, f.started, self.clock.now(), where=tuple(where)),
                 f.entry)
         if status.state is MigrationState.COMPLETED:
-            return self._failed(f, Cause.MISPLACED, "migration reported success but",
-                                states)
+            return self._failed(f, Cause.MISPLACED, "migration reported success", states)
         cause = f.abort_cause or (Cause.INTERRUPTED if f.recovered
                                   else Cause.MIGRATION_FAILED)
         reason = (f"{self._why(f)}: aborted" if f.abort_cause is not None
