@@ -102,6 +102,7 @@ class ExecutorConfig(_Strict):
     poll_s: Annotated[float, Field(gt=0, le=60)] = 0.5
     power_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300.0  # a boot must end by then
     power_stagger_s: Annotated[float, Field(ge=0, le=600)] = 10.0  # between hosts switched
+    shutdown_grace_s: Annotated[float, Field(ge=0)] = 30.0  # SIGTERM: then abort migrations
 
 
 class PowerModelConfig(_Strict):

@@ -74,9 +74,7 @@ class Daemon:
                            "refusing to start a second one")
         curves = self.cfg.curves()  # the config's labels and power curves reach snapshots
         self.store.set_host_meta({h.name: (h.labels, curves.get(h.name)) for h in self.cfg.hosts})
-        for outcome in self.executor.recover():
-            log.warning("recovered journal entry: %s %s: %s", outcome.action,
-                        outcome.status.value, outcome.detail)
+        self.executor.recover()  # logs and records each recovered entry itself, once
         self.prime()
 
     def _take_over_dead(self, ttl: float) -> bool:
@@ -140,9 +138,11 @@ class Daemon:
         self.retain(now)
         if self.mode is Mode.observe:
             return RoundResult(collection, None, None, None)
-        snap = self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s)
+        snap = self.executor.with_backoff(
+            self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s))
         if self.advance_maintenance(snap, now):  # a host closed or reopened: look again
-            snap = self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s)
+            snap = self.executor.with_backoff(
+                self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s))
         plan = schedule(snap, self.policy, now)
         if self.metrics is not None:
             self.metrics.observe_snapshot(snap)
@@ -209,11 +209,7 @@ class Daemon:
         result = self.executor.execute(plan, plan_id)
         if self.metrics is not None:
             self.metrics.observe_result(result)
-        for seq, outcome in enumerate(result.outcomes, 1):
-            self.store.record_outcome(plan_id, seq, outcome)
-            log.log({"done": logging.INFO, "skipped": logging.WARNING}.get(  # failed: ERROR
-                outcome.status.value, logging.ERROR), "%s: %s %s", plan_id, outcome.status.value,
-                outcome.detail or outcome.action)
+        # The executor journals, records and logs each outcome the moment it is known.
         failed = any(o.status.value == "failed" for o in result.outcomes)
         self.store.set_plan_status(plan_id, "failed" if failed else "applied")
         return result

@@ -97,6 +97,7 @@ class VM:
     stale: bool = False  # no fresh metrics: the load is the last known one, not a guess
     migrating_to: str = ""  # a migration of this VM is in flight towards that host
     last_moved_at: float | None = None  # seconds (epoch or sim clock) of its last migration
+    backoff_until: float | None = None  # a failed migration: not moved again before then
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,7 +86,8 @@ def build(cfg: Config, power: dict[str, Power] | None = None,
     limits = Limits(max_concurrent=ex.max_concurrent, max_per_host=ex.max_per_host,
                     deadline_s=ex.deadline_s, poll_s=ex.poll_s,
                     bandwidth_mib_s=ex.bandwidth_mib_s or None, auto_converge=ex.auto_converge,
-                    power_timeout_s=ex.power_timeout_s, power_stagger_s=ex.power_stagger_s)
+                    power_timeout_s=ex.power_timeout_s, power_stagger_s=ex.power_stagger_s,
+                    shutdown_grace_s=ex.shutdown_grace_s)
     rt_store = store
 
     def recheck(move: Move) -> str | None:

@@ -47,6 +47,9 @@ class Snapshot:
     vm_stale: B = field(default_factory=lambda: np.zeros(0, np.bool_))
     vm_migrating_to: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     vm_last_moved: F64 = field(default_factory=lambda: np.zeros(0))
+    #: Until when the VM backs off after a failed migration (NaN: it does not); the executor
+    #: fills it in (`ulm.execute.backoff`), the scheduler keeps such a VM where it is.
+    vm_backoff_until: F64 = field(default_factory=lambda: np.zeros(0))
     host_measured: F64 = field(default_factory=lambda: np.zeros((0, 0)))
     host_power: tuple[str, ...] = ()
     host_labels: tuple[Mapping[str, str], ...] = ()
@@ -72,6 +75,8 @@ class Snapshot:
             fill["vm_migrating_to"] = np.full(n_v, -1, np.int64)
         if len(self.vm_last_moved) != n_v:
             fill["vm_last_moved"] = np.full(n_v, np.nan)
+        if len(self.vm_backoff_until) != n_v:
+            fill["vm_backoff_until"] = np.full(n_v, np.nan)
         if self.host_measured.shape[0] != n_h:
             fill["host_measured"] = np.full((n_h, 1), np.nan)
         if len(self.host_power) != n_h:
@@ -145,6 +150,8 @@ class Snapshot:
                     self.host_measured, self.host_empty_since, self.host_on_since,
                     self.host_cycles):
             h.update(np.ascontiguousarray(col).tobytes())
+        if not np.isnan(self.vm_backoff_until).all():  # hashed only when set: old ids stay
+            h.update(np.ascontiguousarray(self.vm_backoff_until).tobytes())
         h.update(repr(sorted((k, sorted(v.items())) for k, v in
                              zip(self.vm_names, self.vm_labels, strict=True) if v)).encode())
         return h.hexdigest()
@@ -186,6 +193,7 @@ class Snapshot:
         hist = self.vm_history[i]
         h, dst = int(self.vm_host[i]), int(self.vm_migrating_to[i])
         moved = float(self.vm_last_moved[i])
+        backoff = float(self.vm_backoff_until[i])
         return VM(
             name=self.vm_names[i],
             host=self.host_names[h] if h >= 0 else "",
@@ -198,6 +206,7 @@ class Snapshot:
             stale=bool(self.vm_stale[i]),
             migrating_to=self.host_names[dst] if dst >= 0 else "",
             last_moved_at=None if np.isnan(moved) else moved,
+            backoff_until=None if np.isnan(backoff) else backoff,
         )
 
     # -- building ----------------------------------------------------------------------------
@@ -238,6 +247,8 @@ class Snapshot:
                 [index[v.migrating_to] if v.migrating_to else -1 for v in vms], np.int64),
             vm_last_moved=np.array(
                 [np.nan if v.last_moved_at is None else v.last_moved_at for v in vms]),
+            vm_backoff_until=np.array(
+                [np.nan if v.backoff_until is None else v.backoff_until for v in vms]),
             vm_labels=tuple(v.labels for v in vms),
             power_curves={c.name: c for c in power_curves},
             host_empty_since=np.array([np.nan if h.empty_since is None else h.empty_since

@@ -41,7 +41,7 @@ def build(tmp: Path) -> Daemon:
                        vm_cpu=dict(CPU), vm_vcpus={v: 2 for v in PLACEMENT})
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
                  collect=CollectConfig(interval_s=interval, window=6),
-                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"sim://{h}") for h in HOSTS))
+                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"test:///{h}") for h in HOSTS))
     store = Store.open(cfg.store.url, mode="create")
     executor = Executor(cluster, clock, store, Limits(poll_s=1.0, power_timeout_s=300.0),
                         power={h: cluster.power(h) for h in HOSTS})

@@ -149,9 +149,10 @@ def test_the_api_runs_in_a_thread_beside_the_daemon(tmp_path: Path) -> None:
     from ulm.store import Store
 
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp_path}/ulm.db"),
-                 hosts=(HostConfig(name="h1", libvirt_uri="sim://h1"),))
+                 hosts=(HostConfig(name="h1", libvirt_uri="test:///h1"),))
     settings = ApiSettings(tokens=(_token(tmp_path, "v", secrets.TOKEN + "-v"),))
-    app = create_app(Store.open(cfg.store.url, mode="create"), cfg, settings, DaemonActions(None, EventBus()),
+    store = Store.open(cfg.store.url, mode="create")
+    app = create_app(store, cfg, settings, DaemonActions(None, EventBus()),
                      token_base=tmp_path)
     port = free_port()
     srv, thread = start_in_thread(app, settings, port)

@@ -28,9 +28,9 @@ def start(tmp: Path, labels: dict[str, str]) -> tuple[Daemon, Store]:
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
                  power_models={"dl380": PowerModelConfig(watts=WATTS),
                                "tiny": PowerModelConfig(idle_w=20.0, max_w=60.0)},
-                 hosts=(HostConfig(name="h1", libvirt_uri="sim://h1", power_curve="dl380",
+                 hosts=(HostConfig(name="h1", libvirt_uri="test:///h1", power_curve="dl380",
                                    labels=labels),
-                        HostConfig(name="h2", libvirt_uri="sim://h2")))
+                        HostConfig(name="h2", libvirt_uri="test:///h2")))
     store = Store.open(cfg.store.url, mode="create")
     executor = Executor(cluster, clock, store, Limits(poll_s=1.0),
                         power={h: cluster.power(h) for h in ("h1", "h2")})

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class MigrationState(enum.StrEnum):
@@ -15,6 +15,8 @@ class MigrationState(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     ABORTED = "aborted"
+    #: The job is gone and its result unknown (adopted after a restart): decide by observation.
+    ENDED = "ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,42 @@ class Hypervisor(Protocol):
     def poll(self, job: str) -> MigrationStatus: ...
 
     def abort(self, job: str) -> None: ...
+
+
+class DomainState(enum.StrEnum):
+    """What libvirt says a domain is doing on one host (ULM's names for `virDomainState`)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    #: Paused because post-copy failed: its memory is split between two hosts, and resuming
+    #: it is never safe (libvirt's own rule), so ULM reports it and leaves it alone.
+    POSTCOPY_FAILED = "paused (post-copy failed)"
+    SHUTOFF = "shut off"
+    CRASHED = "crashed"
+    OTHER = "other"
+
+
+#: The states in which a domain occupies its host (it has a QEMU process there).
+ACTIVE_STATES = frozenset({DomainState.RUNNING, DomainState.PAUSED,
+                           DomainState.POSTCOPY_FAILED, DomainState.OTHER})
+
+
+@runtime_checkable
+class DomainControl(Protocol):
+    """What a hypervisor driver can also do beyond `Hypervisor`: domain states, resuming a
+    domain a failed migration left paused, and finding a migration started before a restart.
+    Drivers without it (a power-only test double) are treated as "active = running"."""
+
+    def states(self, vm: str) -> dict[str, DomainState]:
+        """Every host that knows the domain, with its state there (unreachable hosts left out)."""
+        ...
+
+    def resume(self, vm: str, host: str) -> None: ...
+
+    def adopt(self, vm: str, src: str, dst: str) -> str | None:
+        """A handle on a migration of `vm` from `src` still running (started by an earlier
+        ULM process), or None if there is none."""
+        ...
 
 
 class PowerState(enum.StrEnum):

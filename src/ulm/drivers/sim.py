@@ -2,9 +2,10 @@
 
 It backs the simulator, dry runs and the executor's tests, the way httpx's `MockTransport`
 backs a client's: the code under test is the real executor, only the far side is simulated.
-A migration takes `mem / bandwidth` seconds of simulated time; faults can be injected (a
-migration that fails, a slow one, a destination that powers off mid-migration, a BMC that does
-not answer), and the cluster keeps every VM running in exactly one place, as libvirt does.
+A migration moves `mem / bandwidth` seconds' worth of memory in simulated time; faults can be
+injected — a migration that fails, a slow one, one that stalls, a network cut, an abort that
+fails, a VM left paused on its source, a destination that powers off mid-migration, a BMC that
+does not answer — and the cluster keeps every VM in exactly one place, as libvirt does.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import itertools
 from dataclasses import dataclass, field
 
 from ulm.clock import SimClock
-from ulm.drivers.base import MigrationOptions, MigrationState, MigrationStatus, PowerState
+from ulm.drivers.base import (
+    DomainState,
+    MigrationOptions,
+    MigrationState,
+    MigrationStatus,
+    PowerState,
+)
 
 
 @dataclass
@@ -22,9 +29,12 @@ class _Migration:
     src: str
     dst: str
     start: float
-    end: float
+    duration: float  # seconds of transfer it needs
+    mem_mib: float
     state: MigrationState = MigrationState.RUNNING
     error: str = ""
+    done_s: float = 0.0  # seconds of transfer made so far
+    seen_at: float = 0.0  # when `done_s` was last brought up to date
 
 
 @dataclass
@@ -38,6 +48,19 @@ class SimCluster:
     fail: dict[str, str] = field(default_factory=dict)  # vm -> error of its next migration
     slow: dict[str, float] = field(default_factory=dict)  # vm -> duration factor
     dead_bmc: set[str] = field(default_factory=set)  # hosts whose BMC never answers
+    #: vm -> seconds after its migration starts at which the transfer stops moving for good
+    #: (dirty rate above bandwidth: data remaining no longer decreases).
+    stall: dict[str, float] = field(default_factory=dict)
+    #: host -> (from, until): its network is cut; no migration to or from it makes progress.
+    cut: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: libvirtd-to-libvirtd keepalive of a peer-to-peer migration: a cut this long fails the
+    #: job ("lost connection to destination host"); None: the job waits for the link.
+    peer_keepalive_s: float | None = None
+    abort_fails: dict[str, str] = field(default_factory=dict)  # vm -> error every abort raises
+    pause_on_failure: set[str] = field(default_factory=set)  # vm left paused if its job fails
+    paused: set[str] = field(default_factory=set)  # vms paused where they run
+    crashed: set[str] = field(default_factory=set)  # vms crashed where they are placed
+    resume_fails: dict[str, str] = field(default_factory=dict)  # vm -> error of resume
     jobs: dict[str, _Migration] = field(default_factory=dict)
     migrations: int = 0
     _booting: dict[str, float] = field(default_factory=dict)
@@ -50,13 +73,32 @@ class SimCluster:
         return self.powered.get(host, True)
 
     def locate(self, vm: str) -> list[str]:
+        return [h for h, s in self.states(vm).items()
+                if s not in (DomainState.SHUTOFF, DomainState.CRASHED)]
+
+    def states(self, vm: str) -> dict[str, DomainState]:
         self._tick()
+        out: dict[str, DomainState] = {}
         host = self.placement.get(vm)
-        where = [host] if host is not None and self.is_on(host) else []
+        if host is not None and self.is_on(host):
+            out[host] = (DomainState.CRASHED if vm in self.crashed else
+                         DomainState.PAUSED if vm in self.paused else DomainState.RUNNING)
         for job in self.jobs.values():  # paused copy on the destination while in flight
             if job.vm == vm and job.state is MigrationState.RUNNING and self.is_on(job.dst):
-                where.append(job.dst)
-        return where
+                out[job.dst] = DomainState.PAUSED
+        return out
+
+    def resume(self, vm: str, host: str) -> None:
+        if vm in self.resume_fails:
+            raise RuntimeError(self.resume_fails[vm])
+        if self.placement.get(vm) != host:
+            raise RuntimeError(f"domain {vm} is not on {host}")
+        self.paused.discard(vm)
+
+    def adopt(self, vm: str, src: str, dst: str) -> str | None:
+        self._tick()
+        return next((k for k, j in self.jobs.items() if j.vm == vm and j.src == src
+                     and j.state is MigrationState.RUNNING), None)
 
     def list_vms(self, host: str) -> list[str]:
         self._tick()
@@ -71,24 +113,34 @@ class SimCluster:
         if not self.is_on(dst):
             raise RuntimeError(f"unable to connect to {dst}: connection refused")
         bw = min(self.bandwidth_mib_s, options.bandwidth_mib_s or self.bandwidth_mib_s)
-        duration = self.mem_mib.get(vm, 1024.0) / bw * self.slow.get(vm, 1.0)
+        mem = self.mem_mib.get(vm, 1024.0)
+        duration = mem / bw * self.slow.get(vm, 1.0)
         job_id = f"sim-{next(self._ids)}"
         now = self.clock.now()
-        self.jobs[job_id] = _Migration(vm, src, dst, now, now + duration)
+        self.jobs[job_id] = _Migration(vm, src, dst, now, duration, mem, seen_at=now)
         return job_id
 
     def poll(self, job_id: str) -> MigrationStatus:
         self._tick()
         job = self.jobs[job_id]
-        span = max(job.end - job.start, 1e-9)
-        progress = min((self.clock.now() - job.start) / span, 1.0)
-        return MigrationStatus(job.state, progress, job.error)
+        progress = min(job.done_s / max(job.duration, 1e-9), 1.0)
+        return MigrationStatus(job.state, progress, job.error, job.mem_mib * (1.0 - progress))
 
     def abort(self, job_id: str) -> None:
         job = self.jobs[job_id]
+        if job.vm in self.abort_fails:
+            raise RuntimeError(self.abort_fails[job.vm])
         if job.state is MigrationState.RUNNING:
-            job.state = MigrationState.ABORTED
-            job.error = "operation aborted: migration job cancelled by client"
+            self._end(job, MigrationState.ABORTED,
+                      "operation aborted: migration job cancelled by client")
+
+    def _end(self, job: _Migration, state: MigrationState, error: str = "") -> None:
+        job.state, job.error = state, error
+        if state is MigrationState.COMPLETED:
+            self.placement[job.vm] = job.dst
+            self.migrations += 1
+        elif job.vm in self.pause_on_failure and self.placement.get(job.vm) == job.src:
+            self.paused.add(job.vm)  # libvirt could not restart the guest's CPUs
 
     def _tick(self) -> None:
         """Advances in-flight migrations and boots to the current simulated time."""
@@ -101,13 +153,31 @@ class SimCluster:
             if job.state is not MigrationState.RUNNING:
                 continue
             if not self.powered.get(job.dst, True):
-                job.state, job.error = MigrationState.FAILED, f"{job.dst}: connection reset"
+                self._end(job, MigrationState.FAILED, f"{job.dst}: connection reset")
             elif job.vm in self.fail and now >= job.start:
-                job.state, job.error = MigrationState.FAILED, self.fail.pop(job.vm)
-            elif now >= job.end:
-                job.state = MigrationState.COMPLETED
-                self.placement[job.vm] = job.dst
-                self.migrations += 1
+                self._end(job, MigrationState.FAILED, self.fail.pop(job.vm))
+            else:
+                self._advance(job, now)
+
+    def _advance(self, job: _Migration, now: float) -> None:
+        """Transfer time made between `seen_at` and `now`: none while stalled or cut off."""
+        lo, hi = job.seen_at, now
+        job.seen_at = now
+        if job.vm in self.stall:
+            hi = min(hi, job.start + self.stall[job.vm])
+        made = max(hi - lo, 0.0)
+        for host in (job.src, job.dst):
+            if host in self.cut:
+                a, b = self.cut[host]
+                made -= max(min(hi, b) - max(lo, a), 0.0)
+                lost = min(now, b) - a if now >= a else 0.0
+                if self.peer_keepalive_s is not None and lost >= self.peer_keepalive_s:
+                    self._end(job, MigrationState.FAILED,
+                              f"operation failed: lost connection to destination host {job.dst}")
+                    return
+        job.done_s += max(made, 0.0)
+        if job.done_s >= job.duration - 1e-9:
+            self._end(job, MigrationState.COMPLETED)
 
     # -- Power (per host, through `power(host)`) -----------------------------------------------
 

@@ -115,6 +115,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
     """Selection on every overloaded host first, then placement of all selected VMs,
     biggest first (best-fit decreasing), so the hardest VMs choose before the easy ones."""
     chosen = _select(st, over, draft)
+    _backing_off(st, over, draft)
     demand = st.lists.demand
     if st.policy.compat == "cloudsim":  # CloudSim's stable sort: ties keep selection order
         chosen.sort(key=lambda c: -demand[c[0]])
@@ -210,6 +211,20 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
             if not mem_over or not mem_exceeds(host):  # memory use only falls
                 break
     return chosen
+
+
+def _backing_off(st: State, over: B, draft: Draft) -> None:
+    """An explain row for each VM on an overloaded host that stays because a migration of
+    it failed recently (the executor's back-off, `Snapshot.vm_backoff_until`)."""
+    with np.errstate(invalid="ignore"):
+        backing = st.snap.vm_backoff_until > st.now
+    if not backing.any():
+        return
+    for v in np.flatnonzero(backing & (st.vm_host >= 0)).tolist():
+        h = int(st.vm_host[v])
+        if over[h]:
+            draft.decisions.append(Decision(st.snap.vm_names[v], st.snap.host_names[h],
+                                            _trigger(st, h), f"kept: {st.fixed[v]}"))
 
 
 def _stays_overloaded(st: State, draft: Draft, host: int) -> None:

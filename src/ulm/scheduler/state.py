@@ -8,6 +8,7 @@ planned in seconds. `ulm.snapshot.View` is the immutable equivalent for callers.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -271,6 +272,13 @@ def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> tuple[list[str
     # Lowest priority first, so that the most important reason is the one that stays.
     for i in np.flatnonzero(cooling).tolist():
         out[i] = f"cool-down: moved {now - snap.vm_last_moved[i]:.0f} s ago"
+    with np.errstate(invalid="ignore"):
+        backing = snap.vm_backoff_until > now  # NaN (no back-off) compares False
+    if backing.any():
+        fixed |= backing
+        for i in np.flatnonzero(backing).tolist():
+            until = _when(float(snap.vm_backoff_until[i]))
+            out[i] = f"back-off until {until} after failed migration"
     for mask, why in ((snap.vm_host < 0, "not placed"), (snap.vm_stale, "stale metrics"),
                       (snap.vm_migrating_to >= 0, "migration in flight"), (pinned, "pinned")):
         if mask.any():  # usually none: skip the scan
@@ -278,6 +286,11 @@ def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> tuple[list[str
             for i in np.flatnonzero(mask).tolist():
                 out[i] = why
     return out, fixed
+
+
+def _when(t: float) -> str:
+    """An instant for an explain row: UTC time of day (the simulator's small clocks too)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def _groups(snap: Snapshot, policy: Policy) -> list[frozenset[str]]:

@@ -274,7 +274,8 @@ class Store:
             rows = c.execute(select(t.journal).where(t.journal.c.state.in_(("intent",
                                                                             "started")))
                              .order_by(t.journal.c.id))
-            return [JournalEntry(r.id, r.plan_id, r.seq, action(r.kind, r.payload), r.state)
+            return [JournalEntry(r.id, r.plan_id, r.seq, action(r.kind, r.payload), r.state,
+                                 r.ts)
                     for r in rows]
 
     def journal_entries(self, plan_id: str) -> list[tuple[str, str, str]]:
@@ -438,6 +439,17 @@ class Store:
         with self.engine.connect() as c:
             return {r.name: (int(r.vcpus), float(r.mem_mib)) for r in c.execute(
                 select(t.vms.c.name, t.vms.c.vcpus, t.vms.c.mem_mib))}
+
+
+    def move_history(self, since: float) -> list[tuple[str, str, str, float]]:
+        """Moves that ended (done or failed) since then, oldest first: the executor's back-off
+        is rebuilt from them after a restart."""
+        o = t.outcomes
+        with self.engine.connect() as c:
+            rows = c.execute(select(o.c.vm, o.c.dst, o.c.status, o.c.finished_at)
+                             .where(o.c.kind == "move", o.c.status.in_(("done", "failed")),
+                                    o.c.finished_at >= since).order_by(o.c.finished_at))
+            return [(r.vm, r.dst, r.status, float(r.finished_at)) for r in rows]
 
 
 def _new_id(res: Any) -> int:

@@ -1,0 +1,85 @@
+"""Back-off after failed migrations: per VM and per (VM, destination), exponential, capped.
+
+A move that failed (deadline, lost destination, libvirt error) would otherwise be planned again
+the very next round, and fail again, round after round. The VM's back-off reaches the scheduler
+through the snapshot (`Snapshot.vm_backoff_until`: the VM is kept, with an explain row); the
+pair's is longer and enforced by the executor's re-check, so that when the VM may move again it
+is not sent straight back to the host that failed it. The state is rebuilt from the store's
+outcome rows after a restart, so a crash does not reset it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ulm.execute.types import MoveRecord
+from ulm.snapshot import Snapshot
+
+
+@dataclass
+class _Run:
+    failures: int = 0  # in a row
+    until: float = float("-inf")
+
+
+@dataclass
+class Backoff:
+    base_s: float = 120.0
+    cap_s: float = 3600.0
+    pair_factor: float = 4.0
+    _vms: dict[str, _Run] = field(default_factory=dict)
+    _pairs: dict[tuple[str, str], _Run] = field(default_factory=dict)
+
+    def failed(self, vm: str, dst: str, at: float) -> float:
+        """Records a failed migration; returns until when the VM backs off."""
+        run = self._vms.setdefault(vm, _Run())
+        run.failures += 1
+        run.until = at + self._length(run.failures)
+        pair = self._pairs.setdefault((vm, dst), _Run())
+        pair.failures += 1
+        pair.until = at + self._length(pair.failures) * self.pair_factor
+        return run.until
+
+    def succeeded(self, vm: str) -> None:
+        self._vms.pop(vm, None)
+        for key in [k for k in self._pairs if k[0] == vm]:
+            del self._pairs[key]
+
+    def _length(self, failures: int) -> float:
+        return float(min(self.base_s * 2.0 ** (failures - 1), self.cap_s))
+
+    def vm_until(self, vm: str, now: float) -> float | None:
+        run = self._vms.get(vm)
+        return run.until if run is not None and run.until > now else None
+
+    def pair_until(self, vm: str, dst: str, now: float) -> float | None:
+        run = self._pairs.get((vm, dst))
+        return run.until if run is not None and run.until > now else None
+
+    def replay(self, history: Iterable[MoveRecord]) -> None:
+        """Rebuilds the state from past outcomes, oldest first (after a restart)."""
+        for vm, dst, status, at in history:
+            if status == "done":
+                self.succeeded(vm)
+            elif status == "failed":
+                self.failed(vm, dst, at)
+
+    @property
+    def horizon_s(self) -> float:
+        """How far back outcomes still matter."""
+        return self.cap_s * max(self.pair_factor, 1.0) * 2
+
+    def apply(self, snap: Snapshot, now: float) -> Snapshot:
+        """The snapshot with each VM's back-off filled in: the scheduler keeps those VMs."""
+        if not any(r.until > now for r in self._vms.values()):
+            return snap
+        until = np.full(snap.n_vms, np.nan)
+        for vm, run in self._vms.items():
+            i = snap.vm_index.get(vm)
+            if i is not None and run.until > now:
+                until[i] = run.until
+        return dataclasses.replace(snap, vm_backoff_until=until)
