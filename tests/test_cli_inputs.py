@@ -47,8 +47,7 @@ def test_maintenance_add_refuses_times_that_are_not_sane(tmp_path: Path) -> None
         out = ulm("maintenance", "add", "-c", str(cfg), "h1", f"--start={start}", "--end",
                   "+1h")
         refused(out, f"--start {start!r}", "out of range")
-    listed = ulm("maintenance", "list", "-c", str(cfg), "--all", "--format", "json")
-    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+    assert not (tmp_path / "ulm.db").exists()  # refused before the store was touched
 
 
 def test_maintenance_add_refuses_a_window_that_is_over(tmp_path: Path) -> None:
@@ -121,7 +120,7 @@ def test_plan_and_simulate_times_go_through_the_same_parser() -> None:
     ok = ulm("plan", "--snapshot", snap, "--policy", "seed", "--now", "+1h", "--format", "json")
     assert ok.returncode == 0, ok.stderr
     refused(ulm("simulate", "--trace", "x.csv.gz", "--start", "inf"), "--start 'inf'")
-    refused(ulm("simulate", "--trace", "x.csv.gz", "--boot-s", "nan"), "--boot-s nan")
+    refused(ulm("simulate", "--trace", "x.csv.gz", "--boot-s", "nan"), "--boot-s")
 
 
 def test_energy_accounting_treats_nan_readings_as_missing() -> None:

@@ -113,7 +113,7 @@ def test_cli_now_must_be_a_finite_time() -> None:
     for bad in ("nan", "inf", "-1", "1e300"):
         out = run_ulm("plan", "--snapshot", "examples/snapshots/hot-host.json", "--policy",
                       "seed", "--now", bad, "--format", "json")
-        assert out.returncode == 2 and out.stdout == "" and "error: --now: " in out.stderr
+        assert out.returncode == 2 and out.stdout == "" and out.stderr.startswith("error: --now")
 
 
 def test_power_curve_with_one_point_names_the_curve() -> None:

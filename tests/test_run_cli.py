@@ -64,6 +64,7 @@ def test_commands_without_a_hypervisor_run_without_libvirt(tmp_path: Path) -> No
     assert plan.returncode == 0 and "overloaded hosts 1 -> 0" in plan.stdout, plan.stderr
     assert without_libvirt("simulate", "--help").returncode == 0
     cfg = config(tmp_path)
+    assert without_libvirt("store", "init", "-c", str(cfg)).returncode == 0
     assert without_libvirt("maintenance", "list", "-c", str(cfg)).returncode == 0
     daemon = without_libvirt("run", "-c", str(cfg), "--once")
     refused(daemon, "talks to libvirt", "install libvirt-python")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ulm.errors import UlmError
@@ -23,9 +24,13 @@ class NonFiniteOutput(UlmError):
                          f"{key or '(top level)'}; nothing was written")
 
 
-def dumps(obj: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
+def dumps(obj: Any, *, indent: int | None = None, sort_keys: bool = False,
+          compact: bool = False, default: Callable[[Any], Any] | None = None) -> str:
+    """JSON text of `obj`, or `NonFiniteOutput` naming the first NaN/infinity in it.
+    `compact`: no spaces (an event stream line); `default`: how to write other objects."""
     try:
-        return json.dumps(obj, indent=indent, sort_keys=sort_keys, allow_nan=False)
+        return json.dumps(obj, indent=indent, sort_keys=sort_keys, allow_nan=False,
+                          separators=(",", ":") if compact else None, default=default)
     except ValueError:
         raise NonFiniteOutput(_first_non_finite(obj, "") or "") from None
 

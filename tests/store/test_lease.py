@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import insert, literal, select
+from sqlalchemy import func, insert, literal, select
 
 from ulm.store import Store
 from ulm.store import schema as t
@@ -63,7 +63,10 @@ def test_the_fence_refuses_a_stale_epoch(store: Store) -> None:
                 ["name", "owner", "expires_at"],
                 select(literal(f"probe{seq}"), literal(lease.owner), literal(0.0))
                 .where(lease.fence()))
-            return int(c.execute(stmt).rowcount)
+            c.execute(stmt)
+            # rowcount of INSERT ... SELECT is -1 on psycopg: count what landed instead
+            return int(c.execute(select(func.count()).select_from(t.locks)
+                                 .where(t.locks.c.name == f"probe{seq}")).scalar_one())
 
     assert guarded_write(a, 1) == 1  # the leader writes
     clock.now += 16

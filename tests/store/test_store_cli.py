@@ -134,7 +134,7 @@ def test_newer_and_older_stores(tmp_path: Path) -> None:
 
 def test_in_memory_and_impossible_places(tmp_path: Path) -> None:
     for args in (("run", "--once"), ("status",), ("store", "init")):
-        one_line(ulm(config(tmp_path, "sqlite:///:memory:"), *args), "in-memory SQLite")
+        one_line(ulm(config(tmp_path, "sqlite:///:memory:"), *args), "in-memory")
     (tmp_path / "file").write_text("x")
     one_line(ulm(config(tmp_path, f"sqlite:///{tmp_path}/file/sub/ulm.db"), "run", "--once"),
              f"cannot create the store's directory {tmp_path}/file/sub")

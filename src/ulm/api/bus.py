@@ -13,12 +13,13 @@ import asyncio
 import collections
 import contextlib
 import itertools
-import json
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+
+from ulm.jsonout import dumps
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +30,8 @@ class Event:
     data: dict[str, Any]
 
     def sse(self) -> str:
-        body = json.dumps({"ts": self.ts, "kind": self.kind, "data": self.data},
-                          separators=(",", ":"), default=str)
+        body = dumps({"ts": self.ts, "kind": self.kind, "data": self.data}, compact=True,
+                     default=str)
         return f"id: {self.id}\nevent: {self.kind}\ndata: {body}\n\n"
 
 
