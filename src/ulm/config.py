@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from ulm.address import parse_hostport, valid_host
+from ulm.api.settings import ApiSettings
 from ulm.collect.prometheus_config import PrometheusConfig
 from ulm.config_urls import check_libvirt_uri, check_store_url, check_web_url
 from ulm.errors import ConfigError, UlmError
@@ -269,6 +270,7 @@ class Config(_Strict):
     hosts: Annotated[tuple[HostConfig, ...], Field(min_length=1)]
     power_models: dict[str, PowerModelConfig] = {}
     notify: NotifyConfig = NotifyConfig()
+    api: ApiSettings | None = None  # [api]: the HTTP API and dashboard (or ulm run --http)
     source_path: str = ""  # where this config was read from (filled by the loader)
 
     @model_validator(mode="after")
