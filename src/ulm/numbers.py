@@ -89,3 +89,5 @@ def _show(value: float) -> str:
         text = f"{int(value):,}"
         return text if len(text) <= 30 else text[:27] + "..."
     return repr(value)
+#: `ulm simulate --jobs`: processes at once (each holds a trace and a simulated cluster)
+MAX_JOBS = 256

@@ -34,3 +34,27 @@ def test_parallel_equals_sequential(tmp_path: Path) -> None:
     assert [(r.trace, r.policy) for r in parallel] == [
         (t.traces[0].name.removesuffix(".csv.gz"), t.policy.name) for t in tasks]
     assert sorted(seen) == list(range(len(tasks)))
+
+
+def test_simulate_jobs_on_the_command_line(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    days = [str(write_cut(tmp_path, d, 100)) for d in DAYS[:2]]
+    ulm = str(Path(sys.executable).parent / "ulm")
+
+    def run(jobs: str) -> list[dict[str, object]]:
+        argv = [ulm, "simulate", "--trace", days[0], "--trace", days[1], "--policy", "ulm",
+                "--policy", "lr-mmt-1.2", "--hosts", "50", "--jobs", jobs, "--format", "json"]
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr
+        rows = [json.loads(line) for line in out.stdout.splitlines()]
+        for r in rows:
+            r.pop("wall_s")
+        return rows
+
+    parallel = run("2")
+    assert [(r["policy"], r["trace"]) for r in parallel] == [
+        (p, f"planetlab-{d}-100") for p in ("ulm", "lr-mmt-1.2") for d in DAYS[:2]]
+    assert parallel == run("1")

@@ -18,10 +18,11 @@ from ulm.cli.times import parse_time
 from ulm.errors import UlmError
 from ulm.inputs import BadInput, visible
 from ulm.jsonout import dumps
-from ulm.numbers import MAX_BOOT_S, MAX_SEED, MAX_TRACES, bounded
+from ulm.numbers import MAX_BOOT_S, MAX_JOBS, MAX_SEED, MAX_TRACES, bounded
 from ulm.policy import Policy, resolve_policy
 from ulm.sim.engine import SimConfig, SimResult, simulate
 from ulm.sim.hosttypes import parse_hosts
+from ulm.sim.sweep import Task, run_all
 from ulm.sim.traces import Trace, chain, load_trace
 
 
@@ -30,9 +31,10 @@ from ulm.sim.traces import Trace, chain, load_trace
 def simulate_cmd(
     trace: Annotated[list[Path], typer.Option(
         "--trace", help="Trace file (PlanetLab or GCD .csv.gz); repeat for several days.")],
-    policy: Annotated[str, typer.Option(
+    policy: Annotated[list[str] | None, typer.Option(
         "--policy", help="Built-in policy name (npa, dvfs, thr-mmt-0.8, lr-mmt-1.2, seed, "
-                         "ulm, ...) or a policy file.")] = "ulm",
+                         "ulm, ...) or a policy file; repeat to compare several "
+                         "(default: ulm).")] = None,
     hosts: Annotated[str, typer.Option(
         "--hosts", help="Number of CloudSim hosts (even ids HP ML110 G4, odd G5), or "
                         "g4:N,g5:M.")] = "800",
@@ -50,6 +52,9 @@ def simulate_cmd(
         "--boot-s", help="Real host power states: empty hosts draw idle power until the "
                          "policy powers them off; a power-on takes this many seconds at full "
                          "power. Default: CloudSim's instant, free on/off.")] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", help="Run this many simulations at once (processes; results are the "
+                             "same as one at a time).")] = 1,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
 ) -> None:
     """Simulate a policy over one or more days of trace and report energy and SLA."""
@@ -60,15 +65,11 @@ def simulate_cmd(
     if len(trace) > MAX_TRACES:
         raise BadInput("--trace", f"{len(trace)} files: at most {MAX_TRACES} in one run",
                        kind="too_large")
+    bounded("--jobs", jobs, 1, MAX_JOBS)
     cluster = parse_hosts(hosts)
-    pol = resolve_policy(policy)
-    if seed:
-        pol = pol.model_copy(update={"selection": pol.selection.model_copy(
-            update={"seed": seed})})
+    pols = [_seeded(resolve_policy(p), seed) for p in (policy or ["ulm"])]
     mode = "compat" if cloudsim_compat else "honest"
-    begin = _start(start, pol)
-    if boot_s is not None and not 0 <= boot_s <= 86400:  # also false for NaN
-        raise UlmError(f"--boot-s {boot_s:g}: a boot takes from 0 to 86400 seconds")
+    begin = max(_start(start, p) for p in pols)  # the same --start for every policy
     try:
         config = SimConfig(mode=mode, hosts=cluster, seed=seed, start=begin, boot_s=boot_s)
     except ValueError as exc:
@@ -76,12 +77,23 @@ def simulate_cmd(
     traces = [load_trace(p) for p in trace]  # every file is checked before anything runs
     if chain_days:
         traces = [chain(traces)]
-    results = [_run(t, pol, config, fmt, len(traces)) for t in traces]
+    if jobs == 1:
+        results = [_run(t, pol, config, fmt, len(traces) * len(pols))
+                   for pol in pols for t in traces]
+    else:  # the traces are read again inside the workers: only paths cross processes
+        days = [tuple(trace)] if chain_days else [(p,) for p in trace]
+        results = run_all([Task(d, pol, config) for pol in pols for d in days], jobs)
     if fmt is Format.json:
         for r in results:
             print(dumps(r.to_dict()))
         return
     console.print(_table(results))
+
+
+def _seeded(pol: Policy, seed: int) -> Policy:
+    if not seed:
+        return pol
+    return pol.model_copy(update={"selection": pol.selection.model_copy(update={"seed": seed})})
 
 
 def _start(text: str | None, pol: Policy) -> float:
