@@ -29,7 +29,7 @@ from ulm.config_urls import check_libvirt_uri, check_store_url, check_web_url
 from ulm.errors import ConfigError, UlmError
 from ulm.model import PowerCurve
 from ulm.notify.settings import NotifyConfig
-from ulm.redact import redact
+from ulm.redact import redact, remember
 from ulm.tomlfile import load_model
 
 DAY_S = 86400.0
@@ -217,7 +217,13 @@ class PowerConfig(_Strict):
         return self
 
     def secret(self) -> str:
-        """The BMC password, read when needed (never kept in logs or reprs)."""
+        """The BMC password, read when needed (never kept in logs or reprs), and remembered
+        by `ulm.redact` so that no message can show it, whatever quotes it."""
+        value = self._read_secret()
+        remember(value)
+        return value
+
+    def _read_secret(self) -> str:
         if self.password_file:
             try:
                 return Path(self.password_file).read_text().strip()
