@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ulm import upkeep
 from ulm.clock import Clock
 from ulm.collect.base import Collection, MetricsSource
 from ulm.conditions import Conditions
@@ -30,7 +31,6 @@ from ulm.config import Config
 from ulm.errors import UlmError
 from ulm.executor import Executor, PlanResult
 from ulm.lockkeeper import STORE_ERRORS, LockKeeper, LockState, describe, one_line
-from ulm.maintenance import BookingView, Step, return_home, step
 from ulm.metrics import Metrics
 from ulm.model import HostState, Plan
 from ulm.policy import Policy, resolve_policy
@@ -124,8 +124,10 @@ class Daemon:
         host, _, pid = holder[0].rpartition(":")
         if host != socket.gethostname() or not pid.isdigit() or alive(int(pid)):
             return False
-        log.warning("taking over the lock of %s: that process is gone", describe(holder[0]))
-        return bool(self.store.take_over_lock(self.owner, holder[0], ttl))
+        taken = bool(self.store.take_over_lock(self.owner, holder[0], ttl))
+        if taken:  # said once it happened (a store that fails makes this a retry)
+            log.warning("took over the lock of %s: that process is gone", describe(holder[0]))
+        return taken
 
     def release(self) -> None:
         """Stops the heartbeat and gives the lock back (if the store lets it)."""
@@ -315,53 +317,8 @@ class Daemon:
                               f"{snap.vm(snap.vm_index[v]).host}" if v in snap.vm_index else "")
 
     def advance_maintenance(self, snap: Snapshot, now: float) -> bool:
-        """Moves every booking on by one step; runs its power actions in enforce mode."""
-        changed = False
-        speed = self.store.migration_speed()
-        for b in self.store.bookings(active_only=True):
-            view = BookingView(b.id, b.host, b.start, b.end, b.power_off, b.status)
-            nxt = step(view, snap, self.policy, now, speed)
-            if nxt.actions and self.mode is Mode.enforce:
-                plan = Plan(snap.id, self.policy.digest, now, nxt.actions)
-                plan_id = self.store.save_plan(plan, "maintenance")
-                result = self.apply(plan, plan_id)
-                if any(o.status.value != "done" for o in result.outcomes):
-                    detail = "; ".join(o.detail for o in result.outcomes)
-                    self.conditions.begin(f"maintenance:{b.id}",
-                                          f"maintenance #{b.id} on {b.host}: {detail}")
-                    self.store.set_booking(b.id, b.status, f"power action failed: {detail}")
-                    continue
-                self.conditions.end(f"maintenance:{b.id}")
-            elif nxt.actions:
-                log.info("maintenance #%d on %s would %s (mode %s)", b.id, b.host,
-                         nxt.actions[0].kind, self.mode.value)
-                continue
-            if nxt.status == "draining" and b.status != "draining":
-                i = snap.host_index[b.host]
-                self.store.set_home_vms(b.id, [snap.vm_names[k] for k in range(snap.n_vms)
-                                               if snap.vm_host[k] == i])
-            if nxt.status == "done" and b.return_home and b.home_vms:
-                nxt = self._return_home(b, snap, now, nxt)
-            if (nxt.status, nxt.detail) != (b.status, b.detail):
-                if nxt.status == "blocked" or "still on" in nxt.detail:
-                    log.warning("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
-                else:
-                    log.info("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
-                self.store.set_booking(b.id, nxt.status, nxt.detail)
-                changed = changed or nxt.status != b.status
-        return changed
-
-    def _return_home(self, b: Any, snap: Snapshot, now: float, nxt: Step) -> Step:
-        moves, problems = return_home(snap, self.policy, b.host, b.home_vms, now)
-        self.conditions.track(f"return-home:{b.id}", {
-            p: f"maintenance #{b.id} on {b.host}: {p}" for p in problems})
-        if moves and self.mode is Mode.enforce:
-            plan = Plan(snap.id, self.policy.digest, now, tuple(moves))
-            result = self.apply(plan, self.store.save_plan(plan, "maintenance"))
-            done = sum(1 for o in result.outcomes if o.status.value == "done")
-            return Step(nxt.status, f"{nxt.detail}; {done} of {len(b.home_vms)} VM(s) "
-                        f"returned home{'; ' + '; '.join(problems) if problems else ''}")
-        return nxt
+        """Moves every booking on by one step (`ulm.upkeep.advance_maintenance`)."""
+        return upkeep.advance_maintenance(self, snap, now)
 
     def apply(self, plan: Plan, plan_id: str) -> PlanResult:
         result = self.executor.execute(plan, plan_id)
@@ -378,43 +335,10 @@ class Daemon:
         return result
 
     def retain(self, now: float) -> None:
-        """Downsamples and expires old samples, once per bucket (not every round)."""
-        c = self.cfg.collect
-        if now - self._retained_at < c.bucket_s:
-            return
-        raw, gone = self.store.retention(now, c.raw_keep_s, c.bucket_s, c.keep_s)
-        self._retained_at = now
-        if raw or gone:
-            log.info("retention: %d raw samples downsampled, %d expired", raw, gone)
+        upkeep.retain(self, now)
 
     def meter(self, now: float) -> None:
-        """Reads the power meter of every BMC that has one, every `power_interval_s`.
-
-        A BMC that fails is left alone for ten intervals (a dead BMC must not slow every
-        round); one without a meter is not asked again until the daemon restarts.
-        """
-        every = self.cfg.collect.power_interval_s
-        if every <= 0 or now - self._metered_at < every:
-            return
-        self._metered_at = now
-        readings: dict[str, float] = {}
-        for host, driver in getattr(self.executor, "power", {}).items():
-            read = getattr(driver, "reading_w", None)
-            if read is None or self._meter_quiet.get(host, float("-inf")) > now:
-                continue
-            try:
-                watts = read()
-            except Exception as exc:  # a PowerError names the host and BMC, never a secret
-                self.conditions.begin(f"meter:{host}", f"power reading of {host} failed: {exc}")
-                self._meter_quiet[host] = now + 10 * every
-                continue
-            self.conditions.end(f"meter:{host}", f"power reading of {host} works again")
-            if watts is None:
-                self._meter_quiet[host] = float("inf")
-                log.info("%s: the BMC has no power meter; energy uses the power model", host)
-                continue
-            readings[host] = watts
-        self.store.add_power_readings(now, readings)
+        upkeep.meter(self, now)
 
     def gather(self, now: float) -> Collection:
         """One reading of every source, merged; hosts that say nothing are logged when they

@@ -15,7 +15,7 @@ from ulm.clock import SimClock
 from ulm.collect.base import Collection, MetricsSource
 from ulm.collect.sim_source import SimSource
 from ulm.config import CollectConfig, Config, HostConfig, StoreConfig
-from ulm.daemon import Daemon, Mode
+from ulm.daemon import Daemon, Mode, RoundResult
 from ulm.drivers.sim import SimCluster
 from ulm.executor import Executor, Limits
 from ulm.policy import Policy, parse_policy
@@ -112,7 +112,7 @@ class World:
     source: SimSource
     extra: list[MetricsSource] = field(default_factory=list)
 
-    def rounds(self, n: int) -> list[object]:
+    def rounds(self, n: int) -> list[RoundResult]:
         out = []
         for _ in range(n):
             out.append(self.daemon.run_round())

@@ -24,10 +24,9 @@ def status(cfg: Path, *args: str) -> str:
     return out.stdout
 
 
-def moves(results: list[object]) -> list[str]:
+def moves(results: list[RoundResult]) -> list[str]:
     out = []
     for r in results:
-        assert isinstance(r, RoundResult)
         if r.plan is not None:
             out += [f"{a.vm}: {a.src} -> {a.dst}" for a in r.plan.actions if isinstance(a, Move)]
     return out
@@ -61,7 +60,7 @@ def test_a_dead_munin_node_leaves_no_figure_to_act_on(tmp_path: Path,
         cool.stop()
     assert moves(after) == []  # 95 % that nobody measured any more decides nothing
     last = after[-1]
-    assert isinstance(last, RoundResult) and last.plan is not None
+    assert last.plan is not None
     (row,) = [d for d in last.plan.decisions if d.host == "hA"]
     assert row.trigger == "stale host metrics (last figure 95%)"
     assert "host figures stale" in row.outcome
