@@ -104,11 +104,11 @@ class Daemon:
                            f"{' (' + describe(holder[0]) + ')' if holder else ''}; "
                            "refusing to start a second one")
         self._locked = True
-        self._recover()
         twin = getattr(self.store, "twin", None)  # its own connection, for its own thread
         self.keeper = LockKeeper(twin() if twin else self.store, self.owner, ttl,
                                  min(5.0, ttl / 4), self._lock_changed)
         self.keeper.start()
+        self._recover()  # a store failure here: degraded, and done again when it is back
 
     def _recover(self) -> None:
         for outcome in self.executor.recover():

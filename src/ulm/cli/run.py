@@ -120,6 +120,8 @@ def apply_cmd(config: ConfigOpt, plan_id: str,
         d = daemon(rt, Mode.enforce)
         d.start()
         try:
+            if not d.acting:  # the store takes no writes (logged): no journal, no lock
+                raise UlmError(f"plan {plan_id} not applied: the store takes no writes")
             d.collect(time.time())  # the re-checks need a fresh picture
             result = d.apply(plan, plan_id)
         finally:
