@@ -30,18 +30,20 @@ def advance_maintenance(d: Daemon, snap: Snapshot, now: float) -> bool:
             if any(o.status.value != "done" for o in result.outcomes):
                 detail = "; ".join(o.detail for o in result.outcomes)
                 d.conditions.begin(f"maintenance:{b.id}",
-                                      f"maintenance #{b.id} on {b.host}: {detail}")
+                                   f"maintenance #{b.id} on {b.host}: {detail}")
                 d.store.set_booking(b.id, b.status, f"power action failed: {detail}")
                 continue
             d.conditions.end(f"maintenance:{b.id}")
         elif nxt.actions:
-            log.info("maintenance #%d on %s would %s (mode %s)", b.id, b.host,
-                     nxt.actions[0].kind, d.mode.value)
+            # not a failure, but the same every round until someone acts: said once
+            d.conditions.begin(f"would:{b.id}", f"maintenance #{b.id} on {b.host} would "
+                               f"{nxt.actions[0].kind} (mode {d.mode.value})", logging.INFO)
             continue
+        d.conditions.end(f"would:{b.id}")
         if nxt.status == "draining" and b.status != "draining":
             i = snap.host_index[b.host]
             d.store.set_home_vms(b.id, [snap.vm_names[k] for k in range(snap.n_vms)
-                                           if snap.vm_host[k] == i])
+                                        if snap.vm_host[k] == i])
         if nxt.status == "done" and b.return_home and b.home_vms:
             nxt = _return_home(d, b, snap, now, nxt)
         if (nxt.status, nxt.detail) != (b.status, b.detail):
