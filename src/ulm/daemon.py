@@ -327,9 +327,10 @@ class Daemon:
         for seq, outcome in enumerate(result.outcomes, 1):
             self.store.record_outcome(plan_id, seq, outcome)
             # each outcome is its own event (not a state that repeats): logged once, and
-            # anything but done at WARNING
-            log.log(logging.INFO if outcome.status.value == "done" else logging.WARNING,
-                    "%s: %s %s", plan_id, outcome.status.value, outcome.detail or outcome.action)
+            # anything but done at WARNING (skipped) or ERROR (failed), as on main
+            log.log({"done": logging.INFO, "skipped": logging.WARNING}.get(
+                outcome.status.value, logging.ERROR), "%s: %s %s", plan_id,
+                outcome.status.value, outcome.detail or outcome.action)
         failed = any(o.status.value == "failed" for o in result.outcomes)
         self.store.set_plan_status(plan_id, "failed" if failed else "applied")
         return result
