@@ -1,8 +1,11 @@
 """The daemon: every interval collect -> snapshot -> schedule -> (advise | enforce) -> record.
 
 Modes: `observe` collects only; `advise` stores the plan for an admin to `ulm apply`; `enforce`
-executes it. One daemon per store (a lock in the database); SIGTERM lets in-flight migrations
-finish (or hit their deadline and be aborted) and starts nothing new.
+executes it. One daemon per store: a lock in the database, renewed by a heartbeat thread for
+as long as the process runs (`ulm.lockkeeper`). It acts only while that lock is confirmed and
+the store takes writes; otherwise it keeps collecting (in memory, written out when the store
+takes writes again) and acts on nothing. SIGTERM lets in-flight migrations finish (or hit their
+deadline and be aborted) and starts nothing new; SIGHUP reloads the policy.
 """
 
 from __future__ import annotations
@@ -12,24 +15,34 @@ import logging
 import os
 import signal
 import socket
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+import numpy as np
+
+from ulm import upkeep
 from ulm.clock import Clock
 from ulm.collect.base import Collection, MetricsSource
+from ulm.conditions import Conditions
 from ulm.config import Config
 from ulm.errors import UlmError
 from ulm.executor import Executor, PlanResult
-from ulm.maintenance import BookingView, Step, return_home, step
+from ulm.lockkeeper import STORE_ERRORS, LockKeeper, LockState, describe, one_line
 from ulm.metrics import Metrics
-from ulm.model import Plan
-from ulm.policy import Policy
+from ulm.model import HostState, Plan
+from ulm.policy import Policy, resolve_policy
 from ulm.procs import alive
+from ulm.redact import redact
 from ulm.scheduler import schedule
 from ulm.snapshot import Snapshot
 
 log = logging.getLogger("ulm.daemon")
+
+#: Collections kept in memory while the store takes no writes (a day of 60 s rounds).
+BACKLOG = 1440
 
 
 class Mode(enum.StrEnum):
@@ -58,7 +71,16 @@ class Daemon:
         self.mode = mode
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.metrics: Metrics | None = None
+        self.lock_ttl_s = max(3 * cfg.collect.interval_s, 30.0)
+        self.on_policy: list[Callable[[Policy], None]] = []  # told of a reloaded policy
+        self.conditions = Conditions(log)
+        self.exit_code = 0  # 1: the lock was lost to another daemon
+        self.keeper: LockKeeper | None = None
+        self._locked = False  # the lock was taken (a start on a failed store takes it later)
+        self._store_ok = True
+        self._backlog: deque[Collection] = deque(maxlen=BACKLOG)
         self._stop = False
+        self._reload = False
         self._retained_at = float("-inf")
         self._metered_at = float("-inf")
         self._meter_quiet: dict[str, float] = {}  # host -> no reading attempt before this
@@ -66,16 +88,32 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        ttl = max(3 * self.cfg.collect.interval_s, 30.0)
+        """Takes the lock (or, on a store that takes no writes, starts degraded and takes it
+        once the store does), reconciles the journal, primes the counters."""
+        try:
+            self._take_lock()
+        except STORE_ERRORS as exc:
+            self._store_failed(exc)
+        self.prime()
+
+    def _take_lock(self) -> None:
+        ttl = self.lock_ttl_s
         if not self.store.acquire_lock(self.owner, ttl) and not self._take_over_dead(ttl):
             holder = self.store.lock_holder()
             raise UlmError("another ULM daemon holds the lock on this store"
-                           f"{' (' + holder[0] + ')' if holder else ''}; "
+                           f"{' (' + describe(holder[0]) + ')' if holder else ''}; "
                            "refusing to start a second one")
+        self._locked = True
+        twin = getattr(self.store, "twin", None)  # its own connection, for its own thread
+        self.keeper = LockKeeper(twin() if twin else self.store, self.owner, ttl,
+                                 min(5.0, ttl / 4), self._lock_changed)
+        self.keeper.start()
         curves = self.cfg.curves()  # the config's labels and power curves reach snapshots
         self.store.set_host_meta({h.name: (h.labels, curves.get(h.name)) for h in self.cfg.hosts})
+        self._recover()  # a store failure here: degraded, and done again when it is back
+
+    def _recover(self) -> None:
         self.executor.recover()  # logs and records each recovered entry itself, once
-        self.prime()
 
     def _take_over_dead(self, ttl: float) -> bool:
         """A daemon that crashed on this machine left its lock: its process is gone, so the
@@ -86,8 +124,24 @@ class Daemon:
         host, _, pid = holder[0].rpartition(":")
         if host != socket.gethostname() or not pid.isdigit() or alive(int(pid)):
             return False
-        log.warning("taking over the lock of %s: that process is gone", holder[0])
-        return bool(self.store.take_over_lock(self.owner, holder[0], ttl))
+        taken = bool(self.store.take_over_lock(self.owner, holder[0], ttl))
+        if taken:  # said once it happened (a store that fails makes this a retry)
+            log.warning("took over the lock of %s: that process is gone", describe(holder[0]))
+        return taken
+
+    def release(self) -> None:
+        """Stops the heartbeat and gives the lock back (if the store lets it)."""
+        if self.keeper is not None:
+            self.keeper.stop()
+            if self.keeper.state is LockState.lost:
+                return
+        if not self._locked:
+            return
+        try:
+            self.store.release_lock(self.owner)
+        except STORE_ERRORS as exc:
+            log.error("cannot release the store lock (%s): it expires in %.0f s",
+                      one_line(exc), self.lock_ttl_s)
 
     def prime(self, seconds: float = 2.0) -> None:
         """CPU figures are counter deltas: read every counter once so that the first round
@@ -106,40 +160,126 @@ class Daemon:
             log.info("signal %d: finishing in-flight work, then stopping", signum)
             self.stop()
 
+        def hangup(signum: int, frame: FrameType | None) -> None:
+            self._reload = True  # the main loop reloads: no file I/O inside a handler
+
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGHUP, hangup)
 
-    def run(self, rounds: int | None = None) -> None:
-        """Runs until stopped, or for `rounds` rounds."""
+    def reload_policy(self) -> bool:
+        """SIGHUP: the config's policy, read again. A broken one is refused (its one-line
+        error logged) and the policy in force stays."""
+        self._reload = False
+        ref = self.cfg.policy_ref()
+        try:
+            policy = resolve_policy(ref)
+        except Exception as exc:  # a ConfigError names file, key and line; never die of it
+            log.error("SIGHUP: policy refused, keeping %s (%s): %s", self.policy.name,
+                      self.policy.digest, (str(exc).splitlines() or [type(exc).__name__])[0])
+            return False
+        old, self.policy = self.policy, policy
+        for listener in self.on_policy:
+            listener(policy)
+        log.info("SIGHUP: policy %s (%s) reloaded from %s; was %s (%s)", policy.name,
+                 policy.digest, ref, old.name, old.digest)
+        return True
+
+    def run(self, rounds: int | None = None) -> int:
+        """Runs until stopped, or for `rounds` rounds. Returns the exit status: 1 if the
+        lock was lost to another daemon."""
         self.start()
         done = 0
         try:
             while not self._stop:
+                if self._reload:
+                    self.reload_policy()
                 started = self.clock.now()
                 self.run_round()
                 done += 1
                 if rounds is not None and done >= rounds:
                     break
-                self.store.refresh_lock(self.owner, max(3 * self.cfg.collect.interval_s, 30.0))
                 self._sleep_until(started + self.cfg.collect.interval_s)
         finally:
-            self.store.release_lock(self.owner)
+            self.release()
+        return self.exit_code
 
     def _sleep_until(self, t: float) -> None:
         while not self._stop and self.clock.now() < t:
+            if self._reload:
+                self.reload_policy()
             self.clock.sleep(min(0.5, t - self.clock.now()))
+
+    # -- may it act? ---------------------------------------------------------------------------
+
+    @property
+    def acting(self) -> bool:
+        """The lock is confirmed and the store takes writes: the only state to act in."""
+        return (self._locked and self._store_ok
+                and (self.keeper is None or self.keeper.held))
+
+    def _lock_changed(self, state: LockState, why: str) -> None:
+        """From the heartbeat thread: the executor stops starting actions at once."""
+        if state is LockState.held:
+            return  # the next round resumes (and says so) once the store takes writes too
+        self.executor.stopping = True
+        if state is LockState.lost:
+            self._stop = True
+            self.exit_code = 1
+            log.error("lost the store lock (%s): acting on nothing more; stopping once the "
+                      "actions in flight end", why)
+            return
+        self._degraded(f"cannot renew the store lock: {why}")
+
+    def _store_failed(self, exc: BaseException) -> None:
+        self._store_ok = False
+        self.executor.stopping = True
+        self._degraded(one_line(exc))
+
+    def _degraded(self, why: str) -> None:
+        self.conditions.begin("store", redact(
+            f"store {self.store_name}: {why}: monitoring in memory only, acting on nothing "
+            "until it takes writes again"), logging.ERROR)
+
+    def _store_back(self) -> None:
+        """A round's writes went through: act again if the lock is confirmed too."""
+        was_ok, self._store_ok = self._store_ok, True
+        if not was_ok and self._locked:
+            self._recover()  # a write that failed mid-plan may have left an entry open
+        if self.acting:
+            self.executor.stopping = self._stop
+            self.conditions.end("store", f"store {self.store_name} takes writes again: "
+                                "acting again")
+
+    @property
+    def store_name(self) -> str:
+        engine = getattr(self.store, "engine", None)
+        return redact(str(engine.url)) if engine is not None else "store"
 
     # -- one round -----------------------------------------------------------------------------
 
     def run_round(self) -> RoundResult:
         now = self.clock.now()
-        collection = self.collect(now)
+        collection = self.gather(now)
+        try:
+            return self._round(now, collection)
+        except STORE_ERRORS as exc:  # disk full, read-only, database gone: degrade, go on
+            self._store_failed(exc)
+            return RoundResult(collection, None, None, None)
+
+    def _round(self, now: float, collection: Collection) -> RoundResult:
+        self._backlog.append(collection)
+        self._flush()
+        if not self._locked:
+            self._take_lock()  # started on a store that took no writes
+        self._store_back()
         self.meter(now)
         self.retain(now)
-        if self.mode is Mode.observe:
-            return RoundResult(collection, None, None, None)
         snap = self.executor.with_backoff(
             self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s))
+        self.report(snap)
+        if self.mode is Mode.observe or not self.acting:
+            return RoundResult(collection, None, None, None)
         if self.advance_maintenance(snap, now):  # a host closed or reopened: look again
             snap = self.executor.with_backoff(
                 self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s))
@@ -147,9 +287,8 @@ class Daemon:
         if self.metrics is not None:
             self.metrics.observe_snapshot(snap)
             self.metrics.observe_plan(plan)
-        for problem in plan.problems:
-            log.warning("plan problem: %s", problem)
-        if not plan.actions:
+        self.conditions.track("problem", {p: f"plan problem: {p}" for p in plan.problems})
+        if not plan.actions or not self.acting:
             return RoundResult(collection, plan, None, None)
         plan_id = self.store.save_plan(plan, self.mode.value)
         log.info("plan %s: %d action(s) (%s)", plan_id, len(plan.actions), self.mode.value)
@@ -158,52 +297,30 @@ class Daemon:
         result = self.apply(plan, plan_id)
         return RoundResult(collection, plan, plan_id, result)
 
-    def advance_maintenance(self, snap: Snapshot, now: float) -> bool:
-        """Moves every booking on by one step; runs its power actions in enforce mode."""
-        changed = False
-        speed = self.store.migration_speed()
-        for b in self.store.bookings(active_only=True):
-            view = BookingView(b.id, b.host, b.start, b.end, b.power_off, b.status)
-            nxt = step(view, snap, self.policy, now, speed)
-            if nxt.actions and self.mode is Mode.enforce:
-                plan = Plan(snap.id, self.policy.digest, now, nxt.actions)
-                plan_id = self.store.save_plan(plan, "maintenance")
-                result = self.apply(plan, plan_id)
-                if any(o.status.value != "done" for o in result.outcomes):
-                    detail = "; ".join(o.detail for o in result.outcomes)
-                    log.warning("maintenance #%d on %s: %s", b.id, b.host, detail)
-                    self.store.set_booking(b.id, b.status, f"power action failed: {detail}")
-                    continue
-            elif nxt.actions:
-                log.info("maintenance #%d on %s would %s (mode %s)", b.id, b.host,
-                         nxt.actions[0].kind, self.mode.value)
-                continue
-            if nxt.status == "draining" and b.status != "draining":
-                i = snap.host_index[b.host]
-                self.store.set_home_vms(b.id, [snap.vm_names[k] for k in range(snap.n_vms)
-                                               if snap.vm_host[k] == i])
-            if nxt.status == "done" and b.return_home and b.home_vms:
-                nxt = self._return_home(b, snap, now, nxt)
-            if (nxt.status, nxt.detail) != (b.status, b.detail):
-                if nxt.status == "blocked" or "still on" in nxt.detail:
-                    log.warning("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
-                else:
-                    log.info("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
-                self.store.set_booking(b.id, nxt.status, nxt.detail)
-                changed = changed or nxt.status != b.status
-        return changed
+    def _flush(self) -> None:
+        """Writes the collections the store has not taken yet, oldest first."""
+        while self._backlog:
+            self.store.add_collection(self._backlog[0], managed=self.cfg.manages)
+            self._backlog.popleft()
 
-    def _return_home(self, b: Any, snap: Snapshot, now: float, nxt: Step) -> Step:
-        moves, problems = return_home(snap, self.policy, b.host, b.home_vms, now)
-        for p in problems:
-            log.warning("maintenance #%d on %s: %s", b.id, b.host, p)
-        if moves and self.mode is Mode.enforce:
-            plan = Plan(snap.id, self.policy.digest, now, tuple(moves))
-            result = self.apply(plan, self.store.save_plan(plan, "maintenance"))
-            done = sum(1 for o in result.outcomes if o.status.value == "done")
-            return Step(nxt.status, f"{nxt.detail}; {done} of {len(b.home_vms)} VM(s) "
-                        f"returned home{'; ' + '; '.join(problems) if problems else ''}")
-        return nxt
+    def report(self, snap: Snapshot) -> None:
+        """Hosts whose own figures went stale and VMs no reachable host lists: once each."""
+        stale_s = self.cfg.collect.stale_s
+        stale = {h.name: _stale_host(h.name, h.cpu_history, stale_s)
+                 for h in snap.hosts if h.stale and h.state is HostState.ON}
+        self.conditions.track("stale-host", stale, lambda h: f"{h}: its own figures are fresh")
+        gone = {}
+        for i in np.flatnonzero(snap.vm_gone).tolist():
+            vm = snap.vm(i)
+            state = snap.host_state[snap.host_index[vm.host]]
+            gone[vm.name] = (f"VM {vm.name} is gone: no reachable host has listed it for "
+                             f"{stale_s:g} s (last on {vm.host}, which is {state.value})")
+        self.conditions.track("gone", gone, lambda v: f"VM {v} is listed again on "
+                              f"{snap.vm(snap.vm_index[v]).host}" if v in snap.vm_index else "")
+
+    def advance_maintenance(self, snap: Snapshot, now: float) -> bool:
+        """Moves every booking on by one step (`ulm.upkeep.advance_maintenance`)."""
+        return upkeep.advance_maintenance(self, snap, now)
 
     def apply(self, plan: Plan, plan_id: str) -> PlanResult:
         result = self.executor.execute(plan, plan_id)
@@ -215,51 +332,34 @@ class Daemon:
         return result
 
     def retain(self, now: float) -> None:
-        """Downsamples and expires old samples, once per bucket (not every round)."""
-        c = self.cfg.collect
-        if now - self._retained_at < c.bucket_s:
-            return
-        raw, gone = self.store.retention(now, c.raw_keep_s, c.bucket_s, c.keep_s)
-        self._retained_at = now
-        if raw or gone:
-            log.info("retention: %d raw samples downsampled, %d expired", raw, gone)
+        upkeep.retain(self, now)
 
     def meter(self, now: float) -> None:
-        """Reads the power meter of every BMC that has one, every `power_interval_s`.
+        upkeep.meter(self, now)
 
-        A BMC that fails is left alone for ten intervals (a dead BMC must not slow every
-        round); one without a meter is not asked again until the daemon restarts.
-        """
-        every = self.cfg.collect.power_interval_s
-        if every <= 0 or now - self._metered_at < every:
-            return
-        self._metered_at = now
-        readings: dict[str, float] = {}
-        for host, driver in getattr(self.executor, "power", {}).items():
-            read = getattr(driver, "reading_w", None)
-            if read is None or self._meter_quiet.get(host, float("-inf")) > now:
-                continue
-            try:
-                watts = read()
-            except Exception as exc:  # a PowerError names the host and BMC, never a secret
-                log.warning("power reading of %s failed: %s", host, exc)
-                self._meter_quiet[host] = now + 10 * every
-                continue
-            if watts is None:
-                self._meter_quiet[host] = float("inf")
-                log.info("%s: the BMC has no power meter; energy uses the power model", host)
-                continue
-            readings[host] = watts
-        self.store.add_power_readings(now, readings)
-
-    def collect(self, now: float) -> Collection:
-        merged: Collection | None = None
+    def gather(self, now: float) -> Collection:
+        """One reading of every source, merged; hosts that say nothing are logged when they
+        fall silent and when they answer again, not every round."""
+        hosts: list[Any] = []
+        vms: list[Any] = []
+        silent: dict[str, str] = {}
         for source in self.sources:
             col = source.collect(now)
-            for silent in col.silent:
-                log.warning("%s: %s says nothing: %s", source.name, silent.host, silent.error)
-            self.store.add_collection(col, managed=self.cfg.manages)
-            merged = col if merged is None else Collection(now, merged.hosts + col.hosts,
-                                                           merged.vms + col.vms)
-        return merged if merged is not None else Collection(now, ())
+            hosts.extend(col.hosts)
+            vms.extend(col.vms)
+            for h in col.silent:
+                silent[f"{source.name}: {h.host}"] = f"{source.name}: {h.host} says nothing: " \
+                                                     f"{h.error}"
+        self.conditions.track("silent", silent, lambda k: f"{k} answers again")
+        return Collection(now, tuple(hosts), tuple(vms))
 
+    def collect(self, now: float) -> Collection:
+        """Gathers and stores one collection (`ulm apply`'s fresh picture)."""
+        col = self.gather(now)
+        self.store.add_collection(col, managed=self.cfg.manages)
+        return col
+
+
+def _stale_host(name: str, history: tuple[float, ...], stale_s: float) -> str:
+    last = f" (the last one: {history[-1]:.0%})" if history else ""
+    return f"{name}: its own figures are older than {stale_s:g} s{last}: nothing decided for it"

@@ -77,6 +77,9 @@ class Host:
     empty_since: float | None = None  # it has run no VM since then (None: it runs VMs)
     on_since: float | None = None  # when it last came on (None: unknown, long ago)
     power_cycles_24h: int = 0  # power-offs in the last 24 hours
+    #: Its own figures (`cpu_history`) are older than the staleness limit: the last known
+    #: ones, shown but never decided on (the host is neither a source nor a destination).
+    stale: bool = False
 
     @property
     def core_cpu(self) -> float:
@@ -98,6 +101,9 @@ class VM:
     migrating_to: str = ""  # a migration of this VM is in flight towards that host
     last_moved_at: float | None = None  # seconds (epoch or sim clock) of its last migration
     backoff_until: float | None = None  # a failed migration: not moved again before then
+    #: No reachable host has listed it for the staleness limit: it is down (its host crashed,
+    #: or it was destroyed). Always stale too.
+    gone: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ class Runtime:
     hv: LibvirtHypervisor
     sources: list[MetricsSource]
     executor: Executor
+    current: list[Policy]  # [the policy the executor re-checks against]
 
     def close(self) -> None:
         self.hv.close()
@@ -89,22 +90,29 @@ def build(cfg: Config, power: dict[str, Power] | None = None,
                     power_timeout_s=ex.power_timeout_s, power_stagger_s=ex.power_stagger_s,
                     shutdown_grace_s=ex.shutdown_grace_s)
     rt_store = store
+    current = [policy]  # the policy in force: a SIGHUP reload replaces it (`daemon` below)
 
     def recheck(move: Move) -> str | None:
         """The core's own rule, against a snapshot as fresh as the last collection."""
         snap = rt_store.snapshot(time.time(), cfg.collect.window, cfg.collect.stale_s)
-        return check_move(snap, policy, move)
+        return check_move(snap, current[0], move)
 
     if power is None:
         from ulm.power.factory import build_power
         power = build_power(cfg, hv.reachable)
     executor = Executor(hv, WallClock(), store, limits, power=power, check=recheck,
                         manages=cfg.manages)
-    return Runtime(cfg, policy, store, hv, sources, executor)
+    return Runtime(cfg, policy, store, hv, sources, executor, current)
 
 
 def daemon(rt: Runtime, mode: Mode) -> Daemon:
-    return Daemon(rt.cfg, rt.policy, rt.store, rt.sources, rt.executor, WallClock(), mode)
+    d = Daemon(rt.cfg, rt.policy, rt.store, rt.sources, rt.executor, WallClock(), mode)
+
+    def reloaded(policy: Policy) -> None:  # the executor's re-check follows the daemon
+        rt.policy = rt.current[0] = policy
+
+    d.on_policy.append(reloaded)
+    return d
 
 
 class JsonFormatter(logging.Formatter):

@@ -58,6 +58,8 @@ class Snapshot:
     host_empty_since: F64 = field(default_factory=lambda: np.zeros(0))  # NaN: runs VMs
     host_on_since: F64 = field(default_factory=lambda: np.zeros(0))  # NaN: unknown
     host_cycles: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # last 24 h
+    host_stale: B = field(default_factory=lambda: np.zeros(0, np.bool_))  # own figures stale
+    vm_gone: B = field(default_factory=lambda: np.zeros(0, np.bool_))  # listed by no host
     #: A name instead of the content hash: the simulator names its snapshots by trace and
     #: round (hashing 0.4 MB 288 times a simulated day was a tenth of its run time).
     name: str = ""
@@ -91,6 +93,10 @@ class Snapshot:
             fill["host_on_since"] = np.full(n_h, np.nan)
         if len(self.host_cycles) != n_h:
             fill["host_cycles"] = np.zeros(n_h, np.int64)
+        if len(self.host_stale) != n_h:
+            fill["host_stale"] = np.zeros(n_h, np.bool_)
+        if len(self.vm_gone) != n_v:
+            fill["vm_gone"] = np.zeros(n_v, np.bool_)
         for name, value in fill.items():
             object.__setattr__(self, name, value)
         self._check_shapes(n_h, n_v)
@@ -148,7 +154,7 @@ class Snapshot:
                     self.vm_mem_size, self.vm_cpu, self.vm_mem, self.vm_history,
                     self.vm_migratable, self.vm_migrating_to, self.vm_last_moved,
                     self.host_measured, self.host_empty_since, self.host_on_since,
-                    self.host_cycles):
+                    self.host_cycles, self.host_stale, self.vm_stale, self.vm_gone):
             h.update(np.ascontiguousarray(col).tobytes())
         if not np.isnan(self.vm_backoff_until).all():  # hashed only when set: old ids stay
             h.update(np.ascontiguousarray(self.vm_backoff_until).tobytes())
@@ -187,6 +193,7 @@ class Snapshot:
             empty_since=_opt(self.host_empty_since[i]),
             on_since=_opt(self.host_on_since[i]),
             power_cycles_24h=int(self.host_cycles[i]),
+            stale=bool(self.host_stale[i]),
         )
 
     def vm(self, i: int) -> VM:
@@ -207,6 +214,7 @@ class Snapshot:
             migrating_to=self.host_names[dst] if dst >= 0 else "",
             last_moved_at=None if np.isnan(moved) else moved,
             backoff_until=None if np.isnan(backoff) else backoff,
+            gone=bool(self.vm_gone[i]),
         )
 
     # -- building ----------------------------------------------------------------------------
@@ -256,6 +264,8 @@ class Snapshot:
             host_on_since=np.array([np.nan if h.on_since is None else h.on_since
                                     for h in hosts], np.float64),
             host_cycles=np.array([h.power_cycles_24h for h in hosts], np.int64),
+            host_stale=np.array([h.stale for h in hosts], np.bool_),
+            vm_gone=np.array([v.gone for v in vms], np.bool_),
         )
 
 

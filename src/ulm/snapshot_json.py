@@ -64,6 +64,7 @@ class HostIn(_Strict):
     empty_since: Time | None = None
     on_since: Time | None = None
     power_cycles_24h: Count = 0
+    stale: bool = False
 
 
 class VMIn(_Strict):
@@ -80,6 +81,7 @@ class VMIn(_Strict):
     stale: bool = False
     migrating_to: Text = ""
     last_moved_at: Time | None = None
+    gone: bool = False
 
 
 class SnapshotIn(_Strict):
@@ -141,11 +143,12 @@ def parse_snapshot(raw: Any, source: str) -> Snapshot:
                            f"power_curves: {', '.join(map(repr, doc.power_curves)) or 'none'})",
                            f"hosts[{i}].power", kind="unknown_curve")
     hosts = [Host(h.name, Resources(h.cpu, h.mem_mib), h.state, h.cores, h.labels, h.power,
-                  tuple(h.cpu_history), h.empty_since, h.on_since, h.power_cycles_24h)
+                  tuple(h.cpu_history), h.empty_since, h.on_since, h.power_cycles_24h,
+                  h.stale)
              for h in doc.hosts]
     vms = [VM(v.name, v.host, Resources(v.cpu, v.mem_mib), Resources(v.load.cpu, v.load.mem_mib),
               v.vcpus, v.labels, v.migratable, tuple(v.history), v.stale, v.migrating_to,
-              v.last_moved_at) for v in doc.vms]
+              v.last_moved_at, v.gone) for v in doc.vms]
     curves = [PowerCurve(name, tuple(w)) for name, w in doc.power_curves.items()]
     try:
         return Snapshot.build(doc.taken_at, hosts, vms, curves)
@@ -188,7 +191,7 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
              "cores": h.cores, "state": h.state.value, "labels": dict(h.labels),
              "power": h.power, "cpu_history": list(h.cpu_history),
              "empty_since": h.empty_since, "on_since": h.on_since,
-             "power_cycles_24h": h.power_cycles_24h}
+             "power_cycles_24h": h.power_cycles_24h, "stale": h.stale}
             for h in snap.hosts
         ],
         "vms": [
@@ -196,7 +199,7 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
              "vcpus": v.vcpus, "load": {"cpu": v.load.cpu, "mem_mib": v.load.mem_mib},
              "history": list(v.history), "labels": dict(v.labels),
              "migratable": v.migratable, "stale": v.stale, "migrating_to": v.migrating_to,
-             "last_moved_at": v.last_moved_at}
+             "last_moved_at": v.last_moved_at, "gone": v.gone}
             for v in snap.vms
         ],
     }

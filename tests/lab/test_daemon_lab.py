@@ -199,3 +199,28 @@ def test_sigterm_mid_migration_finishes_it_and_stops_cleanly(clean_lab: Lab,
     (plan,) = [p for p in store.plans() if p.mode == "enforce"]
     assert [(o["vm"], o["status"]) for o in store.outcomes(plan.id)] == [("hungry", "done")]
     assert clean_lab.find("hungry") == "labh2"
+
+
+def test_killing_ulm_lab_exec_stops_the_command_inside(lab: Lab, tmp_path: Path) -> None:
+    out = tmp_path / "child.out"
+    child = ("import signal, sys, time\n"
+             "from pathlib import Path\n"
+             "out = Path(sys.argv[1])\n"
+             "def term(n, f):\n"
+             "    out.write_text(out.read_text() + ' TERM')\n"
+             "    sys.exit(5)\n"
+             "signal.signal(signal.SIGTERM, term)\n"
+             "signal.signal(signal.SIGHUP, lambda n, f: out.write_text(out.read_text() + ' HUP'))\n"
+             "out.write_text('ready')\n"
+             "while True:\n"
+             "    time.sleep(0.1)\n")
+    wrapper = subprocess.Popen([ULM, "lab", "exec", "--", sys.executable, "-c", child, str(out)])
+    try:
+        assert eventually(lambda: out.exists() and out.read_text().startswith("ready"), 60)
+        wrapper.send_signal(signal.SIGHUP)
+        assert eventually(lambda: "HUP" in out.read_text(), 30)
+        wrapper.send_signal(signal.SIGTERM)
+        assert wrapper.wait(timeout=30) == 5  # it waited for the command, and says how it ended
+    finally:
+        wrapper.kill()
+    assert out.read_text() == "ready HUP TERM"

@@ -16,6 +16,7 @@ from ulm.cli.common import Format, console, user_errors
 from ulm.errors import UlmError
 from ulm.jsonout import dumps
 from ulm.lab.lab import Lab, exec_prefix, require_root
+from ulm.procs import run_forwarding
 
 lab_app = typer.Typer(help="A real libvirt lab on this machine: hosts in network namespaces.",
                       no_args_is_help=True)
@@ -127,7 +128,7 @@ def exec_cmd(ctx: typer.Context) -> None:
     Lab().state()
     if not ctx.args:
         raise UlmError("usage: ulm lab exec -- COMMAND [ARGS...]")
-    sys.exit(subprocess.run([*exec_prefix(), *ctx.args]).returncode)
+    sys.exit(run_forwarding([*exec_prefix(), *ctx.args]))  # killing it stops the command too
 
 
 @vm_app.command("add")

@@ -56,9 +56,11 @@ def run_cmd(
     d.metrics = served
     d.install_signals()
     try:
-        d.run(rounds=1 if once else rounds)
+        code = d.run(rounds=1 if once else rounds)
     finally:
         rt.close()
+    if code:  # the lock was lost to another daemon (logged): not a clean stop
+        raise typer.Exit(code)
 
 
 @app.command("status")
@@ -77,7 +79,8 @@ def status_cmd(config: ConfigOpt,
     for v in snap.vms:
         util[v.host] += v.load.cpu
     for h in snap.hosts:
-        measured = f" (host {h.cpu_history[-1]:.0%})" if h.cpu_history else ""
+        measured = (f" (host {h.cpu_history[-1]:.0%}{', stale' if h.stale else ''})"
+                    if h.cpu_history else " (host figure stale)" if h.stale else "")
         names = [v.name for v in snap.vms if v.host == h.name]
         hosts.add_row(h.name, h.state.value, f"{util[h.name] / h.capacity.cpu:.0%}{measured}",
                       f"{h.capacity.mem_mib:.0f} MiB", ", ".join(names) or "-")
@@ -85,7 +88,8 @@ def status_cmd(config: ConfigOpt,
     vms = Table("VM", "host", "vCPUs", "CPU", "memory", "note", title="VMs")
     for v in snap.vms:
         vms.add_row(v.name, v.host, str(v.vcpus), f"{v.load.cpu:.2f}",
-                    f"{v.size.mem_mib:.0f} MiB", "stale" if v.stale else "")
+                    f"{v.size.mem_mib:.0f} MiB",
+                    "gone: no reachable host lists it" if v.gone else "stale" if v.stale else "")
     console.print(vms)
 
 
@@ -124,10 +128,12 @@ def apply_cmd(config: ConfigOpt, plan_id: str,
         d = daemon(rt, Mode.enforce)
         d.start()
         try:
+            if not d.acting:  # the store takes no writes (logged): no journal, no lock
+                raise UlmError(f"plan {plan_id} not applied: the store takes no writes")
             d.collect(time.time())  # the re-checks need a fresh picture
             result = d.apply(plan, plan_id)
         finally:
-            rt.store.release_lock(d.owner)
+            d.release()
         render_plan(plan)
         for o in result.outcomes:
             console.print(f"{o.status.value:8} {o.action.kind}: {o.detail}")

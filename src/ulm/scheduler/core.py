@@ -54,6 +54,8 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float, explain: bool = Tru
     before = st.utilisation().copy()
     over = overloaded_hosts(st)
     n_over_before = int(over.sum())
+    if snapshot.host_stale.any():
+        _stale_hosts(st, draft)
     evacuate(st, draft, over)
     relieve(st, over, draft)
     if pol.balance.enabled:
@@ -93,13 +95,25 @@ def _in_force(policy: Policy, now: float) -> tuple[Policy, Period, list[str]]:
     return pol, period, notes
 
 
+def _stale_hosts(st: State, draft: Draft) -> None:
+    """One explain row per ON host whose own figures went stale: why nothing moves off or
+    onto it (its load is unknown, not its last figure)."""
+    snap = st.snap
+    for h in np.flatnonzero(snap.host_stale & snap.host_on).tolist():
+        last = snap.host_measured[h][~np.isnan(snap.host_measured[h])]
+        figure = f" (last figure {last[-1]:.0%})" if len(last) else ""
+        draft.decisions.append(Decision(
+            "", snap.host_names[h], f"stale host metrics{figure}",
+            "kept: host figures stale; neither source nor destination"))
+
+
 def overloaded_hosts(st: State) -> B:
     """Hosts that are ON, hold VMs and are overloaded on CPU (the detector) or memory."""
     cpu = _cpu_over(st, np.arange(st.snap.n_hosts))
     n = st.snap.n_hosts
     mem: B = exceeds_each(st.host_mem_use, st.snap.host_mem,
                        np.full(n, st.policy.overload.memory_threshold), tolerance(st.policy))
-    active = st.host_count > 0
+    active = (st.host_count > 0) & ~st.snap.host_stale
     if st.policy.compat != "cloudsim":
         active &= st.snap.host_on
     return (cpu | mem) & active
@@ -286,7 +300,7 @@ def _cannot_empty(st: State, draft: Draft, host: int) -> None:
 def balance(st: State, over: B, draft: Draft) -> None:
     """Hosts far above the mean hand VMs to the coolest host, while that narrows the gap."""
     rule = st.policy.balance
-    on = st.snap.host_on & ~st.maintenance
+    on = st.usable & ~st.maintenance
     if on.sum() < 2:
         return
     limit = float(st.host_cur[on].sum() / st.snap.host_cpu[on].sum()) + rule.spread
@@ -347,7 +361,7 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
         excluded = over | maintenance(st) | (st.start_util == 0)
         tried |= st.start_util == 0
     else:
-        excluded = over | maintenance(st) | (st.host_count == 0) | ~st.snap.host_on
+        excluded = over | maintenance(st) | (st.host_count == 0) | ~st.usable
     # CloudSim ranks by the utilisation at the round's start, whatever moved since: the order
     # is fixed (a stable sort: ties go to the lowest host index).
     order = np.argsort(st.start_util, kind="stable")

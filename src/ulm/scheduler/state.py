@@ -81,6 +81,9 @@ class State:
     curve_w: F64  # ... and the watts there
     curve_len: I64  # breakpoints per curve
     member: B  # V x G: VM in anti-affinity group g (G = 0 without groups)
+    #: per host: ON and its own figures are fresh. A host whose figures went stale is
+    #: neither a source nor a destination: nothing is decided from figures nobody measured.
+    usable: B
 
     @cached_property
     def lists(self) -> VmLists:
@@ -95,7 +98,7 @@ class State:
 
     @property
     def H(self) -> tuple[Any, ...]:
-        return (self.snap.host_on, self.host_num, self.host_curve, self.curve_x, self.curve_w,
+        return (self.usable, self.host_num, self.host_curve, self.curve_x, self.curve_w,
                 self.curve_len, self.start_watts)
 
     @property
@@ -151,6 +154,7 @@ class State:
                              snap.vm_mem], axis=1).astype(np.float64),
             member=_membership(_groups(snap, policy)),
             host_curve=curves[0], curve_x=curves[1], curve_w=curves[2], curve_len=curves[3],
+            usable=snap.host_on & ~snap.host_stale if snap.host_stale.any() else snap.host_on,
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -239,6 +243,8 @@ def _with_measured(snap: Snapshot, cur: F64, hist: F64) -> tuple[F64, F64]:
     overhead, so moving a VM still moves its load.
     """
     meas = snap.host_measured
+    if snap.host_stale.any():  # a stale figure is not a measurement (the host is not used)
+        meas = np.where(snap.host_stale[:, None], np.nan, meas)
     if meas.size == 0 or np.isnan(meas).all():
         return cur, hist
     width = hist.shape[1]

@@ -336,3 +336,9 @@ def _line(exc: BaseException) -> str:
     orig = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     lines = str(orig).strip().splitlines()
     return redact(lines[0] if lines else type(orig).__name__)
+
+
+def sqlite_write_pragmas(dbapi_conn: Any, record: Any) -> None:
+    """The pragmas of a read-write SQLite connection, for a second engine on the same store
+    (the daemon's lock heartbeat)."""
+    _sqlite_write(dbapi_conn, record)

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ulm.collect.base import Collection
@@ -20,7 +20,7 @@ from ulm.errors import UlmError
 from ulm.executor import JournalEntry, Outcome
 from ulm.model import Action, Move, Plan, PowerCurve, PowerOff, PowerOn
 from ulm.store import schema as t
-from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine
+from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine, sqlite_write_pragmas
 from ulm.store.records import (
     Booking,
     PlanRecord,
@@ -141,6 +141,11 @@ class Store:
                        t.samples.c.cpu, t.samples.c.mem_mib)
                 .where(t.samples.c.ts >= since).where(t.samples.c.ts <= now)
                 .order_by(t.samples.c.ts))]
+            # a host's newest own figure, however old: one older than the window is stale too
+            measured = dict(c.execute(
+                select(t.samples.c.name, func.max(t.samples.c.ts))
+                .where(t.samples.c.kind == "host", t.samples.c.cpu.is_not(None),
+                       t.samples.c.ts <= now).group_by(t.samples.c.name)).all())
             down = {b.host for b in self._bookings(c) if b.status in ("draining", "down")}
             all_events = c.execute(select(t.power_events).order_by(t.power_events.c.ts)).all()
             named = {h.power for h in host_rows if h.power}
@@ -155,7 +160,7 @@ class Store:
         failed = {h for h, (action, result) in last_try.items()
                   if action == "on" and result == "failed"}
         return build_snapshot(now, host_rows, vm_rows, samples, window, stale_s, down,
-                              off - failed, events, since, curves)
+                              off - failed, events, since, curves, measured)
 
     def retention(self, now: float, raw_keep_s: float = 86400.0, bucket_s: float = 3600.0,
                   keep_s: float = 90 * 86400.0) -> tuple[int, int]:
@@ -285,6 +290,14 @@ class Store:
             return [(r.kind, r.state, r.detail) for r in rows]
 
     # -- the daemon lock -----------------------------------------------------------------------
+
+    def twin(self) -> Store:
+        """A second handle on the same database with its own connections: the daemon's lock
+        heartbeat renews from its own thread, never queued behind the round's connection."""
+        engine = create_engine(self.engine.url)  # the URL object keeps the password
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", sqlite_write_pragmas)
+        return Store(engine)
 
     def acquire_lock(self, owner: str, ttl_s: float, name: str = "daemon") -> bool:
         """Atomic: insert the lock, or take it over only if its holder stopped refreshing."""

@@ -1,0 +1,111 @@
+"""The daemon's upkeep beside the plan: maintenance bookings stepped on, retention, the BMCs'
+power meters. Functions of the daemon `d`, kept apart to keep `daemon.py` short."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ulm.maintenance import BookingView, Step, return_home, step
+from ulm.model import Plan
+from ulm.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from ulm.daemon import Daemon
+
+log = logging.getLogger("ulm.daemon")
+
+
+def advance_maintenance(d: Daemon, snap: Snapshot, now: float) -> bool:
+    """Moves every booking on by one step; runs its power actions in enforce mode."""
+    changed = False
+    speed = d.store.migration_speed()
+    for b in d.store.bookings(active_only=True):
+        view = BookingView(b.id, b.host, b.start, b.end, b.power_off, b.status)
+        nxt = step(view, snap, d.policy, now, speed)
+        if nxt.actions and d.mode.value == "enforce":
+            plan = Plan(snap.id, d.policy.digest, now, nxt.actions)
+            plan_id = d.store.save_plan(plan, "maintenance")
+            result = d.apply(plan, plan_id)
+            if any(o.status.value != "done" for o in result.outcomes):
+                detail = "; ".join(o.detail for o in result.outcomes)
+                d.conditions.begin(f"maintenance:{b.id}",
+                                   f"maintenance #{b.id} on {b.host}: {detail}")
+                d.store.set_booking(b.id, b.status, f"power action failed: {detail}")
+                continue
+            d.conditions.end(f"maintenance:{b.id}")
+        elif nxt.actions:
+            # not a failure, but the same every round until someone acts: said once
+            d.conditions.begin(f"would:{b.id}", f"maintenance #{b.id} on {b.host} would "
+                               f"{nxt.actions[0].kind} (mode {d.mode.value})", logging.INFO)
+            continue
+        d.conditions.end(f"would:{b.id}")
+        if nxt.status == "draining" and b.status != "draining":
+            i = snap.host_index[b.host]
+            d.store.set_home_vms(b.id, [snap.vm_names[k] for k in range(snap.n_vms)
+                                        if snap.vm_host[k] == i])
+        if nxt.status == "done" and b.return_home and b.home_vms:
+            nxt = _return_home(d, b, snap, now, nxt)
+        if (nxt.status, nxt.detail) != (b.status, b.detail):
+            if nxt.status == "blocked" or "still on" in nxt.detail:
+                log.warning("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
+            else:
+                log.info("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
+            d.store.set_booking(b.id, nxt.status, nxt.detail)
+            changed = changed or nxt.status != b.status
+    return changed
+
+
+def _return_home(d: Daemon, b: Any, snap: Snapshot, now: float, nxt: Step) -> Step:
+    moves, problems = return_home(snap, d.policy, b.host, b.home_vms, now)
+    d.conditions.track(f"return-home:{b.id}", {
+        p: f"maintenance #{b.id} on {b.host}: {p}" for p in problems})
+    if moves and d.mode.value == "enforce":
+        plan = Plan(snap.id, d.policy.digest, now, tuple(moves))
+        result = d.apply(plan, d.store.save_plan(plan, "maintenance"))
+        done = sum(1 for o in result.outcomes if o.status.value == "done")
+        return Step(nxt.status, f"{nxt.detail}; {done} of {len(b.home_vms)} VM(s) "
+                    f"returned home{'; ' + '; '.join(problems) if problems else ''}")
+    return nxt
+
+
+def retain(d: Daemon, now: float) -> None:
+    """Downsamples and expires old samples, once per bucket (not every round)."""
+    c = d.cfg.collect
+    if now - d._retained_at < c.bucket_s:
+        return
+    raw, gone = d.store.retention(now, c.raw_keep_s, c.bucket_s, c.keep_s)
+    d._retained_at = now
+    if raw or gone:
+        log.info("retention: %d raw samples downsampled, %d expired", raw, gone)
+
+
+def meter(d: Daemon, now: float) -> None:
+    """Reads the power meter of every BMC that has one, every `power_interval_s`.
+
+    A BMC that fails is left alone for ten intervals (a dead BMC must not slow every
+    round); one without a meter is not asked again until the daemon restarts.
+    """
+    every = d.cfg.collect.power_interval_s
+    if every <= 0 or now - d._metered_at < every:
+        return
+    d._metered_at = now
+    readings: dict[str, float] = {}
+    for host, driver in getattr(d.executor, "power", {}).items():
+        read = getattr(driver, "reading_w", None)
+        if read is None or d._meter_quiet.get(host, float("-inf")) > now:
+            continue
+        try:
+            watts = read()
+        except Exception as exc:  # a PowerError names the host and BMC, never a secret
+            d.conditions.begin(f"meter:{host}", f"power reading of {host} failed: {exc}")
+            d._meter_quiet[host] = now + 10 * every
+            continue
+        d.conditions.end(f"meter:{host}", f"power reading of {host} works again")
+        if watts is None:
+            d._meter_quiet[host] = float("inf")
+            log.info("%s: the BMC has no power meter; energy uses the power model", host)
+            continue
+        readings[host] = watts
+    d.store.add_power_readings(now, readings)
+

@@ -1,0 +1,117 @@
+"""Nothing is decided from stale data: a dead munin-node's last figure, a VM nobody lists."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.daemon.fakes import FakeMunin, World, world
+from ulm.daemon import RoundResult
+from ulm.model import Move
+
+ULM = str(Path(sys.executable).parent / "ulm")
+
+
+def status(cfg: Path, *args: str) -> str:
+    out = subprocess.run([ULM, "status", "-c", str(cfg), *args], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def moves(results: list[RoundResult]) -> list[str]:
+    out = []
+    for r in results:
+        if r.plan is not None:
+            out += [f"{a.vm}: {a.src} -> {a.dst}" for a in r.plan.actions if isinstance(a, Move)]
+    return out
+
+
+def config_file(w: World, tmp: Path) -> Path:
+    """The same store as a ulm.toml, for `ulm status` (which only reads the store)."""
+    hosts = "".join(f'[[hosts]]\nname = "{h}"\nlibvirt_uri = "test:///default"\n'
+                    for h in w.source.cores)
+    path = tmp / "ulm.toml"
+    path.write_text(f'[store]\nurl = "{w.daemon.cfg.store.url}"\n[collect]\n'
+                    f"interval_s = {w.daemon.cfg.collect.interval_s:g}\n"
+                    f"window = 4\n{hosts}")
+    return path
+
+
+def test_a_dead_munin_node_leaves_no_figure_to_act_on(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    hot, cool = FakeMunin(0.95), FakeMunin(0.10)
+    try:
+        w = world(tmp_path, {"web1": "hA", "db": "hA"}, munin={"hA": hot.address,
+                  "hB": cool.address}, interval=10.0, rounds=3 + 4 + 3)
+        assert moves(w.rounds(3))[-1] == "web1: hA -> hB"  # fresh and hot: relieved
+        hot.stop()  # munin-node on hA dies; libvirt on hA still answers
+        stale_s = w.daemon.cfg.collect.stale_s
+        with caplog.at_level(logging.INFO, "ulm"):
+            after = w.rounds(int(stale_s / w.daemon.cfg.collect.interval_s) + 1)[-1:] + \
+                w.rounds(3)
+    finally:
+        hot.stop()
+        cool.stop()
+    assert moves(after) == []  # 95 % that nobody measured any more decides nothing
+    last = after[-1]
+    assert last.plan is not None
+    (row,) = [d for d in last.plan.decisions if d.host == "hA"]
+    assert row.trigger == "stale host metrics (last figure 95%)"
+    assert "host figures stale" in row.outcome
+    snap = w.store.snapshot(w.clock.now(), 4, stale_s)
+    ha, hb = snap.hosts
+    assert ha.stale and not hb.stale and ha.cpu_history[-1] == pytest.approx(0.95)
+    warned = [r for r in caplog.records if "hA: its own figures are older" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].levelno == logging.WARNING  # once, not every round
+    silent = [r for r in caplog.records if "munin: hA says nothing" in r.getMessage()]
+    assert len(silent) == 1 and silent[0].levelno == logging.WARNING
+    table = status(config_file(w, tmp_path)).splitlines()
+    assert "(host 95%, stale)" in next(x for x in table if "│ hA" in x)
+    assert "(host 10%)" in next(x for x in table if "│ hB" in x)
+
+
+def test_fresh_munin_figures_again_end_the_staleness(tmp_path: Path,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    node = FakeMunin(0.30)
+    w = world(tmp_path, {"web1": "hA"}, hosts=("hA",), munin={"hA": node.address})
+    w.rounds(2)
+    address = node.address
+    node.stop()
+    w.rounds(6)
+    assert w.store.snapshot(w.clock.now(), 4, 6.0).hosts[0].stale
+    revived = FakeMunin(0.30)
+    try:
+        w.daemon.sources[1].nodes["hA"] = revived.address  # type: ignore[attr-defined]
+        with caplog.at_level(logging.INFO, "ulm"):
+            w.rounds(3)
+    finally:
+        revived.stop()
+    assert address != ""
+    assert not w.store.snapshot(w.clock.now(), 4, 6.0).hosts[0].stale
+    assert any("hA: its own figures are fresh" in r.getMessage() for r in caplog.records)
+
+
+def test_a_vm_killed_with_its_host_is_reported_gone(tmp_path: Path,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    w = world(tmp_path, {"web1": "hA", "db": "hB"}, interval=10.0, rounds=3 + 5)
+    w.rounds(3)
+    w.cluster.powered["hA"] = False  # hA crashes: web1 dies with it, nobody lists it
+    with caplog.at_level(logging.INFO, "ulm"):
+        w.rounds(5)
+    snap = w.store.snapshot(w.clock.now(), 4, w.daemon.cfg.collect.stale_s)
+    db, web1 = snap.vms
+    assert web1.gone and web1.stale and not db.gone
+    gone = [r for r in caplog.records if "VM web1 is gone" in r.getMessage()]
+    assert len(gone) == 1 and gone[0].levelno == logging.WARNING
+    assert "last on hA, which is unknown" in gone[0].getMessage()
+    cfg = config_file(w, tmp_path)
+    table = status(cfg).splitlines()
+    assert "gone" in next(x for x in table if x.startswith("│ web1"))
+    doc = json.loads(status(cfg, "--format", "json"))
+    assert {v["name"]: v["gone"] for v in doc["vms"]} == {"web1": True, "db": False}
