@@ -40,7 +40,7 @@ from ulm.model import Move, Plan
 KINDS = ("dst_power_off", "dst_qemu_kill", "dst_libvirtd_kill", "dst_net_cut",
          "src_libvirtd_restart", "deadline")
 VMS = ("fault1", "fault2")
-COLUMNS = ("injected", "failed", "lost", "duplicated", "paused", "host_off_with_vm",
+COLUMNS = ("injected", "missed", "failed", "lost", "duplicated", "paused", "host_off_with_vm",
            "unreported")
 
 
@@ -152,6 +152,7 @@ class Campaign:
         limits = Limits(poll_s=0.5, deadline_s=40.0, bandwidth_mib_s=32, abort_grace_s=15.0,
                         settle_s=10.0, stall_s=5.0)
         off: list[int] = []
+        missed: list[str] = []
         fault: Callable[[], None] = lambda: None  # noqa: E731
         if kind == "deadline":
             limits = Limits(poll_s=0.5, deadline_s=round(self.rng.uniform(1.0, 3.0), 1),
@@ -162,6 +163,12 @@ class Campaign:
                 self.lab.power(dst, False)
         elif kind == "dst_qemu_kill":
             def fault() -> None:
+                # Only while the migration runs: once the source's job has ended the VM lives
+                # on the destination, and killing it there is a crashed VM, not a fault of
+                # the migration (it is counted as missed, not injected).
+                if not self._migrating(vm, src):
+                    missed.append(kind)
+                    return
                 self._kill_file(self.lab.paths.host(d) / "run" / "libvirt" / "qemu" / f"{vm}.pid")
         elif kind == "dst_libvirtd_kill":
             def fault() -> None:
@@ -184,6 +191,9 @@ class Campaign:
         o = Executor(self.hv, WallClock(), journal, limits).execute(
             Plan("s", "p", 0.0, (Move(vm, src, dst, kind),)), f"f-{kind}").outcomes[0]
         timer.join()
+        if missed:
+            self.tally.add(kind, "injected", -1)
+            self.tally.add(kind, "missed")
         if o.status is Status.DONE and kind != "deadline":
             self.took = 0.7 * self.took + 0.3 * (time.monotonic() - t0)
         if o.status is Status.FAILED:
@@ -197,6 +207,16 @@ class Campaign:
         print(f"{kind:<22} {vm} {src}->{dst} at {at:4.1f} s: {o.status.value}: {o.detail}",
               flush=True)
         self.restore()
+
+    def _migrating(self, vm: str, src: str) -> bool:
+        """Does the source still run the VM's outgoing migration job?"""
+        import libvirt
+
+        try:
+            return bool(self.hv.conn(src).lookupByName(vm).jobInfo()[0]
+                        != libvirt.VIR_DOMAIN_JOB_NONE)
+        except libvirt.libvirtError:
+            return False
 
     @staticmethod
     def _kill_file(pid_file: os.PathLike[str]) -> None:
