@@ -15,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,6 +85,11 @@ class Daemon:
         self._retained_at = float("-inf")
         self._metered_at = float("-inf")
         self._meter_quiet: dict[str, float] = {}  # host -> no reading attempt before this
+        #: Held around every round: what the HTTP API does (apply, book, drain) never runs
+        #: beside a round (ulm.api.local.DaemonActions takes the same lock).
+        self.round_lock = threading.Lock()
+        #: told of each round's outcome: (kind, data), e.g. the API's event stream
+        self.on_event: list[Callable[[str, dict[str, Any]], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -195,7 +201,9 @@ class Daemon:
                 if self._reload:
                     self.reload_policy()
                 started = self.clock.now()
-                self.run_round()
+                with self.round_lock:
+                    result = self.run_round()
+                self._publish(result)
                 done += 1
                 if rounds is not None and done >= rounds:
                     break
@@ -203,6 +211,17 @@ class Daemon:
         finally:
             self.release()
         return self.exit_code
+
+    def _publish(self, result: RoundResult) -> None:
+        if not self.on_event:
+            return
+        data: dict[str, Any] = {"plan_id": result.plan_id, "mode": self.mode.value,
+                                "actions": len(result.plan.actions) if result.plan else 0}
+        for listener in self.on_event:
+            try:
+                listener("round", data)
+            except Exception as exc:  # a listener's failure never stops the daemon
+                log.warning("event listener failed: %s", exc)
 
     def _sleep_until(self, t: float) -> None:
         while not self._stop and self.clock.now() < t:

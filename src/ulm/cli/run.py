@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from ulm.api.settings import ApiSettings
 from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
 from ulm.cli.plan import render_plan
@@ -41,6 +42,9 @@ def run_cmd(
     log_format: Annotated[LogFormat, typer.Option(help="text or json")] = LogFormat.text,
     metrics: Annotated[str | None, typer.Option(
         help="Serve /metrics on HOST:PORT (:PORT is 127.0.0.1:PORT).")] = None,
+    http: Annotated[str | None, typer.Option(
+        help="Serve the HTTP API and dashboard on HOST:PORT (default: [api] listen, if "
+             "[api] is given).")] = None,
 ) -> None:
     """Run the daemon: every interval collect, plan, and (in enforce mode) migrate."""
     if once and rounds is not None:
@@ -51,16 +55,38 @@ def run_cmd(
     if metrics is not None:  # before anything connects: a taken port stops the start here
         served = Metrics()
         served.serve(metrics)
+    api = cfg.api
+    if http is not None:
+        api = (api or ApiSettings()).model_copy(update={"listen": http})
+        api = ApiSettings.model_validate(api.model_dump())  # the listen address checked
     rt = build(cfg, store_mode="create")
     d = daemon(rt, mode)
     d.metrics = served
     d.install_signals()
+    web = _serve_api(d, rt, api) if api is not None else None
     try:
         code = d.run(rounds=1 if once else rounds)
     finally:
+        if web is not None:
+            web[0].should_exit = True
+            web[1].join(10)
         rt.close()
     if code:  # the lock was lost to another daemon (logged): not a clean stop
         raise typer.Exit(code)
+
+
+def _serve_api(d: Any, rt: Any, api: ApiSettings) -> tuple[Any, Any]:
+    """The API and dashboard beside the daemon's loop, sharing its store and round lock."""
+    from ulm.api import EventBus, create_app
+    from ulm.api.local import DaemonActions
+    from ulm.api.serve import start_in_thread
+
+    bus = EventBus()
+    d.on_event.append(bus.publish)
+    base = Path(rt.cfg.source_path).parent if rt.cfg.source_path else None
+    app = create_app(rt.store, rt.cfg, api, DaemonActions(d, bus, d.round_lock), bus,
+                     clock=d.clock.now, token_base=base)
+    return start_in_thread(app, api)
 
 
 @app.command("status")
