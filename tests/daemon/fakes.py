@@ -133,9 +133,9 @@ def world(tmp: Path, placement: dict[str, str], hosts: tuple[str, ...] = ("hA", 
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
                  collect=CollectConfig(interval_s=interval, window=4,
                                        source="munin" if munin else "libvirt"),
-                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"sim://{h}",
+                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"test:///{h}",
                                         munin=(munin or {}).get(h, "")) for h in hosts))
-    store = Store.open(cfg.store.url)
+    store = Store.open(cfg.store.url, mode="create")
     executor = Executor(cluster, clock, store, Limits(poll_s=1.0),
                         power={h: cluster.power(h) for h in hosts})
     sources: list[MetricsSource] = [HypervisorOnly(source) if munin else source]

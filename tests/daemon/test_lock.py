@@ -72,7 +72,8 @@ def test_a_daemon_that_loses_the_lock_stops_acting_at_once(
     w.source.forced["hA"] = 0.95  # hot: every round would migrate
     w.daemon.lock_ttl_s = 2.0  # a heartbeat every 0.5 s
     w.daemon.start()
-    with Store.open(w.daemon.cfg.store.url).engine.begin() as c:  # another daemon took it
+    store = Store.open(w.daemon.cfg.store.url, mode="write")
+    with store.engine.begin() as c:  # another daemon took it
         c.execute(update(t.locks).values(owner="host-x:77", expires_at=time.time() + 600))
     with caplog.at_level(logging.INFO, "ulm"):
         deadline = time.monotonic() + 10
