@@ -10,7 +10,7 @@ import pytest
 from tests.test_maintenance import T0, rounds, setup
 
 
-def test_a_failed_migration_is_logged_as_an_error(tmp_path: Path,
+def test_a_failed_migration_is_logged_as_a_warning_or_worse(tmp_path: Path,
                                                   caplog: pytest.LogCaptureFixture) -> None:
     d, cluster, store = setup(tmp_path, {"a": "h1", "b": "h2"}, {"a": 512.0, "b": 512.0})
     rounds(d, 1)
@@ -19,7 +19,9 @@ def test_a_failed_migration_is_logged_as_an_error(tmp_path: Path,
     with caplog.at_level(logging.INFO, logger="ulm"):
         rounds(d, 2)
     failed = [r for r in caplog.records if "destination refused the VM" in r.getMessage()]
-    assert failed and all(r.levelno == logging.ERROR for r in failed), [
+    # WARNING: it failed and the VM is safe on its source; ERROR: lost, duplicated, paused
+    assert failed and all(r.levelno >= logging.WARNING for r in failed), [
         (r.levelname, r.getMessage()) for r in caplog.records]
-    assert any(r.levelno == logging.INFO and " done " in r.getMessage()
-               for r in caplog.records)  # the retry that worked stays INFO
+    # not retried at once: the VM is in back-off, and the plan says so
+    assert len(failed) == 1
+    assert any("back-off until" in r.getMessage() for r in caplog.records)

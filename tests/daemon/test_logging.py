@@ -38,7 +38,7 @@ def test_a_failed_migration_is_a_warning_and_a_lasting_problem_is_logged_once(
     w.cluster.fail["db"] = "unable to connect to hB: connection refused"
     with caplog.at_level(logging.INFO, "ulm"):
         w.rounds(3)
-    failed = [m for m in messages(caplog, ": failed ") if "connection refused" in m[1]]
+    failed = [m for m in messages(caplog, " failed ") if "connection refused" in m[1]]
     assert failed and min(level for level, _ in failed) >= logging.WARNING
     assert not [r for r in caplog.records
                 if r.levelno == logging.INFO and "failed" in r.getMessage()]
