@@ -45,6 +45,10 @@ def advance_maintenance(d: Daemon, snap: Snapshot, now: float) -> bool:
             d.store.set_home_vms(b.id, [snap.vm_names[k] for k in range(snap.n_vms)
                                         if snap.vm_host[k] == i])
         if nxt.status == "done" and b.return_home and b.home_vms:
+            if bool(snap.host_stale[snap.host_index[b.host]]):
+                # Just back: no fresh figure of its own yet, so it is no destination this
+                # round. The booking closes (and its VMs come home) once it has one.
+                continue
             nxt = _return_home(d, b, snap, now, nxt)
         if (nxt.status, nxt.detail) != (b.status, b.detail):
             if nxt.status == "blocked" or "still on" in nxt.detail:
