@@ -166,7 +166,7 @@ class Campaign:
                 # Only while the migration runs: once the source's job has ended the VM lives
                 # on the destination, and killing it there is a crashed VM, not a fault of
                 # the migration (it is counted as missed, not injected).
-                if not self._migrating(vm, src):
+                if not self._migrating(vm, src, dst):
                     missed.append(kind)
                     return
                 self._kill_file(self.lab.paths.host(d) / "run" / "libvirt" / "qemu" / f"{vm}.pid")
@@ -208,15 +208,19 @@ class Campaign:
               flush=True)
         self.restore()
 
-    def _migrating(self, vm: str, src: str) -> bool:
-        """Does the source still run the VM's outgoing migration job?"""
+    def _migrating(self, vm: str, src: str, dst: str) -> bool:
+        """Is the VM still on its way: the source runs the outgoing job and the incoming copy
+        on the destination has not been resumed yet (after the switchover, the destination's
+        QEMU *is* the VM: killing it is a crash, not a migration fault)?"""
         import libvirt
 
         try:
-            return bool(self.hv.conn(src).lookupByName(vm).jobInfo()[0]
-                        != libvirt.VIR_DOMAIN_JOB_NONE)
+            if self.hv.conn(src).lookupByName(vm).jobInfo()[0] == libvirt.VIR_DOMAIN_JOB_NONE:
+                return False
+            state = self.hv.conn(dst).lookupByName(vm).state()[0]
         except libvirt.libvirtError:
             return False
+        return bool(state != libvirt.VIR_DOMAIN_RUNNING)
 
     @staticmethod
     def _kill_file(pid_file: os.PathLike[str]) -> None:
