@@ -248,11 +248,11 @@ class Campaign:
                      preexec_fn=lambda: cgroup_join(dirs, os.getpid()))
         hosts.wait_answering(self.lab.paths, i, proc)
 
-    def run(self, n: int) -> Tally:
+    def run(self, n: int, kinds: tuple[str, ...] = KINDS) -> Tally:
         self.prepare()
         try:
             for k in range(n):
-                self.round(KINDS[k % len(KINDS)])
+                self.round(kinds[k % len(kinds)])
         finally:
             logging.getLogger("ulm.executor").removeHandler(self.log)
             self.hv.close()
