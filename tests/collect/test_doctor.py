@@ -4,28 +4,14 @@ a refused port and a mute one (accepts, never answers)."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.collect.test_munin import free_port, munin  # noqa: F401  (the real munin-node)
 
 ULM = str(Path(sys.executable).parent / "ulm")
-
-
-@pytest.fixture
-def mute() -> Iterator[int]:
-    """A TCP port that accepts connections and never says a word."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    yield int(srv.getsockname()[1])
-    srv.close()
 
 
 def _config(tmp_path: Path, hosts: str) -> Path:

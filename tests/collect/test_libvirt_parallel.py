@@ -4,24 +4,11 @@ libvirt's test driver for the host that answers, real sockets on loopback for th
 
 from __future__ import annotations
 
-import socket
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from tests.collect.prom_fixtures import free_port
 from ulm.collect.libvirt_source import LibvirtSource
 from ulm.drivers.libvirt import LibvirtHypervisor
-
-
-@pytest.fixture
-def mute() -> Iterator[int]:
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(16)
-    yield int(srv.getsockname()[1])
-    srv.close()
 
 
 def test_mute_and_dead_hosts_cost_one_deadline(mute: int) -> None:
