@@ -322,3 +322,31 @@ def test_no_error_shows_the_postgresql_password(pg_url: str, fresh_pg: str,
     assert {Found.EMPTY, Found.FOREIGN, Found.ULM, Found.NEWER} <= kinds
     for e in errors:
         assert secret not in str(e) and "***" in str(e), str(e)
+
+
+def test_a_first_start_waits_out_another_process_holding_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite says "database is locked" once its own wait is over; creation tries again
+    (under its own deadline) instead of failing the first start."""
+    import threading
+    import time
+
+    from ulm.store import opening
+    monkeypatch.setattr(opening, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "ulm.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # the other first start, mid-way
+    released = threading.Event()
+
+    def release() -> None:
+        time.sleep(1.0)  # ten times SQLite's own wait
+        holder.execute("ROLLBACK")
+        released.set()
+
+    threading.Thread(target=release, daemon=True).start()
+    store = Store.open(f"sqlite:///{path}", mode="create")
+    assert released.is_set()
+    assert store.found is not None and store.found.found in (Found.MISSING, Found.EMPTY)
+    store.close()
+    assert Store.open(f"sqlite:///{path}", mode="read").found.revision == head()  # type: ignore[union-attr]
+    holder.close()

@@ -20,8 +20,10 @@ from __future__ import annotations
 import enum
 import functools
 import os
+import random
 import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +48,8 @@ BASE_TABLES = frozenset({"hosts", "vms", "samples", "plans", "outcomes", "journa
                          "maintenance", "power_events"})
 _PG_LOCK = 0x554C4D  # "ULM": the advisory lock that serialises migrations on PostgreSQL
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 10_000  # how long one SQLite statement waits for a lock
+_BUSY_WAIT_S = 60.0  # how long a first start waits for another one holding the store
 
 
 class Found(enum.Enum):
@@ -274,6 +278,24 @@ def _engine(t: Target, mode: StoreMode) -> Engine:
 def _migrate(engine: Engine, t: Target) -> Probe:
     """Creates or upgrades the store under a lock, deciding again under it: another ULM may
     have just made it (then there is nothing left to do), or it may not be ULM's after all."""
+    deadline = time.monotonic() + _BUSY_WAIT_S
+    while True:
+        try:
+            return _migrate_once(engine, t)
+        except _Busy:
+            # SQLite answers "database is locked" without waiting in a few races (a WAL
+            # file being set up or removed by the other process); the attempt wrote nothing.
+            if time.monotonic() > deadline:
+                raise StoreError(f"cannot create or upgrade the store at {t.shown}: another "
+                                 f"process kept it locked for {_BUSY_WAIT_S:.0f} s") from None
+            time.sleep(random.uniform(0.05, 0.25))
+
+
+class _Busy(Exception):
+    pass
+
+
+def _migrate_once(engine: Engine, t: Target) -> Probe:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     try:
@@ -291,6 +313,11 @@ def _migrate(engine: Engine, t: Target) -> Probe:
             return now
     except UlmError:
         raise
+    except DBAPIError as exc:
+        if _busy(exc.orig):
+            raise _Busy from None
+        raise StoreError(f"cannot create or upgrade the store at {t.shown}: {_line(exc)}",
+                         ) from None
     except Exception as exc:  # the database refused: a read-only file, a full disk, ...
         raise StoreError(f"cannot create or upgrade the store at {t.shown}: {_line(exc)}",
                          ) from None
@@ -298,7 +325,7 @@ def _migrate(engine: Engine, t: Target) -> Probe:
 
 def _sqlite_write(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=10000")  # first: the next pragma may have to wait
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: the next may have to wait
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA synchronous=NORMAL")
@@ -307,7 +334,7 @@ def _sqlite_write(dbapi_conn: Any, _record: Any) -> None:
 
 def _sqlite_read(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA query_only=ON")
     cur.close()
 
@@ -323,6 +350,11 @@ def _damaged(shown: str, ctx: ExceptionContext) -> None:
     if _corrupt(ctx.original_exception):
         raise StoreError(f"the store at {shown} is damaged ({_line(ctx.original_exception)}); "
                          "ULM will not use it: restore it from a backup", Found.DAMAGED)
+
+
+def _busy(exc: BaseException | None) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def _corrupt(exc: BaseException | None) -> bool:
