@@ -115,19 +115,21 @@ def test_bad_input_is_a_clear_error(lab: Lab) -> None:
 
 def test_down_removes_everything_then_up_again(lab: Lab) -> None:
     lab.down()
-    assert lab_namespaces() == []
-    route = subprocess.run(["ip", "route", "show", "10.77.0.0/24"], capture_output=True,
-                           text=True).stdout
-    assert route == ""
-    procs = subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True).stdout
-    live = [p for p in procs.splitlines() if not p.startswith("Z")
-            and any(k in p for k in ("libvirtd --listen", "qemu-system", "munin-node",
-                                     "ulm.lab.fakeload", "ipmi_sim", "ulm.lab.chassis",
-                                     "sushy-emulator", "ulm.lab.redfish",
-                                     "sshd -f /etc/ssh/sshd_config"))]
-    assert live == []
-    assert not lab.paths.root.exists()
-    from ulm.lab.system import cgroup_dirs
-    assert not any(d.exists() for d in cgroup_dirs("ulm-lab"))
-    lab.up(LAB_HOSTS, redfish=LAB_REDFISH, secure=LAB_SECURE)  # the session keeps its lab
+    try:
+        assert lab_namespaces() == []
+        route = subprocess.run(["ip", "route", "show", "10.77.0.0/24"], capture_output=True,
+                               text=True).stdout
+        assert route == ""
+        procs = subprocess.run(["ps", "-eo", "stat,args"], capture_output=True, text=True).stdout
+        live = [p for p in procs.splitlines() if not p.startswith("Z")
+                and any(k in p for k in ("libvirtd --listen", "qemu-system", "munin-node",
+                                         "ulm.lab.fakeload", "ipmi_sim", "ulm.lab.chassis",
+                                         "sushy-emulator", "ulm.lab.redfish",
+                                         "sshd -f /etc/ssh/sshd_config"))]
+        assert live == []
+        assert not lab.paths.root.exists()
+        from ulm.lab.system import cgroup_dirs
+        assert not any(d.exists() for d in cgroup_dirs("ulm-lab"))
+    finally:  # the session keeps its lab, even when an assertion above fails
+        lab.up(LAB_HOSTS, redfish=LAB_REDFISH, secure=LAB_SECURE)
     assert lab.connect(1).getHostname() == "labh1"

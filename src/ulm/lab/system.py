@@ -138,15 +138,36 @@ def cgroup_pids(dirs: Sequence[Path]) -> list[int]:
     return sorted(pids)
 
 
-def cgroup_remove(dirs: Sequence[Path]) -> None:
-    for d in dirs:
-        if not d.is_dir():
-            continue
-        for sub in sorted((p for p in d.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+def cgroup_remove(dirs: Sequence[Path], timeout: float = 20.0) -> None:
+    """Removes the lab's cgroups. A cgroup cannot be removed while a task is in it, and on a
+    loaded machine a killed QEMU or libvirtd may take a while to go: kill what is still
+    listed, reap our own children, and try again until the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [d for d in dirs if d.is_dir()]
+        for d in left:
+            for sub in sorted((p for p in d.rglob("*") if p.is_dir()),
+                              key=lambda p: -len(p.parts)):
+                with contextlib.suppress(OSError):
+                    sub.rmdir()
             with contextlib.suppress(OSError):
-                sub.rmdir()
-        with contextlib.suppress(OSError):
-            d.rmdir()
+                d.rmdir()
+        left = [d for d in dirs if d.is_dir()]
+        if not left or time.monotonic() > deadline:
+            return
+        kill_all(sorted(_tasks(left) - {os.getpid(), os.getppid()}))
+        reap()
+        time.sleep(0.1)
+
+
+def _tasks(dirs: Sequence[Path]) -> set[int]:
+    """Every task still in the subtrees (v1 `tasks`, v2 `cgroup.procs`)."""
+    out: set[int] = set()
+    for d in dirs:
+        for f in [*d.rglob("tasks"), *d.rglob("cgroup.procs")]:
+            with contextlib.suppress(OSError, ValueError):
+                out.update(int(x) for x in f.read_text().split())
+    return out
 
 
 def cpu_usage_ns(dirs: Sequence[Path]) -> int | None:
