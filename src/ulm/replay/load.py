@@ -1,0 +1,248 @@
+"""The cluster as ULM recorded it over a window, rebuilt from the store for the simulator.
+
+Inventory: the hosts the store knows (capacity, power curve) and every VM that has a sample in
+the window (vCPUs, memory, managed or not). Load: each VM's CPU and memory samples, averaged in
+5-minute buckets from `since` (the simulator's step), as fractions of the VM's own size — the
+`ulm export samples` trace, over any number of buckets. Start: each VM on the host of its first
+sample; hosts whose last recorded power action before `since` was a power-off start off.
+Maintenance bookings that were not cancelled mark their hosts for maintenance while they last.
+
+Gaps are never interpolated. A bucket without any sample at all is the daemon down; a VM
+bucket without a sample before the VM's first or after its last is the VM not running (no
+demand); one in between (its host off or unreachable, the daemon down) follows `GapRule`:
+`hold` repeats the VM's last measured bucket, `zero` counts no demand. Every kind is counted
+in `Gaps` and reported.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Row, select
+
+from ulm.arrays import F64, I64, B
+from ulm.energy import DEFAULT_CURVE
+from ulm.errors import UlmError
+from ulm.model import PowerCurve
+from ulm.sim.traces import INTERVAL_S, Trace
+from ulm.store import Store
+from ulm.store import schema as t
+
+#: Bookings that never took their host away (refused, withdrawn): not replayed.
+_NOT_HAPPENED = ("cancelled", "blocked")
+#: The simulator accounts from its first round to its last: the first and the last bucket
+#: only frame the span, so three buckets are the least that compares anything.
+MIN_BUCKETS = 3
+
+
+class GapRule(enum.StrEnum):
+    hold = "hold"
+    zero = "zero"
+
+
+@dataclass(frozen=True, slots=True)
+class Gaps:
+    rule: GapRule
+    cells: int  # VMs x buckets
+    filled: int  # cells inside a VM's life with no sample, filled by `rule`
+    absent: int  # cells before a VM's first or after its last sample: not running
+    daemon_down: tuple[tuple[float, float], ...]  # spans without any sample at all
+    host_missing: int  # host-buckets without a host figure while the daemon recorded
+    hosts_left_out: tuple[str, ...]  # in the store, never measured: no capacity known
+    vms_left_out: tuple[str, ...]  # sampled, but their host is not in the inventory
+
+    def to_dict(self) -> dict[str, object]:
+        return {"rule": self.rule.value, "cells": self.cells, "filled": self.filled,
+                "absent": self.absent, "daemon_down": [list(s) for s in self.daemon_down],
+                "host_buckets_missing": self.host_missing,
+                "hosts_left_out": list(self.hosts_left_out),
+                "vms_left_out": list(self.vms_left_out)}
+
+
+@dataclass(frozen=True, eq=False)
+class Recording:
+    """What the simulator needs, indexed like its columns (hosts i, VMs v, buckets k)."""
+
+    since: float
+    until: float
+    trace: Trace  # cpu, mem: V x K fractions of each VM's size
+    host_names: tuple[str, ...]
+    host_cpu: F64  # cpu units (cores)
+    host_cores: I64
+    host_mem: F64  # MiB
+    host_curve: tuple[PowerCurve, ...]
+    vm_vcpus: I64
+    vm_mem: F64  # MiB
+    vm_managed: B
+    vm_home: I64  # V x K: the host of the VM's last sample in the bucket, -1 none
+    measured: B  # V x K: the VM has a CPU sample in the bucket
+    host_up: B  # H x K: the host gave a figure in the bucket
+    off_at_start: B
+    maintenance: tuple[tuple[int, float, float], ...]  # (host, start, end) epoch seconds
+    bw_mib_s: float
+    gaps: Gaps
+
+    @property
+    def buckets(self) -> int:
+        return self.trace.samples
+
+
+def load(store: Store, since: float, until: float, rule: GapRule,
+         default_curves: dict[str, PowerCurve] | None = None) -> Recording:
+    """The recording in [since, until), trimmed to the buckets from the first sample to the
+    last (before and after, the daemon recorded nothing: there is nothing to compare)."""
+    s = t.samples
+    with store.engine.connect() as c:
+        rows = c.execute(select(s.c.ts, s.c.kind, s.c.name, s.c.host, s.c.cpu, s.c.mem_mib)
+                         .where(s.c.ts >= since, s.c.ts < until).order_by(s.c.ts)).all()
+        if not rows:
+            raise UlmError("no samples in the window: nothing to replay (the daemon recorded "
+                           "nothing then; try another --since)")
+        first = since + math.floor((rows[0].ts - since) / INTERVAL_S) * INTERVAL_S
+        until = min(until, first + (math.floor((rows[-1].ts - first) / INTERVAL_S) + 1)
+                    * INTERVAL_S)
+        since = first
+        buckets = math.floor((until - since) / INTERVAL_S)
+        if buckets < MIN_BUCKETS:
+            raise UlmError(f"the recording in the window spans {buckets} bucket(s) of "
+                           f"{INTERVAL_S:.0f} s: a replay needs at least {MIN_BUCKETS}; give "
+                           "a longer window")
+        until = since + buckets * INTERVAL_S  # whole buckets only: a partial one reads low
+        rows = [r for r in rows if r.ts < until]
+        host_rows = c.execute(select(t.hosts).order_by(t.hosts.c.name)).all()
+        vm_rows = {r.name: r for r in c.execute(select(t.vms))}
+        curves = {r.name: PowerCurve(r.name, tuple(float(w) for w in r.watts))
+                  for r in c.execute(select(t.power_models))}
+        events = c.execute(select(t.power_events.c.host, t.power_events.c.action)
+                           .where(t.power_events.c.result == "done",
+                                  t.power_events.c.ts < since)
+                           .order_by(t.power_events.c.ts)).all()
+        bookings = c.execute(select(t.maintenance)
+                             .where(t.maintenance.c.start < until,
+                                    t.maintenance.c.end > since)).all()
+    known = [h for h in host_rows if h.mem_mib > 0 and h.cpu > 0 and h.last_seen > 0]
+    hosts = tuple(h.name for h in known)
+    if not hosts:
+        raise UlmError("the store holds no measured host: nothing to replay (has the daemon "
+                       "run?)")
+    hidx = {n: i for i, n in enumerate(hosts)}
+    vm_samples = [r for r in rows if r.kind == "vm"]
+    left_out = sorted({r.name for r in vm_samples if r.host not in hidx or r.name not in vm_rows})
+    vm_samples = [r for r in vm_samples if r.name not in set(left_out)]
+    names = tuple(sorted({r.name for r in vm_samples}))
+    if not names:
+        raise UlmError("no VM samples in the window: nothing to replay (the daemon recorded "
+                       "nothing then; try another --since)")
+    vidx = {n: i for i, n in enumerate(names)}
+    vcpus = np.array([max(int(vm_rows[n].vcpus), 1) for n in names], np.int64)
+    vmem = np.array([max(float(vm_rows[n].mem_mib), 1.0) for n in names])
+    cpu, cpu_n, mem, mem_n, home = _buckets(vm_samples, vidx, hidx, since, buckets, vcpus, vmem)
+    measured = cpu_n > 0
+    any_sample = np.zeros(buckets, np.bool_)
+    any_sample[((np.array([r.ts for r in rows]) - since) // INTERVAL_S).astype(np.int64)] = True
+    host_up = np.zeros((len(hosts), buckets), np.bool_)
+    for r in rows:
+        if r.kind == "host" and r.cpu is not None and r.name in hidx:
+            host_up[hidx[r.name], int((r.ts - since) // INTERVAL_S)] = True
+    cpu_f, alive, filled = _fill(cpu, measured, rule)
+    mem_f = _fill_mem(mem, mem_n > 0, alive, rule)
+    last_action = {e.host: e.action for e in events}
+    defaults = default_curves or {}
+    host_curve = tuple(curves.get(h.power) or defaults.get(h.name) or DEFAULT_CURVE
+                       for h in known)
+    gaps = Gaps(rule, int(cpu.size), filled, int((~alive).sum()), _spans(any_sample, since),
+                int((~host_up[:, any_sample]).sum()),
+                tuple(h.name for h in host_rows if h.name not in hidx), tuple(left_out))
+    trace = Trace(f"recorded:{since:.0f}", "gcd", names, cpu_f, mem_f)
+    return Recording(
+        since, until, trace, hosts,
+        np.array([float(h.cpu) for h in known]),
+        np.array([max(int(h.cores), 1) for h in known], np.int64),
+        np.array([float(h.mem_mib) for h in known]), host_curve, vcpus, vmem,
+        np.array([bool(vm_rows[n].managed) for n in names], np.bool_), home, measured, host_up,
+        np.array([last_action.get(h) == "off" for h in hosts], np.bool_),
+        tuple((hidx[b.host], max(b.start, since), min(b.end, until)) for b in bookings
+              if b.host in hidx and b.status not in _NOT_HAPPENED),
+        store.migration_speed(), gaps)
+
+
+_SampleRow = Row[Any, Any, Any, Any, Any, Any]  # ts, kind, name, host, cpu, mem_mib
+
+
+def _buckets(rows: Sequence[_SampleRow], vidx: dict[str, int], hidx: dict[str, int],
+             since: float, k: int, vcpus: I64, vmem: F64) -> tuple[F64, F64, F64, F64, I64]:
+    """Means per (VM, bucket) of CPU (share of vCPUs, at most all of them) and memory (share
+    of its size); sample counts; the host of the bucket's last sample."""
+    n = len(vidx)
+    v = np.array([vidx[r.name] for r in rows], np.int64)
+    b = ((np.array([r.ts for r in rows]) - since) // INTERVAL_S).astype(np.int64)
+    h = np.array([hidx[r.host] for r in rows], np.int64)
+    cell = v * k + b
+    has_cpu = np.array([r.cpu is not None and math.isfinite(r.cpu) for r in rows])
+    has_mem = np.array([r.mem_mib is not None and math.isfinite(r.mem_mib) for r in rows])
+    cpu_v = np.array([r.cpu if ok else 0.0 for r, ok in zip(rows, has_cpu, strict=True)])
+    mem_v = np.array([r.mem_mib if ok else 0.0 for r, ok in zip(rows, has_mem, strict=True)])
+    size = n * k
+    cpu_n = np.bincount(cell, weights=has_cpu, minlength=size).reshape(n, k)
+    cpu = np.bincount(cell, weights=cpu_v, minlength=size).reshape(n, k)
+    mem_n = np.bincount(cell, weights=has_mem, minlength=size).reshape(n, k)
+    mem = np.bincount(cell, weights=mem_v, minlength=size).reshape(n, k)
+    cpu_mean = np.divide(cpu, cpu_n, out=np.zeros_like(cpu), where=cpu_n > 0) / vcpus[:, None]
+    mem_mean = np.divide(mem, mem_n, out=np.zeros_like(mem), where=mem_n > 0) / vmem[:, None]
+    home = np.full(size, -1, np.int64)
+    home[cell] = h  # rows are in time order: the last sample of a bucket is written last
+    return (np.clip(cpu_mean, 0.0, 1.0), cpu_n, np.maximum(mem_mean, 0.0), mem_n,
+            home.reshape(n, k))
+
+
+def _life(measured: B) -> B:
+    """Per VM, the buckets from its first sample to its last."""
+    k = measured.shape[1]
+    first = np.where(measured.any(axis=1), measured.argmax(axis=1), k)
+    last = k - 1 - measured[:, ::-1].argmax(axis=1)
+    cols = np.arange(k)
+    return np.asarray((cols >= first[:, None]) & (cols <= last[:, None]))
+
+
+def _hold(values: F64, measured: B) -> F64:
+    """Each unmeasured cell takes the VM's last measured cell before it (0 before any)."""
+    k = values.shape[1]
+    idx = np.where(measured, np.arange(k), -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    out = np.take_along_axis(values, np.maximum(idx, 0), axis=1)
+    return np.asarray(np.where(idx >= 0, out, 0.0))
+
+
+def _fill(cpu: F64, measured: B, rule: GapRule) -> tuple[F64, B, int]:
+    alive = _life(measured)
+    gap = alive & ~measured
+    filled = _hold(cpu, measured) if rule is GapRule.hold else cpu
+    out = np.where(alive, np.where(gap, filled, cpu), 0.0)
+    return np.asarray(out), alive, int(gap.sum())
+
+
+def _fill_mem(mem: F64, measured: B, alive: B, rule: GapRule) -> F64 | None:
+    if not measured.any():
+        return None  # no memory figures at all: the simulator reserves nominal sizes
+    base = _hold(mem, measured) if rule is GapRule.hold else np.where(measured, mem, 0.0)
+    # a VM never measured for memory uses its nominal size while it runs
+    never = ~measured.any(axis=1)
+    base[never] = 1.0
+    return np.asarray(np.where(alive, base, 0.0))
+
+
+def _spans(any_sample: B, since: float) -> tuple[tuple[float, float], ...]:
+    out: list[tuple[float, float]] = []
+    start: int | None = None
+    for k, seen in enumerate([*any_sample.tolist(), True]):
+        if not seen and start is None:
+            start = k
+        elif seen and start is not None:
+            out.append((since + start * INTERVAL_S, since + k * INTERVAL_S))
+            start = None
+    return tuple(out)
