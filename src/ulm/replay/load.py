@@ -80,6 +80,7 @@ class Recording:
     vm_mem: F64  # MiB
     vm_managed: B
     vm_home: I64  # V x K: the host of the VM's last sample in the bucket, -1 none
+    vm_start: I64  # the host of the VM's first sample in the window
     measured: B  # V x K: the VM has a CPU sample in the bucket
     host_up: B  # H x K: the host gave a figure in the bucket
     off_at_start: B
@@ -141,7 +142,8 @@ def load(store: Store, since: float, until: float, rule: GapRule,
     vidx = {n: i for i, n in enumerate(names)}
     vcpus = np.array([max(int(vm_rows[n].vcpus), 1) for n in names], np.int64)
     vmem = np.array([max(float(vm_rows[n].mem_mib), 1.0) for n in names])
-    cpu, cpu_n, mem, mem_n, home = _buckets(vm_samples, vidx, hidx, since, buckets, vcpus, vmem)
+    cpu, cpu_n, mem, mem_n, home, start = _buckets(vm_samples, vidx, hidx, since, buckets,
+                                                   vcpus, vmem)
     measured = cpu_n > 0
     any_sample = np.zeros(buckets, np.bool_)
     any_sample[((np.array([r.ts for r in rows]) - since) // INTERVAL_S).astype(np.int64)] = True
@@ -164,7 +166,8 @@ def load(store: Store, since: float, until: float, rule: GapRule,
         np.array([float(h.cpu) for h in known]),
         np.array([max(int(h.cores), 1) for h in known], np.int64),
         np.array([float(h.mem_mib) for h in known]), host_curve, vcpus, vmem,
-        np.array([bool(vm_rows[n].managed) for n in names], np.bool_), home, measured, host_up,
+        np.array([bool(vm_rows[n].managed) for n in names], np.bool_), home, start, measured,
+        host_up,
         np.array([last_action.get(h) == "off" for h in hosts], np.bool_),
         tuple((hidx[b.host], max(b.start, since), min(b.end, until)) for b in bookings
               if b.host in hidx and b.status not in _NOT_HAPPENED),
@@ -175,9 +178,10 @@ _SampleRow = Row[Any, Any, Any, Any, Any, Any]  # ts, kind, name, host, cpu, mem
 
 
 def _buckets(rows: Sequence[_SampleRow], vidx: dict[str, int], hidx: dict[str, int],
-             since: float, k: int, vcpus: I64, vmem: F64) -> tuple[F64, F64, F64, F64, I64]:
+             since: float, k: int, vcpus: I64, vmem: F64) -> tuple[F64, F64, F64, F64, I64, I64]:
     """Means per (VM, bucket) of CPU (share of vCPUs, at most all of them) and memory (share
-    of its size); sample counts; the host of the bucket's last sample."""
+    of its size); sample counts; the host of the bucket's last sample; the host of each VM's
+    first sample."""
     n = len(vidx)
     v = np.array([vidx[r.name] for r in rows], np.int64)
     b = ((np.array([r.ts for r in rows]) - since) // INTERVAL_S).astype(np.int64)
@@ -196,8 +200,10 @@ def _buckets(rows: Sequence[_SampleRow], vidx: dict[str, int], hidx: dict[str, i
     mem_mean = np.divide(mem, mem_n, out=np.zeros_like(mem), where=mem_n > 0) / vmem[:, None]
     home = np.full(size, -1, np.int64)
     home[cell] = h  # rows are in time order: the last sample of a bucket is written last
+    first = np.full(n, -1, np.int64)
+    first[v[::-1]] = h[::-1]  # reversed: each VM's first sample is written last
     return (np.clip(cpu_mean, 0.0, 1.0), cpu_n, np.maximum(mem_mean, 0.0), mem_n,
-            home.reshape(n, k))
+            home.reshape(n, k), first)
 
 
 def _life(measured: B) -> B:

@@ -3,8 +3,10 @@
 The simulator accounts from its first round to its last: [since + 5 min, since + (K-1) x 5 min]
 for K buckets. Over the same span:
 
-* migrations: the store's outcomes — moves that finished `done` (failed ones counted apart);
-* power-offs: power events `off` that were `done`; host-hours off from the power events;
+* migrations and power-offs over the whole window (the simulation starts from the placement
+  of the first samples, so every move after them is one the policy had the chance to make):
+  the store's outcomes — moves that finished `done` (failed ones counted apart) — and power
+  events `off` that were `done`; host-hours off from the power events, over the span;
 * energy: `ulm.energy.account` — BMC readings where a host has them, elsewhere its power curve
   at its sampled CPU (the basis is reported: metered, model or both);
 * overload time: host-buckets in which the VMs recorded on a host used all of its CPU (a host
@@ -70,9 +72,10 @@ def measure(store: Store, rec: Recording) -> Recorded:
     o, p = t.outcomes, t.power_events
     with store.engine.connect() as c:
         moves = c.execute(select(o.c.status).where(
-            o.c.kind == "move", o.c.finished_at >= a, o.c.finished_at < b + INTERVAL_S)).all()
+            o.c.kind == "move", o.c.finished_at >= rec.since,
+            o.c.finished_at < rec.until)).all()
         events = [(float(r.ts), r.host, r.action) for r in c.execute(
-            select(p.c.ts, p.c.host, p.c.action).where(p.c.result == "done", p.c.ts <= b)
+            select(p.c.ts, p.c.host, p.c.action).where(p.c.result == "done", p.c.ts < rec.until)
             .order_by(p.c.ts))]
         host_rows = c.execute(select(t.samples.c.ts, t.samples.c.name, t.samples.c.cpu).where(
             t.samples.c.kind == "host", t.samples.c.cpu.is_not(None), t.samples.c.ts <= b,
@@ -90,7 +93,8 @@ def measure(store: Store, rec: Recording) -> Recorded:
         if r.host in hosts:  # a raw reading holds for one bucket at most
             meter[r.host].append((float(r.ts), float(r.watts), r.resolution_s or INTERVAL_S))
     curves = dict(zip(rec.host_names, rec.host_curve, strict=True))
-    report = account(a, b, samples, [e for e in events if e[1] in hosts], curves, meter)
+    report = account(a, b, samples, [e for e in events if e[1] in hosts and e[0] <= b],
+                     curves, meter)
     metered = sum(h.metered_hours for h in report.hosts)
     covered = (b - a) / 3600.0 * len(rec.host_names)
     basis = (EnergyBasis.none if not samples and not meter else EnergyBasis.metered
@@ -101,7 +105,7 @@ def measure(store: Store, rec: Recording) -> Recorded:
         (a, b), sum(1 for m in moves if m.status == "done"),
         sum(1 for m in moves if m.status == "failed"),
         None if basis is EnergyBasis.none else report.kwh, basis, over, active,
-        sum(1 for ts, _, action in events if action == "off" and a <= ts < b + INTERVAL_S),
+        sum(1 for ts, _, action in events if action == "off" and rec.since <= ts),
         sum(h.hours_off for h in report.hosts))
 
 

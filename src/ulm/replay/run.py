@@ -66,8 +66,7 @@ class ReplayEngine(Engine):
         return self.rec.vm_vcpus * MIPS_PER_CPU, self.rec.vm_mem.copy()
 
     def initial_hosts(self) -> I64:
-        first = np.argmax(self.rec.measured, axis=1)  # every VM has a sample in the window
-        return np.asarray(self.rec.vm_home[np.arange(self.rec.trace.n_vms), first])
+        return self.rec.vm_start.copy()
 
     def snapshot(self, k: int, t: float, req: F64) -> Snapshot:
         snap = super().snapshot(k, t, req)
