@@ -104,8 +104,10 @@ def load(store: Store, since: float, until: float, rule: GapRule,
         if not rows:
             raise UlmError("no samples in the window: nothing to replay (the daemon recorded "
                            "nothing then; try another --since)")
-        first = since + math.floor((rows[0].ts - since) / INTERVAL_S) * INTERVAL_S
-        until = min(until, first + (math.floor((rows[-1].ts - first) / INTERVAL_S) + 1)
+        col = _Columns.of(rows)
+        del rows
+        first = since + math.floor((col.ts[0] - since) / INTERVAL_S) * INTERVAL_S
+        until = min(until, first + (math.floor((col.ts[-1] - first) / INTERVAL_S) + 1)
                     * INTERVAL_S)
         since = first
         buckets = math.floor((until - since) / INTERVAL_S)
@@ -114,7 +116,6 @@ def load(store: Store, since: float, until: float, rule: GapRule,
                            f"{INTERVAL_S:.0f} s: a replay needs at least {MIN_BUCKETS}; give "
                            "a longer window")
         until = since + buckets * INTERVAL_S  # whole buckets only: a partial one reads low
-        rows = [r for r in rows if r.ts < until]
         host_rows = c.execute(select(t.hosts).order_by(t.hosts.c.name)).all()
         vm_rows = {r.name: r for r in c.execute(select(t.vms))}
         curves = {r.name: PowerCurve(r.name, tuple(float(w) for w in r.watts))
@@ -132,25 +133,35 @@ def load(store: Store, since: float, until: float, rule: GapRule,
         raise UlmError("the store holds no measured host: nothing to replay (has the daemon "
                        "run?)")
     hidx = {n: i for i, n in enumerate(hosts)}
-    vm_samples = [r for r in rows if r.kind == "vm"]
-    left_out = sorted({r.name for r in vm_samples if r.host not in hidx or r.name not in vm_rows})
-    vm_samples = [r for r in vm_samples if r.name not in set(left_out)]
-    names = tuple(sorted({r.name for r in vm_samples}))
+    inside = col.ts < until
+    bucket = ((col.ts - since) // INTERVAL_S).astype(np.int64)
+    any_sample = np.zeros(buckets, np.bool_)
+    any_sample[bucket[inside]] = True
+    # the VMs' samples, by VM and host index
+    vm_mask = inside & col.is_vm
+    seen = sorted({col.names[i] for i in np.unique(col.name[vm_mask]).tolist()})
+    vm_code = col.recode(col.name[vm_mask], {n: i for i, n in enumerate(seen)})
+    host_code = col.recode(col.host[vm_mask], hidx)
+    bad = np.zeros(len(seen), np.bool_)
+    bad[vm_code[host_code < 0]] = True
+    bad |= np.array([n not in vm_rows for n in seen], np.bool_)
+    left_out = tuple(n for n, b in zip(seen, bad.tolist(), strict=True) if b)
+    names = tuple(n for n, b in zip(seen, bad.tolist(), strict=True) if not b)
     if not names:
         raise UlmError("no VM samples in the window: nothing to replay (the daemon recorded "
                        "nothing then; try another --since)")
-    vidx = {n: i for i, n in enumerate(names)}
+    renum = np.cumsum(~bad) - 1
+    keep = ~bad[vm_code]
     vcpus = np.array([max(int(vm_rows[n].vcpus), 1) for n in names], np.int64)
     vmem = np.array([max(float(vm_rows[n].mem_mib), 1.0) for n in names])
-    cpu, cpu_n, mem, mem_n, home, start = _buckets(vm_samples, vidx, hidx, since, buckets,
-                                                   vcpus, vmem)
+    cpu, cpu_n, mem, mem_n, home, start = _buckets(
+        renum[vm_code[keep]], bucket[vm_mask][keep], host_code[keep], col.cpu[vm_mask][keep],
+        col.mem[vm_mask][keep], len(names), buckets, vcpus, vmem)
     measured = cpu_n > 0
-    any_sample = np.zeros(buckets, np.bool_)
-    any_sample[((np.array([r.ts for r in rows]) - since) // INTERVAL_S).astype(np.int64)] = True
     host_up = np.zeros((len(hosts), buckets), np.bool_)
-    for r in rows:
-        if r.kind == "host" and r.cpu is not None and r.name in hidx:
-            host_up[hidx[r.name], int((r.ts - since) // INTERVAL_S)] = True
+    up = inside & ~col.is_vm & ~np.isnan(col.cpu)
+    hc = col.recode(col.name[up], hidx)
+    host_up[hc[hc >= 0], bucket[up][hc >= 0]] = True
     cpu_f, alive, filled = _fill(cpu, measured, rule)
     mem_f = _fill_mem(mem, mem_n > 0, alive, rule)
     last_action = {e.host: e.action for e in events}
@@ -159,7 +170,7 @@ def load(store: Store, since: float, until: float, rule: GapRule,
                        for h in known)
     gaps = Gaps(rule, int(cpu.size), filled, int((~alive).sum()), _spans(any_sample, since),
                 int((~host_up[:, any_sample]).sum()),
-                tuple(h.name for h in host_rows if h.name not in hidx), tuple(left_out))
+                tuple(h.name for h in host_rows if h.name not in hidx), left_out)
     trace = Trace(f"recorded:{since:.0f}", "gcd", names, cpu_f, mem_f)
     return Recording(
         since, until, trace, hosts,
@@ -174,32 +185,55 @@ def load(store: Store, since: float, until: float, rule: GapRule,
         store.migration_speed(), gaps)
 
 
-_SampleRow = Row[Any, Any, Any, Any, Any, Any]  # ts, kind, name, host, cpu, mem_mib
+@dataclass(frozen=True, eq=False)
+class _Columns:
+    """The samples column by column (a week of a few hundred VMs is a million rows); names
+    and hosts as codes into `names` (a dict per row is cheaper than sorting strings)."""
+
+    ts: F64
+    is_vm: B
+    name: I64
+    host: I64
+    names: tuple[str, ...]
+    cpu: F64  # NaN: no figure
+    mem: F64
+
+    @classmethod
+    def of(cls, rows: Sequence[Row[Any, Any, Any, Any, Any, Any]]) -> _Columns:
+        ts, kind, name, host, cpu, mem = zip(*rows, strict=True)
+        # float() of None is NaN in numpy's conversion; a non-finite figure counts as none
+        cpu_a, mem_a = np.array(cpu, np.float64), np.array(mem, np.float64)
+        cpu_a[~np.isfinite(cpu_a)] = np.nan
+        mem_a[~np.isfinite(mem_a)] = np.nan
+        code: dict[str, int] = {}
+        n = len(ts)
+        name_c = np.fromiter((code.setdefault(x, len(code)) for x in name), np.int64, n)
+        host_c = np.fromiter((code.setdefault(x, len(code)) for x in host), np.int64, n)
+        return cls(np.array(ts, np.float64), np.array(kind, object) == "vm", name_c, host_c,
+                   tuple(code), cpu_a, mem_a)
+
+    def recode(self, codes: I64, index: dict[str, int]) -> I64:
+        """Codes as indices into another list of names, -1 for a name not in it."""
+        table = np.array([index.get(n, -1) for n in self.names], np.int64)
+        return np.asarray(table[codes])
 
 
-def _buckets(rows: Sequence[_SampleRow], vidx: dict[str, int], hidx: dict[str, int],
-             since: float, k: int, vcpus: I64, vmem: F64) -> tuple[F64, F64, F64, F64, I64, I64]:
+def _buckets(v: I64, b: I64, h: I64, cpu_v: F64, mem_v: F64, n: int, k: int, vcpus: I64,
+             vmem: F64) -> tuple[F64, F64, F64, F64, I64, I64]:
     """Means per (VM, bucket) of CPU (share of vCPUs, at most all of them) and memory (share
     of its size); sample counts; the host of the bucket's last sample; the host of each VM's
-    first sample."""
-    n = len(vidx)
-    v = np.array([vidx[r.name] for r in rows], np.int64)
-    b = ((np.array([r.ts for r in rows]) - since) // INTERVAL_S).astype(np.int64)
-    h = np.array([hidx[r.host] for r in rows], np.int64)
+    first sample. The samples are in time order."""
     cell = v * k + b
-    has_cpu = np.array([r.cpu is not None and math.isfinite(r.cpu) for r in rows])
-    has_mem = np.array([r.mem_mib is not None and math.isfinite(r.mem_mib) for r in rows])
-    cpu_v = np.array([r.cpu if ok else 0.0 for r, ok in zip(rows, has_cpu, strict=True)])
-    mem_v = np.array([r.mem_mib if ok else 0.0 for r, ok in zip(rows, has_mem, strict=True)])
+    has_cpu, has_mem = ~np.isnan(cpu_v), ~np.isnan(mem_v)
     size = n * k
     cpu_n = np.bincount(cell, weights=has_cpu, minlength=size).reshape(n, k)
-    cpu = np.bincount(cell, weights=cpu_v, minlength=size).reshape(n, k)
+    cpu = np.bincount(cell, weights=np.where(has_cpu, cpu_v, 0.0), minlength=size).reshape(n, k)
     mem_n = np.bincount(cell, weights=has_mem, minlength=size).reshape(n, k)
-    mem = np.bincount(cell, weights=mem_v, minlength=size).reshape(n, k)
+    mem = np.bincount(cell, weights=np.where(has_mem, mem_v, 0.0), minlength=size).reshape(n, k)
     cpu_mean = np.divide(cpu, cpu_n, out=np.zeros_like(cpu), where=cpu_n > 0) / vcpus[:, None]
     mem_mean = np.divide(mem, mem_n, out=np.zeros_like(mem), where=mem_n > 0) / vmem[:, None]
     home = np.full(size, -1, np.int64)
-    home[cell] = h  # rows are in time order: the last sample of a bucket is written last
+    home[cell] = h  # in time order: the last sample of a bucket is written last
     first = np.full(n, -1, np.int64)
     first[v[::-1]] = h[::-1]  # reversed: each VM's first sample is written last
     return (np.clip(cpu_mean, 0.0, 1.0), cpu_n, np.maximum(mem_mean, 0.0), mem_n,
