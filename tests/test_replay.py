@@ -96,6 +96,9 @@ def test_two_policies_differ_and_recorded_is_the_store(daemon_store: tuple[Path,
                           (doc["since"], doc["until"])).fetchone()[0]
     rec = doc["recorded"]
     assert done >= 1 and rec["migrations"] == done
+    # the daemon's own policy, replayed, does what the daemon did: fidelity of the rebuild
+    assert by["hot"]["migrations"] == done
+    assert by["hot"]["energy_kwh"] == pytest.approx(rec["energy_kwh"], rel=0.05)
     assert rec["energy_basis"] == "model" and rec["energy_kwh"] > 0
     assert by["npa"]["diff"]["migrations"] == -done
     assert by["hot"]["diff"]["energy_kwh"] == pytest.approx(
