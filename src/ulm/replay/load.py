@@ -107,10 +107,10 @@ def load(store: Store, since: float, until: float, rule: GapRule,
         col = _Columns.of(rows)
         del rows
         first = since + math.floor((col.ts[0] - since) / INTERVAL_S) * INTERVAL_S
-        until = min(until, first + (math.floor((col.ts[-1] - first) / INTERVAL_S) + 1)
-                    * INTERVAL_S)
+        # counted, not divided out of a difference of epochs (899.9999 s is not 3 buckets)
+        buckets = min(math.floor((col.ts[-1] - first) / INTERVAL_S) + 1,
+                      math.floor((until - first) / INTERVAL_S + 1e-6))
         since = first
-        buckets = math.floor((until - since) / INTERVAL_S)
         if buckets < MIN_BUCKETS:
             raise UlmError(f"the recording in the window spans {buckets} bucket(s) of "
                            f"{INTERVAL_S:.0f} s: a replay needs at least {MIN_BUCKETS}; give "
@@ -134,7 +134,8 @@ def load(store: Store, since: float, until: float, rule: GapRule,
                        "run?)")
     hidx = {n: i for i, n in enumerate(hosts)}
     inside = col.ts < until
-    bucket = ((col.ts - since) // INTERVAL_S).astype(np.int64)
+    # clipped: a sample a rounding error short of `until` stays in the last bucket
+    bucket = np.clip((col.ts - since) // INTERVAL_S, 0, buckets - 1).astype(np.int64)
     any_sample = np.zeros(buckets, np.bool_)
     any_sample[bucket[inside]] = True
     # the VMs' samples, by VM and host index
