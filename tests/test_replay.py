@@ -21,7 +21,7 @@ from tests.daemon.fakes import world
 from ulm.cli import _register, app
 from ulm.collect.base import Collection, HostReading, VMReading
 from ulm.daemon import Mode
-from ulm.policy import load_policy
+from ulm.policy import load_policy, resolve_policy
 from ulm.replay.load import GapRule, Recording, load
 from ulm.replay.run import replay_all
 from ulm.sim.engine import SimResult
@@ -218,3 +218,20 @@ def test_bookings_and_power_states_are_replayed(daemon_store: tuple[Path, Path],
     assert after.extra["host_hours_off"] > 0  # hC starts off ...
     assert after.extra["wake_ups"] >= 1  # ... and is woken to take hB's VMs
     assert after.migrations >= before.migrations + 3  # hB's three VMs drained
+
+
+def test_jobs_give_the_same_results(daemon_store: tuple[Path, Path]) -> None:
+    cfg, hot = daemon_store
+    store = Store.open(f"sqlite:///{cfg.parent / 'ulm.db'}", mode="read")
+    try:
+        rec = load(store, time.time() - 3 * 3600, time.time(), GapRule.hold)
+    finally:
+        store.close()
+    pols = [load_policy(hot), resolve_policy("power-save")]
+
+    def figures(runs: list[SimResult]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.to_dict().items() if k != "wall_s"} for r in runs]
+
+    one = figures(replay_all(rec, pols, 120.0, jobs=1))
+    assert figures(replay_all(rec, pols, 120.0, jobs=2)) == one
+    assert [r["policy"] for r in one] == ["hot", "power-save"]
