@@ -21,6 +21,7 @@ def _register() -> None:
     from ulm.cli import maintenance as _maintenance  # noqa: F401
     from ulm.cli import plan as _plan  # noqa: F401
     from ulm.cli import policy as _policy  # noqa: F401
+    from ulm.cli import replay as _replay  # noqa: F401
     from ulm.cli import report as _report  # noqa: F401
     from ulm.cli import run as _run  # noqa: F401
     from ulm.cli import simulate as _simulate  # noqa: F401

@@ -118,7 +118,7 @@ class Engine:
         self.hosts = hosts
         self.power = PowerTable(hosts.curves)
         n = trace.n_vms
-        self.mips, self.ram = vm_mips(n), vm_ram(n)
+        self.mips, self.ram = self.vm_sizes(n)
         # The 289th point copies the 288th (CloudSim's UtilizationModelPlanetLabInMemory).
         # time-major: a round reads one sample of every VM, a contiguous row
         self.util_t = np.ascontiguousarray(
@@ -130,7 +130,7 @@ class Engine:
         self.clock = SimClock(0.0)
         self.names = np.array(trace.vm_names, dtype=object)
         self.host_names = hosts.names()
-        start = place_initial(hosts, self.power, self.mips, self.ram, self._start_rule())
+        start = self.initial_hosts()
         bw = np.array([t.bw_mbit for t in hosts.types])[hosts.kind] / 2 / 8  # MB/s
         self.cluster = ArrayCluster(self.clock, trace.vm_names, self.host_names, start,
                                     self.ram, bw)
@@ -154,6 +154,12 @@ class Engine:
         self.peak_ram = 0.0  # the highest share of a host's RAM reserved by VMs, any instant
         self._order_named: I64 | None = None
         self._names_ordered: tuple[str, ...] = ()
+
+    def vm_sizes(self, n: int) -> tuple[F64, F64]:  # a replay (ulm.replay) gives real ones
+        return vm_mips(n), vm_ram(n)
+
+    def initial_hosts(self) -> I64:  # a replay starts the VMs where they really ran
+        return place_initial(self.hosts, self.power, self.mips, self.ram, self._start_rule())
 
     def _start_rule(self) -> Start:
         # Honest mode: every policy starts from the same cluster, VMs created first fit in

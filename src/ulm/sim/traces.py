@@ -6,6 +6,7 @@ Both formats are gzip-compressed CSV with 288 samples (5 minutes apart) per VM:
   percentages of the VM's own capacity.
 * GCD (`gcd-dayDD.csv.gz`): header `vm,metric,v0,...,v287`; two rows per VM, `cpu` then `mem`,
   percentages with decimals. Memory may exceed 100 % (the VM uses more than its nominal RAM).
+  A day ULM recorded (`ulm export samples`, docs/replay.md) is written in this format.
 
 Whatever is wrong with a file is reported as a `UlmError` naming the file and the line.
 """
