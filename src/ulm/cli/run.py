@@ -45,12 +45,17 @@ def run_cmd(
     http: Annotated[str | None, typer.Option(
         help="Serve the HTTP API and dashboard on HOST:PORT (default: [api] listen, if "
              "[api] is given).")] = None,
+    standby: Annotated[bool, typer.Option(
+        "--standby", help="If another daemon leads this store, wait to take over from it "
+                          "instead of refusing to start (default: [ha] standby).")] = False,
 ) -> None:
     """Run the daemon: every interval collect, plan, and (in enforce mode) migrate."""
     if once and rounds is not None:
         raise UlmError("give --once or --rounds N, not both")
     setup_logging(log_format)
     cfg = load_config(config)
+    if standby:
+        cfg = cfg.model_copy(update={"ha": cfg.ha.model_copy(update={"standby": True})})
     served = None
     if metrics is not None:  # before anything connects: a taken port stops the start here
         served = Metrics()
