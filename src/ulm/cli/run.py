@@ -182,6 +182,7 @@ def apply_cmd(config: ConfigOpt, plan_id: str,
             raise UlmError(f"plan {plan_id} is {record.status}, not proposed: nothing applied")
         plan = plan_from_body(record.plan)
         d = daemon(rt, Mode.enforce)
+        d.standby = False  # a one-off apply never waits for the lead ([ha] standby)
         d.start()
         try:
             if not d.acting:  # the store takes no writes (logged): no journal, no lock
