@@ -46,17 +46,23 @@ def pair(tmp_path: Path, daemons: list[Daemon]) -> tuple[Store, Daemon, Daemon]:
     line = standby.wait_for("standby: ")
     assert f"pid {leader.pid} on {socket.gethostname()} leads (epoch 1)" in line
     assert "taking over within 5 s of its last renewal" in line
-    status = subprocess.run([ULM, "status", "-c", str(cfg)], capture_output=True, text=True,
-                            timeout=60)
-    assert status.returncode == 0, status.stderr
-    assert f"Leader: pid {leader.pid} on {socket.gethostname()}, epoch 1, since " in status.stdout
-    assert f"standby: pid {standby.pid} on {socket.gethostname()} waiting since" in status.stdout
     return store, leader, standby
+
+
+def status(tmp_path: Path) -> str:
+    out = subprocess.run([ULM, "status", "-c", str(tmp_path / "ulm.toml")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 def test_the_standby_takes_over_from_a_killed_leader_and_recovers(
         tmp_path: Path, daemons: list[Daemon]) -> None:
     store, leader, standby = pair(tmp_path, daemons)
+    here = socket.gethostname()
+    shown = status(tmp_path)
+    assert f"Leader: pid {leader.pid} on {here}, epoch 1, since " in shown
+    assert f"standby: pid {standby.pid} on {here} waiting since" in shown
     # The leader was migrating when it died: its journal entry, under its epoch, is open.
     now = time.time()
     move = Move("test", "t1", "t2", "test")
