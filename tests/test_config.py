@@ -49,6 +49,13 @@ def test_a_good_config(tmp_path: Path) -> None:
         (GOOD.replace('name = "h2"', 'name = "h1"'),
          "ulm.toml: Value error, host names must be unique: h1"),
         ("[store]\nurl = 'sqlite:////tmp/x.db'\n", "ulm.toml: hosts: Field required"),
+        (GOOD + "[ha]\nstandby = 'yes please'\n",
+         "ulm.toml: ha.standby (line 14): Input should be a valid boolean"),
+        (GOOD + "[ha]\nlease_s = 2\n",
+         "ulm.toml: ha.lease_s (line 14): Input should be greater than or equal to 4"),
+        (GOOD + "[ha]\nlease_s = 10\npoll_s = 6\n",
+         "ulm.toml: Value error, poll_s (6) must be at most half of lease_s (10)"),
+        (GOOD + "[ha]\nleader = true\n", "ulm.toml: ha.leader (line 14): unknown key"),
     ],
 )
 def test_bad_config_names_file_key_and_line(tmp_path: Path, text: str, expected: str) -> None:

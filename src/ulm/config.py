@@ -106,6 +106,23 @@ class ExecutorConfig(_Strict):
     shutdown_grace_s: Annotated[float, Field(ge=0)] = 30.0  # SIGTERM: then abort migrations
 
 
+class HaConfig(_Strict):
+    """[ha]: two controllers on one (PostgreSQL) store; one leads, the other waits."""
+
+    standby: bool = False  # another daemon leads: wait to take over (`ulm run --standby`)
+    #: the leader's lease, renewed every quarter of it: a standby takes over at most
+    #: lease_s + poll_s after the leader's last renewal
+    lease_s: Annotated[float, Field(ge=4, le=600)] = 20.0
+    poll_s: Annotated[float, Field(gt=0, le=60)] = 2.0  # how often a standby looks
+
+    @model_validator(mode="after")
+    def _poll(self) -> HaConfig:
+        if self.poll_s > self.lease_s / 2:
+            raise ValueError(f"poll_s ({self.poll_s:g}) must be at most half of lease_s "
+                             f"({self.lease_s:g})")
+        return self
+
+
 class PowerModelConfig(_Strict):
     """A host type's power draw: `watts` at evenly spaced CPU points (SPECpower: 11 points
     for 0 %, 10 %, ... 100 %), or just `idle_w` and `max_w` (linear)."""
@@ -270,6 +287,7 @@ class Config(_Strict):
     store: StoreConfig = StoreConfig()
     collect: CollectConfig = CollectConfig()
     executor: ExecutorConfig = ExecutorConfig()
+    ha: HaConfig = HaConfig()
     policy: str = "seed"  # a policy file (relative to this file) or a built-in name
     #: Glob patterns of VM names ULM may move; a VM matching none is never touched.
     manage: tuple[str, ...] = ("*",)

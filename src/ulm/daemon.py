@@ -1,11 +1,13 @@
 """The daemon: every interval collect -> snapshot -> schedule -> (advise | enforce) -> record.
 
 Modes: `observe` collects only; `advise` stores the plan for an admin to `ulm apply`; `enforce`
-executes it. One daemon per store: a lock in the database, renewed by a heartbeat thread for
-as long as the process runs (`ulm.lockkeeper`). It acts only while that lock is confirmed and
-the store takes writes; otherwise it keeps collecting (in memory, written out when the store
-takes writes again) and acts on nothing. SIGTERM lets in-flight migrations finish (or hit their
-deadline and be aborted) and starts nothing new; SIGHUP reloads the policy.
+executes it. One daemon leads a store: a lease with a fencing epoch in the database
+(`ulm.store.lease`), renewed by a heartbeat thread for as long as the process runs
+(`ulm.lockkeeper`); a second one is refused, or with `--standby` waits to take over. It acts
+only while that lease is confirmed and the store takes writes; otherwise it keeps collecting
+(in memory, written out when the store takes writes again) and acts on nothing. SIGTERM lets
+in-flight migrations finish (or hit their deadline and be aborted) and starts nothing new;
+SIGHUP reloads the policy.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ from ulm.conditions import Conditions
 from ulm.config import Config
 from ulm.errors import UlmError
 from ulm.executor import Executor, PlanResult
-from ulm.lockkeeper import STORE_ERRORS, LockKeeper, LockState, describe, one_line
+from ulm.lockkeeper import (
+    STORE_ERRORS,
+    LockKeeper,
+    LockState,
+    describe,
+    one_line,
+    take_over_dead,
+    wait_as_standby,
+)
 from ulm.metrics import Metrics
 from ulm.model import HostState, Plan
 from ulm.policy import Policy, resolve_policy
@@ -39,6 +49,8 @@ from ulm.procs import alive
 from ulm.redact import redact
 from ulm.scheduler import schedule
 from ulm.snapshot import Snapshot
+from ulm.store.lease import Lease
+from ulm.store.lease import holder as lease_holder
 
 log = logging.getLogger("ulm.daemon")
 
@@ -72,12 +84,14 @@ class Daemon:
         self.mode = mode
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.metrics: Metrics | None = None
-        self.lock_ttl_s = max(3 * cfg.collect.interval_s, 30.0)
+        self.lock_ttl_s = cfg.ha.lease_s  # renewed every quarter of it (`ulm.lockkeeper`)
+        self.standby = cfg.ha.standby  # another leads: wait for its lease, not refuse
         self.on_policy: list[Callable[[Policy], None]] = []  # told of a reloaded policy
         self.conditions = Conditions(log)
         self.exit_code = 0  # 1: the lock was lost to another daemon
         self.keeper: LockKeeper | None = None
-        self._locked = False  # the lock was taken (a start on a failed store takes it later)
+        self.lease: Lease | None = None
+        self._locked = False  # the lease was taken (a start on a failed store takes it later)
         self._store_ok = True
         self._backlog: deque[Collection] = deque(maxlen=BACKLOG)
         self._stop = False
@@ -94,8 +108,9 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Takes the lock (or, on a store that takes no writes, starts degraded and takes it
-        once the store does), reconciles the journal, primes the counters."""
+        """Takes the lease (a standby first waits for it; on a store that takes no writes it
+        starts degraded and takes it once the store does), reconciles the journal, primes
+        the counters."""
         try:
             self._take_lock()
         except STORE_ERRORS as exc:
@@ -103,17 +118,24 @@ class Daemon:
         self.prime()
 
     def _take_lock(self) -> None:
-        ttl = self.lock_ttl_s
-        if not self.store.acquire_lock(self.owner, ttl) and not self._take_over_dead(ttl):
-            holder = self.store.lock_holder()
-            raise UlmError("another ULM daemon holds the lock on this store"
-                           f"{' (' + describe(holder[0]) + ')' if holder else ''}; "
-                           "refusing to start a second one")
-        self._locked = True
         twin = getattr(self.store, "twin", None)  # its own connection, for its own thread
-        self.keeper = LockKeeper(twin() if twin else self.store, self.owner, ttl,
-                                 min(5.0, ttl / 4), self._lock_changed)
+        beat = twin() if twin else self.store
+        lease = Lease(beat.engine, self.owner, self.lock_ttl_s)
+        if lease.acquire() is None and not self._take_over_dead(lease):
+            if not self.standby:
+                h = lease_holder(beat.engine)
+                raise UlmError("another ULM daemon holds the lock on this store"
+                               f"{' (' + describe(h.owner) + ')' if h else ''}; refusing to "
+                               "start a second one (`ulm run --standby` waits to take over)")
+            ha = self.cfg.ha
+            if not wait_as_standby(lease, ha.poll_s, lambda: self._stop, self.clock.sleep,
+                                   lambda: self._take_over_dead(lease)):
+                return  # stopped while waiting
+        self._locked = True
+        self.lease = self.store.fence = lease  # every journal intent is fenced by it
+        self.keeper = LockKeeper(lease, min(5.0, self.lock_ttl_s / 4), self._lock_changed)
         self.keeper.start()
+        log.info("leading this store (epoch %d, lease %g s)", lease.epoch or 0, lease.ttl_s)
         curves = self.cfg.curves()  # the config's labels and power curves reach snapshots
         self.store.set_host_meta({h.name: (h.labels, curves.get(h.name)) for h in self.cfg.hosts})
         self._recover()  # a store failure here: degraded, and done again when it is back
@@ -121,32 +143,23 @@ class Daemon:
     def _recover(self) -> None:
         self.executor.recover()  # logs and records each recovered entry itself, once
 
-    def _take_over_dead(self, ttl: float) -> bool:
-        """A daemon that crashed on this machine left its lock: its process is gone, so the
-        lock can be taken at once instead of waiting for it to expire."""
-        holder = self.store.lock_holder()
-        if holder is None:
-            return bool(self.store.acquire_lock(self.owner, ttl))
-        host, _, pid = holder[0].rpartition(":")
-        if host != socket.gethostname() or not pid.isdigit() or alive(int(pid)):
-            return False
-        taken = bool(self.store.take_over_lock(self.owner, holder[0], ttl))
-        if taken:  # said once it happened (a store that fails makes this a retry)
-            log.warning("took over the lock of %s: that process is gone", describe(holder[0]))
-        return taken
+    def _take_over_dead(self, lease: Lease) -> bool:
+        """A daemon that crashed on this machine left its lease: its process is gone, so the
+        lease can be taken at once instead of waiting for it to expire."""
+        return take_over_dead(lease, socket.gethostname(), alive)
 
     def release(self) -> None:
-        """Stops the heartbeat and gives the lock back (if the store lets it)."""
+        """Stops the heartbeat and gives the lease back (if the store lets it)."""
         if self.keeper is not None:
             self.keeper.stop()
             if self.keeper.state is LockState.lost:
                 return
-        if not self._locked:
+        if not self._locked or self.lease is None:
             return
         try:
-            self.store.release_lock(self.owner)
+            self.lease.release()
         except STORE_ERRORS as exc:
-            log.error("cannot release the store lock (%s): it expires in %.0f s",
+            log.error("cannot release the store lease (%s): it expires in %.0f s",
                       one_line(exc), self.lock_ttl_s)
 
     def prime(self, seconds: float = 2.0) -> None:
@@ -233,7 +246,8 @@ class Daemon:
 
     @property
     def acting(self) -> bool:
-        """The lock is confirmed and the store takes writes: the only state to act in."""
+        """The lease is confirmed (and not run out by this clock) and the store takes writes:
+        the only state to act in."""
         return (self._locked and self._store_ok
                 and (self.keeper is None or self.keeper.held))
 
@@ -245,10 +259,10 @@ class Daemon:
         if state is LockState.lost:
             self._stop = True
             self.exit_code = 1
-            log.error("lost the store lock (%s): acting on nothing more; stopping once the "
+            log.error("lost the store lease (%s): acting on nothing more; stopping once the "
                       "actions in flight end", why)
             return
-        self._degraded(f"cannot renew the store lock: {why}")
+        self._degraded(f"cannot renew the store lease: {why}")
 
     def _store_failed(self, exc: BaseException) -> None:
         self._store_ok = False

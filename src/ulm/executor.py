@@ -26,6 +26,7 @@ from ulm.execute.power import PowerActions
 from ulm.execute.recover import Recovery
 from ulm.execute.types import (
     Cause,
+    Fenced,
     Journal,
     JournalEntry,
     Limits,
@@ -38,7 +39,7 @@ from ulm.model import Move, Plan
 from ulm.scheduler import stages
 from ulm.snapshot import Snapshot
 
-__all__ = ["Cause", "Executor", "Journal", "JournalEntry", "Limits", "MemoryJournal",
+__all__ = ["Cause", "Executor", "Fenced", "Journal", "JournalEntry", "Limits", "MemoryJournal",
            "MoveCheck", "Outcome", "PlanResult", "Status"]
 
 #: Re-checks a move against live state with the core's own capacity rule: None = still fine.
@@ -116,7 +117,13 @@ class Executor(Recovery, PowerActions):
                 done[k] = self._close(plan_id, k, Outcome(move, Status.SKIPPED, why, started,
                                                           started, cause), None)
                 continue
-            entry = self.journal.intent(plan_id, k, move)
+            try:
+                entry = self.journal.intent(plan_id, k, move)
+            except Fenced as exc:  # another controller leads: nothing more starts here
+                self.stopping = True
+                done[k] = self._close(plan_id, k, Outcome(move, Status.SKIPPED, str(exc),
+                                                          started, started, Cause.FENCED), None)
+                continue
             try:
                 job = self.hv.start_migration(move.vm, move.src, move.dst, self._options())
             except Exception as exc:  # the driver's own error, kept for the admin

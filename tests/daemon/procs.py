@@ -40,10 +40,11 @@ def eventually(check: Callable[[], bool], timeout: float = 30.0) -> bool:
 class Daemon:
     """`ulm run` in the background, its stderr in a file."""
 
-    def __init__(self, cfg: Path, mode: str = "observe", name: str = "daemon") -> None:
+    def __init__(self, cfg: Path, mode: str = "observe", name: str = "daemon",
+                 args: tuple[str, ...] = ()) -> None:
         self.err = cfg.parent / f"{name}.err"
         with self.err.open("w") as err:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen([ULM, "run", "-c", str(cfg), "--mode", mode],
+            self.proc = subprocess.Popen([ULM, "run", "-c", str(cfg), "--mode", mode, *args],
                                          stdout=subprocess.DEVNULL, stderr=err)
 
     @property

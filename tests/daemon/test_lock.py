@@ -7,7 +7,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import update
@@ -37,28 +36,24 @@ class SlowSource:
         return Collection(now, ())
 
 
-def test_a_round_longer_than_the_lock_keeps_the_lock(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    # The store's clock jumps a minute ahead during the round: the lock (TTL 30 s) would
-    # have expired, as it does under a migration that takes minutes.
-    ahead = [0.0]
-    fake = SimpleNamespace(time=lambda: time.time() + ahead[0], strftime=time.strftime,
-                           gmtime=time.gmtime)
-    monkeypatch.setattr("ulm.store.store.time", fake)
+def test_a_round_longer_than_the_lease_keeps_the_lease(tmp_path: Path) -> None:
+    # A 2 s lease (renewed every 0.5 s) under a round of several seconds, as a migration of
+    # many minutes is under the default lease.
     a = world(tmp_path, {"web1": "hA"}, mode=Mode.observe, start=False)
     slow = SlowSource()
     a.daemon.sources.append(slow)
     a.daemon.owner = "host-a:101"
+    a.daemon.lock_ttl_s = 2.0
     runner = threading.Thread(target=a.daemon.run, kwargs={"rounds": 1})
     runner.start()
     try:
         assert slow.entered.wait(30)
-        ahead[0] = 60.0
-        time.sleep(6.5)  # a heartbeat (every 5 s at most) has renewed it since the jump
+        time.sleep(3.0)  # longer than the lease: only the heartbeat keeps it
         b = world(tmp_path, {"web1": "hA"}, mode=Mode.enforce, start=False)
         b.daemon.owner = "host-b:202"
         with pytest.raises(UlmError, match=r"holds the lock .*\(pid 101 on host-a\)"):
             b.daemon.start()
+        assert a.daemon.acting
     finally:
         slow.release.set()
         runner.join(60)
@@ -74,7 +69,8 @@ def test_a_daemon_that_loses_the_lock_stops_acting_at_once(
     w.daemon.start()
     store = Store.open(w.daemon.cfg.store.url, mode="write")
     with store.engine.begin() as c:  # another daemon took it
-        c.execute(update(t.locks).values(owner="host-x:77", expires_at=time.time() + 600))
+        c.execute(update(t.leases).values(owner="host-x:77", epoch=t.leases.c.epoch + 1,
+                                          expires_at=time.time() + 600))
     with caplog.at_level(logging.INFO, "ulm"):
         deadline = time.monotonic() + 10
         while w.daemon.keeper is not None and w.daemon.keeper.held and \
@@ -86,6 +82,6 @@ def test_a_daemon_that_loses_the_lock_stops_acting_at_once(
     assert w.cluster.migrations == 0
     assert w.store.plans() == []
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors == ["lost the store lock (taken by pid 77 on host-x): acting on nothing "
-                      "more; stopping once the actions in flight end"]
+    assert errors == ["lost the store lease (taken by pid 77 on host-x, epoch 2, ours was 1): "
+                      "acting on nothing more; stopping once the actions in flight end"]
     assert w.store.lock_holder() is not None and w.store.lock_holder()[0] == "host-x:77"

@@ -39,7 +39,8 @@ def test_a_second_daemon_names_the_first_ones_host_and_pid(tmp_path: Path,
     assert second.returncode == 2
     assert second.stderr.strip() == (
         f"error: another ULM daemon holds the lock on this store (pid {first.pid} on "
-        f"{socket.gethostname()}); refusing to start a second one")
+        f"{socket.gethostname()}); refusing to start a second one (`ulm run --standby` waits "
+        "to take over)")
     assert first.stop() == 0 and store.lock_holder() is None
 
 

@@ -1,16 +1,24 @@
 """Leadership lease with a fencing epoch, on real SQLite and PostgreSQL: one holder at a time,
 take-over only after expiry (with a new epoch), a paused old leader can neither renew nor write
-under the fence."""
+a journal intent (so its executor starts nothing)."""
 
 from __future__ import annotations
 
 import threading
+import time
 
-from sqlalchemy import func, insert, literal, select
+import pytest
+from sqlalchemy import select
 
+from ulm.clock import SimClock
+from ulm.drivers.sim import SimCluster
+from ulm.executor import Cause, Executor, Fenced, Limits, Status
+from ulm.model import Move, Plan
 from ulm.store import Store
 from ulm.store import schema as t
 from ulm.store.lease import SAFETY_S, Lease, holder
+from ulm.store.records import action_dict
+from ulm.store.store import fenced_intent
 
 
 class Clock:
@@ -51,29 +59,84 @@ def test_a_leader_stops_trusting_its_lease_before_it_expires(store: Store) -> No
     assert b.acquire() is None
 
 
-def test_the_fence_refuses_a_stale_epoch(store: Store) -> None:
-    clock = Clock()
+MOVE = Move("web1", "h1", "h2", "test")
+
+
+def epochs(store: Store) -> dict[str, int | None]:
+    with store.engine.connect() as c:
+        return {r.plan_id: r.epoch for r in c.execute(select(t.journal))}
+
+
+def test_the_journal_refuses_an_intent_under_a_stale_epoch(store: Store) -> None:
+    clock = Clock(time.time())
     a = Lease(store.engine, "ctl-a:1", ttl_s=15, clock=clock)
     a.acquire()
-    old = Lease(store.engine, "ctl-a:1", ttl_s=15, clock=clock, epoch=a.epoch)
-
-    def guarded_write(lease: Lease, seq: int) -> int:
-        with store.engine.begin() as c:
-            stmt = insert(t.locks).from_select(
-                ["name", "owner", "expires_at"],
-                select(literal(f"probe{seq}"), literal(lease.owner), literal(0.0))
-                .where(lease.fence()))
-            c.execute(stmt)
-            # rowcount of INSERT ... SELECT is -1 on psycopg: count what landed instead
-            return int(c.execute(select(func.count()).select_from(t.locks)
-                                 .where(t.locks.c.name == f"probe{seq}")).scalar_one())
-
-    assert guarded_write(a, 1) == 1  # the leader writes
-    clock.now += 16
+    store.fence = a
+    store.intent("p-a", 1, MOVE)  # the leader writes, under its epoch
+    clock.now += 16  # a is paused past its lease: b takes over
     b = Lease(store.engine, "ctl-b:2", ttl_s=15, clock=clock)
     assert b.acquire() == 2
-    assert guarded_write(old, 2) == 0  # the old leader's write under its epoch: nothing
-    assert guarded_write(b, 3) == 1
+    # a wakes up with a clock that says it may still act: the database refuses it all the same
+    a.valid_until = clock.now + 10
+    with pytest.raises(Fenced) as err:
+        store.intent("p-a", 2, MOVE)
+    assert err.value.epoch == 1 and "another controller leads now" in str(err.value)
+    store.fence = b
+    store.intent("p-b", 1, MOVE)
+    assert epochs(store) == {"p-a": 1, "p-b": 2}  # each entry carries its leader's epoch
+    assert [e.plan_id for e in store.open_entries()] == ["p-a", "p-b"]
+
+
+def test_a_lease_run_out_by_its_own_clock_writes_nothing(store: Store) -> None:
+    clock = Clock(time.time())
+    a = Lease(store.engine, "ctl-a:1", ttl_s=15, clock=clock)
+    a.acquire()
+    store.fence = a
+    clock.now += 15 - a.safety_s + 0.1  # no renewal came through (the database cut off)
+    with pytest.raises(Fenced, match="its lease ran out before it was renewed"):
+        store.intent("p-a", 1, MOVE)
+    assert epochs(store) == {}
+
+
+def test_a_fenced_executor_starts_no_migration(store: Store) -> None:
+    clock = Clock(time.time())
+    a = Lease(store.engine, "ctl-a:1", ttl_s=15, clock=clock)
+    a.acquire()
+    clock.now += 16
+    assert Lease(store.engine, "ctl-b:2", ttl_s=15, clock=clock).acquire() == 2
+    a.valid_until = clock.now + 10
+    store.fence = a
+    sim = SimCluster(SimClock(1000.0), {"web1": "h1", "db": "h1"}, {"web1": 625.0, "db": 625.0})
+    ex = Executor(sim, sim.clock, store, Limits(max_concurrent=2, max_per_host=2))
+    res = ex.execute(Plan("snap", "pol", 0.0, (MOVE, Move("db", "h1", "h3", "test"))), "p-a")
+    assert [(o.status, o.cause) for o in res.outcomes] == [(Status.SKIPPED, Cause.FENCED),
+                                                           (Status.SKIPPED, Cause.STOPPING)]
+    assert sim.migrations == 0 and sim.locate("web1") == ["h1"]
+    assert epochs(store) == {}  # no intent: a standby's recover() has nothing to reconcile
+
+
+def test_a_takeover_waits_for_a_fenced_insert_in_flight(store: Store) -> None:
+    """SQLite: the insert holds the writer lock; PostgreSQL: it share-locks the lease row.
+    Either way the standby takes over after the insert commits, and then finds the entry."""
+    clock = Clock(time.time())
+    a = Lease(store.engine, "ctl-a:1", ttl_s=15, clock=clock)
+    a.acquire()
+    b = Lease(store.engine, "ctl-b:2", ttl_s=15, clock=clock)
+    taken: list[int | None] = []
+    waiter = threading.Thread(target=lambda: taken.append(b.acquire()))
+    values = dict(plan_id="p-a", seq=1, kind="move", payload=action_dict(MOVE), state="intent",
+                  detail="", ts=clock.now, updated_at=clock.now)
+    with store.engine.connect() as c:
+        tx = c.begin()
+        c.execute(fenced_intent(a, values))  # what Store.intent runs, held open
+        clock.now += 16  # a's lease runs out while its insert is in flight
+        waiter.start()
+        waiter.join(1.0)
+        assert waiter.is_alive()  # the take-over waits for it
+        tx.commit()
+    waiter.join(30)
+    assert taken == [2]
+    assert [(e.plan_id, e.state) for e in store.open_entries()] == [("p-a", "intent")]
 
 
 def test_racing_acquires_elect_exactly_one(store: Store) -> None:

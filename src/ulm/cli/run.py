@@ -45,12 +45,17 @@ def run_cmd(
     http: Annotated[str | None, typer.Option(
         help="Serve the HTTP API and dashboard on HOST:PORT (default: [api] listen, if "
              "[api] is given).")] = None,
+    standby: Annotated[bool, typer.Option(
+        "--standby", help="If another daemon leads this store, wait to take over from it "
+                          "instead of refusing to start (default: [ha] standby).")] = False,
 ) -> None:
     """Run the daemon: every interval collect, plan, and (in enforce mode) migrate."""
     if once and rounds is not None:
         raise UlmError("give --once or --rounds N, not both")
     setup_logging(log_format)
     cfg = load_config(config)
+    if standby:
+        cfg = cfg.model_copy(update={"ha": cfg.ha.model_copy(update={"standby": True})})
     served = None
     if metrics is not None:  # before anything connects: a taken port stops the start here
         served = Metrics()
@@ -93,13 +98,16 @@ def _serve_api(d: Any, rt: Any, api: ApiSettings) -> tuple[Any, Any]:
 @user_errors
 def status_cmd(config: ConfigOpt,
                fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
-    """Hosts and VMs with their current load, from the store."""
+    """Who leads, hosts and VMs with their current load, from the store."""
     cfg = load_config(config)
-    snap = _store(cfg).snapshot(time.time(), cfg.collect.window, cfg.collect.stale_s)
+    store = _store(cfg)
+    now = time.time()
+    snap = store.snapshot(now, cfg.collect.window, cfg.collect.stale_s)
     if fmt is Format.json:
         from ulm.snapshot_json import snapshot_to_dict
         print(dumps(snapshot_to_dict(snap), indent=2))
         return
+    console.print(leadership(store, now), highlight=False)
     hosts = Table("host", "state", "CPU", "memory", "VMs", title="Hosts")
     util = {h.name: 0.0 for h in snap.hosts}
     for v in snap.vms:
@@ -117,6 +125,28 @@ def status_cmd(config: ConfigOpt,
                     f"{v.size.mem_mib:.0f} MiB",
                     "gone: no reachable host lists it" if v.gone else "stale" if v.stale else "")
     console.print(vms)
+
+
+def leadership(store: Store, now: float) -> str:
+    """One line: which controller leads (epoch, since when) and which standbys wait."""
+    from ulm.lockkeeper import describe
+    from ulm.store.lease import holder, standbys
+
+    def at(ts: float) -> str:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+    h = holder(store.engine)
+    if h is None:
+        text = "Leader: none (no daemon has run on this store)"
+    elif h.live(now):
+        text = (f"Leader: {describe(h.owner)}, epoch {h.epoch}, since {at(h.since)} (lease "
+                f"renewed {max(now - h.renewed_at, 0):.0f} s ago)")
+    else:
+        text = (f"Leader: none since {at(h.expires_at)} (the last one: {describe(h.owner)}, "
+                f"epoch {h.epoch})")
+    waiting = standbys(store.engine, now)
+    return text + "; standby: " + (", ".join(f"{describe(s.owner)} waiting since {at(s.since)}"
+                                             for s in waiting) or "none")
 
 
 @app.command("plans")
@@ -152,6 +182,7 @@ def apply_cmd(config: ConfigOpt, plan_id: str,
             raise UlmError(f"plan {plan_id} is {record.status}, not proposed: nothing applied")
         plan = plan_from_body(record.plan)
         d = daemon(rt, Mode.enforce)
+        d.standby = False  # a one-off apply never waits for the lead ([ha] standby)
         d.start()
         try:
             if not d.acting:  # the store takes no writes (logged): no journal, no lock

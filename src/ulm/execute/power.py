@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ulm.drivers.base import Power, PowerState
 from ulm.execute.base import Base
-from ulm.execute.types import Cause, Outcome, Status
+from ulm.execute.types import Cause, Fenced, Outcome, Status
 from ulm.model import Action, PowerOff, PowerOn
 
 
@@ -67,7 +67,10 @@ class PowerActions(Base):
             running = self._still_running(host)
             if running:  # the last line of defence: never power off a host that runs a VM
                 return skip(Cause.BUSY_HOST, f"{host} still runs {', '.join(running)}")
-        entry = self.journal.intent(plan_id, seq, action)
+        try:
+            entry = self.journal.intent(plan_id, seq, action)
+        except Fenced as exc:  # another controller leads: this host is not switched
+            return skip(Cause.FENCED, str(exc))
         try:
             if isinstance(action, PowerOff):
                 driver.power_off()

@@ -35,6 +35,16 @@ class Cause(enum.StrEnum):
     POWER = "power"  # a power action failed or timed out
     NO_DRIVER = "no_driver"
     BUSY_HOST = "busy_host"  # a host about to be powered off still runs a VM
+    FENCED = "fenced"  # the journal refused it: this controller no longer leads
+
+
+class Fenced(Exception):
+    """The journal refused an intent: the controller's fencing epoch is not current (a
+    standby leads now, or the lease ran out unrenewed), so the action must not start."""
+
+    def __init__(self, epoch: int | None, why: str) -> None:
+        super().__init__(f"not started: this controller no longer leads (epoch {epoch}): {why}")
+        self.epoch = epoch
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +94,9 @@ class Journal(Protocol):
     """Write-ahead record of what the executor is about to do, and of what came of it (the
     store implements it): intent before acting, the outcome the moment it is known."""
 
-    def intent(self, plan_id: str, seq: int, action: Action) -> int: ...
+    def intent(self, plan_id: str, seq: int, action: Action) -> int:
+        """The entry's id; raises `Fenced` when this controller may no longer act."""
+        ...
 
     def update(self, entry: int, state: str, detail: str = "") -> None: ...
 

@@ -101,6 +101,7 @@ journal = Table(
     Column("detail", Text, nullable=False, default=""),
     Column("ts", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("epoch", Integer, nullable=True),  # the leader's fencing epoch (ulm.store.lease)
     Index("ix_journal_state", "state"),
 )
 
@@ -146,7 +147,7 @@ power_models = Table(  # a host's `power` names one: watts at 0 %, 10 %, ... 100
     Column("watts", JSON, nullable=False),
 )
 
-locks = Table(
+locks = Table(  # unused since the lease (0005/0006) leads; kept: every ULM store has it
     "locks", metadata,
     Column("name", String(64), primary_key=True),
     Column("owner", String(255), nullable=False),
@@ -160,4 +161,5 @@ leases = Table(  # leadership with a fencing epoch (ulm.store.lease)
     Column("epoch", Integer, nullable=False),
     Column("expires_at", Float, nullable=False),
     Column("renewed_at", Float, nullable=False),
+    Column("since", Float, nullable=True),  # when the current epoch began
 )

@@ -12,14 +12,17 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.dml import ReturningInsert
 
 from ulm.collect.base import Collection
 from ulm.errors import UlmError
-from ulm.executor import JournalEntry, Outcome
+from ulm.executor import Fenced, JournalEntry, Outcome
 from ulm.model import Action, Move, Plan, PowerCurve, PowerOff, PowerOn
 from ulm.store import schema as t
+from ulm.store.lease import Lease
+from ulm.store.lease import holder as lease_holder
 from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine, sqlite_write_pragmas
 from ulm.store.records import (
     Booking,
@@ -45,6 +48,8 @@ class Store:
     def __init__(self, engine: Engine, found: Probe | None = None) -> None:
         self.engine = engine
         self.found = found  # what the target was before it was opened (`ulm store init`)
+        #: the lease this store's journal writes are fenced by, while its process leads
+        self.fence: Lease | None = None
 
     @classmethod
     def open(cls, url: str, *, mode: StoreMode) -> Store:
@@ -262,12 +267,23 @@ class Store:
     # -- the executor's journal (`ulm.executor.Journal`) ---------------------------------------
 
     def intent(self, plan_id: str, seq: int, action: Action) -> int:
+        """The entry written before an action starts. While this store leads (`fence`), it is
+        written only under the lease's fencing epoch, in the same statement: a controller
+        that lost the lead (a standby took over while it was paused or cut off) writes
+        nothing, gets `Fenced`, and so starts nothing."""
         now = time.time()
+        lease = self.fence
+        values = dict(plan_id=plan_id, seq=seq, kind=action.kind, payload=action_dict(action),
+                      state="intent", detail="", ts=now, updated_at=now)
         with self.engine.begin() as c:
-            res = c.execute(insert(t.journal).values(
-                plan_id=plan_id, seq=seq, kind=action.kind, payload=action_dict(action),
-                state="intent", detail="", ts=now, updated_at=now))
-            return _new_id(res)
+            if lease is None:
+                return _new_id(c.execute(insert(t.journal).values(**values)))
+            if not lease.valid():  # its own clock says the lease ran out: no database needed
+                raise Fenced(lease.epoch, "its lease ran out before it was renewed")
+            new = c.execute(fenced_intent(lease, values)).scalar_one_or_none()
+        if new is None:
+            raise Fenced(lease.epoch, "another controller leads now")
+        return int(new)
 
     def update(self, entry: int, state: str, detail: str = "") -> None:
         with self.engine.begin() as c:
@@ -289,58 +305,43 @@ class Store:
                              .order_by(t.journal.c.id))
             return [(r.kind, r.state, r.detail) for r in rows]
 
-    # -- the daemon lock -----------------------------------------------------------------------
+    # -- the daemon's lease (ulm.store.lease) ---------------------------------------------
 
     def twin(self) -> Store:
         """A second handle on the same database with its own connections: the daemon's lock
         heartbeat renews from its own thread, never queued behind the round's connection."""
-        engine = create_engine(self.engine.url)  # the URL object keeps the password
+        url = self.engine.url  # the URL object keeps the password
+        # PostgreSQL: a database cut off is noticed by TCP within seconds, not minutes
+        engine = create_engine(url, connect_args=dict(
+            connect_timeout=5, keepalives=1, keepalives_idle=5, keepalives_interval=2,
+            keepalives_count=2, tcp_user_timeout=10000)) \
+            if url.get_backend_name() == "postgresql" else create_engine(url)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", sqlite_write_pragmas)
         return Store(engine)
 
-    def acquire_lock(self, owner: str, ttl_s: float, name: str = "daemon") -> bool:
-        """Atomic: insert the lock, or take it over only if its holder stopped refreshing."""
-        now = time.time()
-        with self.engine.begin() as c:
-            taken = c.execute(update(t.locks).where(t.locks.c.name == name).where(
-                (t.locks.c.expires_at < now) | (t.locks.c.owner == owner)).values(
-                owner=owner, expires_at=now + ttl_s)).rowcount
-            if taken:
-                return True
-            exists = c.execute(select(t.locks.c.name).where(t.locks.c.name == name)).first()
-            if exists is not None:
-                return False
-        try:
-            with self.engine.begin() as c:
-                c.execute(insert(t.locks).values(name=name, owner=owner,
-                                                 expires_at=now + ttl_s))
-            return True
-        except Exception:  # another process inserted it first
-            return False
+    def lease(self, owner: str, ttl_s: float) -> Lease:
+        """The leadership lease on this store for `owner` (not yet taken)."""
+        return Lease(self.engine, owner, ttl_s)
 
-    def take_over_lock(self, owner: str, dead_holder: str, ttl_s: float,
-                       name: str = "daemon") -> bool:
-        """Takes the lock from a holder known to be dead (same machine, process gone)."""
-        with self.engine.begin() as c:
-            return bool(c.execute(update(t.locks).where(t.locks.c.name == name).where(
-                t.locks.c.owner == dead_holder).values(owner=owner,
-                                                       expires_at=time.time() + ttl_s)).rowcount)
+    def acquire_lock(self, owner: str, ttl_s: float) -> bool:
+        """The lease taken (or kept) for `owner`, once: `ulm apply`'s and the tests' way."""
+        return Lease(self.engine, owner, ttl_s).acquire() is not None
 
-    def refresh_lock(self, owner: str, ttl_s: float, name: str = "daemon") -> bool:
+    def refresh_lock(self, owner: str, ttl_s: float) -> bool:
         with self.engine.begin() as c:
-            return bool(c.execute(update(t.locks).where(t.locks.c.name == name).where(
-                t.locks.c.owner == owner).values(expires_at=time.time() + ttl_s)).rowcount)
+            return bool(c.execute(update(t.leases).where(
+                t.leases.c.name == "leader", t.leases.c.owner == owner).values(
+                expires_at=time.time() + ttl_s, renewed_at=time.time())).rowcount)
 
-    def release_lock(self, owner: str, name: str = "daemon") -> None:
-        with self.engine.begin() as c:
-            c.execute(delete(t.locks).where(t.locks.c.name == name).where(
-                t.locks.c.owner == owner))
+    def release_lock(self, owner: str) -> None:
+        """Expires the lease if `owner` holds it (the row stays: epochs only grow)."""
+        self.refresh_lock(owner, -1.0)
 
-    def lock_holder(self, name: str = "daemon") -> tuple[str, float] | None:
-        with self.engine.connect() as c:
-            r = c.execute(select(t.locks).where(t.locks.c.name == name)).first()
-        return None if r is None else (r.owner, r.expires_at)
+    def lock_holder(self) -> tuple[str, float] | None:
+        """Who leads, and until when; None when nobody does (released or expired)."""
+        h = lease_holder(self.engine)
+        return (h.owner, h.expires_at) if h is not None and h.live(time.time()) else None
 
     # -- maintenance and power -----------------------------------------------------------------
 
@@ -463,6 +464,15 @@ class Store:
                              .where(o.c.kind == "move", o.c.status.in_(("done", "failed")),
                                     o.c.finished_at >= since).order_by(o.c.finished_at))
             return [(r.vm, r.dst, r.status, float(r.finished_at)) for r in rows]
+
+
+def fenced_intent(lease: Lease, values: Mapping[str, Any]) -> ReturningInsert[Any]:
+    """INSERT INTO journal ... SELECT <values, epoch> FROM leases WHERE <this epoch holds>
+    RETURNING id: no row (and no id) once another controller leads."""
+    j = t.journal
+    rows = select(*(literal(v, j.c[k].type) for k, v in values.items()),
+                  literal(lease.epoch, j.c.epoch.type))
+    return insert(j).from_select([*values, "epoch"], lease.guard(rows)).returning(j.c.id)
 
 
 def _new_id(res: Any) -> int:
