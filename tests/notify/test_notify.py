@@ -16,7 +16,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests import secrets
 from tests.collect.prom_fixtures import free_port
-from ulm.notify import Dispatcher, Event, NotifyConfig, Severity, build
+from ulm.notify import Dispatcher, Event, Kind, NotifyConfig, Severity, build
 from ulm.notify.settings import EmailConfig, WebhookConfig
 from ulm.notify.targets import Email, Webhook, signature
 
@@ -56,9 +56,10 @@ def receiver() -> Iterator[Receiver]:
     srv.server_close()
 
 
-def _event(kind: str = "migration_failed", sev: Severity = Severity.error) -> Event:
-    return Event(kind, sev, f"web1: labh1 -> labh2 failed (deadline); store "
-                 f"postgresql://ulm:{secrets.STORE_PW}@db/ulm", {"vm": "web1", "dst": "labh2"})
+def _event(kind: Kind = Kind.migration_failed, sev: Severity = Severity.error) -> Event:
+    return Event(kind, sev, host="labh1", vm="web1", plan_id="p1",
+                 detail=f"deadline; store postgresql://ulm:{secrets.STORE_PW}@db/ulm",
+                 data={"src": "labh1", "dst": "labh2"})
 
 
 def test_webhook_is_signed_retried_and_never_carries_a_secret(receiver: Receiver,
@@ -77,7 +78,9 @@ def test_webhook_is_signed_retried_and_never_carries_a_secret(receiver: Receiver
     assert headers["X-ULM-Event"] == "migration_failed"
     doc = json.loads(body)
     assert doc["kind"] == "migration_failed" and doc["severity"] == "error"
-    assert doc["data"] == {"vm": "web1", "dst": "labh2"}
+    assert doc["data"] == {"src": "labh1", "dst": "labh2"}
+    assert doc["vm"] == "web1" and doc["plan_id"] == "p1"
+    assert doc["text"].startswith("migration web1 labh1 -> labh2 failed: deadline")
     assert secrets.STORE_PW not in body.decode() and secrets.TOKEN not in body.decode()
 
 
@@ -85,9 +88,9 @@ def test_filters_by_kind_and_severity(receiver: Receiver) -> None:
     cfg = WebhookConfig(url=receiver.url, kinds=("drain_blocked", "migration_failed"),
                         min_severity="error")
     d = Dispatcher([Webhook(cfg)], backoff_s=0.05)
-    d.publish(_event("migration_failed", Severity.warning))  # too mild
-    d.publish(_event("migration_done", Severity.error))  # another kind
-    d.publish(_event("drain_blocked", Severity.critical))
+    d.publish(_event(Kind.migration_failed, Severity.warning))  # too mild
+    d.publish(_event(Kind.migration_done, Severity.error))  # another kind
+    d.publish(_event(Kind.drain_blocked, Severity.critical))
     assert d.drain(20)
     d.close()
     assert [json.loads(b)["kind"] for _, b in receiver.got] == ["drain_blocked"]
@@ -142,7 +145,7 @@ def test_email_through_a_real_smtp_server(tmp_path: Path) -> None:
             password_file=str(pw), sender="ulm@cluster.example", to=("ops@cluster.example",),
             retries=0),))
         d = build(cfg)
-        d.publish(_event("drain_blocked", Severity.error))
+        d.publish(_event(Kind.drain_blocked, Severity.error))
         assert d.drain(20)
         d.close()
         (msg,) = inbox.messages

@@ -2,16 +2,17 @@
 wake, a leader change, a degraded daemon) to webhooks and e-mail, filtered by kind and severity.
 
 `Event` is data; each target renders it at its edge (JSON for a webhook, text for a mail).
+`ulm.notify.wire.attach` hooks the daemon, its executor and its conditions to the sinks.
 Delivery never blocks the daemon: `Dispatcher.publish` puts the event on a bounded queue and
 a worker thread delivers it, retrying with back-off; when the queue is full the oldest event
 is dropped and counted, never the daemon's round.
 """
 
 from ulm.notify.dispatcher import Dispatcher
-from ulm.notify.events import Event, Severity
+from ulm.notify.events import Event, Kind, Severity
 from ulm.notify.settings import NotifyConfig
 
-__all__ = ["Dispatcher", "Event", "NotifyConfig", "Severity", "build"]
+__all__ = ["Dispatcher", "Event", "Kind", "NotifyConfig", "Severity", "build"]
 
 
 def build(cfg: NotifyConfig) -> Dispatcher:
