@@ -17,23 +17,29 @@ from typing import Any
 
 from ulm.execute.types import Outcome
 from ulm.model import Action
-from ulm.notify.events import Event, Kind
+from ulm.notify.events import Event, Kind, Severity
 from ulm.notify.make import of_action, of_bookings, of_condition
 
 log = logging.getLogger("ulm.notify")
 
 Sink = Callable[[Event], None]
+_KEEP = 1000  # plan ids remembered as announced
 
 
 class Publisher:
-    def __init__(self, sinks: Sequence[Sink], clock: Callable[[], float]) -> None:
+    def __init__(self, sinks: Sequence[Sink], clock: Callable[[], float],
+                 store: Any = None) -> None:
         self.sinks = list(sinks)
         self.clock = clock
+        self.store = store  # where the plans are: announced before their first action
+        self._announced: dict[str, None] = {}  # plan ids, oldest first
         self.failed = 0  # sink calls that raised
         self._bookings: dict[int, tuple[str, str]] | None = None  # None: not read yet
         self._mutex = threading.Lock()
 
     def __call__(self, event: Event) -> None:
+        if event.kind is Kind.plan_made and not self._first(event.plan_id):
+            return  # announced already, before its first action
         for sink in self.sinks:
             try:
                 sink(event)
@@ -42,8 +48,33 @@ class Publisher:
                 log.warning("event sink failed on %s: %s: %s", event.kind.value,
                             type(exc).__name__, exc)
 
+    def _first(self, plan_id: str) -> bool:
+        """True once per plan id (the last `_KEEP` are remembered)."""
+        with self._mutex:
+            if plan_id in self._announced:
+                return False
+            self._announced[plan_id] = None
+            while len(self._announced) > _KEEP:
+                del self._announced[next(iter(self._announced))]
+            return True
+
     def outcome(self, plan_id: str, seq: int, action: Action, outcome: Outcome | None) -> None:
+        """An action's start or end. In enforce mode the round executes its plan before the
+        daemon tells of the round, so the plan is announced here, before its first action."""
+        if self.store is not None and plan_id not in self._announced:
+            self._announce(plan_id)
         self(of_action(plan_id, seq, action, outcome, self.clock()))
+
+    def _announce(self, plan_id: str) -> None:
+        try:
+            record = self.store.plan(plan_id)
+        except Exception as exc:  # a store that fails is the daemon's condition, not ours
+            log.debug("plan %s not read for events: %s", plan_id, exc)
+            return
+        body = record.plan
+        self(Event(Kind.plan_made, Severity.info, plan_id=plan_id, ts=self.clock(),
+                   data={"mode": record.mode, "actions": len(body["actions"]),
+                         "problems": list(body["problems"])}))
 
     def condition(self, key: str, message: str, began: bool, level: int) -> None:
         self(of_condition(key, message, began, level, self.clock()))
@@ -65,7 +96,7 @@ class Publisher:
 
 def attach(daemon: Any, sinks: Sequence[Sink]) -> Publisher:
     """Hooks a `Publisher` for `sinks` into the daemon, its executor and its conditions."""
-    pub = Publisher(sinks, daemon.clock.now)
+    pub = Publisher(sinks, daemon.clock.now, daemon.store)
 
     def on_event(event: Event) -> None:
         pub(event)
