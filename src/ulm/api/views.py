@@ -158,13 +158,16 @@ class Reader:
                         else f"{o['kind']} {o['host']}")
                 out.append(m.EventOut(ts=o["finished_at"], kind="outcome",
                                       subject=o["vm"] or o["host"], plan_id=r.id,
+                                      severity="error" if o["status"] == "failed" else "info",
                                       detail=f"{what}: {o['status']}"
                                              f"{' — ' + o['detail'] if o['detail'] else ''}"))
         for b in self.store.bookings():
             out.append(m.EventOut(ts=b.start, kind="maintenance", subject=b.host,
+                                  severity="warning" if b.status == "blocked" else "info",
                                   booking_id=b.id, detail=f"#{b.id} {b.status}: {b.detail}"))
         for e in self.store.power_events():
             out.append(m.EventOut(ts=e["ts"], kind="power", subject=e["host"],
+                                  severity="error" if e["result"] == "failed" else "info",
                                   detail=f"power {e['action']}: {e['result']}"
                                          f"{' — ' + e['detail'] if e['detail'] else ''}"))
         out += self.live_events()

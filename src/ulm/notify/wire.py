@@ -33,6 +33,7 @@ class Publisher:
         self.clock = clock
         self.store = store  # where the plans are: announced before their first action
         self._announced: dict[str, None] = {}  # plan ids, oldest first
+        self.since = clock()  # plans made before are not announced again
         self.failed = 0  # sink calls that raised
         self._bookings: dict[int, tuple[str, str]] | None = None  # None: not read yet
         self._mutex = threading.Lock()
@@ -71,6 +72,8 @@ class Publisher:
         except Exception as exc:  # a store that fails is the daemon's condition, not ours
             log.debug("plan %s not read for events: %s", plan_id, exc)
             return
+        if record.created_at < self.since:
+            return  # made before this daemon started (an advised plan applied later)
         body = record.plan
         self(Event(Kind.plan_made, Severity.info, plan_id=plan_id, ts=self.clock(),
                    data={"mode": record.mode, "actions": len(body["actions"]),
