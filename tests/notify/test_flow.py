@@ -161,3 +161,31 @@ def test_a_failing_sink_never_stops_the_daemon(tmp_path: Path) -> None:
     assert {Kind.round, Kind.plan_made, Kind.migration_started, Kind.migration_done} <= kinds
     assert pub.failed == len(got)  # the broken one was called for every event, and survived
     assert cluster.placement["web1"] != "h1" or cluster.placement["web2"] != "h1"
+
+
+def test_ulm_run_sends_the_daemons_events_to_notify(receiver: Receiver, tmp_path: Path) -> None:
+    """The CLI's wiring: `ulm run` with `[notify]` and a host whose libvirt cannot be opened:
+    the silent source reaches the webhook as it begins, signed, and nothing else does."""
+    import subprocess
+    import sys
+
+    key = tmp_path / "hook.key"
+    key.write_text(secrets.TOKEN)
+    cfg = tmp_path / "ulm.toml"
+    cfg.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/ulm.db"\n[collect]\ninterval_s = 1\n'
+                   f'[[notify.webhooks]]\nurl = "{receiver.url}"\nsecret_file = "{key}"\n'
+                   'kinds = ["source_silent", "daemon_degraded"]\nmin_severity = "warning"\n'
+                   '[[hosts]]\nname = "h1"\nlibvirt_uri = "test:///default"\n'
+                   '[[hosts]]\nname = "h2"\nlibvirt_uri = "test:///nonexistent/node.xml"\n')
+    ulm = str(Path(sys.executable).parent / "ulm")
+    out = subprocess.run([ulm, "run", "--config", str(cfg), "--mode", "observe", "--once"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert receiver.got, out.stderr
+    docs = [json.loads(b) for _, b in receiver.got]
+    assert {d["kind"] for d in docs} == {"source_silent"}
+    assert len(docs) == 1 and docs[0]["severity"] == "warning"
+    assert "h2 says nothing" in docs[0]["text"]
+    (headers, body), = receiver.got
+    assert headers["X-ULM-Signature"] == signature(secrets.TOKEN.encode(), body)
+    assert secrets.TOKEN not in out.stdout + out.stderr
