@@ -3,6 +3,8 @@
 A daemon that logs "hA says nothing" every round buries the one line that matters; one that
 logs a failure at INFO hides it. A condition is keyed (`silent:munin:hA`, `store`, ...): it
 is logged at WARNING or ERROR when it begins, at INFO when it ends, and not in between.
+The same two moments go to `listeners` (the daemon's event stream and notifications): a
+listener that fails is logged, never stops the caller.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 
+#: Told of a condition that begins or ends: (key, message, began, level).
+Listener = Callable[[str, str, bool, int], None]
+
 
 class Conditions:
     def __init__(self, log: logging.Logger) -> None:
         self.log = log
         self.active: dict[str, str] = {}
         self._mutex = threading.Lock()  # the lock heartbeat reports from its own thread
+        self.listeners: list[Listener] = []
 
     def begin(self, key: str, message: str, level: int = logging.WARNING) -> bool:
         """Logs `message` if `key` was not active; True if it was logged."""
@@ -25,6 +31,7 @@ class Conditions:
                 return False
             self.active[key] = message
         self.log.log(level, "%s", message)
+        self._tell(key, message, True, level)
         return True
 
     def end(self, key: str, message: str = "") -> bool:
@@ -34,7 +41,15 @@ class Conditions:
                 return False
         if message:
             self.log.info("%s", message)
+        self._tell(key, message, False, logging.INFO)
         return True
+
+    def _tell(self, key: str, message: str, began: bool, level: int) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(key, message, began, level)
+            except Exception as exc:  # telling people must never stop what is being told
+                self.log.warning("condition listener failed: %s: %s", type(exc).__name__, exc)
 
     def track(self, prefix: str, current: Mapping[str, str],
               ended: Callable[[str], str] = lambda name: "",

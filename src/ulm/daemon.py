@@ -44,6 +44,8 @@ from ulm.lockkeeper import (
 )
 from ulm.metrics import Metrics
 from ulm.model import HostState, Plan
+from ulm.notify.events import Event
+from ulm.notify.make import of_round
 from ulm.policy import Policy, resolve_policy
 from ulm.procs import alive
 from ulm.redact import redact
@@ -102,8 +104,9 @@ class Daemon:
         #: Held around every round: what the HTTP API does (apply, book, drain) never runs
         #: beside a round (ulm.api.local.DaemonActions takes the same lock).
         self.round_lock = threading.Lock()
-        #: told of each round's outcome: (kind, data), e.g. the API's event stream
-        self.on_event: list[Callable[[str, dict[str, Any]], None]] = []
+        #: told of what happens (`ulm.notify.wire` adds the executor's outcomes and the
+        #: conditions): the API's event stream, notifications
+        self.on_event: list[Callable[[Event], None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -226,15 +229,17 @@ class Daemon:
         return self.exit_code
 
     def _publish(self, result: RoundResult) -> None:
-        if not self.on_event:
-            return
-        data: dict[str, Any] = {"plan_id": result.plan_id, "mode": self.mode.value,
-                                "actions": len(result.plan.actions) if result.plan else 0}
+        for event in of_round(result.plan, result.plan_id, self.mode.value, self.clock.now()):
+            self.tell(event)
+
+    def tell(self, event: Event) -> None:
+        """Hands `event` to every `on_event` listener (the standby work tells a leader change
+        here too); a listener's failure never stops the daemon."""
         for listener in self.on_event:
             try:
-                listener("round", data)
-            except Exception as exc:  # a listener's failure never stops the daemon
-                log.warning("event listener failed: %s", exc)
+                listener(event)
+            except Exception as exc:
+                log.warning("event listener failed: %s: %s", type(exc).__name__, exc)
 
     def _sleep_until(self, t: float) -> None:
         while not self._stop and self.clock.now() < t:

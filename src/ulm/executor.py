@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from ulm.clock import Clock
 from ulm.drivers.base import DomainState, Hypervisor, Power
 from ulm.execute.backoff import Backoff
-from ulm.execute.base import log
+from ulm.execute.base import OutcomeListener, log
 from ulm.execute.migrate import Flight
 from ulm.execute.power import PowerActions
 from ulm.execute.recover import Recovery
@@ -40,7 +40,7 @@ from ulm.scheduler import stages
 from ulm.snapshot import Snapshot
 
 __all__ = ["Cause", "Executor", "Fenced", "Journal", "JournalEntry", "Limits", "MemoryJournal",
-           "MoveCheck", "Outcome", "PlanResult", "Status"]
+           "MoveCheck", "Outcome", "OutcomeListener", "PlanResult", "Status"]
 
 #: Re-checks a move against live state with the core's own capacity rule: None = still fine.
 MoveCheck = Callable[[Move], str | None]
@@ -61,6 +61,8 @@ class Executor(Recovery, PowerActions):
         self.backoff = Backoff(limits.backoff_base_s, limits.backoff_cap_s,
                                limits.backoff_pair_factor)
         self._stop_at: float | None = None  # set by request_stop: the shutdown grace's end
+        #: Told of each action as it starts (outcome None) and as it ends (its outcome).
+        self.on_outcome: list[OutcomeListener] = []
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -131,6 +133,7 @@ class Executor(Recovery, PowerActions):
                                               str(exc), started)
                 continue
             self.journal.update(entry, "started", job)
+            self._tell(plan_id, k, move, None)
             log.info("%s: migrating %s %s->%s (deadline %g s)", plan_id, move.vm, move.src,
                      move.dst, self.limits.deadline_s)
             flights.append(Flight(plan_id, k, move, entry, job, started,

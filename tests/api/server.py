@@ -23,6 +23,7 @@ from ulm.config import CollectConfig, Config, HostConfig, StoreConfig
 from ulm.daemon import Daemon, Mode
 from ulm.drivers.sim import SimCluster
 from ulm.executor import Executor, Limits
+from ulm.notify.wire import attach, to_bus
 from ulm.policy import resolve_policy
 from ulm.store import Store
 
@@ -58,6 +59,7 @@ def main(tmp: Path, port: int, tls: bool) -> None:
                         format="%(levelname)s %(name)s %(message)s")
     daemon = build(tmp)
     bus = EventBus(clock=daemon.clock.now)
+    attach(daemon, [to_bus(bus)])
     settings = ApiSettings(listen=f"127.0.0.1:{port}", tokens=tuple(
         TokenConfig(name=f"{role}-1", role=role, token_file=f"{role}.token")
         for role in ("viewer", "operator", "admin")),

@@ -57,7 +57,7 @@ def _stream(server: Server, out: list[dict[str, Any]], ready: threading.Event,
 def test_an_operator_applies_the_advised_plan_and_the_stream_says_so(fresh: Server) -> None:
     events: list[dict[str, Any]] = []
     ready = threading.Event()
-    t = threading.Thread(target=_stream, args=(fresh, events, ready, 1), daemon=True)
+    t = threading.Thread(target=_stream, args=(fresh, events, ready, 3), daemon=True)
     t.start()
     assert ready.wait(10)
     with fresh.client("operator") as c:
@@ -78,8 +78,13 @@ def test_an_operator_applies_the_advised_plan_and_the_stream_says_so(fresh: Serv
         kinds = [e["kind"] for e in c.get("/api/v1/events").json()["events"]]
         assert "outcome" in kinds
     t.join(10)
-    assert events and events[0]["kind"] == "plan.applied"
-    assert events[0]["data"]["plan_id"] == plan["id"] and events[0]["data"]["by"] == "operator-1"
+    # the executor's outcomes as they happen, then what the API did
+    assert [e["kind"] for e in events] == ["migration_started", "migration_done", "plan.applied"]
+    done = events[1]["data"]
+    assert done["vm"] == "web1" and done["plan_id"] == plan["id"]
+    assert done["data"]["dst"] == dst and done["data"]["duration_s"] >= 0
+    assert done["text"].startswith(f"migrated web1 h1 -> {dst} in ")
+    assert events[2]["data"]["plan_id"] == plan["id"] and events[2]["data"]["by"] == "operator-1"
 
 
 def test_skip_reject_and_their_errors(fresh: Server) -> None:

@@ -75,9 +75,16 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     _no_console_errors(d)
     _wait(d, "body[data-live]")  # the page's event stream is connected
+    d.execute_script("window.notReloaded = true;")
     with fresh.client("operator") as c:  # a round elsewhere: the page hears of it live
-        assert c.post("/api/v1/plan-now").status_code == 200
+        r = c.post("/api/v1/plan-now")
+        assert r.status_code == 200
     _wait(d, "#live", "live · round")
+    _wait(d, "#live", f"live · plan {r.json()['plan_id']}")
+    _wait(d, "body[data-refreshed]")  # ... and swaps in the new figures without a reload
+    _wait(d, "#latest-plan", r.json()["plan_id"])
+    assert d.execute_script("return window.notReloaded === true;")
+    _no_console_errors(d)
 
     d.get(f"{fresh.url}/hosts")
     _wait(d, "#vms", "web1")

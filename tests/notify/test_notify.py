@@ -3,62 +3,25 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import logging
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests import secrets
 from tests.collect.prom_fixtures import free_port
-from ulm.notify import Dispatcher, Event, NotifyConfig, Severity, build
+from tests.notify.conftest import Receiver
+from ulm.notify import Dispatcher, Event, Kind, NotifyConfig, Severity, build
 from ulm.notify.settings import EmailConfig, WebhookConfig
 from ulm.notify.targets import Email, Webhook, signature
 
 
-@dataclass
-class Receiver:
-    url: str
-    got: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    fail_next: int = 0  # answer 500 this many times first
-    status: int = 204
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver("")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            if rec.fail_next:
-                rec.fail_next -= 1
-                self.send_response(500)
-            else:
-                rec.got.append((dict(self.headers), body))
-                self.send_response(rec.status)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    rec.url = f"http://127.0.0.1:{srv.server_address[1]}/hook"
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield rec
-    srv.shutdown()
-    srv.server_close()
-
-
-def _event(kind: str = "migration_failed", sev: Severity = Severity.error) -> Event:
-    return Event(kind, sev, f"web1: labh1 -> labh2 failed (deadline); store "
-                 f"postgresql://ulm:{secrets.STORE_PW}@db/ulm", {"vm": "web1", "dst": "labh2"})
+def _event(kind: Kind = Kind.migration_failed, sev: Severity = Severity.error) -> Event:
+    return Event(kind, sev, host="labh1", vm="web1", plan_id="p1",
+                 detail=f"deadline; store postgresql://ulm:{secrets.STORE_PW}@db/ulm",
+                 data={"src": "labh1", "dst": "labh2"})
 
 
 def test_webhook_is_signed_retried_and_never_carries_a_secret(receiver: Receiver,
@@ -77,7 +40,9 @@ def test_webhook_is_signed_retried_and_never_carries_a_secret(receiver: Receiver
     assert headers["X-ULM-Event"] == "migration_failed"
     doc = json.loads(body)
     assert doc["kind"] == "migration_failed" and doc["severity"] == "error"
-    assert doc["data"] == {"vm": "web1", "dst": "labh2"}
+    assert doc["data"] == {"src": "labh1", "dst": "labh2"}
+    assert doc["vm"] == "web1" and doc["plan_id"] == "p1"
+    assert doc["text"].startswith("migration web1 labh1 -> labh2 failed: deadline")
     assert secrets.STORE_PW not in body.decode() and secrets.TOKEN not in body.decode()
 
 
@@ -85,9 +50,9 @@ def test_filters_by_kind_and_severity(receiver: Receiver) -> None:
     cfg = WebhookConfig(url=receiver.url, kinds=("drain_blocked", "migration_failed"),
                         min_severity="error")
     d = Dispatcher([Webhook(cfg)], backoff_s=0.05)
-    d.publish(_event("migration_failed", Severity.warning))  # too mild
-    d.publish(_event("migration_done", Severity.error))  # another kind
-    d.publish(_event("drain_blocked", Severity.critical))
+    d.publish(_event(Kind.migration_failed, Severity.warning))  # too mild
+    d.publish(_event(Kind.migration_done, Severity.error))  # another kind
+    d.publish(_event(Kind.drain_blocked, Severity.critical))
     assert d.drain(20)
     d.close()
     assert [json.loads(b)["kind"] for _, b in receiver.got] == ["drain_blocked"]
@@ -142,7 +107,7 @@ def test_email_through_a_real_smtp_server(tmp_path: Path) -> None:
             password_file=str(pw), sender="ulm@cluster.example", to=("ops@cluster.example",),
             retries=0),))
         d = build(cfg)
-        d.publish(_event("drain_blocked", Severity.error))
+        d.publish(_event(Kind.drain_blocked, Severity.error))
         assert d.drain(20)
         d.close()
         (msg,) = inbox.messages
@@ -158,3 +123,48 @@ def test_email_through_a_real_smtp_server(tmp_path: Path) -> None:
         assert d.counts.failed == 1 and len(inbox.messages) == 1
     finally:
         ctl.stop()
+
+
+def test_a_filter_naming_an_unknown_kind_is_refused_and_rounds_never_notify() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown event kind migration_faild"):
+        WebhookConfig(url="http://127.0.0.1:1/hook", kinds=("migration_faild",))
+    with pytest.raises(ValidationError, match="unknown event kind round"):
+        WebhookConfig(url="http://127.0.0.1:1/hook", kinds=("round",))
+    from ulm.notify.targets import wanted
+
+    everything = WebhookConfig(url="http://127.0.0.1:1/hook", min_severity="info")
+    assert wanted(everything, Event(Kind.plan_made, Severity.info))
+    assert not wanted(everything, Event(Kind.round, Severity.debug))  # the stream's only
+
+
+def test_outcomes_become_events_of_the_right_kind_and_severity() -> None:
+    from ulm.execute.types import Cause, Outcome, Status
+    from ulm.model import Move, PowerOff, PowerOn
+    from ulm.notify.make import of_action, of_condition
+
+    m = Move("web1", "h1", "h2", "overload", 512.0)
+    aborted = of_action("p1", 1, m, Outcome(m, Status.FAILED, "deadline", 10.0, 310.0,
+                                            Cause.DEADLINE, where=("h1",)))
+    assert (aborted.kind, aborted.severity) == (Kind.migration_aborted, Severity.error)
+    assert aborted.data["duration_s"] == 300.0
+    assert aborted.text() == "migration web1 h1 -> h2 aborted in 300.0 s: deadline"
+    twice = of_action("p1", 1, m, Outcome(m, Status.FAILED, "x", 0, 1, Cause.MISPLACED,
+                                          where=("h1", "h2")))
+    assert (twice.kind, twice.severity) == (Kind.migration_failed, Severity.critical)
+    wake = of_action("p2", 1, PowerOn("h3", "demand"),
+                     Outcome(PowerOn("h3", "demand"), Status.FAILED, "no answer", 0, 5,
+                             Cause.POWER))
+    assert (wake.kind, wake.host, wake.severity) == (Kind.wake_failed, "h3", Severity.error)
+    off = of_action("p3", 2, PowerOff("h2", "empty"), None)
+    assert off.kind is Kind.power_started and off.text() == "powering off h2"
+    began = of_condition("store", "store x: disk full", True, logging.ERROR)
+    ended = of_condition("store", "store x takes writes again", False, logging.INFO)
+    assert (began.kind, began.severity, began.ended) == (Kind.daemon_degraded,
+                                                         Severity.error, False)
+    assert (ended.kind, ended.severity, ended.ended) == (Kind.daemon_degraded,
+                                                         Severity.info, True)
+    stale = of_condition("stale-host:h2", "h2: old figures", True, logging.WARNING)
+    assert (stale.kind, stale.host) == (Kind.host_stale, "h2")

@@ -74,9 +74,10 @@ def create_app(store: Any, cfg: Any, api: ApiSettings, actions: Actions,
         log.warning("the HTTP API has no tokens configured: nobody can use it")
     app = FastAPI(title="ULM", version="1", openapi_url=f"{API}/openapi.json", docs_url=None,
                   redoc_url=None)
-    app.state.ulm = Context(store, cfg, api, actions, bus or EventBus(),
+    bus = bus or EventBus()
+    app.state.ulm = Context(store, cfg, api, actions, bus,
                             Authenticator(tokens, api.session_ttl_s),
-                            Reader(store, cfg, clock))
+                            Reader(store, cfg, clock, bus))
     _error_handlers(app)
     app.include_router(routes.read, prefix=API)
     app.include_router(routes.act, prefix=API)

@@ -27,6 +27,7 @@ from ulm.api.bus import EventBus
 from ulm.daemon import Mode
 from ulm.errors import UlmError
 from ulm.executor import Outcome, Status
+from ulm.notify.make import of_round
 from ulm.scheduler import check_drain
 from ulm.store.store import plan_from_body
 
@@ -98,8 +99,9 @@ class DaemonActions:
             r = self.daemon.run_round()
         n = len(r.plan.actions) if r.plan is not None else 0
         problems = tuple(r.plan.problems) if r.plan is not None else ()
-        self.bus.publish("round", {"plan_id": r.plan_id, "actions": n, "by": who,
-                                   "problems": list(problems)})
+        for event in of_round(r.plan, r.plan_id, self.mode(), self._now()):
+            self.daemon.tell(event)  # as the daemon's own rounds: stream, notifications
+        self.bus.publish("plan.now", {"plan_id": r.plan_id, "actions": n, "by": who})
         return PlanNowResult(r.plan_id, n, problems)
 
     def set_mode(self, mode: str, who: str) -> str:

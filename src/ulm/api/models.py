@@ -184,11 +184,14 @@ class EnergyOut(BaseModel):
 
 class EventOut(BaseModel):
     ts: float
-    kind: str  # plan | outcome | maintenance | power
+    #: plan | outcome | maintenance | power (from the store), or a daemon event's kind
+    #: (host_stale, daemon_degraded, migration_started, leader_changed, ...)
+    kind: str
     subject: str  # the plan id, VM or host it is about
     detail: str
     plan_id: str = ""
     booking_id: int | None = None
+    severity: str = ""  # a daemon event's: info | warning | error | critical
 
 
 class EventsPage(BaseModel):

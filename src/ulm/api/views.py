@@ -1,8 +1,10 @@
 """The read side: the store's contents as the API's response models (for routes and pages).
 
 Everything comes from the typed `Store` API. The store has no event table, so `events` merges
-plans, outcomes, bookings and power events of the recent plans; the cost is one query per
-plan searched, bounded by `PLANS_SEARCHED`.
+plans, outcomes, bookings and power events of the recent plans (the cost is one query per
+plan searched, bounded by `PLANS_SEARCHED`) with the daemon's events that only exist as events
+(conditions that began or ended, migrations and power actions started, leader changes): the
+last ones the event bus keeps, since this process started.
 """
 
 from __future__ import annotations
@@ -16,15 +18,19 @@ from ulm.api import models as m
 from ulm.api.actions import NotFound
 from ulm.energy import account
 from ulm.errors import UlmError
+from ulm.notify.events import Kind
 
 PLANS_SEARCHED = 200
+_LIVE = {k.value: k for k in Kind if not k.stored}
 
 
 class Reader:
-    def __init__(self, store: Any, cfg: Any, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Any, cfg: Any, clock: Callable[[], float] = time.time,
+                 bus: Any = None) -> None:
         self.store = store
         self.cfg = cfg
         self.clock = clock
+        self.bus = bus  # `ulm.api.bus.EventBus`: its recent events join `events`
 
     def snapshot(self) -> Any:
         c = self.cfg.collect
@@ -152,16 +158,36 @@ class Reader:
                         else f"{o['kind']} {o['host']}")
                 out.append(m.EventOut(ts=o["finished_at"], kind="outcome",
                                       subject=o["vm"] or o["host"], plan_id=r.id,
+                                      severity="error" if o["status"] == "failed" else "info",
                                       detail=f"{what}: {o['status']}"
                                              f"{' — ' + o['detail'] if o['detail'] else ''}"))
         for b in self.store.bookings():
             out.append(m.EventOut(ts=b.start, kind="maintenance", subject=b.host,
+                                  severity="warning" if b.status == "blocked" else "info",
                                   booking_id=b.id, detail=f"#{b.id} {b.status}: {b.detail}"))
         for e in self.store.power_events():
             out.append(m.EventOut(ts=e["ts"], kind="power", subject=e["host"],
+                                  severity="error" if e["result"] == "failed" else "info",
                                   detail=f"power {e['action']}: {e['result']}"
                                          f"{' — ' + e['detail'] if e['detail'] else ''}"))
+        out += self.live_events()
         out.sort(key=lambda e: e.ts, reverse=True)
+        return out
+
+    def live_events(self) -> list[m.EventOut]:
+        """The bus's daemon events that the store does not keep."""
+        if self.bus is None:
+            return []
+        out = []
+        for e in self.bus.recent():
+            kind = _LIVE.get(e.kind)
+            if kind is None:
+                continue
+            d = e.data
+            out.append(m.EventOut(ts=d.get("ts", e.ts), kind=kind.value,
+                                  subject=d.get("vm") or d.get("host") or "",
+                                  plan_id=d.get("plan_id", ""), detail=d.get("text", ""),
+                                  severity=d.get("severity", "")))
         return out
 
     def events(self, offset: int, limit: int, kind: str = "") -> m.EventsPage:

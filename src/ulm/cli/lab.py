@@ -89,9 +89,26 @@ def status(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> N
 
 @lab_app.command("load")
 @user_errors
-def load(host: str, percent: Annotated[str, typer.Argument(help="0-100, or 'auto'.")]) -> None:
-    """Force a host's CPU figure (as libvirt and munin see it), or follow its guests again."""
-    Lab().set_load(host, percent)
+def load(host: str,
+         percent: Annotated[str | None, typer.Argument(
+             help="0-100 (a forced figure, for tests that need an exact number), or 'auto'.")
+         ] = None,
+         burn: Annotated[int | None, typer.Option(
+             "--burn", min=0, max=64,
+             help="Instead: the host's linux guests really burn CPU, N busy loops each "
+                  "(0 stops them); the host's figure follows them (auto).")] = None) -> None:
+    """Make a host hot: its guests really burn CPU (--burn N), or force its CPU figure (as
+    libvirt and munin see it); 'auto' follows its guests again."""
+    if (percent is None) == (burn is None):
+        raise UlmError("give a percentage (or 'auto') or --burn N, not both or neither")
+    lab = Lab()
+    if burn is None:
+        assert percent is not None
+        lab.set_load(host, percent)
+        return
+    lab.set_load(host, "auto")  # the figure is the guests' own from now on
+    told = lab.burn(host, burn)
+    console.print(f"{host}: {', '.join(told)} burn {burn} busy loop(s) each")
 
 
 @lab_app.command("power")

@@ -68,26 +68,49 @@ def run_cmd(
     d = daemon(rt, mode)
     d.metrics = served
     d.install_signals()
-    web = _serve_api(d, rt, api) if api is not None else None
+    sinks, notes = _notify(rt.cfg)
+    web = _serve_api(d, rt, api, sinks) if api is not None else None
+    _attach(d, sinks)
     try:
         code = d.run(rounds=1 if once else rounds)
     finally:
         if web is not None:
             web[0].should_exit = True
             web[1].join(10)
+        if notes is not None:
+            notes.close()  # what is queued gets its last chance
         rt.close()
     if code:  # the lock was lost to another daemon (logged): not a clean stop
         raise typer.Exit(code)
 
 
-def _serve_api(d: Any, rt: Any, api: ApiSettings) -> tuple[Any, Any]:
-    """The API and dashboard beside the daemon's loop, sharing its store and round lock."""
+def _notify(cfg: Config) -> tuple[list[Any], Any]:
+    """The `[notify]` dispatcher (None without targets) and the event sinks so far."""
+    from ulm.notify import build as build_notify
+
+    if not cfg.notify.webhooks and not cfg.notify.email:
+        return [], None
+    notes = build_notify(cfg.notify)
+    return [notes.publish], notes
+
+
+def _attach(d: Any, sinks: list[Any]) -> None:
+    """The daemon's events (rounds, plans, outcomes, conditions, bookings) to the sinks."""
+    if sinks:
+        from ulm.notify.wire import attach
+        attach(d, sinks)
+
+
+def _serve_api(d: Any, rt: Any, api: ApiSettings, sinks: list[Any]) -> tuple[Any, Any]:
+    """The API and dashboard beside the daemon's loop, sharing its store and round lock;
+    the bus feeding its event stream joins `sinks`."""
     from ulm.api import EventBus, create_app
     from ulm.api.local import DaemonActions
     from ulm.api.serve import start_in_thread
+    from ulm.notify.wire import to_bus
 
     bus = EventBus()
-    d.on_event.append(bus.publish)
+    sinks.append(to_bus(bus))
     base = Path(rt.cfg.source_path).parent if rt.cfg.source_path else None
     app = create_app(rt.store, rt.cfg, api, DaemonActions(d, bus, d.round_lock), bus,
                      clock=d.clock.now, token_base=base)

@@ -12,9 +12,12 @@ from ulm.clock import Clock
 from ulm.drivers.base import ACTIVE_STATES, DomainControl, DomainState, Hypervisor, Power
 from ulm.execute.backoff import Backoff
 from ulm.execute.types import Cause, Journal, Limits, Outcome, Status
-from ulm.model import Move
+from ulm.model import Action, Move
 
 log = logging.getLogger("ulm.executor")
+
+#: (plan id, seq, action, outcome): outcome None when the action starts.
+OutcomeListener = Callable[[str, int, Action, Outcome | None], None]
 
 #: Failures that leave a VM somewhere it should not be: logged at ERROR, not WARNING.
 _SEVERE = (Cause.MISPLACED, Cause.ABORT_TIMEOUT)
@@ -34,6 +37,7 @@ class Base:
     manages: Callable[[str], bool]
     _stop_at: float | None
     _log_prefix: str = ""  # "recovered journal entry: " while `recover()` runs
+    on_outcome: list[OutcomeListener]
 
     def _states(self, vm: str) -> dict[str, DomainState]:
         """Where the VM's domain is and in what state; a driver without `DomainControl`
@@ -67,7 +71,16 @@ class Base:
         except Exception as exc:
             log.error("%s: cannot record the outcome of %s: %s", plan_id, outcome.action, exc)
         self._log(plan_id, outcome)
+        self._tell(plan_id, seq, action, outcome)
         return outcome
+
+    def _tell(self, plan_id: str, seq: int, action: Action, outcome: Outcome | None) -> None:
+        """The `on_outcome` listeners; one that fails is logged and never stops a plan."""
+        for listener in getattr(self, "on_outcome", ()):
+            try:
+                listener(plan_id, seq, action, outcome)
+            except Exception as exc:
+                log.warning("outcome listener failed: %s: %s", type(exc).__name__, exc)
 
     def _log(self, plan_id: str, o: Outcome) -> None:
         a = o.action

@@ -74,8 +74,10 @@ class PowerActions(Base):
         try:
             if isinstance(action, PowerOff):
                 driver.power_off()
+                self._tell(plan_id, seq, action, None)
                 return driver, PowerState.OFF, entry
             driver.power_on()
+            self._tell(plan_id, seq, action, None)
             return driver, PowerState.ON, entry
         except Exception as exc:
             return self._close(plan_id, seq, Outcome(action, Status.FAILED, str(exc), started,

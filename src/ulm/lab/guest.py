@@ -13,12 +13,19 @@ from ulm.lab import initramfs
 from ulm.lab.system import run
 
 KINDS = ("linux", "memtest", "idle")
+#: Inside a host: where each guest's control port (its ttyS1) listens. /etc/libvirt is the
+#: host's "disk" (`ulm.lab.hosts`): it survives a power cycle, and the root namespace sees it.
+CONSOLE_DIR = "/etc/libvirt/lab-console"
 
 
 def build(guest_dir: Path) -> None:
     """Downloads the packages with `apt-get download` (nothing is installed) and unpacks them."""
-    if (guest_dir / "vmlinuz").exists() and (guest_dir / "initrd.gz").exists() \
+    initrd = guest_dir / "initrd.gz"
+    if (guest_dir / "vmlinuz").exists() and initrd.exists() \
             and (guest_dir / "memtest86+x64.bin").exists():
+        stamp = initrd.with_suffix(".stamp")
+        if not stamp.exists() or stamp.read_text().strip() != initramfs.STAMP:
+            initramfs.refresh(initrd)  # an older init: the same files, the current script
         return
     guest_dir.mkdir(parents=True, exist_ok=True)
     deps = run(["apt-cache", "depends", "linux-image-cloud-amd64"])
@@ -56,6 +63,12 @@ def domain_xml(name: str, mem_mib: int, kind: str, guest_dir: Path, vcpus: int =
                    "<cmdline>console=ttyS0,115200</cmdline>")
     else:
         os_boot = ""
+    # a linux guest's ttyS1: its control port (`ulm.lab.burn`)
+    control = (f"""    <serial type='unix'>
+      <source mode='bind' path='{CONSOLE_DIR}/{escape(name)}.sock'/>
+      <target port='1'/>
+    </serial>
+""" if kind == "linux" else "")
     return f"""<domain type='qemu'>
   <name>{escape(name)}</name>
   <memory unit='MiB'>{mem_mib}</memory>
@@ -72,7 +85,9 @@ def domain_xml(name: str, mem_mib: int, kind: str, guest_dir: Path, vcpus: int =
     <controller type='usb' model='none'/>
     <serial type='file'>
       <source path='/var/log/libvirt/qemu/{escape(name)}.serial' append='on'/>
+      <target port='0'/>
     </serial>
+{control}
     <memballoon model='virtio'><stats period='2'/></memballoon>
   </devices>
 </domain>

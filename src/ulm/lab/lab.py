@@ -13,6 +13,7 @@ from typing import Any
 from ulm.errors import UlmError
 from ulm.jsonout import dumps
 from ulm.lab import bmc, guest, hosts, network
+from ulm.lab import burn as lab_burn
 from ulm.lab import redfish as lab_redfish
 from ulm.lab import secure as lab_secure
 from ulm.lab.paths import (
@@ -116,6 +117,7 @@ class Lab:
                 network.attach(host_name(i), host_ip(i))
                 hosts.prepare(self.paths, i, host_mem_mib, secure)
                 cgroup_make(hosts.cgroups(i))
+            lab_burn.prepare(self.paths, n)
             if secure:
                 lab_secure.prepare(self.paths, n)
             macs = {host_name(i): network.mac(host_name(i)) for i in range(1, n + 1)}
@@ -216,6 +218,9 @@ class Lab:
             raise UlmError("--mem and --vcpus must be positive, --burn and --dirty not negative")
         if self.find(name):
             raise UlmError(f"a VM named {name!r} already exists on {self.find(name)}")
+        if kind == "linux":
+            guest.build(self.paths.guest)  # an initramfs cached by an older version: refreshed
+            lab_burn.prepare(self.paths, self.n_hosts)
         xml = guest.domain_xml(name, mem_mib, kind, self.paths.guest, vcpus, burn, dirty_mib)
         conn = self.connect(i)
         try:
@@ -278,6 +283,21 @@ class Lab:
                 raise UlmError(f"load must be between 0 and 100 (got {pct:g})")
             value = f"{pct:g}"
         (self.paths.host(i) / "load").write_text(value + "\n")
+
+    def burn(self, host: str, loops: int) -> list[str]:
+        """The linux guests on `host` really burn CPU: `loops` busy loops each (0: none)."""
+        i = self.index(host)
+        if not hosts.is_on(self.paths, i):
+            raise UlmError(f"{host} is off")
+        conn = self.connect(i)
+        try:
+            vms = sorted(d.name() for d in conn.listAllDomains() if d.isActive()
+                         and f"{guest.CONSOLE_DIR}/" in d.XMLDesc())
+        finally:
+            conn.close()
+        if not vms:
+            raise UlmError(f"{host} runs no linux guest with a control port")
+        return lab_burn.burn(self.paths, i, vms, loops)
 
     def power(self, host: str, on: bool) -> None:
         i = self.index(host)

@@ -59,7 +59,7 @@ class Webhook:
     def send(self, event: Event) -> None:
         body = dumps(event.to_dict(), sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "ulm",
-                   "X-ULM-Event": event.kind}
+                   "X-ULM-Event": event.kind.value}
         if self._secret:
             headers["X-ULM-Signature"] = signature(self._secret, body)
         try:
@@ -88,11 +88,12 @@ class Email:
     def send(self, event: Event) -> None:
         d = event.to_dict()
         msg = EmailMessage()
-        msg["Subject"] = f"[ulm] {d['severity']}: {d['message']}"[:200]
+        msg["Subject"] = f"[ulm] {d['severity']}: {d['text']}"[:200]
         msg["From"] = self.cfg.sender
         msg["To"] = ", ".join(self.cfg.to)
-        details = "\n".join(f"{k}: {v}" for k, v in sorted(d["data"].items()))
-        msg.set_content(f"{d['message']}\n\nkind: {d['kind']}\nseverity: {d['severity']}\n"
+        about = {k: d[k] for k in ("host", "vm", "plan_id") if d[k]}
+        details = "\n".join(f"{k}: {v}" for k, v in sorted({**about, **d["data"]}.items()))
+        msg.set_content(f"{d['text']}\n\nkind: {d['kind']}\nseverity: {d['severity']}\n"
                         f"{details}\n")
         c = self.cfg
         try:

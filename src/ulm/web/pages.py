@@ -21,6 +21,7 @@ from ulm.api.app import Context, context
 from ulm.api.auth import COOKIE, Principal, csrf_ok
 from ulm.api.deps import identify
 from ulm.api.settings import Role
+from ulm.notify.events import Kind
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -40,6 +41,11 @@ def _pct(x: float | None) -> str:
 
 templates.env.filters["when"] = _when
 templates.env.filters["pct"] = _pct
+#: What the pages listen for on the event stream: the daemon's kinds and what the API did.
+templates.env.globals["event_kinds"] = " ".join(
+    [k.value for k in Kind] + ["plan.applied", "plan.rejected", "plan.now", "mode",
+                               "maintenance.booked", "maintenance.cancelled",
+                               "maintenance.undrained"])
 
 
 class _Login(Exception):

@@ -1,5 +1,5 @@
 // ULM dashboard: buttons call the JSON API (with the session's CSRF token), charts use the
-// vendored uPlot, and the live event stream (SSE) feeds the overview's event list.
+// vendored uPlot, and the live event stream (SSE) refreshes the page in place.
 "use strict";
 (function () {
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
@@ -61,8 +61,9 @@
     }
   });
 
-  const book = document.getElementById("book");
-  if (book) book.addEventListener("submit", (ev) => {
+  document.addEventListener("submit", (ev) => {  // delegated: the form may be swapped in live
+    const book = ev.target;
+    if (book.id !== "book") return;
     ev.preventDefault();
     const f = new FormData(book);
     const epoch = (v) => new Date(v).getTime() / 1000;  // datetime-local is the browser's time
@@ -103,22 +104,84 @@
     }
   }
 
+  // -- live: the event stream refreshes the page in place -------------------------------------
+  // Every daemon event (and what the API did) arrives on /api/v1/stream. The overview's list
+  // shows each as it comes; then the page's <main> and the mode banner are fetched again and
+  // swapped in (at most once a second), so cards, tables and charts follow the cluster without
+  // a reload. A page where someone is typing or has ticked boxes is not swapped under them:
+  // it says that news came instead.
+  const KINDS = ((document.querySelector('meta[name="event-kinds"]') || {}).content || "")
+    .split(" ").filter(Boolean);
+  let timer = null;
+  let busy = false;
+
+  function line(kind, doc) {
+    const text = (doc.data && doc.data.text) || kind + " " + JSON.stringify(doc.data || {});
+    const li = document.createElement("li");
+    li.textContent = "live · " + text;
+    li.className = "fresh sev-" + ((doc.data && doc.data.severity) || "info");
+    return li;
+  }
+
+  function dirty() {
+    const main = document.querySelector("main");
+    return !!(main && (main.dataset.touched || main.contains(document.activeElement) &&
+                       document.activeElement.matches("input, select, textarea")));
+  }
+
+  async function refresh() {
+    timer = null;
+    if (busy) { timer = setTimeout(refresh, 1000); return; }
+    if (dirty()) { flash("New events: reload the page to see them.", false); return; }
+    busy = true;
+    try {
+      const resp = await fetch(window.location.href, {credentials: "same-origin"});
+      if (!resp.ok || resp.redirected) return;  // logged out: the next click says so
+      const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
+      const fresh = doc.querySelector("main");
+      const main = document.querySelector("main");
+      if (!fresh || !main || dirty()) return;
+      const live = main.querySelector("#live");
+      const flashEl = main.querySelector("#flash");
+      main.replaceChildren(...fresh.childNodes);
+      const slot = main.querySelector("#live");
+      if (live && slot) slot.replaceWith(live);  // what arrived live stays in view
+      const slotFlash = main.querySelector("#flash");
+      if (flashEl && slotFlash) slotFlash.replaceWith(flashEl);
+      const mode = doc.getElementById("mode");
+      if (mode) document.getElementById("mode").replaceWith(mode);
+      document.body.dataset.refreshed = String(Number(document.body.dataset.refreshed || 0) + 1);
+      charts();
+    } catch (err) {
+      // the daemon restarting: the stream reconnects and the next event tries again
+    } finally {
+      busy = false;
+    }
+  }
+
   function stream() {
-    const live = document.getElementById("live");
-    if (!live || !window.EventSource) return;
+    if (!window.EventSource || !document.querySelector("main")) return;
     const es = new EventSource("/api/v1/stream");
     es.onopen = () => { document.body.dataset.live = "1"; };  // connected: events arrive
     const show = (ev) => {
-      const li = document.createElement("li");
-      li.textContent = "live · " + ev.type + ": " + ev.data;
-      li.className = "fresh";
-      live.prepend(li);
-      if (ev.type === "mode") setTimeout(() => window.location.reload(), 500);
+      let doc = {};
+      try { doc = JSON.parse(ev.data); } catch (err) { doc = {}; }
+      const live = document.getElementById("live");
+      if (live) {
+        live.prepend(line(ev.type, doc));
+        while (live.children.length > 50) live.lastElementChild.remove();
+      }
+      if (!timer) timer = setTimeout(refresh, 1000);
     };
-    for (const kind of ["round", "plan", "plan.applied", "plan.rejected", "mode", "outcome",
-                        "maintenance.booked", "maintenance.cancelled", "maintenance.undrained"]) {
-      es.addEventListener(kind, show);
-    }
+    for (const kind of KINDS) es.addEventListener(kind, show);
+  }
+
+  // a change someone makes on the page (a ticked box, a field) holds the live swap back
+  for (const what of ["input", "change"]) {
+    document.addEventListener(what, (ev) => {
+      const main = ev.target.closest && ev.target.closest("main");
+      if (main) main.dataset.touched = "1";
+    });
   }
 
   document.addEventListener("DOMContentLoaded", () => { charts(); stream(); });

@@ -1,0 +1,35 @@
+"""`ulm lab load HOST --burn N`: the host's guests really burn CPU (busy loops started inside
+them through their control port), and the host's measured CPU follows — no forced figure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.lab.helpers import eventually, node_cpu
+from ulm.lab.lab import Lab
+
+ULM = str(Path(sys.executable).parent / "ulm")
+
+
+def _serial(lab: Lab, i: int, vm: str) -> str:
+    path = lab.paths.host(i) / "var-up" / "log" / "libvirt" / "qemu" / f"{vm}.serial"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def test_burn_really_raises_the_hosts_measured_cpu(clean_lab: Lab) -> None:
+    lab = clean_lab
+    lab.vm_add("hot", "labh3", 128, "linux")  # boots idle: no busy loop on its command line
+    assert eventually(lambda: "LABGUEST READY burn=0" in _serial(lab, 3, "hot"), timeout=60)
+    assert eventually(lambda: node_cpu(lab.connect(3), 1.5) < 0.3, timeout=30)  # boot is over
+    out = subprocess.run([ULM, "lab", "load", "labh3", "--burn", "1"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "hot burn 1" in out.stdout
+    assert eventually(lambda: "LABGUEST burn=1" in _serial(lab, 3, "hot"), timeout=20)
+    assert eventually(lambda: node_cpu(lab.connect(3), 1.5) > 0.35, timeout=40)
+    assert (lab.paths.host(3) / "load").read_text().strip() == "auto"  # not a forced figure
+    assert node_cpu(lab.connect(2), 1.5) < 0.2  # the other hosts stay cool
+    lab.burn("labh3", 0)
+    assert eventually(lambda: node_cpu(lab.connect(3), 1.5) < 0.3, timeout=40)
