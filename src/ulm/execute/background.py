@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from ulm.execute.base import Base, log
+from ulm.execute.journal import SharedJournal
 from ulm.execute.types import PlanResult
 from ulm.model import Plan
 
@@ -57,6 +59,11 @@ class Background(Base):
         finally:  # only now: `join` returns once the plan's status is written too
             with self._threads_lock:
                 self._threads.pop(plan_id, None)
+
+    @property
+    def writer(self) -> Any:
+        """The store this thread writes through (a worker thread: the journal's twin)."""
+        return self.journal.writer if isinstance(self.journal, SharedJournal) else self.journal
 
     @property
     def running(self) -> list[str]:
