@@ -154,9 +154,10 @@ class Executor(Background, Recovery, PowerActions):
             while pending or flights:
                 waiting = []
                 for k, move in pending:
-                    # Stopping: no slot needed to be skipped at once.
-                    took = not self.stopping and self.slots.take(move.src, move.dst)
-                    if not took and not self.stopping:
+                    # Stopping, or held by another plan: skipped at once, with no slot.
+                    free = not self.stopping and not self.holds.conflict(plan_id, move)
+                    took = free and self.slots.take(move.src, move.dst)
+                    if not took and free:
                         waiting.append((k, move))
                         continue
                     ended = self._launch(plan_id, k, move, took)
@@ -184,8 +185,8 @@ class Executor(Background, Recovery, PowerActions):
         if why or not took:
             if took:
                 self.slots.give(move.src, move.dst)
-            why = why or "ULM is stopping: no new migration started"
-            cause = cause if cause is not Cause.NONE else Cause.STOPPING
+            if not why:  # it changed back meanwhile: still not started without a slot
+                cause, why = Cause.STOPPING, "ULM is stopping: no new migration started"
             return self._close(plan_id, k, Outcome(move, Status.SKIPPED, why, started,
                                                    started, cause), None)
         entry = self.journal.intent(plan_id, k, move)
