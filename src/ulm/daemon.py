@@ -8,6 +8,9 @@ only while that lease is confirmed and the store takes writes; otherwise it keep
 (in memory, written out when the store takes writes again) and acts on nothing. SIGTERM lets
 in-flight migrations finish (or hit their deadline and be aborted) and starts nothing new;
 SIGHUP reloads the policy.
+With `background` (`ulm run`), an enforced plan runs in the executor's threads and outlives
+its round; the next rounds see its unfinished actions (`ulm.execute.holds`). `round_lock`
+covers a round (collect, store, plan, hand over), not the migrations that run after it.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from types import FrameType
 from typing import Any
 
 import numpy as np
 
-from ulm import upkeep
+from ulm import handover, upkeep
 from ulm.clock import Clock
 from ulm.collect.base import Collection, MetricsSource
 from ulm.conditions import Conditions
@@ -107,6 +111,9 @@ class Daemon:
         #: told of what happens (`ulm.notify.wire` adds the executor's outcomes and the
         #: conditions): the API's event stream, notifications
         self.on_event: list[Callable[[Event], None]] = []
+        #: Enforced plans run in the executor's threads beside the next rounds (`ulm run`);
+        #: False: inside the round (a simulated clock: tests, the simulator).
+        self.background = False
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -225,6 +232,7 @@ class Daemon:
                     break
                 self._sleep_until(started + self.cfg.collect.interval_s)
         finally:
+            handover.finish(self)  # the plans still running in the background end first
             self.release()
         return self.exit_code
 
@@ -313,15 +321,14 @@ class Daemon:
         self._store_back()
         self.meter(now)
         self.retain(now)
-        snap = self.executor.with_backoff(
-            self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s))
+        snap = self._snapshot(now)
         self.report(snap)
         if self.mode is Mode.observe or not self.acting:
             return RoundResult(collection, None, None, None)
         if self.advance_maintenance(snap, now):  # a host closed or reopened: look again
-            snap = self.executor.with_backoff(
-                self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s))
-        plan = schedule(snap, self.policy, now)
+            snap = self._snapshot(now)
+        # The scheduler stays pure: held VMs are marked in flight, held hosts dropped here.
+        plan = self.executor.holds.admit(schedule(snap, self.policy, now))
         if self.metrics is not None:
             self.metrics.observe_snapshot(snap)
             self.metrics.observe_plan(plan)
@@ -332,8 +339,16 @@ class Daemon:
         log.info("plan %s: %d action(s) (%s)", plan_id, len(plan.actions), self.mode.value)
         if self.mode is Mode.advise:
             return RoundResult(collection, plan, plan_id, None)
+        if self.background:  # the round ends now; the plan's status is set when it ends
+            self.executor.submit(plan, plan_id, partial(handover.applied, self))
+            return RoundResult(collection, plan, plan_id, None)
         result = self.apply(plan, plan_id)
         return RoundResult(collection, plan, plan_id, result)
+
+    def _snapshot(self, now: float) -> Snapshot:
+        """The store's snapshot with back-offs and held moves marked; the re-check's too."""
+        return self.executor.observe(self.executor.with_backoff(
+            self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s)))
 
     def _flush(self) -> None:
         """Writes the collections the store has not taken yet, oldest first."""
@@ -361,12 +376,11 @@ class Daemon:
         return upkeep.advance_maintenance(self, snap, now)
 
     def apply(self, plan: Plan, plan_id: str) -> PlanResult:
+        """Runs a plan to its end, here (the API, `ulm apply`, maintenance); the plans of
+        the background keep what they hold."""
+        self.executor.refresh_check()  # re-checks read the store afresh, once
         result = self.executor.execute(plan, plan_id)
-        if self.metrics is not None:
-            self.metrics.observe_result(result)
-        # The executor journals, records and logs each outcome the moment it is known.
-        failed = any(o.status.value == "failed" for o in result.outcomes)
-        self.store.set_plan_status(plan_id, "failed" if failed else "applied")
+        handover.record(self, plan_id, result, self.store)
         return result
 
     def retain(self, now: float) -> None:

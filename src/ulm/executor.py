@@ -9,20 +9,29 @@ is bounded (`ulm.execute.migrate`); afterwards the executor checks where the VM 
 and resumes it if a failure left it paused on its source. A failed move backs off
 (`ulm.execute.backoff`). A host is powered off only if it runs no VM at that very moment.
 
+Plans may run in the background (`submit`, `ulm.execute.background`) while the daemon keeps
+collecting and planning: what their unfinished actions touch is held (`ulm.execute.holds`), so
+no other plan touches it, and the migrations of all plans together stay within the limits.
+
 The parts live in `ulm.execute`; this module is the entry point and keeps the names callers
 import.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 
 from ulm.clock import Clock
 from ulm.drivers.base import DomainState, Hypervisor, Power
+from ulm.execute.background import Background, PlanDone
 from ulm.execute.backoff import Backoff
 from ulm.execute.base import OutcomeListener, log
+from ulm.execute.holds import Holds, Slots
+from ulm.execute.journal import SharedJournal
 from ulm.execute.migrate import Flight
 from ulm.execute.power import PowerActions
+from ulm.execute.recheck import SnapshotCheck
 from ulm.execute.recover import Recovery
 from ulm.execute.types import (
     Cause,
@@ -40,20 +49,21 @@ from ulm.scheduler import stages
 from ulm.snapshot import Snapshot
 
 __all__ = ["Cause", "Executor", "Fenced", "Journal", "JournalEntry", "Limits", "MemoryJournal",
-           "MoveCheck", "Outcome", "OutcomeListener", "PlanResult", "Status"]
+           "MoveCheck", "Outcome", "OutcomeListener", "PlanDone", "PlanResult", "SnapshotCheck",
+           "Status"]
 
 #: Re-checks a move against live state with the core's own capacity rule: None = still fine.
 MoveCheck = Callable[[Move], str | None]
 
 
-class Executor(Recovery, PowerActions):
+class Executor(Background, Recovery, PowerActions):
     def __init__(self, hv: Hypervisor, clock: Clock, journal: Journal, limits: Limits,
                  power: Mapping[str, Power] | None = None,
                  check: MoveCheck | None = None,
                  manages: Callable[[str], bool] = lambda vm: True) -> None:
         self.hv = hv
         self.clock = clock
-        self.journal = journal
+        self.journal = SharedJournal(journal)  # plans run in their own threads
         self.limits = limits
         self.power = dict(power or {})
         self.check = check
@@ -63,6 +73,10 @@ class Executor(Recovery, PowerActions):
         self._stop_at: float | None = None  # set by request_stop: the shutdown grace's end
         #: Told of each action as it starts (outcome None) and as it ends (its outcome).
         self.on_outcome: list[OutcomeListener] = []
+        self.holds = Holds()
+        self.slots = Slots(limits.max_concurrent, limits.max_per_host)
+        self._threads: dict[str, threading.Thread] = {}
+        self._threads_lock = threading.Lock()
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -93,9 +107,34 @@ class Executor(Recovery, PowerActions):
         scheduler keeps them (and says why in the explain table)."""
         return self.backoff.apply(snap, self.clock.now())
 
+    def observe(self, snap: Snapshot) -> Snapshot:
+        """The round's snapshot: handed to the re-check (as fresh as the last collection),
+        and returned with every held move marked in flight (`Holds.mark`), so the scheduler
+        sees them on both hosts and keeps their VMs."""
+        if isinstance(self.check, SnapshotCheck):
+            self.check.feed(snap)
+        return self.holds.mark(snap)
+
+    def refresh_check(self) -> None:
+        """A collection was just stored (`ulm apply`, the API): the re-check reads afresh."""
+        if isinstance(self.check, SnapshotCheck):
+            self.check.feed(None)
+
     # -- running a plan ------------------------------------------------------------------------
 
     def execute(self, plan: Plan, plan_id: str) -> PlanResult:
+        """Runs the plan here and now (`submit` runs it in a thread); its actions are held
+        while it runs."""
+        mine = not self.holds.has(plan_id)  # else `submit` holds them, and releases them
+        if mine:
+            self.holds.take(plan_id, plan.actions)
+        try:
+            return self._execute(plan, plan_id)
+        finally:
+            if mine:
+                self.holds.release_plan(plan_id)
+
+    def _execute(self, plan: Plan, plan_id: str) -> PlanResult:
         outcomes: list[Outcome] = []
         seq = 0
         for stage in stages(plan.actions, self.limits.max_per_host, self.limits.max_concurrent):
@@ -110,43 +149,80 @@ class Executor(Recovery, PowerActions):
         return PlanResult(plan_id, tuple(outcomes))
 
     def _migrate_all(self, plan_id: str, seq: int, moves: list[Move]) -> list[Outcome]:
+        """One stage: each move starts once it has a slot (other plans' migrations count),
+        re-checked right then; meanwhile the ones started are polled."""
         flights: list[Flight] = []
         done: dict[int, Outcome] = {}
-        for k, move in enumerate(moves, seq + 1):
-            started = self.clock.now()
-            cause, why = self._stale(move)
-            if why:
-                done[k] = self._close(plan_id, k, Outcome(move, Status.SKIPPED, why, started,
-                                                          started, cause), None)
-                continue
-            try:
-                entry = self.journal.intent(plan_id, k, move)
-            except Fenced as exc:  # another controller leads: nothing more starts here
-                self.stopping = True
-                done[k] = self._close(plan_id, k, Outcome(move, Status.SKIPPED, str(exc),
-                                                          started, started, Cause.FENCED), None)
-                continue
-            try:
-                job = self.hv.start_migration(move.vm, move.src, move.dst, self._options())
-            except Exception as exc:  # the driver's own error, kept for the admin
-                done[k] = self._after_failure(plan_id, k, move, entry, Cause.START_FAILED,
-                                              str(exc), started)
-                continue
-            self.journal.update(entry, "started", job)
-            self._tell(plan_id, k, move, None)
-            log.info("%s: migrating %s %s->%s (deadline %g s)", plan_id, move.vm, move.src,
-                     move.dst, self.limits.deadline_s)
-            flights.append(Flight(plan_id, k, move, entry, job, started,
-                                  started + self.limits.deadline_s, moved_at=started))
-        done.update((f.seq, o) for f, o in self._wait(flights))
+        pending = list(enumerate(moves, seq + 1))
+        try:
+            while pending or flights:
+                waiting = []
+                for k, move in pending:
+                    # Stopping, or held by another plan: skipped at once, with no slot.
+                    free = not self.stopping and not self.holds.conflict(plan_id, move)
+                    took = free and self.slots.take(move.src, move.dst)
+                    if not took and free:
+                        waiting.append((k, move))
+                        continue
+                    ended = self._launch(plan_id, k, move, took)
+                    if isinstance(ended, Flight):
+                        flights.append(ended)
+                    else:
+                        done[k] = ended
+                pending = waiting
+                if flights:
+                    landed, flights = self._step(flights)
+                    for f, o in landed:
+                        self.slots.give(f.move.src, f.move.dst)
+                        done[f.seq] = o
+                if pending or flights:
+                    self.clock.sleep(self._nap(flights) if flights else self.limits.poll_s)
+        finally:  # an error that escapes must not keep the slots of the other plans
+            for f in flights:
+                self.slots.give(f.move.src, f.move.dst)
         return [done[k] for k in sorted(done)]
 
-    def _stale(self, move: Move) -> tuple[Cause, str]:
+    def _launch(self, plan_id: str, k: int, move: Move, took: bool) -> Flight | Outcome:
+        """Re-checks and starts one move; the slot it `took` is given back unless it flies."""
+        started = self.clock.now()
+        cause, why = self._stale(plan_id, move)
+        if why or not took:
+            if took:
+                self.slots.give(move.src, move.dst)
+            if not why:  # it changed back meanwhile: still not started without a slot
+                cause, why = Cause.STOPPING, "ULM is stopping: no new migration started"
+            return self._close(plan_id, k, Outcome(move, Status.SKIPPED, why, started,
+                                                   started, cause), None)
+        try:
+            entry = self.journal.intent(plan_id, k, move)
+        except Fenced as exc:  # another controller leads: nothing more starts here
+            self.stopping = True
+            self.slots.give(move.src, move.dst)
+            return self._close(plan_id, k, Outcome(move, Status.SKIPPED, str(exc), started,
+                                                   started, Cause.FENCED), None)
+        try:
+            job = self.hv.start_migration(move.vm, move.src, move.dst, self._options())
+        except Exception as exc:  # the driver's own error, kept for the admin
+            self.slots.give(move.src, move.dst)
+            return self._after_failure(plan_id, k, move, entry, Cause.START_FAILED, str(exc),
+                                       started)
+        self.journal.update(entry, "started", job)
+        self.holds.start(plan_id, move)
+        self._tell(plan_id, k, move, None)
+        log.info("%s: migrating %s %s->%s (deadline %g s)", plan_id, move.vm, move.src,
+                 move.dst, self.limits.deadline_s)
+        return Flight(plan_id, k, move, entry, job, started, started + self.limits.deadline_s,
+                      moved_at=started)
+
+    def _stale(self, plan_id: str, move: Move) -> tuple[Cause, str]:
         """Why a move no longer makes sense against live state ("" = go)."""
         if self.stopping:
             return Cause.STOPPING, "ULM is stopping: no new migration started"
         if not self.manages(move.vm):
             return Cause.UNMANAGED, f"{move.vm} is not managed by ULM"
+        held = self.holds.conflict(plan_id, move)
+        if held:
+            return Cause.HELD, held
         now = self.clock.now()
         for until, what in ((self.backoff.vm_until(move.vm, now), ""),
                             (self.backoff.pair_until(move.vm, move.dst, now), f" to {move.dst}")):
@@ -164,7 +240,9 @@ class Executor(Recovery, PowerActions):
         if state is not DomainState.RUNNING:  # a paused VM is not running: never "moved"
             return Cause.PAUSED, f"{move.vm} is {state.value} on {move.src}: not moved"
         if self.check is not None:
-            why = self.check(move)
+            # The other migrations in flight count on their hosts (this one is not yet).
+            why = (self.check(move, self.holds.in_flight(but=(plan_id, move)))
+                   if isinstance(self.check, SnapshotCheck) else self.check(move))
             if why:
                 return Cause.STALE, why
         return Cause.NONE, ""

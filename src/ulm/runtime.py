@@ -21,12 +21,10 @@ from ulm.config import Config
 from ulm.daemon import Daemon, Mode
 from ulm.drivers.base import Power
 from ulm.errors import UlmError
-from ulm.executor import Executor, Limits
+from ulm.executor import Executor, Limits, SnapshotCheck
 from ulm.jsonout import dumps
-from ulm.model import Move
 from ulm.policy import Policy, resolve_policy
 from ulm.redact import redact
-from ulm.scheduler import check_move
 from ulm.store import Store
 from ulm.store.opening import StoreMode
 
@@ -89,13 +87,17 @@ def build(cfg: Config, power: dict[str, Power] | None = None,
                     bandwidth_mib_s=ex.bandwidth_mib_s or None, auto_converge=ex.auto_converge,
                     power_timeout_s=ex.power_timeout_s, power_stagger_s=ex.power_stagger_s,
                     shutdown_grace_s=ex.shutdown_grace_s)
-    rt_store = store
     current = [policy]  # the policy in force: a SIGHUP reload replaces it (`daemon` below)
+    # The core's own rule on the move's hosts, cut from each round's snapshot (the daemon
+    # feeds it); read from the store (its own connections) only when no round has.
+    readers: list[Store] = []
 
-    def recheck(move: Move) -> str | None:
-        """The core's own rule, against a snapshot as fresh as the last collection."""
-        snap = rt_store.snapshot(time.time(), cfg.collect.window, cfg.collect.stale_s)
-        return check_move(snap, current[0], move)
+    def fresh() -> Any:
+        if not readers:
+            readers.append(store.twin())
+        return readers[0].snapshot(time.time(), cfg.collect.window, cfg.collect.stale_s)
+
+    recheck = SnapshotCheck(lambda: current[0], fresh)
 
     if power is None:
         from ulm.power.factory import build_power
@@ -107,6 +109,7 @@ def build(cfg: Config, power: dict[str, Power] | None = None,
 
 def daemon(rt: Runtime, mode: Mode) -> Daemon:
     d = Daemon(rt.cfg, rt.policy, rt.store, rt.sources, rt.executor, WallClock(), mode)
+    d.background = True  # plans run beside the rounds: monitoring never stops for them
 
     def reloaded(policy: Policy) -> None:  # the executor's re-check follows the daemon
         rt.policy = rt.current[0] = policy

@@ -11,6 +11,7 @@ outcome rows after a restart, so a crash does not reset it.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -33,9 +34,15 @@ class Backoff:
     pair_factor: float = 4.0
     _vms: dict[str, _Run] = field(default_factory=dict)
     _pairs: dict[tuple[str, str], _Run] = field(default_factory=dict)
+    #: Plans run in background threads while the round reads the state (`apply`).
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def failed(self, vm: str, dst: str, at: float) -> float:
         """Records a failed migration; returns until when the VM backs off."""
+        with self._lock:
+            return self._failed(vm, dst, at)
+
+    def _failed(self, vm: str, dst: str, at: float) -> float:
         run = self._vms.setdefault(vm, _Run())
         run.failures += 1
         run.until = at + self._length(run.failures)
@@ -45,19 +52,22 @@ class Backoff:
         return run.until
 
     def succeeded(self, vm: str) -> None:
-        self._vms.pop(vm, None)
-        for key in [k for k in self._pairs if k[0] == vm]:
-            del self._pairs[key]
+        with self._lock:
+            self._vms.pop(vm, None)
+            for key in [k for k in self._pairs if k[0] == vm]:
+                del self._pairs[key]
 
     def _length(self, failures: int) -> float:
         return float(min(self.base_s * 2.0 ** (failures - 1), self.cap_s))
 
     def vm_until(self, vm: str, now: float) -> float | None:
-        run = self._vms.get(vm)
+        with self._lock:
+            run = self._vms.get(vm)
         return run.until if run is not None and run.until > now else None
 
     def pair_until(self, vm: str, dst: str, now: float) -> float | None:
-        run = self._pairs.get((vm, dst))
+        with self._lock:
+            run = self._pairs.get((vm, dst))
         return run.until if run is not None and run.until > now else None
 
     def replay(self, history: Iterable[MoveRecord]) -> None:
@@ -75,6 +85,10 @@ class Backoff:
 
     def apply(self, snap: Snapshot, now: float) -> Snapshot:
         """The snapshot with each VM's back-off filled in: the scheduler keeps those VMs."""
+        with self._lock:
+            return self._apply(snap, now)
+
+    def _apply(self, snap: Snapshot, now: float) -> Snapshot:
         if not any(r.until > now for r in self._vms.values()):
             return snap
         until = np.full(snap.n_vms, np.nan)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from ulm.clock import Clock
 from ulm.drivers.base import ACTIVE_STATES, DomainControl, DomainState, Hypervisor, Power
 from ulm.execute.backoff import Backoff
+from ulm.execute.holds import Holds, Slots
 from ulm.execute.types import Cause, Journal, Limits, Outcome, Status
 from ulm.model import Action, Move
 
@@ -34,6 +35,8 @@ class Base:
     limits: Limits
     power: dict[str, Power]
     backoff: Backoff
+    holds: Holds
+    slots: Slots
     manages: Callable[[str], bool]
     _stop_at: float | None
     _log_prefix: str = ""  # "recovered journal entry: " while `recover()` runs
@@ -70,6 +73,7 @@ class Base:
             self.journal.record_outcome(plan_id, seq, outcome)
         except Exception as exc:
             log.error("%s: cannot record the outcome of %s: %s", plan_id, outcome.action, exc)
+        self.holds.release(plan_id, action)  # what it touched is free for the next plan
         self._log(plan_id, outcome)
         self._tell(plan_id, seq, action, outcome)
         return outcome

@@ -60,19 +60,25 @@ class Migrations(Base):
         """Until every flight has ended or been given up; each with its outcome."""
         out: list[tuple[Flight, Outcome]] = []
         while flights:
-            still: list[Flight] = []
-            for f in flights:
-                status = self._poll(f.job)
-                ended = (self._tend(f, status) if status.state is MigrationState.RUNNING
-                         else self._land(f, status))
-                if ended is None:
-                    still.append(f)
-                else:
-                    out.append((f, ended))
-            flights = still
+            ended, flights = self._step(flights)
+            out.extend(ended)
             if flights:
                 self.clock.sleep(self._nap(flights))
         return out
+
+    def _step(self, flights: list[Flight]) -> tuple[list[tuple[Flight, Outcome]], list[Flight]]:
+        """One poll of every flight: (those that ended, with their outcome; those still on)."""
+        out: list[tuple[Flight, Outcome]] = []
+        still: list[Flight] = []
+        for f in flights:
+            status = self._poll(f.job)
+            ended = (self._tend(f, status) if status.state is MigrationState.RUNNING
+                     else self._land(f, status))
+            if ended is None:
+                still.append(f)
+            else:
+                out.append((f, ended))
+        return out, still
 
     def _nap(self, flights: list[Flight]) -> float:
         """Until the next poll, or sooner if a deadline, an abort grace or the shutdown

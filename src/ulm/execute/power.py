@@ -63,6 +63,9 @@ class PowerActions(Base):
             return skip(Cause.NO_DRIVER, f"no power driver for {host}")
         if self._stop_at is not None:
             return skip(Cause.STOPPING, "ULM is stopping")
+        held = self.holds.conflict(plan_id, action)
+        if held:
+            return skip(Cause.HELD, held)
         if isinstance(action, PowerOff):
             running = self._still_running(host)
             if running:  # the last line of defence: never power off a host that runs a VM

@@ -37,7 +37,10 @@ class Recovery(Migrations):
             log.warning("cannot read past migrations for the back-off: %s", exc)
         out: dict[int, Outcome] = {}  # by journal entry, to return them in its order
         flights: list[Flight] = []
+        running = self.holds.plans()  # plans this process still runs: not orphans
         for entry in self.journal.open_entries():
+            if entry.plan_id in running:
+                continue
             action = entry.action
             if not isinstance(action, Move):
                 out[entry.id] = (self._close(entry.plan_id, entry.seq, Outcome(
@@ -57,7 +60,13 @@ class Recovery(Migrations):
                 out[entry.id] = (self._after_failure(entry.plan_id, entry.seq, action, entry.id,
                                                Cause.INTERRUPTED, "interrupted by a restart",
                                                now, states))
-        out.update((f.entry, o) for f, o in self._wait(flights))
+        for f in flights:  # they count against the limits like any migration in flight
+            self.slots.take(f.move.src, f.move.dst, force=True)
+        try:
+            out.update((f.entry, o) for f, o in self._wait(flights))
+        finally:
+            for f in flights:
+                self.slots.give(f.move.src, f.move.dst)
         return [out[k] for k in sorted(out)]
 
     def _adopt(self, entry: JournalEntry, move: Move, now: float) -> Flight | None:
@@ -69,7 +78,7 @@ class Recovery(Migrations):
             try:
                 job = self.hv.adopt(move.vm, move.src, move.dst)
             except Exception as exc:
-                    log.warning("recovery: cannot look for the migration of %s on %s: %s",
+                log.warning("recovery: cannot look for the migration of %s on %s: %s",
                             move.vm, move.src, exc)
         if job is None:
             log.warning("recovery: migration of %s %s->%s (plan %s, started %s) was in flight "

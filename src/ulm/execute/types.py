@@ -35,6 +35,7 @@ class Cause(enum.StrEnum):
     POWER = "power"  # a power action failed or timed out
     NO_DRIVER = "no_driver"
     BUSY_HOST = "busy_host"  # a host about to be powered off still runs a VM
+    HELD = "held"  # another plan's unfinished action holds the VM or a host it touches
     FENCED = "fenced"  # the journal refused it: this controller no longer leads
 
 

@@ -48,8 +48,8 @@ class Store:
     def __init__(self, engine: Engine, found: Probe | None = None) -> None:
         self.engine = engine
         self.found = found  # what the target was before it was opened (`ulm store init`)
-        #: the lease this store's journal writes are fenced by, while its process leads
-        self.fence: Lease | None = None
+        self._fence: Lease | None = None
+        self._fenced_by: Store | None = None  # a twin follows the fence of the store it copies
 
     @classmethod
     def open(cls, url: str, *, mode: StoreMode) -> Store:
@@ -307,6 +307,16 @@ class Store:
 
     # -- the daemon's lease (ulm.store.lease) ---------------------------------------------
 
+    @property
+    def fence(self) -> Lease | None:
+        """The lease this store's journal writes are fenced by, while its process leads (a
+        twin's, for the background executor's threads, is always its original's)."""
+        return self._fenced_by.fence if self._fenced_by is not None else self._fence
+
+    @fence.setter
+    def fence(self, lease: Lease | None) -> None:
+        self._fence = lease
+
     def twin(self) -> Store:
         """A second handle on the same database with its own connections: the daemon's lock
         heartbeat renews from its own thread, never queued behind the round's connection."""
@@ -318,7 +328,9 @@ class Store:
             if url.get_backend_name() == "postgresql" else create_engine(url)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", sqlite_write_pragmas)
-        return Store(engine)
+        twin = Store(engine)
+        twin._fenced_by = self  # its journal writes carry the same (current) fence
+        return twin
 
     def lease(self, owner: str, ttl_s: float) -> Lease:
         """The leadership lease on this store for `owner` (not yet taken)."""
