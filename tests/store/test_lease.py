@@ -87,6 +87,24 @@ def test_the_journal_refuses_an_intent_under_a_stale_epoch(store: Store) -> None
     assert [e.plan_id for e in store.open_entries()] == ["p-a", "p-b"]
 
 
+def test_a_twin_writes_under_its_originals_fence(store: Store) -> None:
+    """The background executor's threads journal through `twin()`: they are fenced too, by
+    whatever lease the original holds now (set before or after the twin was made)."""
+    twin = store.twin()
+    clock = Clock(time.time())
+    a = Lease(store.engine, "ctl-a:1", ttl_s=15, clock=clock)
+    a.acquire()
+    store.fence = a
+    twin.intent("p-a", 1, MOVE)
+    clock.now += 16
+    assert Lease(store.engine, "ctl-b:2", ttl_s=15, clock=clock).acquire() == 2
+    a.valid_until = clock.now + 10
+    with pytest.raises(Fenced, match="another controller leads now"):
+        twin.intent("p-a", 2, MOVE)
+    assert epochs(store) == {"p-a": 1}
+    twin.engine.dispose()
+
+
 def test_a_lease_run_out_by_its_own_clock_writes_nothing(store: Store) -> None:
     clock = Clock(time.time())
     a = Lease(store.engine, "ctl-a:1", ttl_s=15, clock=clock)
