@@ -14,9 +14,9 @@ from tests.builders import host, policy, snap, vm
 from tests.core.test_properties import apply
 from ulm.model import Move
 from ulm.scheduler import schedule, working
-from ulm.scheduler.core import overloaded_hosts
 from ulm.scheduler.detectors import HostLoad, overloaded, valid_length
 from ulm.scheduler.limits import CLOUDSIM_TOLERANCE, TOLERANCE, exceeds, exceeds_each
+from ulm.scheduler.relieve import overloaded_hosts
 from ulm.scheduler.state import State, _scan_params
 from ulm.snapshot import Snapshot
 
