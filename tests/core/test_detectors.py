@@ -1,4 +1,5 @@
-"""One table per detector: the verdict for hand-computed histories."""
+"""One table per detector: the verdict for hand-computed histories, from the compiled code the
+scheduler runs (`working.hosts_over`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.builders import policy
+from ulm.policy import Policy
 from ulm.scheduler import working
 from ulm.scheduler.detectors import (
     HostLoad,
@@ -17,7 +19,6 @@ from ulm.scheduler.detectors import (
     mad,
     nan_median,
     overloaded,
-    sustained_above,
     valid_length,
 )
 from ulm.scheduler.state import _scan_params, nan_percentile
@@ -26,6 +27,18 @@ from ulm.scheduler.state import _scan_params, nan_percentile
 def load(*rows: list[float], horizon: float = 1.0) -> HostLoad:
     hist = np.array(rows, dtype=np.float64)
     return HostLoad(hist, valid_length(hist), hist[:, -1].copy(), np.full(len(rows), horizon))
+
+
+def production_verdict(history: list[float], pol: Policy) -> bool:
+    """The verdict the scheduler acts on (`working.hosts_over`, compiled) for one host of
+    capacity 1 with this history (the newest sample is its load now), its biggest VM small
+    enough to migrate within one interval (LR's horizon 1)."""
+    hist = np.array([history], dtype=np.float64)
+    length = valid_length(hist)
+    lines = lr_lines(hist) if pol.overload.detector == "lr" else np.zeros((0, 2))
+    got = working.hosts_over(np.arange(1), _scan_params(pol),
+                             _state(hist, length, lines, np.ones(1)), np.ones(1))
+    return bool(got[0])
 
 
 @pytest.mark.parametrize(
@@ -40,13 +53,16 @@ def load(*rows: list[float], horizon: float = 1.0) -> HostLoad:
     ],
 )
 def test_sustained_threshold(history: list[float], expected: bool) -> None:
-    assert bool(sustained_above(load(history), 0.75, 3, 4)[0]) is expected
+    pol = policy("[overload]\nthreshold = 0.75\nsustain = 3\nwindow = 4\n")
+    assert production_verdict(history, pol) is expected
 
 
 def test_sustain_needs_enough_samples_on_a_young_host() -> None:
-    young = load([0.0, 0.0, 0.0, 0.95])
-    assert not sustained_above(young, 0.75, 3, 4)[0]
-    assert sustained_above(young, 0.75, 1, 1)[0]
+    young = [0.0, 0.0, 0.0, 0.95]
+    assert not production_verdict(young, policy("[overload]\nthreshold = 0.75\nsustain = 3\n"
+                                                "window = 4\n"))
+    assert production_verdict(young, policy("[overload]\nthreshold = 0.75\nsustain = 1\n"
+                                            "window = 1\n"))
 
 
 def test_valid_length_trims_the_zero_tail_only() -> None:
@@ -93,8 +109,8 @@ def test_lr_predicts_a_straight_line_exactly() -> None:
 )
 def test_adaptive_detectors(detector: str, history: list[float], expected: bool) -> None:
     safety = {"lr": 1.2, "iqr": 1.5, "mad": 2.5, "none": 1.0}[detector]
-    rule = policy(f'[overload]\ndetector = "{detector}"\nsafety = {safety}\n').overload
-    assert bool(overloaded(load(history), rule)[0]) is expected
+    pol = policy(f'[overload]\ndetector = "{detector}"\nsafety = {safety}\n')
+    assert production_verdict(history, pol) is expected
 
 
 def test_detectors_are_vectorised_over_hosts() -> None:
