@@ -1,22 +1,34 @@
-"""numba, with a cache directory that works: imported by every compiled kernel instead of numba.
+"""numba, with a cache directory that works and never serves stale code: imported by every
+compiled kernel instead of numba.
+
+numba checks a cached function only against its own source file's time stamp, so code it
+inlined from another file (a filter of `scan.py` inside `loops.place_many`) kept running from
+the cache after that other file changed — and an in-place upgrade of ULM or numba could do the
+same. So ULM keys the whole cache: the compiled code lives in `<base>/<key>`, where `key` hashes
+every kernel source file (`KERNEL_DIRS`, and this file) and numba's version. Any change is a new,
+empty directory; nothing compiled from other sources can be found there.
 
 numba caches compiled code next to the source (`__pycache__`) or in `NUMBA_CACHE_DIR`; when the
 install is read-only it falls back to a directory under HOME, and when that is not writable
 either, every `@njit(cache=True)` raises RuntimeError at import — every scheduling command
-died. So before numba is imported, ULM picks the cache itself:
+died. So before numba is imported, ULM picks the base itself:
 
 1. `NUMBA_CACHE_DIR` if the admin set it and it is writable;
-2. the source tree, if numba can write there (a normal install: `python -m ulm.warm` filled it);
+2. the source tree (`ulm/__pycache__/numba`), if this process can write there (a normal
+   install: `python -m ulm.warm` filled it);
 3. `$XDG_CACHE_HOME/ulm/numba` (default `~/.cache/ulm/numba`), then a private directory under
    the system's temp dir — seeded with the compiled code a read-only install ships, so a user
    of a root-owned install does not compile for half a minute;
 4. none: the kernels are compiled in memory, every process (slow, but it runs).
+
+`NUMBA_CACHE_DIR` is then set to `<base>/<key>` (numba reads it once, at import).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import os
 import shutil
 import stat
@@ -27,8 +39,34 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: the directories of the modules with compiled kernels (numba keys its cache by them)
-KERNEL_DIRS = tuple(Path(os.path.abspath(__file__)).parent / d for d in ("scheduler", "sim"))
+#: the package, and the directories of the modules with compiled kernels
+PACKAGE = Path(os.path.abspath(__file__)).parent
+KERNEL_DIRS = tuple(PACKAGE / d for d in ("scheduler", "sim"))
+#: where a normal install keeps its compiled code (one subdirectory per key)
+TREE_CACHE = PACKAGE / "__pycache__" / "numba"
+_KEY_LEN = 16
+
+
+def cache_key() -> str:
+    """A hash of every kernel source file (path and content) and numba's version: what the
+    compiled code was made from. Read from the files, not imported: numba must not be
+    imported before `NUMBA_CACHE_DIR` is settled."""
+    digest = hashlib.sha256()
+    try:
+        digest.update(importlib.metadata.version("numba").encode())
+    except importlib.metadata.PackageNotFoundError:  # vendored numba: its files say enough
+        digest.update(b"numba ?")
+    files = [Path(os.path.abspath(__file__))]
+    files += sorted(f for d in KERNEL_DIRS for f in d.rglob("*.py"))
+    for f in files:
+        digest.update(str(f.relative_to(PACKAGE)).encode() + b"\0")
+        with contextlib.suppress(OSError):
+            digest.update(f.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:_KEY_LEN]
+
+
+KEY = cache_key()
 
 
 def _writable(path: Path) -> bool:
@@ -68,36 +106,58 @@ def _private_tmp() -> Path | None:
 
 
 def _seed(cache: Path) -> None:
-    """Copies the compiled code shipped in the (read-only) source tree to where numba's
-    `NUMBA_CACHE_DIR` locator looks for it: `<dir>/<parent name>_<sha1 of the parent path>`."""
-    for src in KERNEL_DIRS:
-        shipped = src / "__pycache__"
-        if not shipped.is_dir():
-            continue
-        dest = cache / f"{src.name}_{hashlib.sha1(str(src).encode()).hexdigest()}"
-        with contextlib.suppress(OSError):  # a partial seed only means compiling more
-            dest.mkdir(parents=True, exist_ok=True)
-            for f in shipped.iterdir():
-                if f.suffix in (".nbi", ".nbc") and not (dest / f.name).exists():
-                    shutil.copy2(f, dest / f.name)
+    """Copies the compiled code shipped in the (read-only) source tree for this key. numba
+    names its subdirectories after the source directories' paths, which are the same."""
+    shipped = TREE_CACHE / KEY
+    if not shipped.is_dir():
+        return
+    with contextlib.suppress(OSError):  # a partial seed only means compiling more
+        for f in shipped.rglob("*"):
+            dest = cache / f.relative_to(shipped)
+            if f.is_dir():
+                dest.mkdir(parents=True, exist_ok=True)
+            elif f.suffix in (".nbi", ".nbc") and not dest.exists():
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, dest)
+
+
+def _is_key(name: str) -> bool:
+    return len(name) == _KEY_LEN and all(c in "0123456789abcdef" for c in name)
+
+
+def _prune(base: Path) -> None:
+    """Removes the install's own caches of other keys (code it no longer has). Only in the
+    source tree: a user's cache may serve other installs of other versions."""
+    with contextlib.suppress(OSError):
+        for d in base.iterdir():
+            if d.is_dir() and d.name != KEY and _is_key(d.name):
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def choose_cache() -> Path | None:
-    """The cache directory numba will use (None: caching off). Sets `NUMBA_CACHE_DIR` when it
-    is not the source tree."""
+    """The cache directory numba will use, `<base>/<key>` (None: caching off); sets
+    `NUMBA_CACHE_DIR` to it."""
     given = os.environ.get("NUMBA_CACHE_DIR")
-    if given and _writable(Path(given)):
-        return Path(given)
-    if all(_writable(d / "__pycache__") for d in KERNEL_DIRS):
-        os.environ.pop("NUMBA_CACHE_DIR", None)  # an unwritable one would be tried first
-        return KERNEL_DIRS[0] / "__pycache__"
-    for cache in (_user_cache(), _private_tmp()):
-        if cache is not None and _writable(cache):
-            _seed(cache)
-            os.environ["NUMBA_CACHE_DIR"] = str(cache)
-            return cache
-    os.environ.pop("NUMBA_CACHE_DIR", None)
-    return None
+    chosen: Path | None = None
+    base = Path(given) if given else None
+    if base is not None and _is_key(base.name):  # inherited from a ULM parent process
+        base = base.parent
+    if base is not None and _writable(base / KEY):
+        chosen = base / KEY
+    elif _writable(TREE_CACHE / KEY):
+        _prune(TREE_CACHE)
+        chosen = TREE_CACHE / KEY
+    else:
+        for fallback in (_user_cache(), _private_tmp()):
+            if fallback is not None and _writable(fallback / KEY):
+                chosen = fallback / KEY
+                _seed(chosen)
+                break
+    if chosen is None:
+        os.environ.pop("NUMBA_CACHE_DIR", None)
+        return None
+    os.environ["NUMBA_CACHE_DIR"] = str(chosen)
+    return chosen
 
 
 CACHE_DIR = choose_cache()

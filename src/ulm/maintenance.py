@@ -15,6 +15,7 @@ import numpy as np
 
 from ulm.model import Action, HostState, Move, PowerOff, PowerOn
 from ulm.policy import Policy
+from ulm.problems import Problem, ProblemKind
 from ulm.scheduler.drain import DrainReport, check_drain
 from ulm.snapshot import Snapshot
 
@@ -37,6 +38,7 @@ class Step:
     status: str
     detail: str
     actions: tuple[Action, ...] = ()
+    late: bool = False  # the window has started and VMs are still on the host: a warning
 
 
 def lead_time(report: DrainReport) -> float:
@@ -65,7 +67,7 @@ def step(b: BookingView, snap: Snapshot, policy: Policy, now: float,
             late = now >= b.start
             return Step("draining", (f"window started, {len(vms)} VM(s) still on {b.host}: "
                                      f"{', '.join(vms[:5])}") if late else
-                        f"{len(vms)} VM(s) left on {b.host}")
+                        f"{len(vms)} VM(s) left on {b.host}", late=late)
         if b.power_off and snap.host_state[i] is not HostState.OFF:
             return Step("down", f"{b.host} is empty: powering off",
                         (PowerOff(b.host, f"maintenance #{b.id}"),))
@@ -83,7 +85,7 @@ def step(b: BookingView, snap: Snapshot, policy: Policy, now: float,
 
 
 def return_home(snap: Snapshot, policy: Policy, host: str, vms: tuple[str, ...],
-                now: float) -> tuple[list[Move], list[str]]:
+                now: float) -> tuple[list[Move], list[Problem]]:
     """Moves that bring a reopened host's former VMs back, as far as every filter and the move
     budget allow; the rest stay where they are, reported (an admin asked for it, so the
     cool-down does not apply, but capacity and constraints do)."""
@@ -94,20 +96,21 @@ def return_home(snap: Snapshot, policy: Policy, host: str, vms: tuple[str, ...],
     dst = snap.host_index[host]
     budget = policy.gates.max_moves_per_round
     moves: list[Move] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     for name in vms:
         vm = snap.vm_index.get(name)
         if vm is None or st.vm_host[vm] == dst or st.vm_host[vm] < 0:
             continue
         if budget is not None and len(moves) >= budget:
-            problems.append(f"{name} stays: move budget of {budget} used up")
+            problems.append(Problem(ProblemKind.HOME_BUDGET, vm=name, limit=budget))
             continue
         src = int(st.vm_host[vm])
         st.remove(vm)
         rejected = verdict(st, Ask(vm, np.zeros(snap.n_hosts, np.bool_)), dst)
         if rejected is not None:
             st.add_back(vm, src)
-            problems.append(f"{name} stays on {snap.host_names[src]}: {rejected}")
+            problems.append(Problem(ProblemKind.HOME_REJECTED, host=snap.host_names[src],
+                                    vm=name, why=rejected))
             continue
         st.add(vm, dst)
         moves.append(Move(name, snap.host_names[src], host, f"return home to {host}",

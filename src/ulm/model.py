@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ulm.problems import Problem
+
 
 class HostState(enum.StrEnum):
     ON = "on"
@@ -39,11 +41,6 @@ class Resources:
     def __sub__(self, other: Resources) -> Resources:
         return Resources(self.cpu - other.cpu, self.mem_mib - other.mem_mib)
 
-    def fits_in(self, other: Resources) -> bool:
-        return self.cpu <= other.cpu + 1e-9 and self.mem_mib <= other.mem_mib + 1e-9
-
-    def scaled(self, factor: float) -> Resources:
-        return Resources(self.cpu * factor, self.mem_mib * factor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +164,9 @@ class Plan:
     created_at: float
     actions: tuple[Action, ...]
     decisions: tuple[Decision, ...] = ()
-    problems: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # `issues` rendered: what the CLI, API and store show
     efficacy: Efficacy = field(default_factory=Efficacy)
+    issues: tuple[Problem, ...] = ()  # the problems as data (empty in a plan read back)
 
     @property
     def moves(self) -> tuple[Move, ...]:

@@ -1,4 +1,4 @@
-"""`Snapshot`: the cluster as seen at one instant, stored column-wise; `View`: as if moved.
+"""`Snapshot`: the cluster as seen at one instant, stored column-wise.
 
 Columns rather than objects: building 50,000 `VM` objects per planning round costs more than
 planning itself, and the simulator builds 288 snapshots a day. `Host`/`VM` objects are derived
@@ -312,60 +312,3 @@ def _right_aligned(rows: Sequence[Sequence[float]], width: int) -> F64:
             tail = list(row)[-width:]
             out[i, width - len(tail):] = tail
     return out
-
-
-@dataclass(frozen=True, eq=False)
-class View:
-    """A snapshot as if the moves decided so far had happened. `with_move` returns a new View.
-
-    Keeps the per-host sums the filters need so that each move costs O(1) numpy work.
-    """
-
-    snapshot: Snapshot
-    vm_host: I64
-    host_cpu_used: F64  # demand placed on each host (VM demand + measured non-VM overhead)
-    host_mem_used: F64  # memory reserved on each host (VM sizes)
-    host_vm_count: I64
-    moved: frozenset[int] = frozenset()
-
-    @classmethod
-    def of(cls, snap: Snapshot, cpu_demand: F64 | None = None, mem_demand: F64 | None = None,
-           overhead: F64 | None = None) -> View:
-        """`cpu_demand`/`mem_demand` per VM default to the current load / nominal RAM."""
-        cpu = snap.vm_cpu if cpu_demand is None else cpu_demand
-        mem = snap.vm_mem_size if mem_demand is None else mem_demand
-        placed = snap.vm_host >= 0
-        hosts = snap.vm_host[placed]
-        cpu_used = np.bincount(hosts, weights=cpu[placed], minlength=snap.n_hosts)
-        mem_used = np.bincount(hosts, weights=mem[placed], minlength=snap.n_hosts)
-        # An in-flight migration holds resources on both ends until it completes.
-        inflight = snap.vm_migrating_to >= 0
-        if inflight.any():
-            dst = snap.vm_migrating_to[inflight]
-            cpu_used = cpu_used + np.bincount(dst, weights=cpu[inflight], minlength=snap.n_hosts)
-            mem_used = mem_used + np.bincount(dst, weights=mem[inflight], minlength=snap.n_hosts)
-        if overhead is not None:
-            cpu_used = cpu_used + overhead
-        count = np.bincount(hosts, minlength=snap.n_hosts).astype(np.int64)
-        return cls(snap, snap.vm_host.copy(), cpu_used, mem_used, count)
-
-    def with_move(self, vm: int, dst: int, cpu: float, mem: float) -> View:
-        src = int(self.vm_host[vm])
-        vm_host = self.vm_host.copy()
-        vm_host[vm] = dst
-        cpu_used, mem_used, count = (self.host_cpu_used.copy(), self.host_mem_used.copy(),
-                                     self.host_vm_count.copy())
-        cpu_used[src] -= cpu
-        mem_used[src] -= mem
-        count[src] -= 1
-        cpu_used[dst] += cpu
-        mem_used[dst] += mem
-        count[dst] += 1
-        return View(self.snapshot, vm_host, cpu_used, mem_used, count, self.moved | {vm})
-
-    def vms_on(self, host: int) -> I64:
-        return np.flatnonzero(self.vm_host == host)
-
-    @property
-    def host_cpu_frac(self) -> F64:
-        return self.host_cpu_used / self.snapshot.host_cpu

@@ -51,7 +51,7 @@ def advance_maintenance(d: Daemon, snap: Snapshot, now: float) -> bool:
                 continue
             nxt = _return_home(d, b, snap, now, nxt)
         if (nxt.status, nxt.detail) != (b.status, b.detail):
-            if nxt.status == "blocked" or "still on" in nxt.detail:
+            if nxt.status == "blocked" or nxt.late:
                 log.warning("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
             else:
                 log.info("maintenance #%d on %s: %s", b.id, b.host, nxt.detail)
@@ -61,7 +61,8 @@ def advance_maintenance(d: Daemon, snap: Snapshot, now: float) -> bool:
 
 
 def _return_home(d: Daemon, b: Any, snap: Snapshot, now: float, nxt: Step) -> Step:
-    moves, problems = return_home(snap, d.policy, b.host, b.home_vms, now)
+    moves, issues = return_home(snap, d.policy, b.host, b.home_vms, now)
+    problems = [str(p) for p in issues]  # rendered here, at the edge: conditions and logs
     d.conditions.track(f"return-home:{b.id}", {
         p: f"maintenance #{b.id} on {b.host}: {p}" for p in problems})
     if moves and d.mode.value == "enforce":

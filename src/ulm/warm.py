@@ -3,7 +3,8 @@
 The scheduler's placement scan and the simulator's accounting are compiled with numba on first
 use (~30 s on a 2-core machine) and loaded from the cache after that (a fraction of a second).
 `scripts/setup.sh` runs this so that the first `ulm` command an admin types is not the one that
-waits.
+waits. The cache is keyed on the kernels' sources and numba's version (`ulm.jit`), so after an
+edit or an upgrade this compiles afresh instead of serving old code.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ from tests.builders import FLAT, policy
 from ulm.model import VM, Host, HostState, Move, Plan, PowerOff, Resources
 from ulm.policy import Policy, resolve_policy
 from ulm.scheduler import schedule
-from ulm.scheduler.core import Draft, _select, drain, overloaded_hosts
+from ulm.scheduler.draft import Draft
+from ulm.scheduler.packing import drain
+from ulm.scheduler.relieve import _select, overloaded_hosts
 from ulm.scheduler.state import State
 from ulm.snapshot import Snapshot
 

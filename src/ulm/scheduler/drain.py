@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ulm.model import HostState, Move, Plan
 from ulm.policy import Policy
+from ulm.scheduler.core import schedule
 from ulm.snapshot import Snapshot
 
 
@@ -42,8 +43,6 @@ class DrainReport:
 def check_drain(snapshot: Snapshot, policy: Policy, host: str, now: float,
                 mib_per_s: float = 100.0, parallel: int = 1) -> DrainReport:
     """Plans the evacuation of `host` as if it were in maintenance now."""
-    from ulm.scheduler.core import schedule
-
     idx = snapshot.host_index[host]
     states = list(snapshot.host_state)
     states[idx] = HostState.MAINTENANCE
@@ -70,8 +69,8 @@ def check_drain(snapshot: Snapshot, policy: Policy, host: str, now: float,
 
 
 def _stuck(plan: Plan, host: str) -> list[str]:
-    prefix = f"the drain of {host} does not fit: "  # the summary says so already
-    return [p.removeprefix(prefix) for p in plan.problems if host in p]
+    """The plan's problems about `host` (the summary names the host already)."""
+    return [p.detail for p in plan.issues if p.host == host]
 
 
 def _shortfall(snap: Snapshot, idx: int, on_host: list[int]) -> tuple[float, float]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
+from ulm.scheduler.filters import N_REASONS
 from ulm.scheduler.limits import exceeds
 from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,
-    N_REASONS,
     P_COMPAT,
     P_MEM_THRESHOLD,
     P_THRESHOLD,

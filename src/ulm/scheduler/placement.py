@@ -1,6 +1,6 @@
 """Where a VM may go (filters) and where it should go (ranking).
 
-The hard constraints (`REASONS`, cheapest first) reject hosts with a human-readable reason,
+The hard constraints (`filters.FILTERS`, cheapest first) reject hosts with a human-readable reason,
 counted per VM for the explain table; the ranking then picks one of the hosts left, by the
 policy's strategy. Both run in one compiled pass over the hosts (`ulm.scheduler.scan`); this
 module turns the question into that pass's inputs and its answer back into names.
@@ -14,6 +14,7 @@ import numpy as np
 
 from ulm.arrays import F64, I64, B
 from ulm.scheduler import scan
+from ulm.scheduler.filters import PASS, REASONS
 from ulm.scheduler.state import State
 
 
@@ -33,21 +34,6 @@ class Answer:
     host: int | None
     rejections: dict[str, int] = field(default_factory=dict)
     top: list[tuple[int, float]] = field(default_factory=list)
-
-
-#: What each reason code of `scan` means, in the order the filters apply (cheapest first):
-#: a host is counted under the first that rejects it. The filters themselves are in
-#: `ulm.scheduler.scan`, compiled: host on and not the source or excluded, not empty (when
-#: consolidating), enough cores, CPU and memory (with overcommit), anti-affinity, migration
-#: slots, the destination must not be overloaded after the move (memory pressure, the
-#: policy's cap or its own CPU detector: `limits.exceeds`, the comparison the detectors make),
-#: and (when balancing) it must stay below the mean.
-REASONS: tuple[str, ...] = (
-    "host not on", "source or excluded", "empty host", "too few cores", "CPU full",
-    "memory full", "anti-affinity", "migration slots full", "would overload",
-    "would be too hot",
-)
-assert len(REASONS) == scan.N_REASONS
 
 
 def params(st: State, allow_empty: bool = True, max_after: float | None = None,
@@ -83,7 +69,7 @@ def verdict(st: State, ask: Ask, host: int) -> str | None:
     """Why `host` may not take the VM of `ask` now (None: it may)."""
     reason, _ = _scan(st, ask, 1)
     code = int(reason[host])
-    return None if code == scan.PASS else REASONS[code]
+    return None if code == PASS else REASONS[code]
 
 
 def maintenance(st: State) -> B:

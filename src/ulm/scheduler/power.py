@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ulm.model import HostState, PowerOff, PowerOn
+from ulm.problems import UNHOUSED, Problem
 from ulm.scheduler.state import State
 
 
@@ -63,7 +64,7 @@ def _may_sleep(st: State, h: int) -> bool:
     return limit is None or int(snap.host_cycles[h]) < limit
 
 
-def wake(st: State, problems: list[str]) -> list[PowerOn]:
+def wake(st: State, problems: list[Problem]) -> list[PowerOn]:
     """Wakes OFF hosts when the load does not fit the headroom, or VMs found no host."""
     if st.policy.compat == "cloudsim":
         return []
@@ -75,7 +76,7 @@ def wake(st: State, problems: list[str]) -> list[PowerOn]:
     headroom = st.policy.consolidation.headroom if st.policy.consolidation.enabled else 0.0
     cap = float(snap.host_cpu[snap.host_on | waking].sum())
     need = float(st.host_cur.sum()) / max(1.0 - headroom, 1e-9)
-    unplaced = any("could not be placed" in p or "stays overloaded" in p for p in problems)
+    unplaced = any(p.kind in UNHOUSED for p in problems)
     if cap >= need and not (unplaced and not waking.any()):
         return []
     out: list[PowerOn] = []

@@ -18,12 +18,24 @@ import math
 import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
-from ulm.scheduler.limits import exceeds
 
-# Reason codes, in the order the filters apply: a host is rejected by the first that fails.
-ON, EXCLUDED, EMPTY, CORES, CPU, MEMORY, AFFINITY, SLOTS, OVERLOAD, HOT = range(10)
-N_REASONS = 10
-PASS = -1
+# Reason codes, in the order the filters apply (`filters.FILTERS`, the one table of them):
+# a host is rejected by the first that fails.
+from ulm.scheduler.filters import (
+    AFFINITY,
+    CORES,
+    CPU,
+    EMPTY,
+    EXCLUDED,
+    HOT,
+    MEMORY,
+    N_REASONS,
+    ON,
+    OVERLOAD,
+    PASS,
+    SLOTS,
+)
+from ulm.scheduler.limits import exceeds
 
 DETECTOR = {"none": 0, "threshold": 1, "lr": 2, "lrr": 2, "iqr": 3, "mad": 4}
 RANKING = {"pabfd": 0, "first-fit": 1, "balance": 2}

@@ -36,7 +36,7 @@ from ulm.scheduler.scan import (
 @numba.njit(cache=True)
 def host_over(h: int, p: np.ndarray, S: tuple, h_cpu: np.ndarray) -> bool:  # type: ignore[type-arg]
     """The policy's CPU overload detector on host `h` as it is in the working state
-    (`detectors.overloaded`, which the tests hold this to; LR from the state's lines). Every
+    (the detector tables of tests/core/test_detectors.py; LR from the state's lines). Every
     comparison is `exceeds`, the one placement makes: a host placement filled to a limit is
     not over it here."""
     h_cur, h_hist, h_len, h_lr, h_biggest = S[0], S[1], S[5], S[6], S[7]

@@ -1,0 +1,158 @@
+"""Emptying hosts: evacuation of hosts in maintenance, balancing, consolidation.
+
+A drain is all-or-nothing (`loops.drain`, `loops.consolidate`): either every VM of the host
+leaves or none does, and the plan says why."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ulm.arrays import F64, I64, B
+from ulm.problems import Problem, ProblemKind
+from ulm.scheduler import loops
+from ulm.scheduler.draft import TOP_N, Draft, decision, reasons, record
+from ulm.scheduler.limits import exceeds_each, tolerance
+from ulm.scheduler.placement import Ask, answer, maintenance, params, place
+from ulm.scheduler.selection import RULES
+from ulm.scheduler.state import State
+
+
+def evacuate(st: State, draft: Draft, over: B) -> None:
+    """Hosts in maintenance are drained live, all-or-nothing per host, never onto a host that
+    is itself overloaded."""
+    for host in np.flatnonzero(maintenance(st) & (st.host_count > 0)):
+        drain(st, draft, int(host), f"evacuation: {st.snap.host_names[int(host)]} in maintenance",
+              allow_empty=True, excluded=maintenance(st) | over)
+
+
+def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
+          excluded: B | None = None) -> bool:
+    """Moves every VM off `host` or none of them (`loops.drain`); says why when it cannot."""
+    excl = (maintenance(st) if excluded is None else excluded).copy()
+    excl[host] = True
+    what, vms, dst, counts, top_h, top_c, n_top = loops.drain(
+        host, params(st, allow_empty), excl, st.V, st.H, st.S, st.fixed_mask,
+        draft.budget_left(st.policy), TOP_N)
+    if what == loops.STUCK:
+        _cannot_empty(st, draft, host)
+    if what == loops.NO_FIT:
+        i = int(np.argmax(dst == -1))  # the VM that found no host; nothing moved
+        vm = int(vms[i])
+        draft.problems.append(Problem(
+            ProblemKind.DRAIN_NO_FIT, host=st.snap.host_names[host], vm=st.snap.vm_names[vm],
+            mem_mib=float(st.snap.vm_mem_size[vm]),
+            why=reasons(answer(counts[i], top_h[i], top_c[i], int(n_top[i])))))
+    if what != loops.DRAINED:
+        return False
+    _drained(st, draft, host, trigger, vms, dst, counts, top_h, top_c, n_top)
+    return True
+
+
+def _drained(st: State, draft: Draft, host: int, trigger: str, vms: I64, dsts: I64,
+             counts: I64, top_h: I64, top_c: F64, n_top: I64) -> None:
+    """A drain's moves (already in the working state) into the plan, with their explain rows."""
+    vm_list, dst_list = vms.tolist(), dsts.tolist()
+    record(st, draft, vm_list, host, dst_list, trigger)
+    if draft.explain:
+        for i, (vm, dst) in enumerate(zip(vm_list, dst_list, strict=True)):
+            draft.decisions.append(decision(
+                st, vm, host, trigger, answer(counts[i], top_h[i], top_c[i], int(n_top[i])),
+                f"moved to {st.snap.host_names[dst]}"))
+
+
+def _cannot_empty(st: State, draft: Draft, host: int) -> None:
+    vms = st.vms_on(host)
+    stuck = [st.snap.vm_names[v] for v in vms if st.fixed[v]]
+    draft.problems.append(Problem(ProblemKind.CANNOT_EMPTY, host=st.snap.host_names[host],
+                                  vms=tuple(stuck[:5]),
+                                  why=st.fixed[int(vms[0])] if len(vms) else ""))
+
+
+def balance(st: State, over: B, draft: Draft) -> None:
+    """Hosts far above the mean hand VMs to the coolest host, while that narrows the gap."""
+    rule = st.policy.balance
+    on = st.usable & ~st.maintenance
+    if on.sum() < 2:
+        return
+    limit = float(st.host_cur[on].sum() / st.snap.host_cpu[on].sum()) + rule.spread
+    limits = np.full(st.snap.n_hosts, limit)
+    select = RULES[st.policy.selection.rule]
+    done = over.copy()
+    while draft.budget_left(st.policy) > 0:
+        util = st.utilisation()
+        # "too hot" is the comparison placement's `max_after` makes: a host balancing filled
+        # to the limit is not hot next time
+        too_hot = exceeds_each(st.host_cur, st.snap.host_cpu, limits, tolerance(st.policy))
+        hot = on & ~done & too_hot
+        hot[list(draft.destinations)] = False
+        if not hot.any():
+            return
+        h = int(np.flatnonzero(hot)[np.argmax(util[hot])])
+        cands = [v for v in st.vms_on(h).tolist() if not st.fixed[v] and v not in draft.moved]
+        if not cands:
+            done[h] = True
+            continue
+        vm = select(st, h, cands)
+        trigger = f"balance: {st.snap.host_names[h]} CPU {util[h]:.0%} > mean + spread " \
+                  f"{limit:.0%}"
+        st.remove(vm)
+        answer = place(st, Ask(vm, over | st.maintenance | too_hot, max_after=limit,
+                               ranking="balance"))
+        if answer.host is None or not _narrows(st, h, answer.host, vm, rule.min_gain):
+            st.add_back(vm, h)
+            done[h] = True
+            continue
+        st.add(vm, answer.host)
+        st.take_slots(h, answer.host)
+        record(st, draft, [vm], h, [answer.host], trigger)
+        if draft.explain:
+            draft.decisions.append(decision(st, vm, h, trigger, answer,
+                                             f"moved to {st.snap.host_names[answer.host]}"))
+
+
+def _narrows(st: State, src: int, dst: int, vm: int, min_gain: float) -> bool:
+    """The gap between source and destination shrinks by at least `min_gain` (VM not yet on
+    the destination, already off the source)."""
+    cap_s, cap_d = float(st.snap.host_cpu[src]), float(st.snap.host_cpu[dst])
+    before = (st.host_cur[src] + st.vm_cpu[vm]) / cap_s - st.host_cur[dst] / cap_d
+    after = abs(st.host_cur[src] / cap_s - (st.host_cur[dst] + st.demand[vm]) / cap_d)
+    return bool(before - after >= min_gain)
+
+
+def consolidate(st: State, over: B, draft: Draft) -> None:
+    """Empties the least-loaded hosts, one at a time, so that they can be switched off.
+
+    The loop is compiled (`loops.consolidate`: it tries hundreds of hosts a round); this
+    turns its events into moves, explain rows and problems, in order.
+    """
+    compat = st.policy.compat == "cloudsim"
+    rule = st.policy.consolidation
+    tried = over.copy()
+    if compat:  # CloudSim: hosts at 0 % when the round began count as switched off
+        excluded = over | maintenance(st) | (st.start_util == 0)
+        tried |= st.start_util == 0
+    else:
+        excluded = over | maintenance(st) | (st.host_count == 0) | ~st.usable
+    # CloudSim ranks by the utilisation at the round's start, whatever moved since: the order
+    # is fixed (a stable sort: ties go to the lowest host index).
+    order = np.argsort(st.start_util, kind="stable")
+    ranked = order[(st.start_util[order] < rule.underload_threshold) & ~tried[order]]
+    blocked = np.zeros(st.snap.n_hosts, np.bool_)
+    blocked[list(draft.destinations)] = True
+    limit = -1 if rule.max_hosts_per_round is None else rule.max_hosts_per_round
+    budget = min(draft.budget_left(st.policy), 1 << 62)
+    hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = loops.consolidate(
+        params(st, allow_empty=False), st.V, st.H, st.S, ranked, tried, excluded, blocked,
+        st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N)
+    ends = [*first.tolist()[1:], len(vms)]
+    what_list = what.tolist()
+    for e, host in enumerate(hosts.tolist()):
+        if what_list[e] == loops.STUCK:
+            _cannot_empty(st, draft, host)
+        if what_list[e] != loops.DRAINED:
+            continue
+        frac = st.start_util[host] if compat else util[e]
+        moves = slice(int(first[e]), ends[e])
+        _drained(st, draft, host, f"consolidation: {st.snap.host_names[host]} at {frac:.0%} CPU",
+                 vms[moves], dsts[moves], counts[moves], top_h[moves], top_c[moves],
+                 n_top[moves])
