@@ -65,6 +65,7 @@ LOCK = "/tmp/ulm-lab.lock"
 class Tally:
     rows: dict[str, dict[str, int]] = field(
         default_factory=lambda: {k: dict.fromkeys(COLUMNS, 0) for k in KINDS})
+    took: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KINDS, 0.0))
     seconds: float = 0.0
     faults: int = 0
 
@@ -74,16 +75,31 @@ class Tally:
     def add_record(self, rec: dict[str, Any]) -> None:
         for col in COLUMNS:
             self.add(rec["kind"], col, int(rec.get(col, 0)))
+        self.took[rec["kind"]] += float(rec.get("seconds", 0.0))
         self.seconds += float(rec.get("seconds", 0.0))
         self.faults += 1
+
+    def merge(self, other: Tally) -> None:
+        for kind, row in other.rows.items():
+            for col, v in row.items():
+                self.add(kind, col, v)
+            self.took[kind] += other.took[kind]
+        self.seconds += other.seconds
+        self.faults += other.faults
 
     def clean(self) -> bool:
         return all(r[c] == 0 for r in self.rows.values() for c in BAD)
 
     def table(self) -> str:
-        head = ("fault", *COLUMNS)
-        body = [[k, *(str(r[c]) for c in COLUMNS)] for k, r in self.rows.items()]
-        body.append(["total", *(str(sum(r[c] for r in self.rows.values())) for c in COLUMNS)])
+        def per_fault(secs: float, row: dict[str, int]) -> str:
+            n = row["injected"] + row["missed"]
+            return f"{secs / n:.1f}" if n else "-"
+
+        head = ("fault", *COLUMNS, "s/fault")
+        body = [[k, *(str(r[c]) for c in COLUMNS), per_fault(self.took[k], r)]
+                for k, r in self.rows.items()]
+        total = {c: sum(r[c] for r in self.rows.values()) for c in COLUMNS}
+        body.append(["total", *(str(total[c]) for c in COLUMNS), per_fault(self.seconds, total)])
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         if self.faults:
@@ -300,7 +316,11 @@ def lab_ready(lab: Lab) -> bool:
 
 def read_table(path: Path) -> Tally:
     tally = Tally()
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read {path}: {exc.strerror}") from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -341,11 +361,7 @@ def main() -> None:
             finally:
                 campaign.remove()
             took = campaign.took
-        for kind, row in part.rows.items():
-            for col, v in row.items():
-                tally.add(kind, col, v)
-        tally.seconds += part.seconds
-        tally.faults += part.faults
+        tally.merge(part)
         done += n
     print(tally.table())
     print(f"wall time {time.monotonic() - t0:.0f} s for {done} faults (lock waits included)")
