@@ -149,12 +149,14 @@ class Campaign:
 
     def repair(self, t: ft.Truth) -> None:
         """Back to the start state (every VM runs once, not paused), after counting."""
+        busy = {h for v in VMS for h in t.runs[v]}
         for vm in VMS:
             if t.lost(vm):
                 with contextlib.suppress(UlmError):  # none left: nothing to remove
                     self.lab.vm_rm(vm)  # definitions left behind anywhere
-                free = [h for h in self.names if not any(h in t.runs[v] for v in VMS)]
+                free = [h for h in self.names if h not in busy]  # one VM per host
                 self.lab.vm_add(vm, free[0], GUEST_MIB, "linux", dirty_mib=DIRTY_MIB)
+                busy.add(free[0])
                 continue
             for h in t.runs[vm][1:]:  # a second copy: the first one found stays
                 self.hv.conn(h).lookupByName(vm).destroy()
@@ -213,7 +215,8 @@ class Campaign:
         o = Executor(self.hv, WallClock(), journal, limits).execute(
             Plan("s", "p", 0.0, (Move(vm, src, dst, kind),)), f"f-{kind}").outcomes[0]
         thread.join()
-        rec.update(status=o.status.value, detail=o.detail, at_s=round(shot.get("at", -1), 2))
+        rec.update(status=o.status.value, detail=o.detail, at_s=round(shot.get("at", -1), 2),
+                   execute_s=round(time.monotonic() - t0, 2))
         if kind == "deadline" or "at" in shot:
             rec["injected"] = 1
         else:
@@ -237,7 +240,8 @@ class Campaign:
                 rec["unreported"] = 1
         elif o.status is Status.DONE and t.runs[vm] != [dst]:
             rec["unreported"] = 1  # "done" but not (only) on the destination
-        print(f"{kind:<22} {vm} {src}->{dst} at {rec['at_s']:5.2f} s: {o.status.value}: "
+        print(f"{kind:<22} {vm} {src}->{dst} at {rec['at_s']:5.2f} s "
+              f"(executor {rec['execute_s']:4.1f} s): {o.status.value}: "
               f"{o.detail} | runs {t.runs} paused {t.paused}", flush=True)
         self.repair(t)
         rec["seconds"] = round(time.monotonic() - t0, 2)
