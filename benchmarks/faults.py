@@ -341,6 +341,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=10, help="faults per hold of the lab lock")
     ap.add_argument("--out", type=Path, help="append one JSON line per fault to this file")
     ap.add_argument("--table", type=Path, help="only print the table of this file")
+    ap.add_argument("--minutes", type=float, default=0.0,
+                    help="start no new chunk after this many minutes (0: no limit)")
     args = ap.parse_args()
     if args.table is not None:
         print(read_table(args.table).table())
@@ -351,6 +353,8 @@ def main() -> None:
     tally = Tally()
     done, took, t0 = 0, 1.5, time.monotonic()
     while done < args.faults:
+        if args.minutes and time.monotonic() - t0 > args.minutes * 60:
+            break
         n = min(args.chunk, args.faults - done)
         with lab_lock():
             lab = Lab()
