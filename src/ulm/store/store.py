@@ -20,6 +20,7 @@ from ulm.errors import UlmError
 from ulm.executor import JournalEntry, Outcome
 from ulm.model import Action, Move, Plan, PowerCurve, PowerOff, PowerOn
 from ulm.store import schema as t
+from ulm.store import writes
 from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine, sqlite_write_pragmas
 from ulm.store.records import (
     Booking,
@@ -34,11 +35,6 @@ from ulm.store.rows import HostRow, SampleRow, VMRow, build_snapshot
 
 __all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store", "action_from_dict", "actions_of",
            "plan_from_body"]
-
-
-#: Sources that know which hosts exist and answer (libvirt; Prometheus when it is the
-#: source); munin only reports figures.
-INVENTORY = ("libvirt", "prometheus", "")
 
 
 class Store:
@@ -59,49 +55,10 @@ class Store:
     # -- collection ----------------------------------------------------------------------------
 
     def add_collection(self, col: Collection, managed: Any = None) -> None:
-        """Inventory and samples of one collection round, in one transaction."""
+        """Inventory and samples of one collection round, in one transaction (bulk
+        statements: ulm.store.writes)."""
         with self.engine.begin() as c:
-            for h in col.hosts:
-                # libvirt (or Prometheus, as the source) is the inventory's authority; a
-                # silent munin-node says nothing about whether the hypervisor is up.
-                if h.source in INVENTORY:
-                    self._upsert_host(c, h.host, h.ts, h.ok, h.error, h.cores, h.mem_total_mib)
-            rows = [dict(ts=h.ts, kind="host", name=h.host, host=h.host, cpu=h.cpu,
-                         mem_mib=h.mem_used_mib, resolution_s=0.0, source=h.source)
-                    for h in col.hosts if h.ok]
-            for v in col.vms:
-                self._upsert_vm(c, v.vm, v.host, v.vcpus, v.mem_mib, v.ts,
-                                True if managed is None else bool(managed(v.vm)))
-                rows.append(dict(ts=v.ts, kind="vm", name=v.vm, host=v.host, cpu=v.cpu,
-                                 mem_mib=v.mem_used_mib, resolution_s=0.0, source="libvirt"))
-            if rows:
-                c.execute(insert(t.samples), rows)
-
-    def _upsert_host(self, c: Connection, name: str, ts: float, ok: bool, error: str,
-                     cores: int, mem_mib: float) -> None:
-        row = c.execute(select(t.hosts.c.name).where(t.hosts.c.name == name)).first()
-        if row is None:
-            c.execute(insert(t.hosts).values(name=name, cpu=float(max(cores, 1)),
-                                             cores=max(cores, 1), mem_mib=mem_mib,
-                                             reachable=ok, error=error, labels={}, power="",
-                                             last_seen=ts))
-            return
-        values: dict[str, Any] = {"reachable": ok, "error": error}
-        if ok:  # a silent host keeps its last known size
-            values.update(cpu=float(max(cores, 1)), cores=max(cores, 1), mem_mib=mem_mib,
-                          last_seen=ts)
-        c.execute(update(t.hosts).where(t.hosts.c.name == name).values(**values))
-
-    def _upsert_vm(self, c: Connection, name: str, host: str, vcpus: int, mem_mib: float,
-                   ts: float, managed: bool) -> None:
-        old = c.execute(select(t.vms.c.host).where(t.vms.c.name == name)).first()
-        values = dict(host=host, vcpus=vcpus, mem_mib=mem_mib, last_seen=ts, managed=managed)
-        if old is None:
-            c.execute(insert(t.vms).values(name=name, labels={}, last_moved_at=None, **values))
-            return
-        if old.host != host:  # it moved (by ULM or by someone else): start its cool-down
-            values["last_moved_at"] = ts
-        c.execute(update(t.vms).where(t.vms.c.name == name).values(**values))
+            writes.add_collection(c, col, managed)
 
     def set_host_meta(self, meta: Mapping[str, tuple[Mapping[str, str], PowerCurve | None]]
                       ) -> None:
