@@ -86,7 +86,7 @@ def fill_history(store: Store, hosts: list[str], placement: dict[str, str], star
     fill = text(f"INSERT INTO samples (ts, kind, name, host, cpu, mem_mib, resolution_s, source) "
                 f"SELECT s.ts, n.kind, n.name, n.host, {cpu}, NULL, 0.0, 'libvirt' "
                 f"FROM ({series}) AS s CROSS JOIN bench_names AS n ORDER BY s.ts")
-    total = int(round((end - start) / INTERVAL_S))
+    total = round((end - start) / INTERVAL_S)
     per = int(3600 / INTERVAL_S)
     with store.engine.begin() as c:
         c.execute(text("CREATE TEMPORARY TABLE bench_names (kind VARCHAR(8), name VARCHAR(255), "

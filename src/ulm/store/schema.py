@@ -60,6 +60,8 @@ samples = Table(
     Column("source", String(32), nullable=False, default=""),
     Index("ix_samples_kind_name_ts", "kind", "name", "ts"),
     Index("ix_samples_ts", "ts"),
+    Index("ix_samples_host_ts", "host", "ts"),  # how long a host has been empty
+    Index("ix_samples_resolution_ts", "resolution_s", "ts"),  # retention's oldest raw sample
 )
 
 plans = Table(
