@@ -40,6 +40,7 @@ from ulm.drivers.sim import SimCluster
 from ulm.executor import Executor, Limits
 from ulm.policy import resolve_policy
 from ulm.store import Store
+from ulm.store import schema as t
 
 INTERVAL_S = 60.0
 CORES, HOST_MIB, VCPUS, VM_MIB = 32, 262144.0, 2, 4096.0
@@ -88,7 +89,10 @@ def fill_history(store: Store, hosts: list[str], placement: dict[str, str], star
                 f"FROM ({series}) AS s CROSS JOIN bench_names AS n ORDER BY s.ts")
     total = round((end - start) / INTERVAL_S)
     per = int(3600 / INTERVAL_S)
+    indexes = sorted(t.samples.indexes, key=lambda i: str(i.name))
     with store.engine.begin() as c:
+        for index in indexes:  # built once after the load: far faster than row by row
+            index.drop(c)
         c.execute(text("CREATE TEMPORARY TABLE bench_names (kind VARCHAR(8), name VARCHAR(255), "
                        "host VARCHAR(255))"))
         c.execute(text("INSERT INTO bench_names VALUES (:kind, :name, :host)"), names)
@@ -96,6 +100,8 @@ def fill_history(store: Store, hosts: list[str], placement: dict[str, str], star
             c.execute(fill, {"t0": start + k * INTERVAL_S, "step": INTERVAL_S,
                              "n": min(per, total - k)})
         c.execute(text("DROP TABLE bench_names"))
+        for index in indexes:
+            index.create(c)
     if pg:
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("VACUUM ANALYZE samples"))

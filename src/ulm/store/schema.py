@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 
 metadata = MetaData()
@@ -62,6 +63,9 @@ samples = Table(
     Index("ix_samples_ts", "ts"),
     Index("ix_samples_host_ts", "host", "ts"),  # how long a host has been empty
     Index("ix_samples_resolution_ts", "resolution_s", "ts"),  # retention's oldest raw sample
+    # a VM's newest memory figure when none is in the window (partial: rows that have one)
+    Index("ix_samples_mem", "kind", "name", "ts", sqlite_where=text("mem_mib IS NOT NULL"),
+          postgresql_where=text("mem_mib IS NOT NULL")),
 )
 
 plans = Table(
