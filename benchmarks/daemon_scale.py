@@ -105,9 +105,8 @@ def fill_history(store: Store, hosts: list[str], placement: dict[str, str], star
     if pg:
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
             c.execute(text("VACUUM ANALYZE samples"))
-    else:
+    else:  # no ANALYZE: the daemon never runs one, so its SQLite plans without statistics
         with store.engine.begin() as c:
-            c.execute(text("ANALYZE"))
             c.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
     return total * len(names)
 
@@ -196,6 +195,7 @@ def _run(n_hosts: int, per_host: int, rounds: int, history_s: float, url: str,
     out.update({f"{k}_s": round(statistics.median(v), 3) for k, v in per_round.items()})
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["db_mb"] = round(db_mb(store, url), 1)
+    d.release()  # the lock heartbeat stops before the database goes
     store.close()
     return out
 
