@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from ulm.store import schema as t
 
-NAMES_PER_STATEMENT = 1000  # names downsampled per statement (each ~bucket/interval rows)
+NAMES_PER_STATEMENT = 250  # names downsampled per statement (each ~bucket/interval rows)
 _s = t.samples.c
 
 
