@@ -126,19 +126,27 @@ def _aggregate(rows: Sequence[Any], window: int) -> Recent:
     ends = np.concatenate((starts[1:], [len(names)]))
     has_cpu = ~np.isnan(cpu)
     has_mem = ~np.isnan(mem)
-    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+    # per group: all its rows carry a cpu figure (the usual case: plain slices, no search)
+    full = np.add.reduceat(has_cpu, starts) == ends - starts
+    ts_l, cpu_l, mem_l = ts.tolist(), cpu.tolist(), mem.tolist()
+    is_vm = (kinds[starts] == "vm").tolist()
+    for a, b, whole, vm in zip(starts.tolist(), ends.tolist(), full.tolist(), is_vm,
+                               strict=True):
         n = str(names[a])
-        ix = np.flatnonzero(has_cpu[a:b]) + a
-        last = ix[-window:]
-        if kinds[a] == "vm":
-            out.vm_cpu[n] = (tuple(ts[last].tolist()), tuple(cpu[last].tolist()))
-            m = np.flatnonzero(has_mem[a:b])
-            if len(m):
-                out.vm_mem[n] = float(mem[a + m[-1]])
+        last = range(max(a, b - window), b) if whole else \
+            (np.flatnonzero(has_cpu[a:b]) + a)[-window:].tolist()
+        if vm:
+            out.vm_cpu[n] = (tuple(ts_l[i] for i in last), tuple(cpu_l[i] for i in last))
+            if has_mem[b - 1]:
+                out.vm_mem[n] = mem_l[b - 1]
+            else:
+                m = np.flatnonzero(has_mem[a:b])
+                if len(m):
+                    out.vm_mem[n] = mem_l[a + int(m[-1])]
         else:
-            out.host_cpu[n] = tuple(cpu[last].tolist())
-            if len(ix):
-                out.host_measured[n] = float(ts[ix[-1]])
+            out.host_cpu[n] = tuple(cpu_l[i] for i in last)
+            if len(last):
+                out.host_measured[n] = ts_l[last[-1]]
     return out
 
 
