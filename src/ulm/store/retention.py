@@ -42,7 +42,10 @@ def step(c: Connection, now: float, raw_keep_s: float, bucket_s: float, keep_s: 
             break
         downsampled += n
     expired, expire_left = 0, True
-    while downsampled + expired < budget:
+    oldest = c.execute(select(func.min(_s.ts))).scalar()  # one index lookup
+    if oldest is None or float(oldest) >= now - keep_s:
+        expire_left = False  # the usual case: nothing has expired, no DELETE at all
+    while expire_left and downsampled + expired < budget:
         limit = NAMES_PER_STATEMENT * 60 if max_rows is None else \
             max(int(budget) - downsampled - expired, 1)
         ids = select(_s.id).where(_s.ts < now - keep_s).limit(limit).scalar_subquery()
