@@ -93,6 +93,10 @@ def _fetch(c: Connection, stmt: Select[Any], params: dict[str, Any] | None = Non
         else:
             cur.execute(str(compiled), bound)
         return list(cur.fetchall())
+    except c.dialect.loaded_dbapi.Error:
+        # again through SQLAlchemy, whose error handling turns a damaged or vanished store
+        # into the store's one-line error (a raw driver error would bypass it)
+        return [tuple(r) for r in c.execute(stmt, params or {})]
     finally:
         cur.close()
 
