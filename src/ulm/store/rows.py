@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ulm.model import VM, Host, HostState, PowerCurve, Resources
 from ulm.snapshot import Snapshot
+from ulm.store.window import Recent
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,37 +48,23 @@ class SampleRow:
 
 
 def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
-                   samples: Sequence[SampleRow], window: int, stale_s: float,
+                   recent: Recent, window: int, stale_s: float,
                    maintenance: Collection[str] = (),
                    powered_off: Collection[str] = (),
                    power_events: Sequence[tuple[float, str, str]] = (),
                    since: float | None = None,
-                   power_curves: Sequence[PowerCurve] = (),
-                   measured_at: Mapping[str, float] | None = None) -> Snapshot:
-    """`samples` oldest first (from `since` on). A VM whose newest sample is older than
-    `stale_s` is `stale`: its load is the last one known, and the scheduler leaves it alone;
-    one that no host has listed for `stale_s` is also `gone`. A host's own figures go stale
-    the same way (`measured_at`: host -> newest own figure, older than the window included):
-    a silent munin-node must not leave its last figure standing as if it were current.
-    `power_events` (ts, host, on|off, succeeded only) give each host's on-time and cycles;
-    `power_curves` are the curves the hosts' `power` names."""
-    vm_cpu: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    vm_mem: dict[str, float] = {}
-    host_cpu: dict[str, list[float]] = defaultdict(list)
-    last_measured = dict(measured_at or {})
-    last_vm_on: dict[str, float] = {}
-    for s in samples:
-        if s.kind == "vm":
-            last_vm_on[s.host] = s.ts
-            if s.cpu is not None:
-                vm_cpu[s.name].append((s.ts, s.cpu))
-            if s.mem_mib is not None:
-                vm_mem[s.name] = s.mem_mib
-        elif s.cpu is not None:
-            host_cpu[s.name].append(s.cpu)
-            last_measured[s.name] = max(last_measured.get(s.name, s.ts), s.ts)
+                   power_curves: Sequence[PowerCurve] = ()) -> Snapshot:
+    """`recent`: what the samples from `since` on say (ulm.store.window). A VM whose newest
+    sample is older than `stale_s` is `stale`: its load is the last one known, and the scheduler
+    leaves it alone; one that no host has listed for `stale_s` is also `gone`. A host's own
+    figures go stale the same way (`recent.host_measured`: host -> newest own figure, older
+    than the window included): a silent munin-node must not leave its last figure standing as
+    if it were current. `power_events` (ts, host, on|off, succeeded only) give each host's
+    on-time and cycles; `power_curves` are the curves the hosts' `power` names."""
+    last_measured = recent.host_measured
+    last_vm_on = recent.last_vm_on
     running = {v.host for v in vms}
-    start = samples[0].ts if since is None and samples else (since or now)
+    start = since or now
     on_at = {host: t for t, host, action in power_events if action == "on"}
     cycles: dict[str, int] = defaultdict(int)
     for t, host, action in power_events:
@@ -86,7 +73,7 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
     host_objs = [Host(h.name, Resources(h.cpu, h.mem_mib),
                       _state(h, now, stale_s, maintenance, powered_off), h.cores,
                       {str(k): str(v) for k, v in h.labels.items()}, h.power,
-                      tuple(host_cpu[h.name][-window:]),
+                      recent.host_cpu.get(h.name, ())[-window:],
                       None if h.name in running else last_vm_on.get(h.name, start),
                       on_at.get(h.name), cycles[h.name],
                       h.name in last_measured and last_measured[h.name] < now - stale_s)
@@ -96,15 +83,16 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
     for v in sorted(vms, key=lambda v: v.name):
         if v.host not in known:
             continue
-        hist = vm_cpu[v.name][-window:]
+        times, hist = recent.vm_cpu.get(v.name, ((), ()))
+        times, hist = times[-window:], hist[-window:]
         gone = v.last_seen < now - stale_s
-        stale = gone or not hist or hist[-1][0] < now - stale_s
-        cpu = hist[-1][1] if hist else 0.0
+        stale = gone or not hist or times[-1] < now - stale_s
+        cpu = hist[-1] if hist else 0.0
         vm_objs.append(VM(
             name=v.name, host=v.host, size=Resources(float(v.vcpus), v.mem_mib),
-            load=Resources(cpu, vm_mem.get(v.name, v.mem_mib)), vcpus=v.vcpus,
+            load=Resources(cpu, recent.vm_mem.get(v.name, v.mem_mib)), vcpus=v.vcpus,
             labels={str(k): str(val) for k, val in v.labels.items()},
-            migratable=v.managed, history=tuple(c for _, c in hist), stale=stale,
+            migratable=v.managed, history=hist, stale=stale,
             last_moved_at=v.last_moved_at, gone=gone))
     return Snapshot.build(now, host_objs, vm_objs, power_curves)
 

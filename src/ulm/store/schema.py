@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     false,
+    text,
 )
 
 metadata = MetaData()
@@ -60,6 +61,11 @@ samples = Table(
     Column("source", String(32), nullable=False, default=""),
     Index("ix_samples_kind_name_ts", "kind", "name", "ts"),
     Index("ix_samples_ts", "ts"),
+    Index("ix_samples_host_ts", "host", "ts"),  # how long a host has been empty
+    Index("ix_samples_resolution_ts", "resolution_s", "ts"),  # retention's oldest raw sample
+    # a VM's newest memory figure when none is in the window (partial: rows that have one)
+    Index("ix_samples_mem", "kind", "name", "ts", sqlite_where=text("mem_mib IS NOT NULL"),
+          postgresql_where=text("mem_mib IS NOT NULL")),
 )
 
 plans = Table(

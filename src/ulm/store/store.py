@@ -20,7 +20,9 @@ from ulm.collect.base import Collection
 from ulm.errors import UlmError
 from ulm.executor import Fenced, JournalEntry, Outcome
 from ulm.model import Action, Move, Plan, PowerCurve, PowerOff, PowerOn
+from ulm.store import retention as aging
 from ulm.store import schema as t
+from ulm.store import writes
 from ulm.store.lease import Lease
 from ulm.store.lease import holder as lease_holder
 from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine, sqlite_write_pragmas
@@ -34,14 +36,10 @@ from ulm.store.records import (
     plan_from_body,
 )
 from ulm.store.rows import HostRow, SampleRow, VMRow, build_snapshot
+from ulm.store.window import read_recent
 
 __all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store", "action_from_dict", "actions_of",
            "plan_from_body"]
-
-
-#: Sources that know which hosts exist and answer (libvirt; Prometheus when it is the
-#: source); munin only reports figures.
-INVENTORY = ("libvirt", "prometheus", "")
 
 
 class Store:
@@ -64,49 +62,10 @@ class Store:
     # -- collection ----------------------------------------------------------------------------
 
     def add_collection(self, col: Collection, managed: Any = None) -> None:
-        """Inventory and samples of one collection round, in one transaction."""
+        """Inventory and samples of one collection round, in one transaction (bulk
+        statements: ulm.store.writes)."""
         with self.engine.begin() as c:
-            for h in col.hosts:
-                # libvirt (or Prometheus, as the source) is the inventory's authority; a
-                # silent munin-node says nothing about whether the hypervisor is up.
-                if h.source in INVENTORY:
-                    self._upsert_host(c, h.host, h.ts, h.ok, h.error, h.cores, h.mem_total_mib)
-            rows = [dict(ts=h.ts, kind="host", name=h.host, host=h.host, cpu=h.cpu,
-                         mem_mib=h.mem_used_mib, resolution_s=0.0, source=h.source)
-                    for h in col.hosts if h.ok]
-            for v in col.vms:
-                self._upsert_vm(c, v.vm, v.host, v.vcpus, v.mem_mib, v.ts,
-                                True if managed is None else bool(managed(v.vm)))
-                rows.append(dict(ts=v.ts, kind="vm", name=v.vm, host=v.host, cpu=v.cpu,
-                                 mem_mib=v.mem_used_mib, resolution_s=0.0, source="libvirt"))
-            if rows:
-                c.execute(insert(t.samples), rows)
-
-    def _upsert_host(self, c: Connection, name: str, ts: float, ok: bool, error: str,
-                     cores: int, mem_mib: float) -> None:
-        row = c.execute(select(t.hosts.c.name).where(t.hosts.c.name == name)).first()
-        if row is None:
-            c.execute(insert(t.hosts).values(name=name, cpu=float(max(cores, 1)),
-                                             cores=max(cores, 1), mem_mib=mem_mib,
-                                             reachable=ok, error=error, labels={}, power="",
-                                             last_seen=ts))
-            return
-        values: dict[str, Any] = {"reachable": ok, "error": error}
-        if ok:  # a silent host keeps its last known size
-            values.update(cpu=float(max(cores, 1)), cores=max(cores, 1), mem_mib=mem_mib,
-                          last_seen=ts)
-        c.execute(update(t.hosts).where(t.hosts.c.name == name).values(**values))
-
-    def _upsert_vm(self, c: Connection, name: str, host: str, vcpus: int, mem_mib: float,
-                   ts: float, managed: bool) -> None:
-        old = c.execute(select(t.vms.c.host).where(t.vms.c.name == name)).first()
-        values = dict(host=host, vcpus=vcpus, mem_mib=mem_mib, last_seen=ts, managed=managed)
-        if old is None:
-            c.execute(insert(t.vms).values(name=name, labels={}, last_moved_at=None, **values))
-            return
-        if old.host != host:  # it moved (by ULM or by someone else): start its cool-down
-            values["last_moved_at"] = ts
-        c.execute(update(t.vms).where(t.vms.c.name == name).values(**values))
+            writes.add_collection(c, col, managed)
 
     def set_host_meta(self, meta: Mapping[str, tuple[Mapping[str, str], PowerCurve | None]]
                       ) -> None:
@@ -141,16 +100,10 @@ class Store:
             vm_rows = [VMRow(**r._asdict()) for r in c.execute(
                 select(t.vms).where(t.vms.c.last_seen >= now - gone))]
             since = now - max(window, 1) * max(stale_s, 1.0) * 2
-            samples = [SampleRow(**r._asdict()) for r in c.execute(
-                select(t.samples.c.ts, t.samples.c.kind, t.samples.c.name, t.samples.c.host,
-                       t.samples.c.cpu, t.samples.c.mem_mib)
-                .where(t.samples.c.ts >= since).where(t.samples.c.ts <= now)
-                .order_by(t.samples.c.ts))]
-            # a host's newest own figure, however old: one older than the window is stale too
-            measured = dict(c.execute(
-                select(t.samples.c.name, func.max(t.samples.c.ts))
-                .where(t.samples.c.kind == "host", t.samples.c.cpu.is_not(None),
-                       t.samples.c.ts <= now).group_by(t.samples.c.name)).all())
+            running = {v.host for v in vm_rows}
+            recent = read_recent(c, now, window, stale_s, since, [v.name for v in vm_rows],
+                                 [h.name for h in host_rows],
+                                 [h.name for h in host_rows if h.name not in running])
             down = {b.host for b in self._bookings(c) if b.status in ("draining", "down")}
             all_events = c.execute(select(t.power_events).order_by(t.power_events.c.ts)).all()
             named = {h.power for h in host_rows if h.power}
@@ -164,49 +117,23 @@ class Store:
         last_try = {r.host: (r.action, r.result) for r in all_events if r.result != "skipped"}
         failed = {h for h, (action, result) in last_try.items()
                   if action == "on" and result == "failed"}
-        return build_snapshot(now, host_rows, vm_rows, samples, window, stale_s, down,
-                              off - failed, events, since, curves, measured)
+        return build_snapshot(now, host_rows, vm_rows, recent, window, stale_s, down,
+                              off - failed, events, since, curves)
 
     def retention(self, now: float, raw_keep_s: float = 86400.0, bucket_s: float = 3600.0,
                   keep_s: float = 90 * 86400.0) -> tuple[int, int]:
         """Raw samples older than `raw_keep_s` become `bucket_s` averages; averages older than
-        `keep_s` go. Returns (rows downsampled, rows deleted)."""
-        cutoff = now - raw_keep_s
-        bucket = func.floor(t.samples.c.ts / bucket_s) * bucket_s
+        `keep_s` go. All of it, in one transaction. Returns (rows downsampled, rows deleted)."""
         with self.engine.begin() as c:
-            old = t.samples.c.ts < cutoff
-            raw = t.samples.c.resolution_s == 0.0
-            n_raw = c.execute(select(func.count()).where(old, raw)).scalar_one()
-            groups = c.execute(
-                select(bucket.label("b"), t.samples.c.kind, t.samples.c.name,
-                       func.max(t.samples.c.host).label("host"),
-                       func.avg(t.samples.c.cpu).label("cpu"),
-                       func.avg(t.samples.c.mem_mib).label("mem"),
-                       func.max(t.samples.c.source).label("source"))
-                .where(old, raw).group_by(bucket, t.samples.c.kind, t.samples.c.name)).all()
-            c.execute(delete(t.samples).where(old, raw))
-            if groups:
-                c.execute(insert(t.samples), [
-                    dict(ts=float(g.b), kind=g.kind, name=g.name, host=g.host, cpu=g.cpu,
-                         mem_mib=g.mem, resolution_s=bucket_s, source=g.source)
-                    for g in groups])
-            gone = c.execute(delete(t.samples).where(t.samples.c.ts < now - keep_s)).rowcount
-            self._retain_readings(c, cutoff, bucket_s, now - keep_s)
-        return int(n_raw), int(gone or 0)
+            done = aging.step(c, now, raw_keep_s, bucket_s, keep_s, None)
+        return done.downsampled, done.expired
 
-    @staticmethod
-    def _retain_readings(c: Any, cutoff: float, bucket_s: float, expire: float) -> None:
-        """Power readings age like samples: raw ones become bucket means, then expire."""
-        p = t.power_readings
-        bucket = func.floor(p.c.ts / bucket_s) * bucket_s
-        old = (p.c.ts < cutoff) & (p.c.resolution_s == 0.0)
-        groups = c.execute(select(bucket.label("b"), p.c.host, func.avg(p.c.watts).label("w"))
-                           .where(old).group_by(bucket, p.c.host)).all()
-        c.execute(delete(p).where(old))
-        if groups:
-            c.execute(insert(p), [dict(ts=float(g.b), host=g.host, watts=float(g.w),
-                                       resolution_s=bucket_s) for g in groups])
-        c.execute(delete(p).where(p.c.ts < expire))
+    def retention_step(self, now: float, raw_keep_s: float, bucket_s: float, keep_s: float,
+                       max_rows: int) -> aging.RetentionStep:
+        """What `retention` does, but at most about `max_rows` rows: the daemon takes one step
+        a round until `done`, so no round waits on a large backlog (ulm.store.retention)."""
+        with self.engine.begin() as c:
+            return aging.step(c, now, raw_keep_s, bucket_s, keep_s, max_rows)
 
     # -- plans and outcomes --------------------------------------------------------------------
 

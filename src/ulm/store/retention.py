@@ -1,0 +1,102 @@
+"""Retention in bounded steps: raw samples become bucket means, old means expire.
+
+At 10,000 VMs an hour of raw samples is ~660,000 rows; downsampling a backlog of them in one
+transaction holds the round for seconds. A step does at most about `max_rows` rows, oldest
+bucket first and a slice of names at a time: each name's rows of one bucket are averaged,
+deleted and replaced by their mean in one go, so a step can stop anywhere and the next one
+goes on where it stopped (the rows already done are gone). What steps leave behind once all
+are done is what one unbounded pass at the same time would leave.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy.engine import Connection
+
+from ulm.store import schema as t
+
+NAMES_PER_STATEMENT = 250  # names downsampled per statement (each ~bucket/interval rows)
+_s = t.samples.c
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionStep:
+    downsampled: int  # raw rows replaced by bucket means
+    expired: int  # rows deleted for being older than keep_s
+    done: bool  # nothing older than the cutoffs is left: no need for another step
+
+
+def step(c: Connection, now: float, raw_keep_s: float, bucket_s: float, keep_s: float,
+         max_rows: int | None) -> RetentionStep:
+    """At most about `max_rows` rows (None: all there is), in the caller's transaction."""
+    budget = math.inf if max_rows is None else max(int(max_rows), 1)
+    cutoff = now - raw_keep_s
+    raw_left, downsampled = True, 0
+    while downsampled < budget:
+        n = _downsample_some(c, cutoff, bucket_s)
+        if n == 0:
+            raw_left = False
+            break
+        downsampled += n
+    expired, expire_left = 0, True
+    oldest = c.execute(select(func.min(_s.ts))).scalar()  # one index lookup
+    if oldest is None or float(oldest) >= now - keep_s:
+        expire_left = False  # the usual case: nothing has expired, no DELETE at all
+    while expire_left and downsampled + expired < budget:
+        limit = NAMES_PER_STATEMENT * 60 if max_rows is None else \
+            max(int(budget) - downsampled - expired, 1)
+        ids = select(_s.id).where(_s.ts < now - keep_s).limit(limit).scalar_subquery()
+        n = int(c.execute(delete(t.samples).where(_s.id.in_(ids))).rowcount or 0)
+        expired += n
+        if n < limit:
+            expire_left = False
+            break
+    done = not raw_left and not expire_left
+    if done:  # a few rows per host and BMC reading interval: one pass
+        _retain_readings(c, cutoff, bucket_s, now - keep_s)
+    return RetentionStep(downsampled, expired, done)
+
+
+def _downsample_some(c: Connection, cutoff: float, bucket_s: float) -> int:
+    """One slice of names of the oldest bucket holding raw rows older than `cutoff`: their
+    rows there (up to the cutoff) become one mean each. Returns the raw rows replaced."""
+    raw = _s.resolution_s == 0.0
+    oldest = c.execute(select(func.min(_s.ts)).where(raw, _s.ts < cutoff)).scalar()
+    if oldest is None:
+        return 0
+    b = math.floor(float(oldest) / bucket_s) * bucket_s
+    end = min(b + bucket_s, cutoff)
+    in_bucket = (raw, _s.ts >= b, _s.ts < end)
+    # The first rows of the bucket name names not done yet (the done ones' rows are gone).
+    first = c.execute(select(_s.kind, _s.name).where(*in_bucket).order_by(_s.ts)
+                      .limit(NAMES_PER_STATEMENT)).all()
+    replaced = 0
+    for kind in sorted({k for k, _ in first}):
+        names = sorted({n for k, n in first if k == kind})
+        these = (*in_bucket, _s.kind == kind, _s.name.in_(bindparam("n", expanding=True)))
+        groups = c.execute(
+            select(_s.name, func.max(_s.host), func.avg(_s.cpu), func.avg(_s.mem_mib),
+                   func.max(_s.source)).where(*these).group_by(_s.name), {"n": names}).all()
+        replaced += int(c.execute(delete(t.samples).where(*these), {"n": names}).rowcount or 0)
+        c.execute(insert(t.samples), [
+            {"ts": float(b), "kind": kind, "name": name, "host": host, "cpu": cpu,
+             "mem_mib": mem, "resolution_s": bucket_s, "source": source}
+            for name, host, cpu, mem, source in groups])
+    return replaced
+
+
+def _retain_readings(c: Connection, cutoff: float, bucket_s: float, expire: float) -> None:
+    """Power readings age like samples: raw ones become bucket means, then expire."""
+    p = t.power_readings
+    bucket = func.floor(p.c.ts / bucket_s) * bucket_s
+    old = (p.c.ts < cutoff) & (p.c.resolution_s == 0.0)
+    groups = c.execute(select(bucket.label("b"), p.c.host, func.avg(p.c.watts).label("w"))
+                       .where(old).group_by(bucket, p.c.host)).all()
+    c.execute(delete(p).where(old))
+    if groups:
+        c.execute(insert(p), [dict(ts=float(g.b), host=g.host, watts=float(g.w),
+                                   resolution_s=bucket_s) for g in groups])
+    c.execute(delete(p).where(p.c.ts < expire))
