@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, literal, select, update
+from sqlalchemy import Engine, create_engine, delete, event, insert, literal, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import ReturningInsert
 
