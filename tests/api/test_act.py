@@ -77,6 +77,13 @@ def test_an_operator_applies_the_advised_plan_and_the_stream_says_so(fresh: Serv
         assert again.status_code == 409 and "is applied, not proposed" in again.json()["error"]
         kinds = [e["kind"] for e in c.get("/api/v1/events").json()["events"]]
         assert "outcome" in kinds
+        # "what happened to this VM / on this host": the move is found by each of its names
+        for name in ("web1", "h1", dst):
+            about = c.get("/api/v1/events", params={"about": name}).json()["events"]
+            assert any(e["kind"] == "outcome" and name in e["about"] for e in about), name
+            assert all(name in e["about"] for e in about), name
+        other = c.get("/api/v1/events", params={"about": "db1"}).json()["events"]
+        assert not any(e["kind"] == "outcome" for e in other)
     t.join(10)
     # the executor's outcomes as they happen, then what the API did
     assert [e["kind"] for e in events] == ["migration_started", "migration_done", "plan.applied"]
@@ -205,5 +212,6 @@ def test_browser_session_cookie_and_csrf(fresh: Server) -> None:
                      "/maintenance", "/energy"):
             r = c.get(page)
             assert r.status_code == 200 and "mode: <strong>ADVISE</strong>" in r.text, page
+        assert '<option value="web1" selected>' in c.get("/history?about=web1").text
         assert "Approve checked actions" not in c.get("/plans/latest").text  # viewer: no buttons
     time.sleep(0.2)  # let the server write its last log lines before the leak check

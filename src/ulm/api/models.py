@@ -192,6 +192,8 @@ class EventOut(BaseModel):
     plan_id: str = ""
     booking_id: int | None = None
     severity: str = ""  # a daemon event's: info | warning | error | critical
+    #: every VM and host it concerns (a move: the VM, its source and destination)
+    about: list[str] = []
 
 
 class EventsPage(BaseModel):

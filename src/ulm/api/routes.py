@@ -102,8 +102,8 @@ def energy(request: Request, _: Viewer, since: str | None = None, until: str | N
 
 @read.get("/events")
 def events(request: Request, _: Viewer, offset: Annotated[int, Query(ge=0)] = 0,
-           limit: Limit = 50, kind: str = "") -> m.EventsPage:
-    return context(request).reader.events(offset, limit, kind)
+           limit: Limit = 50, kind: str = "", about: str = "") -> m.EventsPage:
+    return context(request).reader.events(offset, limit, kind, about)
 
 
 @read.get("/mode")

@@ -158,15 +158,17 @@ class Reader:
                         else f"{o['kind']} {o['host']}")
                 out.append(m.EventOut(ts=o["finished_at"], kind="outcome",
                                       subject=o["vm"] or o["host"], plan_id=r.id,
+                                      about=[n for n in (o["vm"], o["src"], o["dst"],
+                                                         o["host"]) if n],
                                       severity="error" if o["status"] == "failed" else "info",
                                       detail=f"{what}: {o['status']}"
                                              f"{' — ' + o['detail'] if o['detail'] else ''}"))
         for b in self.store.bookings():
-            out.append(m.EventOut(ts=b.start, kind="maintenance", subject=b.host,
+            out.append(m.EventOut(ts=b.start, kind="maintenance", subject=b.host, about=[b.host],
                                   severity="warning" if b.status == "blocked" else "info",
                                   booking_id=b.id, detail=f"#{b.id} {b.status}: {b.detail}"))
         for e in self.store.power_events():
-            out.append(m.EventOut(ts=e["ts"], kind="power", subject=e["host"],
+            out.append(m.EventOut(ts=e["ts"], kind="power", subject=e["host"], about=[e["host"]],
                                   severity="error" if e["result"] == "failed" else "info",
                                   detail=f"power {e['action']}: {e['result']}"
                                          f"{' — ' + e['detail'] if e['detail'] else ''}"))
@@ -186,12 +188,15 @@ class Reader:
             d = e.data
             out.append(m.EventOut(ts=d.get("ts", e.ts), kind=kind.value,
                                   subject=d.get("vm") or d.get("host") or "",
+                                  about=[str(d[k]) for k in ("vm", "host") if d.get(k)],
                                   plan_id=d.get("plan_id", ""), detail=d.get("text", ""),
                                   severity=d.get("severity", "")))
         return out
 
-    def events(self, offset: int, limit: int, kind: str = "") -> m.EventsPage:
-        events = [e for e in self.all_events() if not kind or e.kind == kind]
+    def events(self, offset: int, limit: int, kind: str = "", about: str = "") -> m.EventsPage:
+        """Newest first; `kind` and `about` (a VM or host name) narrow them down."""
+        events = [e for e in self.all_events() if (not kind or e.kind == kind)
+                  and (not about or about in e.about)]
         return m.EventsPage(events=events[offset:offset + limit], total=len(events),
                             offset=offset, limit=limit)
 

@@ -130,10 +130,11 @@ def mount(app: FastAPI) -> None:
                        plans=ctx.reader.plans(15))
 
     @app.get("/history", include_in_schema=False)
-    def history(request: Request, offset: int = 0) -> HTMLResponse:
+    def history(request: Request, offset: int = 0, about: str = "") -> HTMLResponse:
         p, ctx = _who(request), context(request)
-        return _render(request, "history.html", p,
-                       events=ctx.reader.events(max(offset, 0), 50))
+        names = sorted({h.name for h in ctx.reader.hosts()} | {v.name for v in ctx.reader.vms()})
+        return _render(request, "history.html", p, about=about, names=names,
+                       events=ctx.reader.events(max(offset, 0), 50, about=about))
 
     @app.get("/why", include_in_schema=False)
     def why(request: Request, vm: str = "") -> HTMLResponse:
