@@ -49,7 +49,7 @@ from ulm.lockkeeper import (
 from ulm.metrics import Metrics
 from ulm.model import HostState, Plan
 from ulm.notify.events import Event
-from ulm.notify.make import of_round
+from ulm.notify.make import leader_changed, of_round
 from ulm.policy import Policy, resolve_policy
 from ulm.procs import alive
 from ulm.redact import redact
@@ -131,6 +131,7 @@ class Daemon:
         twin = getattr(self.store, "twin", None)  # its own connection, for its own thread
         beat = twin() if twin else self.store
         lease = Lease(beat.engine, self.owner, self.lock_ttl_s)
+        before = lease_holder(beat.engine)  # who led last, for the leader-change event
         if lease.acquire() is None and not self._take_over_dead(lease):
             if not self.standby:
                 h = lease_holder(beat.engine)
@@ -146,6 +147,9 @@ class Daemon:
         self.keeper = LockKeeper(lease, min(5.0, self.lock_ttl_s / 4), self._lock_changed)
         self.keeper.start()
         log.info("leading this store (epoch %d, lease %g s)", lease.epoch or 0, lease.ttl_s)
+        was = before.owner if before is not None and before.owner != self.owner else ""
+        self.tell(leader_changed(describe(self.owner), describe(was) if was else "",
+                                 f"epoch {lease.epoch or 0}", self.clock.now()))
         curves = self.cfg.curves()  # the config's labels and power curves reach snapshots
         self.store.set_host_meta({h.name: (h.labels, curves.get(h.name)) for h in self.cfg.hosts})
         self._recover()  # a store failure here: degraded, and done again when it is back
@@ -274,6 +278,8 @@ class Daemon:
             self.exit_code = 1
             log.error("lost the store lease (%s): acting on nothing more; stopping once the "
                       "actions in flight end", why)
+            self.tell(leader_changed("another controller", describe(self.owner),
+                                     f"this one lost the lease: {why}", self.clock.now()))
             return
         self._degraded(f"cannot renew the store lease: {why}")
 

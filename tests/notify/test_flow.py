@@ -158,7 +158,10 @@ def test_a_failing_sink_never_stops_the_daemon(tmp_path: Path) -> None:
     pub = attach(daemon, [broken, got.append])
     assert daemon.run(rounds=8) == 0
     kinds = {e.kind for e in got}
-    assert {Kind.round, Kind.plan_made, Kind.migration_started, Kind.migration_done} <= kinds
+    assert {Kind.round, Kind.plan_made, Kind.migration_started, Kind.migration_done,
+            Kind.leader_changed} <= kinds
+    lead = next(e for e in got if e.kind is Kind.leader_changed)  # it took the lead first
+    assert got.index(lead) == 0 and lead.data["was"] == "" and "epoch 1" in lead.detail
     assert pub.failed == len(got)  # the broken one was called for every event, and survived
     assert cluster.placement["web1"] != "h1" or cluster.placement["web2"] != "h1"
 
