@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.api.conftest import Server
 
@@ -130,6 +131,9 @@ def test_booking_cancelling_draining_and_their_errors(fresh: Server) -> None:
         (b,) = c.get("/api/v1/maintenance").json()
         assert (b["id"], b["host"], b["power_off"], b["reason"]) == (booked["id"], "h3", True,
                                                                      "firmware")
+        nxt = c.get("/api/v1/overview").json()["next_event"]  # the overview's "next"
+        assert nxt["ts"] == pytest.approx(now + 3600)
+        assert nxt["what"] == f"maintenance #{booked['id']} on h3 starts (drain first)"
         overlap = c.post("/api/v1/maintenance", json={"host": "h3", "start": now + 5000,
                                                       "end": now + 9000})
         assert overlap.status_code == 409 and "already has maintenance" in overlap.text

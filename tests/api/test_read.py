@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from tests.api.conftest import TOKENS, Server
@@ -111,6 +113,12 @@ def test_overview(shared: Server) -> None:
         ov = c.get("/api/v1/overview").json()
     assert ov["mode"] == "advise" and ov["hosts"] == {"on": 3} and ov["vms"] == 5
     assert ov["latest_plan"]["status"] == "proposed" and ov["migrations_today"] == 0
+    assert ov["in_flight"] == 0 and ov["next_event"] is None  # no booking, no calendar
+    with shared.client("viewer") as c:
+        hosts = c.get("/api/v1/hosts").json()
+    use = [h["cpu_measured"] if h["cpu_measured"] is not None else h["cpu_vms"] for h in hosts]
+    assert ov["imbalance"] == pytest.approx(statistics.pstdev(use)) and ov["imbalance"] > 0.1
+    assert ov["energy_today_always_on_kwh"] >= ov["energy_today_kwh"] >= 0
 
 
 @pytest.mark.parametrize(("path", "status", "says"), [

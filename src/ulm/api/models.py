@@ -203,6 +203,13 @@ class EventsPage(BaseModel):
     limit: int
 
 
+class NextEvent(BaseModel):
+    """What is scheduled next: a booking starting or ending, or the calendar's next period."""
+
+    ts: float
+    what: str
+
+
 class OverviewOut(BaseModel):
     now: float
     mode: str
@@ -212,6 +219,14 @@ class OverviewOut(BaseModel):
     migrations_today: int
     problems: list[str]
     latest_plan: PlanSummary | None
+    #: migrations started and not yet ended (open journal entries)
+    in_flight: int = 0
+    #: spread of CPU use over the hosts that are on (population standard deviation, 0..1)
+    imbalance: float = 0.0
+    energy_today_kwh: float = 0.0
+    energy_today_always_on_kwh: float = 0.0  # the same hosts, never powered off
+    next_event: NextEvent | None = None
+
 
 
 # -- requests and their answers ----------------------------------------------------------------

@@ -16,9 +16,11 @@ from typing import Any
 
 from ulm.api import models as m
 from ulm.api.actions import NotFound
+from ulm.calendar import Period
 from ulm.energy import account
 from ulm.errors import UlmError
 from ulm.notify.events import Kind
+from ulm.policy import resolve_policy
 
 PLANS_SEARCHED = 200
 _LIVE = {k.value: k for k in Kind if not k.stored}
@@ -217,9 +219,64 @@ class Reader:
         problems += [f"{h.name} is {h.state.value}: ULM does not know why it is silent"
                      for h in snap.hosts if h.state.value == "unknown"]
         stale = sum(1 for v in snap.vms if v.stale)
+        flying = sum(1 for e in self.store.open_entries()
+                     if e.action.kind == "move" and e.state == "started")
+        use = [h.cpu_measured if h.cpu_measured is not None else h.cpu_vms
+               for h in self.hosts() if h.state == "on"]
+        today = self.energy(min(midnight, now), now, 0.0) if now > midnight else None
         return m.OverviewOut(now=now, mode=mode, hosts=dict(states), vms=len(snap.vms),
                              stale_vms=stale, migrations_today=moved, problems=problems,
-                             latest_plan=self.summary(newest[0]) if newest else None)
+                             latest_plan=self.summary(newest[0]) if newest else None,
+                             in_flight=flying, imbalance=_spread(use),
+                             energy_today_kwh=today.kwh if today else 0.0,
+                             energy_today_always_on_kwh=today.always_on_kwh if today else 0.0,
+                             next_event=self.next_event(now))
+
+    def next_event(self, now: float) -> m.NextEvent | None:
+        """The soonest of: a booking that starts or ends, the calendar's next period."""
+        found: list[m.NextEvent] = []
+        for b in self.store.bookings(active_only=True):
+            if b.start > now:
+                found.append(m.NextEvent(ts=b.start, what=f"maintenance #{b.id} on {b.host} "
+                                                          "starts (drain first)"))
+            elif b.end > now:
+                found.append(m.NextEvent(ts=b.end, what=f"maintenance #{b.id} on {b.host} "
+                                                        "ends (host back)"))
+        change = _next_period(self.cfg, now)
+        if change is not None:
+            found.append(change)
+        return min(found, key=lambda e: e.ts) if found else None
+
+
+def _spread(values: list[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return float((sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5)
+
+
+_PERIOD_TEXT = {Period.OFFICE: "office hours begin",
+                Period.PRE_OFFICE: "hosts wake for office hours",
+                Period.NIGHT: "night: packing and powering off may start"}
+
+
+def _next_period(cfg: Any, now: float) -> m.NextEvent | None:
+    """When the policy's calendar next changes period (5-minute steps, a week ahead)."""
+    try:
+        policy = resolve_policy(cfg.policy_ref())
+    except Exception:  # a broken policy file is the daemon's to report; the page goes on
+        return None
+    cal = policy.calendar
+    if cal is None:
+        return None
+    here = cal.period(now)
+    t = now - now % 300 + 300
+    while t < now + 7 * 86400:
+        p = cal.period(t)
+        if p is not here:
+            return m.NextEvent(ts=t, what=_PERIOD_TEXT[p])
+        t += 300
+    return None
 
 
 def _action(seq: int, a: dict[str, Any]) -> m.ActionOut:
