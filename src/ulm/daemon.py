@@ -366,7 +366,8 @@ class Daemon:
         """Hosts whose own figures went stale and VMs no reachable host lists: once each."""
         stale_s = self.cfg.collect.stale_s
         stale = {h.name: _stale_host(h.name, h.cpu_history, stale_s)
-                 for h in snap.hosts if h.stale and h.state is HostState.ON}
+                 for h in snap.hosts if h.stale and h.state is HostState.ON
+                 and h.name not in self.guard.bogus}  # a quarantine is reported as one
         self.conditions.track("stale-host", stale, lambda h: f"{h}: its own figures are fresh")
         gone = {}
         for i in np.flatnonzero(snap.vm_gone).tolist():
