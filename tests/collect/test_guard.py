@@ -92,3 +92,15 @@ def test_withheld_figures_never_reach_the_store() -> None:
     (h,), (v,) = out.hosts, out.vms
     assert (h.cores, h.mem_total_mib, h.cpu, h.mem_used_mib) == (8, 16384.0, None, None)
     assert h.ok and v.cpu is None and v.host == "h1"  # listed still: not gone
+
+
+@pytest.mark.parametrize(("bad", "named"), [({"capacity_jump": 1.0}, "capacity_jump"),
+                                            ({"cpu_tolerance": -0.1}, "cpu_tolerance"),
+                                            ({"cpu_tolerence": 0.1}, "cpu_tolerence")])
+def test_guard_settings_are_validated(bad: dict[str, float], named: str) -> None:
+    from pydantic import ValidationError
+
+    from ulm.config import CollectConfig
+    assert CollectConfig().guard.capacity_jump == 2.0 and CollectConfig().guard.enabled
+    with pytest.raises(ValidationError, match=named):
+        CollectConfig.model_validate({"guard": bad})

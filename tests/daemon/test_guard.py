@@ -84,6 +84,10 @@ def test_a_host_reporting_cpu_beyond_its_cores_is_not_emptied(
     (row,) = [d for d in last.decisions if d.host == "hA"]
     assert row.trigger == "quarantined: reported CPU 500% of its cores (limit 110%)"
     assert len(quarantine_logs(caplog, "hA")) == 1
+    from ulm.notify.events import Kind
+    from ulm.notify.make import of_condition
+    event = of_condition("quarantine:hA", "hA: quarantined: ...", True, logging.WARNING)
+    assert event.kind is Kind.host_stale and event.host == "hA"  # to the event stream as one
     assert not any(d.host == "hB" and d.trigger.startswith("quarantined")
                    for d in last.decisions)
 
