@@ -33,7 +33,6 @@ import numpy as np
 from ulm import handover, upkeep
 from ulm.clock import Clock
 from ulm.collect.base import Collection, MetricsSource
-from ulm.collect.guard import Limits as GuardLimits
 from ulm.collect.guard import Quarantine
 from ulm.conditions import Conditions
 from ulm.config import Config
@@ -96,9 +95,7 @@ class Daemon:
         self.standby = cfg.ha.standby  # another leads: wait for its lease, not refuse
         self.on_policy: list[Callable[[Policy], None]] = []  # told of a reloaded policy
         self.conditions = Conditions(log)
-        g = cfg.collect.guard  # the bogus-metrics guard (`ulm.collect.guard`)
-        self.guard = Quarantine(GuardLimits(g.cpu_tolerance, g.mem_tolerance, g.capacity_jump)
-                                if g.enabled else None)
+        self.guard = Quarantine.of(cfg.collect.guard)  # the bogus-metrics guard
         self.exit_code = 0  # 1: the lock was lost to another daemon
         self.keeper: LockKeeper | None = None
         self.lease: Lease | None = None

@@ -96,6 +96,7 @@ def test_with_the_guard_off_the_nonsense_is_acted_on(tmp_path: Path) -> None:
     """The counter-proof: the same 500 % with `[collect.guard] enabled = false` moves a VM."""
     w = world(tmp_path, {"web1": "hA", "db": "hA"})
     from ulm.collect.guard import Quarantine
-    w.daemon.guard = Quarantine(None)
+    from ulm.config import GuardConfig
+    w.daemon.guard = Quarantine.of(GuardConfig(enabled=False))
     talking_nonsense(w).bad["hA"] = {"cpu": 5.0}
     assert moves(w.rounds(5)) != []

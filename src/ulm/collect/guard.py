@@ -12,8 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from ulm.collect.base import Collection, HostReading
+
+if TYPE_CHECKING:
+    from ulm.config import GuardConfig
 
 #: Sources that report a host's size (munin leaves it 0 when its graph has no upper limit).
 _SIZED = ("libvirt", "prometheus", "")
@@ -145,6 +149,12 @@ class Quarantine:
         self.limits = limits  # None: the guard is off
         self.sizes: Mapping[tuple[str, str], Size] = {}
         self.bogus: Mapping[str, Bogus] = {}
+
+    @classmethod
+    def of(cls, cfg: GuardConfig) -> Quarantine:
+        """The guard `[collect.guard]` asks for."""
+        return cls(Limits(cfg.cpu_tolerance, cfg.mem_tolerance, cfg.capacity_jump)
+                   if cfg.enabled else None)
 
     def screen(self, col: Collection) -> Collection:
         """`col` as the store may take it; `bogus` says which hosts were withheld and why."""
