@@ -64,6 +64,16 @@ class StoreConfig(_Strict):
         return value
 
 
+class GuardConfig(_Strict):
+    """[collect.guard]: how far beyond physics a host's figures may go before the host is
+    quarantined (`ulm.collect.guard`); fractions, except the jump, a factor."""
+
+    enabled: bool = True
+    cpu_tolerance: Annotated[float, Field(ge=0, le=10)] = 0.10
+    mem_tolerance: Annotated[float, Field(ge=0, le=10)] = 0.05
+    capacity_jump: Annotated[float, Field(gt=1, le=1000)] = 2.0
+
+
 class CollectConfig(_Strict):
     interval_s: Annotated[float, Field(gt=0, le=DAY_S)] = 60.0
     #: host (and, with prometheus, VM) CPU/memory figures
@@ -77,6 +87,7 @@ class CollectConfig(_Strict):
     keep_s: Annotated[float, Field(gt=0, le=10 * YEAR_S)] = 90 * DAY_S  # ... and kept this long
     #: how often the BMCs' power meters are read, where a BMC has one (0 = never)
     power_interval_s: Annotated[float, Field(ge=0, le=DAY_S)] = 300.0
+    guard: GuardConfig = GuardConfig()  # [collect.guard]: the bogus-metrics guard
 
     @model_validator(mode="after")
     def _prometheus(self) -> CollectConfig:

@@ -33,6 +33,7 @@ import numpy as np
 from ulm import handover, upkeep
 from ulm.clock import Clock
 from ulm.collect.base import Collection, MetricsSource
+from ulm.collect.guard import Quarantine
 from ulm.conditions import Conditions
 from ulm.config import Config
 from ulm.errors import UlmError
@@ -54,7 +55,7 @@ from ulm.policy import Policy, resolve_policy
 from ulm.procs import alive
 from ulm.redact import redact
 from ulm.scheduler import schedule
-from ulm.snapshot import Snapshot
+from ulm.snapshot import Snapshot, quarantined
 from ulm.store.lease import Lease
 from ulm.store.lease import holder as lease_holder
 
@@ -94,6 +95,7 @@ class Daemon:
         self.standby = cfg.ha.standby  # another leads: wait for its lease, not refuse
         self.on_policy: list[Callable[[Policy], None]] = []  # told of a reloaded policy
         self.conditions = Conditions(log)
+        self.guard = Quarantine.of(cfg.collect.guard)  # the bogus-metrics guard
         self.exit_code = 0  # 1: the lock was lost to another daemon
         self.keeper: LockKeeper | None = None
         self.lease: Lease | None = None
@@ -353,8 +355,9 @@ class Daemon:
 
     def _snapshot(self, now: float) -> Snapshot:
         """The store's snapshot with back-offs and held moves marked; the re-check's too."""
-        return self.executor.observe(self.executor.with_backoff(
-            self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s)))
+        return self.executor.observe(self.executor.with_backoff(quarantined(
+            self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s),
+            self.guard.why)))
 
     def _flush(self) -> None:
         """Writes the collections the store has not taken yet, oldest first."""
@@ -366,7 +369,8 @@ class Daemon:
         """Hosts whose own figures went stale and VMs no reachable host lists: once each."""
         stale_s = self.cfg.collect.stale_s
         stale = {h.name: _stale_host(h.name, h.cpu_history, stale_s)
-                 for h in snap.hosts if h.stale and h.state is HostState.ON}
+                 for h in snap.hosts if h.stale and h.state is HostState.ON
+                 and h.name not in self.guard.bogus}  # a quarantine is reported as one
         self.conditions.track("stale-host", stale, lambda h: f"{h}: its own figures are fresh")
         gone = {}
         for i in np.flatnonzero(snap.vm_gone).tolist():
@@ -409,7 +413,10 @@ class Daemon:
                 silent[f"{source.name}: {h.host}"] = f"{source.name}: {h.host} says nothing: " \
                                                      f"{h.error}"
         self.conditions.track("silent", silent, lambda k: f"{k} answers again")
-        return Collection(now, tuple(hosts), tuple(vms))
+        col = self.guard.screen(Collection(now, tuple(hosts), tuple(vms)))
+        self.conditions.track("quarantine", self.guard.messages(),
+                              lambda h: f"{h}: its figures are believable again")
+        return col
 
     def collect(self, now: float) -> Collection:
         """Gathers and stores one collection (`ulm apply`'s fresh picture)."""

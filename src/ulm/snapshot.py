@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -60,6 +60,9 @@ class Snapshot:
     host_cycles: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # last 24 h
     host_stale: B = field(default_factory=lambda: np.zeros(0, np.bool_))  # own figures stale
     vm_gone: B = field(default_factory=lambda: np.zeros(0, np.bool_))  # listed by no host
+    #: Per host, why its figures were disbelieved ("" = believed; `ulm.collect.guard`). A
+    #: quarantined host is also `host_stale`, so the scheduler keeps away from it the same way.
+    host_quarantine: tuple[str, ...] = ()
     #: A name instead of the content hash: the simulator names its snapshots by trace and
     #: round (hashing 0.4 MB 288 times a simulated day was a tenth of its run time).
     name: str = ""
@@ -97,6 +100,8 @@ class Snapshot:
             fill["host_stale"] = np.zeros(n_h, np.bool_)
         if len(self.vm_gone) != n_v:
             fill["vm_gone"] = np.zeros(n_v, np.bool_)
+        if len(self.host_quarantine) != n_h:
+            fill["host_quarantine"] = ("",) * n_h
         for name, value in fill.items():
             object.__setattr__(self, name, value)
         self._check_shapes(n_h, n_v)
@@ -158,6 +163,8 @@ class Snapshot:
             h.update(np.ascontiguousarray(col).tobytes())
         if not np.isnan(self.vm_backoff_until).all():  # hashed only when set: old ids stay
             h.update(np.ascontiguousarray(self.vm_backoff_until).tobytes())
+        if any(self.host_quarantine):  # hashed only when set: old ids stay
+            h.update("\0".join(self.host_quarantine).encode())
         h.update(repr(sorted((k, sorted(v.items())) for k, v in
                              zip(self.vm_names, self.vm_labels, strict=True) if v)).encode())
         return h.hexdigest()
@@ -312,3 +319,15 @@ def _right_aligned(rows: Sequence[Sequence[float]], width: int) -> F64:
             tail = list(row)[-width:]
             out[i, width - len(tail):] = tail
     return out
+
+
+def quarantined(snap: Snapshot, why: Mapping[str, str]) -> Snapshot:
+    """`snap` with the hosts in `why` (name -> reason) kept out of every decision: marked
+    stale, as a host whose figures aged is, with the reason the explain row shows."""
+    hit = [snap.host_index[h] for h in why if h in snap.host_index]
+    if not hit:
+        return snap
+    stale = snap.host_stale.copy()
+    stale[hit] = True
+    reasons = tuple(why.get(n, "") for n in snap.host_names)
+    return replace(snap, host_stale=stale, host_quarantine=reasons)

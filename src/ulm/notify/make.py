@@ -19,7 +19,10 @@ _ABORTS = frozenset({Cause.DEADLINE, Cause.SHUTDOWN, Cause.ABORT_TIMEOUT})
 _BAD_SKIPS = frozenset({Cause.PAUSED, Cause.BUSY_HOST})
 
 #: `Conditions` keys are `prefix` or `prefix:name`; the prefix says what the condition is.
+#: A quarantined host (`ulm.collect.guard`) is kept out like a stale one: the same kind, its
+#: own detail and key.
 _CONDITIONS = {"store": Kind.daemon_degraded, "stale-host": Kind.host_stale,
+               "quarantine": Kind.host_stale,
                "silent": Kind.source_silent, "problem": Kind.plan_problem, "gone": Kind.vm_gone}
 
 _LEVELS = ((logging.CRITICAL, Severity.critical), (logging.ERROR, Severity.error),

@@ -80,6 +80,11 @@ def _stale_hosts(st: State, draft: Draft) -> None:
     onto it (its load is unknown, not its last figure)."""
     snap = st.snap
     for h in np.flatnonzero(snap.host_stale & snap.host_on).tolist():
+        if snap.host_quarantine[h]:  # disbelieved figures (`ulm.collect.guard`), not old ones
+            draft.decisions.append(Decision(
+                "", snap.host_names[h], f"quarantined: {snap.host_quarantine[h]}",
+                "kept: host figures disbelieved; neither source nor destination"))
+            continue
         last = snap.host_measured[h][~np.isnan(snap.host_measured[h])]
         figure = f" (last figure {last[-1]:.0%})" if len(last) else ""
         draft.decisions.append(Decision(

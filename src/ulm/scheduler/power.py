@@ -31,6 +31,8 @@ def sleep(st: State) -> list[PowerOff]:
     touched[snap.vm_migrating_to[inflight]] = True
     touched[snap.vm_host[inflight]] = True
     empty = snap.host_on & (st.host_count == 0) & ~touched
+    if any(snap.host_quarantine):  # its figures are disbelieved: "empty" may be one of them
+        empty &= ~np.array([bool(q) for q in snap.host_quarantine], np.bool_)
     if not empty.any():
         return []
     # Keep the biggest empty hosts as the reserve: they absorb the most of a sudden rise.
