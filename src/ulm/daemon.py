@@ -28,9 +28,7 @@ from functools import partial
 from types import FrameType
 from typing import Any
 
-import numpy as np
-
-from ulm import handover, upkeep
+from ulm import handover, upkeep, watching
 from ulm.clock import Clock
 from ulm.collect.base import Collection, MetricsSource
 from ulm.collect.guard import Quarantine
@@ -48,7 +46,7 @@ from ulm.lockkeeper import (
     wait_as_standby,
 )
 from ulm.metrics import Metrics
-from ulm.model import HostState, Plan
+from ulm.model import Plan
 from ulm.notify.events import Event
 from ulm.notify.make import leader_changed, of_round
 from ulm.policy import Policy, resolve_policy
@@ -367,19 +365,7 @@ class Daemon:
 
     def report(self, snap: Snapshot) -> None:
         """Hosts whose own figures went stale and VMs no reachable host lists: once each."""
-        stale_s = self.cfg.collect.stale_s
-        stale = {h.name: _stale_host(h.name, h.cpu_history, stale_s)
-                 for h in snap.hosts if h.stale and h.state is HostState.ON
-                 and h.name not in self.guard.bogus}  # a quarantine is reported as one
-        self.conditions.track("stale-host", stale, lambda h: f"{h}: its own figures are fresh")
-        gone = {}
-        for i in np.flatnonzero(snap.vm_gone).tolist():
-            vm = snap.vm(i)
-            state = snap.host_state[snap.host_index[vm.host]]
-            gone[vm.name] = (f"VM {vm.name} is gone: no reachable host has listed it for "
-                             f"{stale_s:g} s (last on {vm.host}, which is {state.value})")
-        self.conditions.track("gone", gone, lambda v: f"VM {v} is listed again on "
-                              f"{snap.vm(snap.vm_index[v]).host}" if v in snap.vm_index else "")
+        watching.report(self, snap)
 
     def advance_maintenance(self, snap: Snapshot, now: float) -> bool:
         """Moves every booking on by one step (`ulm.upkeep.advance_maintenance`)."""
@@ -400,23 +386,8 @@ class Daemon:
         upkeep.meter(self, now)
 
     def gather(self, now: float) -> Collection:
-        """One reading of every source, merged; hosts that say nothing are logged when they
-        fall silent and when they answer again, not every round."""
-        hosts: list[Any] = []
-        vms: list[Any] = []
-        silent: dict[str, str] = {}
-        for source in self.sources:
-            col = source.collect(now)
-            hosts.extend(col.hosts)
-            vms.extend(col.vms)
-            for h in col.silent:
-                silent[f"{source.name}: {h.host}"] = f"{source.name}: {h.host} says nothing: " \
-                                                     f"{h.error}"
-        self.conditions.track("silent", silent, lambda k: f"{k} answers again")
-        col = self.guard.screen(Collection(now, tuple(hosts), tuple(vms)))
-        self.conditions.track("quarantine", self.guard.messages(),
-                              lambda h: f"{h}: its figures are believable again")
-        return col
+        """One reading of every source, merged, screened by the guard (`ulm.watching`)."""
+        return watching.gather(self, now)
 
     def collect(self, now: float) -> Collection:
         """Gathers and stores one collection (`ulm apply`'s fresh picture)."""
@@ -424,7 +395,3 @@ class Daemon:
         self.store.add_collection(col, managed=self.cfg.manages)
         return col
 
-
-def _stale_host(name: str, history: tuple[float, ...], stale_s: float) -> str:
-    last = f" (the last one: {history[-1]:.0%})" if history else ""
-    return f"{name}: its own figures are older than {stale_s:g} s{last}: nothing decided for it"
