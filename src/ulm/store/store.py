@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, delete, event, insert, literal, select, update
-from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import ReturningInsert
 
 from ulm.collect.base import Collection
@@ -23,6 +22,7 @@ from ulm.model import Action, Move, Plan, PowerCurve, PowerOff, PowerOn
 from ulm.store import retention as aging
 from ulm.store import schema as t
 from ulm.store import writes
+from ulm.store.bookings import Bookings
 from ulm.store.lease import Lease
 from ulm.store.lease import holder as lease_holder
 from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine, sqlite_write_pragmas
@@ -42,7 +42,7 @@ __all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store", "action_from_dict", "
            "plan_from_body"]
 
 
-class Store:
+class Store(Bookings):
     def __init__(self, engine: Engine, found: Probe | None = None) -> None:
         self.engine = engine
         self.found = found  # what the target was before it was opened (`ulm store init`)
@@ -283,43 +283,6 @@ class Store:
         return (h.owner, h.expires_at) if h is not None and h.live(time.time()) else None
 
     # -- maintenance and power -----------------------------------------------------------------
-
-    def book(self, host: str, start: float, end: float, power_off: bool, reason: str,
-             status: str = "booked", detail: str = "", return_home: bool = False) -> int:
-        with self.engine.begin() as c:
-            res = c.execute(insert(t.maintenance).values(
-                host=host, start=start, end=end, power_off=power_off, reason=reason,
-                status=status, detail=detail, created_at=time.time(),
-                return_home=return_home, home_vms=None))
-            return _new_id(res)
-
-    def bookings(self, active_only: bool = False) -> list[Booking]:
-        with self.engine.connect() as c:
-            out = self._bookings(c)
-        done = ("done", "cancelled")
-        return [b for b in out if not active_only or b.status not in done]
-
-    def _bookings(self, c: Connection) -> list[Booking]:
-        rows = c.execute(select(t.maintenance).order_by(t.maintenance.c.start))
-        return [Booking(r.id, r.host, r.start, r.end, r.power_off, r.reason, r.status, r.detail,
-                        bool(r.return_home), tuple(r.home_vms or ()))
-                for r in rows]
-
-    def set_booking(self, booking: int, status: str, detail: str = "") -> None:
-        with self.engine.begin() as c:
-            res = c.execute(update(t.maintenance).where(t.maintenance.c.id == booking).values(
-                status=status, detail=detail))
-            if not res.rowcount:
-                raise UlmError(f"no maintenance booking #{booking}")
-
-    def set_home_vms(self, booking: int, vms: list[str]) -> None:
-        with self.engine.begin() as c:
-            c.execute(update(t.maintenance).where(t.maintenance.c.id == booking).values(
-                home_vms=vms))
-
-    def set_booking_end(self, booking: int, end: float) -> None:
-        with self.engine.begin() as c:
-            c.execute(update(t.maintenance).where(t.maintenance.c.id == booking).values(end=end))
 
     def migration_speed(self, default_mib_s: float = 100.0, last: int = 50) -> float:
         """MiB/s of the last live migrations that succeeded (RAM / wall time)."""
