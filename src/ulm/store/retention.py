@@ -76,7 +76,11 @@ def _downsample_some(c: Connection, cutoff: float, bucket_s: float) -> int:
     replaced = 0
     for kind in sorted({k for k, _ in first}):
         names = sorted({n for k, n in first if k == kind})
-        these = (*in_bucket, _s.kind == kind, _s.name.in_(bindparam("n", expanding=True)))
+        # `resolution_s + 0` keeps SQLite (no statistics) off the (resolution_s, ts) index,
+        # which would walk the whole bucket (~660,000 rows at 10,000 VMs) for each slice of
+        # names: (kind, name, ts) reads only the slice's rows
+        these = (_s.resolution_s + 0.0 == 0.0, _s.ts >= b, _s.ts < end, _s.kind == kind,
+                 _s.name.in_(bindparam("n", expanding=True)))
         groups = c.execute(
             select(_s.name, func.max(_s.host), func.avg(_s.cpu), func.avg(_s.mem_mib),
                    func.max(_s.source)).where(*these).group_by(_s.name), {"n": names}).all()
