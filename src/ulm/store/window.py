@@ -133,7 +133,8 @@ def _aggregate(rows: Sequence[Any], window: int) -> Recent:
     has_cpu = ~np.isnan(cpu)
     has_mem = ~np.isnan(mem)
     # per group: all its rows carry a cpu figure (the usual case: plain slices, no search)
-    full = np.add.reduceat(has_cpu, starts) == ends - starts
+    # (counted as integers: reduceat over booleans is a logical OR, never a count)
+    full = np.add.reduceat(has_cpu.astype(np.int64), starts) == ends - starts
     # each group's newest row with a memory figure, found for all groups at once (a numpy
     # search per VM cost more than the rest of the loop): the latest such row at or before
     # the group's last, if it lies inside the group
