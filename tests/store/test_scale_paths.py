@@ -4,12 +4,15 @@ inventory as row-by-row upserts would leave it, retention in steps as one pass w
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import select
 
 from ulm.collect.base import Collection, HostReading, VMReading
 from ulm.store import Store
 from ulm.store import schema as t
+from ulm.store.retention import slice_of
 
 NOW, WINDOW, STALE = 1000.0, 4, 30.0  # window read: the last 40 s; look-back: 240 s
 SINCE = NOW - WINDOW * STALE * 2
@@ -116,3 +119,17 @@ def test_retention_in_steps_ends_where_one_pass_ends(store: Store,
                     ("vm", "a", 144000.0, 0.9, None, 0.0),
                     ("vm", "b", 36000.0, 0.2, None, 3600.0),
                     ("vm", "b", 39600.0, 0.2, None, 3600.0)]
+
+
+def test_a_retention_slice_reads_its_names_not_the_whole_bucket(tmp_path: Path) -> None:
+    """SQLite plans without statistics: the rows of a slice (its mean, its DELETE) are read
+    through (kind, name, ts)."""
+    s = Store.open(f"sqlite:///{tmp_path}/plan.db", mode="create")
+    try:
+        with s.engine.connect() as c:
+            sql = select(t.samples.c.cpu).where(*slice_of(0.0, 3600.0, "vm")).params(
+                n=["a", "b"]).compile(dialect=c.dialect, compile_kwargs={"literal_binds": True})
+            plan = " ".join(str(r[3]) for r in c.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    finally:
+        s.close()
+    assert "ix_samples_kind_name_ts" in plan and "ix_samples_resolution_ts" not in plan

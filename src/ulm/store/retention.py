@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.engine import Connection
@@ -76,7 +77,7 @@ def _downsample_some(c: Connection, cutoff: float, bucket_s: float) -> int:
     replaced = 0
     for kind in sorted({k for k, _ in first}):
         names = sorted({n for k, n in first if k == kind})
-        these = (*in_bucket, _s.kind == kind, _s.name.in_(bindparam("n", expanding=True)))
+        these = slice_of(b, end, kind)
         groups = c.execute(
             select(_s.name, func.max(_s.host), func.avg(_s.cpu), func.avg(_s.mem_mib),
                    func.max(_s.source)).where(*these).group_by(_s.name), {"n": names}).all()
@@ -86,6 +87,15 @@ def _downsample_some(c: Connection, cutoff: float, bucket_s: float) -> int:
              "mem_mib": mem, "resolution_s": bucket_s, "source": source}
             for name, host, cpu, mem, source in groups])
     return replaced
+
+
+def slice_of(b: float, end: float, kind: str) -> tuple[Any, ...]:
+    """The raw rows of [b, end) of the names bound as `n`. `resolution_s + 0` keeps SQLite
+    (no statistics) off the (resolution_s, ts) index, which would walk the whole bucket
+    (~660,000 rows at 10,000 VMs) for each slice of names: (kind, name, ts) reads only the
+    slice's rows."""
+    return (_s.resolution_s + 0.0 == 0.0, _s.ts >= b, _s.ts < end, _s.kind == kind,
+            _s.name.in_(bindparam("n", expanding=True)))
 
 
 def _retain_readings(c: Connection, cutoff: float, bucket_s: float, expire: float) -> None:

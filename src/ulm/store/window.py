@@ -133,26 +133,33 @@ def _aggregate(rows: Sequence[Any], window: int) -> Recent:
     has_cpu = ~np.isnan(cpu)
     has_mem = ~np.isnan(mem)
     # per group: all its rows carry a cpu figure (the usual case: plain slices, no search)
-    full = np.add.reduceat(has_cpu, starts) == ends - starts
+    # (counted as integers: reduceat over booleans is a logical OR, never a count)
+    full = np.add.reduceat(has_cpu.astype(np.int64), starts) == ends - starts
+    # each group's newest row with a memory figure, found for all groups at once (a numpy
+    # search per VM cost more than the rest of the loop): the latest such row at or before
+    # the group's last, if it lies inside the group
+    last_mem = np.maximum.accumulate(np.where(has_mem, np.arange(len(mem)), -1))[ends - 1]
+    mem_at = np.where(last_mem >= starts, last_mem, -1).tolist()
     ts_l, cpu_l, mem_l = ts.tolist(), cpu.tolist(), mem.tolist()
     is_vm = (kinds[starts] == "vm").tolist()
-    for a, b, whole, vm in zip(starts.tolist(), ends.tolist(), full.tolist(), is_vm,
-                               strict=True):
-        n = str(names[a])
-        last = range(max(a, b - window), b) if whole else \
-            (np.flatnonzero(has_cpu[a:b]) + a)[-window:].tolist()
-        if vm:
-            out.vm_cpu[n] = (tuple(ts_l[i] for i in last), tuple(cpu_l[i] for i in last))
-            if has_mem[b - 1]:
-                out.vm_mem[n] = mem_l[b - 1]
-            else:
-                m = np.flatnonzero(has_mem[a:b])
-                if len(m):
-                    out.vm_mem[n] = mem_l[a + int(m[-1])]
+    for n, a, b, whole, vm, m in zip(names[starts].tolist(), starts.tolist(), ends.tolist(),
+                                     full.tolist(), is_vm, mem_at, strict=True):
+        n = str(n)
+        if whole:  # slices of the lists: no per-figure Python step
+            lo = max(a, b - window)
+            times, figures = tuple(ts_l[lo:b]), tuple(cpu_l[lo:b])
         else:
-            out.host_cpu[n] = tuple(cpu_l[i] for i in last)
-            if len(last):
-                out.host_measured[n] = ts_l[last[-1]]
+            last = (np.flatnonzero(has_cpu[a:b]) + a)[-window:].tolist()
+            times = tuple(ts_l[i] for i in last)
+            figures = tuple(cpu_l[i] for i in last)
+        if vm:
+            out.vm_cpu[n] = (times, figures)
+            if m >= 0:
+                out.vm_mem[n] = mem_l[m]
+        else:
+            out.host_cpu[n] = figures
+            if times:
+                out.host_measured[n] = times[-1]
     return out
 
 
