@@ -8,6 +8,8 @@ leaving machine code.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
@@ -28,6 +30,7 @@ from ulm.scheduler.scan import (
     P_TOLERANCE,
     P_WINDOW,
     RAM,
+    _decided,
     _lr_over,
     _spread,
 )
@@ -66,8 +69,16 @@ def host_over(h: int, p: np.ndarray, S: tuple, h_cpu: np.ndarray) -> bool:  # ty
         return over >= sustain
     if length >= p[P_MIN_IQR]:  # IQR / MAD
         row = np.empty(width)
+        low, high, finite = np.inf, -np.inf, True
         for k in range(width):
             row[k] = h_hist[h, start + k] / cap
+            if k >= width - length:  # the samples `_spread` reads
+                finite = finite and math.isfinite(row[k])
+                low, high = min(low, row[k]), max(high, row[k])
+        verdict = _decided(used, cap, low, high, finite, length, width, detector,
+                           p[P_SAFETY], tol)
+        if verdict >= 0:
+            return verdict == 1
         limit = 1.0 - p[P_SAFETY] * _spread(row, length, detector)
         return bool(exceeds(used, cap, limit, tol))
     return bool(exceeds(used, cap, p[P_FALLBACK], tol))
