@@ -109,7 +109,7 @@ def build(cfg: Config, power: dict[str, Power] | None = None,
 
 def daemon(rt: Runtime, mode: Mode) -> Daemon:
     d = Daemon(rt.cfg, rt.policy, rt.store, rt.sources, rt.executor, WallClock(), mode)
-    d.background = True  # plans run beside the rounds: monitoring never stops for them
+    d.background = rt.cfg.executor.background  # plans beside the rounds ([executor] background)
 
     def reloaded(policy: Policy) -> None:  # the executor's re-check follows the daemon
         rt.policy = rt.current[0] = policy

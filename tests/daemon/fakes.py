@@ -129,7 +129,8 @@ def world(tmp: Path, placement: dict[str, str], hosts: tuple[str, ...] = ("hA", 
     clock = SimClock(time.time() - 2.0 - rounds * interval if rounds else T0)
     cluster = SimCluster(clock, dict(placement), {v: 512.0 for v in placement})
     source = SimSource(cluster, {h: 4 for h in hosts}, {h: 4096.0 for h in hosts},
-                       vm_cpu=dict(vm_cpu or {v: 0.5 for v in placement}))
+                       vm_cpu=dict(vm_cpu or {v: 0.5 for v in placement}),
+                       vm_vcpus={v: 2 for v in placement})  # 2.0 CPUs on 1 vCPU: bogus
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
                  collect=CollectConfig(interval_s=interval, window=4,
                                        source="munin" if munin else "libvirt"),

@@ -119,7 +119,7 @@ def bg_world(tmp: Path, placement: dict[str, str], hosts: tuple[str, ...], polic
     clock = SteppedClock(time.time() - 600.0)
     cluster = LockedCluster(clock, dict(placement), {v: 512.0 for v in placement})
     source = SimSource(cluster, {h: 4 for h in hosts}, {h: 4096.0 for h in hosts},
-                       vm_cpu=dict(vm_cpu))
+                       vm_cpu=dict(vm_cpu), vm_vcpus={v: 2 for v in placement})
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
                  collect=CollectConfig(interval_s=2.0, window=4),
                  hosts=tuple(HostConfig(name=h, libvirt_uri=f"test:///{h}") for h in hosts))
