@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.daemon.fakes import world
+from tests.daemon.fakes import HOT_TOML, world
 from ulm.cli import _register, app
 from ulm.collect.base import Collection, HostReading, VMReading
 from ulm.daemon import Mode
@@ -29,18 +29,7 @@ from ulm.sim.traces import load_trace
 from ulm.store import Store
 
 HOSTS = ("hA", "hB", "hC")
-HOT = """name = "hot"
-[overload]
-threshold = 0.75
-sustain = 2
-window = 3
-[selection]
-rule = "largest"
-[placement]
-strategy = "first-fit"
-[gates]
-cooldown_s = 0
-"""
+HOT = HOT_TOML  # the daemon tests' hot policy, as a file's text
 
 
 def _cli(*args: str) -> Any:

@@ -23,7 +23,7 @@ from ulm.store import Store
 
 T0 = float(int(time.time()) - 600)
 
-HOT = parse_policy("""
+HOT_TOML = """
 name = "hot"
 [overload]
 threshold = 0.75
@@ -35,7 +35,8 @@ rule = "largest"
 strategy = "first-fit"
 [gates]
 cooldown_s = 0
-""", "<test policy hot>")
+"""
+HOT = parse_policy(HOT_TOML, "<test policy hot>")
 
 
 class FakeMunin:
