@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ulm.budget import day_budget
 from ulm.model import Action, HostState, Move, PowerOff, PowerOn
 from ulm.policy import Policy
 from ulm.problems import Problem, ProblemKind
@@ -55,7 +56,7 @@ def step(b: BookingView, snap: Snapshot, policy: Policy, now: float,
     if b.status in ("booked", "blocked"):
         if now >= b.end:
             return Step("done", "window passed without a drain")
-        report = check_drain(snap, policy, b.host, now, mib_per_s)
+        report = check_drain(snap, policy, b.host, now, mib_per_s, at=max(b.start, now))
         if not report.fits:
             return Step("blocked", report.summary() + "; nothing will be powered off")
         if now >= b.start - lead_time(report):
@@ -95,11 +96,17 @@ def return_home(snap: Snapshot, policy: Policy, host: str, vms: tuple[str, ...],
     st = State.of(snap, policy, now)
     dst = snap.host_index[host]
     budget = policy.gates.max_moves_per_round
+    day = day_budget(policy, policy.effective(now)[0], snap.taken_at, snap.migrations_today,
+                     now)
     moves: list[Move] = []
     problems: list[Problem] = []
     for name in vms:
         vm = snap.vm_index.get(name)
         if vm is None or st.vm_host[vm] == dst or st.vm_host[vm] < 0:
+            continue
+        if day.left is not None and len(moves) >= day.left:
+            problems.append(Problem(ProblemKind.DAY_BUDGET, vm=name, limit=day.limit or 0,
+                                    used=day.used + len(moves), why=f"{name}'s return home"))
             continue
         if budget is not None and len(moves) >= budget:
             problems.append(Problem(ProblemKind.HOME_BUDGET, vm=name, limit=budget))

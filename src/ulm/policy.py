@@ -21,6 +21,10 @@ from ulm.jsonout import dumps
 from ulm.numbers import MAX_SEED, Count, PositiveCount, Seconds
 from ulm.tomlfile import load_model, parse_model
 
+#: More migrations a day than any cluster ULM manages could run (100,000 VMs each moving
+#: ten times): a bigger figure is a typo, refused rather than read as "unlimited".
+MAX_MIGRATIONS_PER_DAY = 1_000_000
+
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveFraction = Annotated[float, Field(gt=0.0, le=1.0)]
 
@@ -110,6 +114,10 @@ class Gates(_Strict):
     cooldown_s: Seconds = 0.0  # a VM moved less than this ago stays
     max_moves_per_round: Count | None = None
     max_concurrent_per_host: PositiveCount | None = None
+    #: Migrations ULM may start per day (the calendar's timezone, UTC without one): relief,
+    #: balance, consolidation and return home stop planning once today's are used up; a
+    #: drain for booked maintenance counts but is never held back by it (docs/policy.md).
+    max_migrations_per_day: Annotated[int, Field(ge=0, le=MAX_MIGRATIONS_PER_DAY)] | None = None
 
 
 class Constraints(_Strict):

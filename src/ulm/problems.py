@@ -20,6 +20,8 @@ class ProblemKind(Enum):
     CANNOT_EMPTY = "cannot-empty"  # a host holds VMs that may not move
     HOME_BUDGET = "home-budget"  # return home: the move budget is used up
     HOME_REJECTED = "home-rejected"  # return home: the reopened host does not take the VM
+    DAY_BUDGET = "day-budget"  # today's migration budget is used up: the rest waits
+    DRAIN_PAST_BUDGET = "drain-past-budget"  # a maintenance drain goes past today's budget
 
 
 #: the kinds that mean load is left without a host: reasons to wake a sleeping one
@@ -37,7 +39,8 @@ class Problem:
     vms: tuple[str, ...] = ()  # the VMs in the way (the first few)
     why: str = ""
     mem_mib: float = 0.0  # the VM's size, for a drain that does not fit
-    limit: int = 0  # the move budget
+    limit: int = 0  # the move budget (of the round, or of the day)
+    used: int = 0  # the day's budget: migrations started today, this plan's included
     until: str = ""  # the end of a change freeze (ISO 8601)
 
     @property
@@ -65,6 +68,13 @@ class Problem:
         if k is K.CANNOT_EMPTY:
             return (f"cannot empty {self.host}: {', '.join(self.vms)} may not move "
                     f"({self.why})").rstrip()
+        if k is K.DAY_BUDGET:
+            return (f"migration budget of the day used up ({self.used} of {self.limit} "
+                    f"started today): {self.why or 'the rest'} waits for tomorrow")
+        if k is K.DRAIN_PAST_BUDGET:
+            return (f"the drain of {self.host} takes today's migrations to {self.used}, past "
+                    f"the budget of {self.limit}: a drain for maintenance is never held back, "
+                    "other moves wait for tomorrow")
         if k is K.HOME_BUDGET:
             return f"{self.vm} stays: move budget of {self.limit} used up"
         return f"{self.vm} stays on {self.host}: {self.why}"

@@ -63,6 +63,11 @@ class Snapshot:
     #: Per host, why its figures were disbelieved ("" = believed; `ulm.collect.guard`). A
     #: quarantined host is also `host_stale`, so the scheduler keeps away from it the same way.
     host_quarantine: tuple[str, ...] = ()
+    #: Migrations ULM started on the day of `taken_at` (the policy's calendar day, UTC
+    #: without a calendar) before `taken_at`: what `[gates] max_migrations_per_day` has left
+    #: is the budget minus these (`ulm.budget`). The I/O shell counts them (the store's
+    #: journal, the simulator's own moves).
+    migrations_today: int = 0
     #: A name instead of the content hash: the simulator names its snapshots by trace and
     #: round (hashing 0.4 MB 288 times a simulated day was a tenth of its run time).
     name: str = ""
@@ -165,6 +170,8 @@ class Snapshot:
             h.update(np.ascontiguousarray(self.vm_backoff_until).tobytes())
         if any(self.host_quarantine):  # hashed only when set: old ids stay
             h.update("\0".join(self.host_quarantine).encode())
+        if self.migrations_today:  # hashed only when set: old ids stay
+            h.update(f"migrations today {self.migrations_today}".encode())
         h.update(repr(sorted((k, sorted(v.items())) for k, v in
                              zip(self.vm_names, self.vm_labels, strict=True) if v)).encode())
         return h.hexdigest()
@@ -233,6 +240,7 @@ class Snapshot:
         hosts: Sequence[Host],
         vms: Iterable[VM],
         power_curves: Iterable[PowerCurve] = (),
+        migrations_today: int = 0,
     ) -> Snapshot:
         """Builds the columns from objects (the JSON loader, tests, the store)."""
         vms = list(vms)
@@ -273,6 +281,7 @@ class Snapshot:
             host_cycles=np.array([h.power_cycles_24h for h in hosts], np.int64),
             host_stale=np.array([h.stale for h in hosts], np.bool_),
             vm_gone=np.array([v.gone for v in vms], np.bool_),
+            migrations_today=int(migrations_today),
         )
 
 

@@ -90,6 +90,9 @@ class SnapshotIn(_Strict):
         min_length=2, max_length=MAX_CURVE_POINTS)]], Field(max_length=1000)] = {}
     hosts: Annotated[list[HostIn], Field(max_length=MAX_HOSTS)]
     vms: Annotated[list[VMIn], Field(max_length=MAX_VMS)] = []
+    #: migrations ULM started on the day of taken_at, before it (`[gates]
+    #: max_migrations_per_day` leaves the budget minus these)
+    migrations_today: Count = 0
 
 
 def load_snapshot(path: Path) -> Snapshot:
@@ -151,7 +154,7 @@ def parse_snapshot(raw: Any, source: str) -> Snapshot:
               v.last_moved_at, v.gone) for v in doc.vms]
     curves = [PowerCurve(name, tuple(w)) for name, w in doc.power_curves.items()]
     try:
-        return Snapshot.build(doc.taken_at, hosts, vms, curves)
+        return Snapshot.build(doc.taken_at, hosts, vms, curves, doc.migrations_today)
     except SnapshotProblem as exc:
         raise BadInput(source, exc.problem, exc.key, kind=exc.kind) from None
 
@@ -185,6 +188,7 @@ def _check_history_table(doc: SnapshotIn, source: str) -> None:
 def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
     return {
         "taken_at": snap.taken_at,
+        "migrations_today": snap.migrations_today,
         "power_curves": {n: list(c.watts) for n, c in snap.power_curves.items()},
         "hosts": [
             {"name": h.name, "cpu": h.capacity.cpu, "mem_mib": h.capacity.mem_mib,

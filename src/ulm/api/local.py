@@ -24,6 +24,7 @@ from ulm.api.actions import (
     PlanNowResult,
 )
 from ulm.api.bus import EventBus
+from ulm.budget import day_start
 from ulm.daemon import Mode
 from ulm.errors import UlmError
 from ulm.executor import Outcome, Status
@@ -127,7 +128,7 @@ class DaemonActions:
             for b in self.store.bookings(active_only=True):
                 if b.host == req.host and b.start < req.end and req.start < b.end:
                     raise Conflict(f"{req.host} already has maintenance #{b.id} in that time")
-            fits, summary = self._check(req.host)
+            fits, summary = self._check(req.host, req.start)
             booking = self.store.book(req.host, req.start, req.end, req.power_off,
                                       req.reason or f"booked by {who}",
                                       "booked" if fits else "blocked",
@@ -138,13 +139,15 @@ class DaemonActions:
                                                 "status": status})
         return BookingResult(booking, status, summary)
 
-    def _check(self, host: str) -> tuple[bool, str]:
+    def _check(self, host: str, start: float | None = None) -> tuple[bool, str]:
         now = self._now()
-        cfg = self.daemon.cfg
-        snap = self.store.snapshot(now, cfg.collect.window, cfg.collect.stale_s)
+        cfg, policy = self.daemon.cfg, self.daemon.policy
+        snap = self.store.snapshot(now, cfg.collect.window, cfg.collect.stale_s,
+                                   day_start=day_start(policy, now))
         if host not in snap.host_index:
             return True, f"{host} has not been seen yet: the drain is checked when it is"
-        report = check_drain(snap, self.daemon.policy, host, now, self.store.migration_speed())
+        report = check_drain(snap, policy, host, now, self.store.migration_speed(),
+                             at=max(start or now, now))
         return report.fits, report.summary()
 
     def cancel_booking(self, booking_id: int, who: str) -> str:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from ulm.budget import day_start
 from ulm.cli import app
 from ulm.cli.common import Format, console, user_errors
 from ulm.cli.run import ConfigOpt
@@ -28,12 +29,15 @@ app.add_typer(maint_app, name="maintenance")
 FOREVER_S = 10 * 365 * 86400.0  # an unplanned drain: open-ended, ended by `ulm undrain`
 
 
-def _check(cfg: Config, store: Store, host: str, now: float) -> tuple[bool, str]:
-    snap = store.snapshot(now, cfg.collect.window, cfg.collect.stale_s)
+def _check(cfg: Config, store: Store, host: str, now: float,
+           start: float | None = None) -> tuple[bool, str]:
+    policy = resolve_policy(cfg.policy_ref())
+    snap = store.snapshot(now, cfg.collect.window, cfg.collect.stale_s,
+                          day_start=day_start(policy, now))
     if host not in snap.host_index:
         return True, f"{host} has not been seen yet: the drain is checked when it is"
-    report = check_drain(snap, resolve_policy(cfg.policy_ref()), host, now,
-                         store.migration_speed())
+    report = check_drain(snap, policy, host, now, store.migration_speed(),
+                         at=max(start or now, now))
     return report.fits, report.summary()
 
 
@@ -49,7 +53,7 @@ def book(cfg: Config, host: str, start: float, end: float, power_off: bool,
     for b in store.bookings(active_only=True):
         if b.host == host and b.start < end and start < b.end:
             raise UlmError(f"{host} already has maintenance #{b.id} in that time")
-    fits, summary = _check(cfg, store, host, now)
+    fits, summary = _check(cfg, store, host, now, start)
     booking = store.book(host, start, end, power_off, reason, "booked" if fits else "blocked",
                          summary if fits else summary + "; nothing will be powered off",
                          return_home)

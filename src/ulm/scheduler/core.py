@@ -3,7 +3,8 @@
 The round, top to bottom: evacuate hosts in maintenance, relieve overloaded hosts (detector ->
 selection -> placement, `relieve`), balance and consolidate under-loaded hosts (all-or-nothing,
 `packing`), then decide power. Every VM considered gets a row in the explain table; whatever
-cannot be done is a problem (`ulm.problems`: data, rendered at the edge).
+cannot be done is a problem (`ulm.problems`: data, rendered at the edge). The day's migration
+budget (`ulm.budget`) caps every move but a maintenance drain's, which counts against it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from ulm.budget import day_budget
 from ulm.calendar import Period
 from ulm.model import Action, Decision, Efficacy, Move, Plan
 from ulm.policy import Policy
@@ -30,7 +32,8 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float, explain: bool = Tru
     ~31,000 moves a simulated day and reads none of them."""
     pol, period, notes = _in_force(policy, now)
     st = State.of(snapshot, pol, now)
-    draft = Draft(problems=notes, explain=explain)
+    draft = Draft(problems=notes, explain=explain, day=day_budget(
+        policy, pol, snapshot.taken_at, snapshot.migrations_today, now))
     before = st.utilisation().copy()
     over = overloaded_hosts(st)
     n_over_before = int(over.sum())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from ulm.budget import UNLIMITED, DayBudget, day_budget
 from ulm.model import HostState, Move, Plan
 from ulm.policy import Policy
 from ulm.scheduler.core import schedule
@@ -25,11 +26,19 @@ class DrainReport:
     cpu_short: float  # cpu units missing elsewhere (0 when it fits)
     mem_short_mib: float
     lead_time_s: float  # estimated time to drain at the measured migration speed
+    #: The day's migration budget on the drain's day (`ulm.budget`): the moves it would go
+    #: past it (it is never held back by it: it counts, and the other moves wait), the budget.
+    past_budget: int = 0
+    budget: DayBudget = UNLIMITED
 
     def summary(self) -> str:
         if self.fits:
+            past = (f"; {self.past_budget} move(s) past the day's migration budget "
+                    f"({self.budget.used} of {self.budget.limit} used): a drain for "
+                    "maintenance goes ahead, other moves wait for the next day"
+                    if self.past_budget else "")
             return (f"drain of {self.host} fits: {len(self.moves)} VM(s), about "
-                    f"{self.lead_time_s:.0f} s")
+                    f"{self.lead_time_s:.0f} s{past}")
         short = []
         if self.cpu_short > 0:
             short.append(f"{self.cpu_short:.1f} CPU short")
@@ -41,14 +50,16 @@ class DrainReport:
 
 
 def check_drain(snapshot: Snapshot, policy: Policy, host: str, now: float,
-                mib_per_s: float = 100.0, parallel: int = 1) -> DrainReport:
-    """Plans the evacuation of `host` as if it were in maintenance now."""
+                mib_per_s: float = 100.0, parallel: int = 1,
+                at: float | None = None) -> DrainReport:
+    """Plans the evacuation of `host` as if it were in maintenance now; `at` (default: now)
+    is when the drain is due, for the day's migration budget it would go past."""
     idx = snapshot.host_index[host]
     states = list(snapshot.host_state)
     states[idx] = HostState.MAINTENANCE
     trial = dataclasses.replace(snapshot, host_state=tuple(states))
-    # A drain ignores packing and the per-round budget: every VM must go, and only the
-    # constraints decide whether it can.
+    # A drain ignores packing and the move budgets (as the scheduler's evacuation does):
+    # every VM must go, and only the constraints decide whether it can.
     pol = policy.model_copy(update={
         "consolidation": policy.consolidation.model_copy(update={"enabled": False}),
         "gates": policy.gates.model_copy(update={"max_moves_per_round": None}),
@@ -60,11 +71,16 @@ def check_drain(snapshot: Snapshot, policy: Policy, host: str, now: float,
     fits = len(moves) == len(on_host)
     cpu_short, mem_short = (0.0, 0.0) if fits else _shortfall(snapshot, idx, on_host)
     mem = sum(m.mem_mib for m in moves) if fits else float(snapshot.vm_mem_size[on_host].sum())
+    when = now if at is None else at
+    day = day_budget(policy, policy.effective(when)[0], snapshot.taken_at,
+                     snapshot.migrations_today, when)
+    past = max(len(moves) - day.left, 0) if fits and day.left is not None else 0
     return DrainReport(
         host=host, fits=fits, moves=moves if fits else (),
         stuck=tuple(_stuck(plan, host)) if not fits else (),
         cpu_short=cpu_short, mem_short_mib=mem_short,
         lead_time_s=mem / max(mib_per_s, 1e-9) / max(parallel, 1),
+        past_budget=past, budget=day,
     )
 
 

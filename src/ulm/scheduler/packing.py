@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ulm.arrays import F64, I64, B
+from ulm.model import Decision
 from ulm.problems import Problem, ProblemKind
 from ulm.scheduler import loops
 from ulm.scheduler.draft import TOP_N, Draft, decision, reasons, record
@@ -19,20 +20,28 @@ from ulm.scheduler.state import State
 
 def evacuate(st: State, draft: Draft, over: B) -> None:
     """Hosts in maintenance are drained live, all-or-nothing per host, never onto a host that
-    is itself overloaded."""
+    is itself overloaded. A drain for maintenance is never held back by a move budget (the
+    round's or the day's: the host goes down whether or not its VMs left), but its moves count
+    against both, and going past the day's is said (`check_drain` says it at booking time)."""
     for host in np.flatnonzero(maintenance(st) & (st.host_count > 0)):
-        drain(st, draft, int(host), f"evacuation: {st.snap.host_names[int(host)]} in maintenance",
-              allow_empty=True, excluded=maintenance(st) | over)
+        day_left = draft.day.left
+        if drain(st, draft, int(host), f"evacuation: {st.snap.host_names[int(host)]} in "
+                 "maintenance", allow_empty=True, excluded=maintenance(st) | over,
+                 budget=1 << 62) and day_left is not None and len(draft.moves) > day_left:
+            draft.problems.append(Problem(
+                ProblemKind.DRAIN_PAST_BUDGET, host=st.snap.host_names[int(host)],
+                limit=draft.day.limit or 0, used=draft.day.used + len(draft.moves)))
 
 
 def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
-          excluded: B | None = None) -> bool:
-    """Moves every VM off `host` or none of them (`loops.drain`); says why when it cannot."""
+          excluded: B | None = None, budget: int | None = None) -> bool:
+    """Moves every VM off `host` or none of them (`loops.drain`); says why when it cannot.
+    `budget`: the moves it may make (None: what the plan's budgets leave)."""
     excl = (maintenance(st) if excluded is None else excluded).copy()
     excl[host] = True
     what, vms, dst, counts, top_h, top_c, n_top = loops.drain(
         host, params(st, allow_empty), excl, st.V, st.H, st.S, st.fixed_mask,
-        draft.budget_left(st.policy), TOP_N)
+        draft.budget_left(st.policy) if budget is None else budget, TOP_N)
     if what == loops.STUCK:
         _cannot_empty(st, draft, host)
     if what == loops.NO_FIT:
@@ -68,6 +77,14 @@ def _cannot_empty(st: State, draft: Draft, host: int) -> None:
                                   why=st.fixed[int(vms[0])] if len(vms) else ""))
 
 
+def _kept(st: State, draft: Draft, host: int, trigger: str, what: str) -> None:
+    """The day's migration budget leaves `host`'s balancing or emptying undone: a problem
+    (once a plan) and an explain row for the host."""
+    draft.budget_spent(st.policy, what)
+    draft.decisions.append(Decision("", st.snap.host_names[host], trigger,
+                                    draft.kept_for_budget(st.policy)))
+
+
 def balance(st: State, over: B, draft: Draft) -> None:
     """Hosts far above the mean hand VMs to the coolest host, while that narrows the gap."""
     rule = st.policy.balance
@@ -78,7 +95,7 @@ def balance(st: State, over: B, draft: Draft) -> None:
     limits = np.full(st.snap.n_hosts, limit)
     select = RULES[st.policy.selection.rule]
     done = over.copy()
-    while draft.budget_left(st.policy) > 0:
+    while True:
         util = st.utilisation()
         # "too hot" is the comparison placement's `max_after` makes: a host balancing filled
         # to the limit is not hot next time
@@ -88,6 +105,11 @@ def balance(st: State, over: B, draft: Draft) -> None:
         if not hot.any():
             return
         h = int(np.flatnonzero(hot)[np.argmax(util[hot])])
+        if draft.budget_left(st.policy) <= 0:
+            if draft.day_spent(st.policy):  # the day's budget is said; the round's never was
+                _kept(st, draft, h, f"balance: {st.snap.host_names[h]} CPU {util[h]:.0%} > "
+                      f"mean + spread {limit:.0%}", f"balancing of {st.snap.host_names[h]}")
+            return
         cands = [v for v in st.vms_on(h).tolist() if not st.fixed[v] and v not in draft.moved]
         if not cands:
             done[h] = True
@@ -149,6 +171,11 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     for e, host in enumerate(hosts.tolist()):
         if what_list[e] == loops.STUCK:
             _cannot_empty(st, draft, host)
+        if what_list[e] == loops.NO_BUDGET and draft.day_spent(st.policy):
+            frac = st.start_util[host] if compat else util[e]
+            name = st.snap.host_names[host]
+            _kept(st, draft, host, f"consolidation: {name} at {frac:.0%} CPU",
+                  f"consolidation of {name}")
         if what_list[e] != loops.DRAINED:
             continue
         frac = st.start_util[host] if compat else util[e]

@@ -58,11 +58,10 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         name = st.snap.vm_names[vm]
         if dst[i] == -2:
             if not draft.budget_hit:
-                draft.problems.append(Problem(
-                    ProblemKind.BUDGET, limit=st.policy.gates.max_moves_per_round or 0))
-                draft.budget_hit = True
+                draft.budget_spent(st.policy, f"relief of overloaded hosts ({dst.count(-2)} "
+                                   "VM(s) kept)")
             draft.decisions.append(Decision(name, st.snap.host_names[src], trigger,
-                                            "kept: move budget used up"))
+                                            draft.kept_for_budget(st.policy)))
             continue
         if dst[i] >= 0 and not draft.explain:  # moved; nobody reads why
             record(st, draft, [vm], src, [dst[i]], trigger)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ulm.arrays import F64, I64, B
+from ulm.budget import day_start
 from ulm.calendar import Period
 from ulm.clock import SimClock
 from ulm.model import HostState, Move, PowerCurve, PowerOff, PowerOn
@@ -92,6 +93,7 @@ class Engine:
         self.power_actions = 0
         self.peak_ram = 0.0  # the highest share of a host's RAM reserved by VMs, any instant
         self._order_named: I64 | None = None
+        self._day, self.migrations_today = float("-inf"), 0  # the daily budget's count
         self._names_ordered: tuple[str, ...] = ()
 
     def vm_sizes(self, n: int) -> tuple[F64, F64]:  # a replay (ulm.replay) gives real ones
@@ -181,10 +183,14 @@ class Engine:
         alive = c.alive
         self.demand_series.append((t, float(req[alive].sum()),
                                    float(self.ram[alive].sum()) if not self.compat else 0.0))
+        day = day_start(self.policy, self.start + t)
+        if day != self._day:  # midnight in the policy's timezone: a new day's budget
+            self._day, self.migrations_today = day, 0
         snap = self.snapshot(k, t, req)
         plan = schedule(snap, self.policy, self.start + t, explain=False)
         moves = plan.moves
         self.execute(moves)
+        self.migrations_today += len(moves)
         self.power_actions += len(plan.actions) - len(moves)
         if self.states is not None:
             self._pending_power = [a for a in plan.actions if isinstance(a, PowerOff | PowerOn)]
@@ -274,6 +280,7 @@ class Engine:
             vm_history=hist,
             vm_last_moved=c.last_moved[order] + self.start,
             name=f"sim:{self.trace.name}:{k}",
+            migrations_today=self.migrations_today,
             **power,
         )
 

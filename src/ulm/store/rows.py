@@ -53,7 +53,8 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
                    powered_off: Collection[str] = (),
                    power_events: Sequence[tuple[float, str, str]] = (),
                    since: float | None = None,
-                   power_curves: Sequence[PowerCurve] = ()) -> Snapshot:
+                   power_curves: Sequence[PowerCurve] = (),
+                   migrations_today: int = 0) -> Snapshot:
     """`recent`: what the samples from `since` on say (ulm.store.window). A VM whose newest
     sample is older than `stale_s` is `stale`: its load is the last one known, and the scheduler
     leaves it alone; one that no host has listed for `stale_s` is also `gone`. A host's own
@@ -94,7 +95,7 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
             labels={str(k): str(val) for k, val in v.labels.items()},
             migratable=v.managed, history=hist, stale=stale,
             last_moved_at=v.last_moved_at, gone=gone))
-    return Snapshot.build(now, host_objs, vm_objs, power_curves)
+    return Snapshot.build(now, host_objs, vm_objs, power_curves, migrations_today)
 
 
 def _state(h: HostRow, now: float, stale_s: float, maintenance: Collection[str],

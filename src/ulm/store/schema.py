@@ -109,6 +109,7 @@ journal = Table(
     Column("updated_at", Float, nullable=False),
     Column("epoch", Integer, nullable=True),  # the leader's fencing epoch (ulm.store.lease)
     Index("ix_journal_state", "state"),
+    Index("ix_journal_kind_ts", "kind", "ts"),  # migrations started today (ulm.budget)
 )
 
 maintenance = Table(
@@ -168,4 +169,20 @@ leases = Table(  # leadership with a fencing epoch (ulm.store.lease)
     Column("expires_at", Float, nullable=False),
     Column("renewed_at", Float, nullable=False),
     Column("since", Float, nullable=True),  # when the current epoch began
+)
+
+events = Table(  # the event stream's events no other table keeps (ulm.store.events)
+    "events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", Float, nullable=False),
+    Column("kind", String(64), nullable=False),  # migration_started, leader_changed, mode, ...
+    Column("severity", String(16), nullable=False),  # "" for what the API did
+    Column("vm", String(255), nullable=False),  # the names it is about ("": none)
+    Column("host", String(255), nullable=False),
+    Column("src", String(255), nullable=False),
+    Column("dst", String(255), nullable=False),
+    Column("plan_id", String(64), nullable=False),
+    Column("text", Text, nullable=False),  # the line people read, rendered when it happened
+    Column("body", JSON, nullable=False),  # the event as the stream sent it
+    Index("ix_events_ts", "ts"),
 )

@@ -23,6 +23,7 @@ from ulm.store import retention as aging
 from ulm.store import schema as t
 from ulm.store import writes
 from ulm.store.bookings import Bookings
+from ulm.store.events import Events, migrations_since
 from ulm.store.lease import Lease
 from ulm.store.lease import holder as lease_holder
 from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine, sqlite_write_pragmas
@@ -42,7 +43,7 @@ __all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store", "action_from_dict", "
            "plan_from_body"]
 
 
-class Store(Bookings):
+class Store(Bookings, Events):
     def __init__(self, engine: Engine, found: Probe | None = None) -> None:
         self.engine = engine
         self.found = found  # what the target was before it was opened (`ulm store init`)
@@ -92,8 +93,10 @@ class Store(Bookings):
                                                                     last_moved_at=ts))
 
     def snapshot(self, now: float, window: int, stale_s: float,
-                 gone_s: float | None = None) -> Any:
-        """The cluster as the scheduler sees it: inventory + the last `window` samples."""
+                 gone_s: float | None = None, day_start: float | None = None) -> Any:
+        """The cluster as the scheduler sees it: inventory + the last `window` samples, and
+        the migrations started since `day_start` (`ulm.budget.day_start`; default: UTC
+        midnight)."""
         gone = gone_s if gone_s is not None else max(10 * stale_s, 600.0)
         with self.engine.connect() as c:
             host_rows = [HostRow(**r._asdict()) for r in c.execute(select(t.hosts))]
@@ -109,6 +112,8 @@ class Store(Bookings):
             named = {h.power for h in host_rows if h.power}
             curves = [PowerCurve(r.name, tuple(float(w) for w in r.watts)) for r in c.execute(
                 select(t.power_models).where(t.power_models.c.name.in_(named)))]
+            today = migrations_since(c, now - now % 86400 if day_start is None else day_start,
+                                     now)
         events = [(r.ts, r.host, r.action) for r in all_events if r.result == "done"]
         last_power = {host: action for _, host, action in events}
         off = {h for h, action in last_power.items() if action == "off"}
@@ -118,7 +123,7 @@ class Store(Bookings):
         failed = {h for h, (action, result) in last_try.items()
                   if action == "on" and result == "failed"}
         return build_snapshot(now, host_rows, vm_rows, recent, window, stale_s, down,
-                              off - failed, events, since, curves)
+                              off - failed, events, since, curves, today)
 
     def retention(self, now: float, raw_keep_s: float = 86400.0, bucket_s: float = 3600.0,
                   keep_s: float = 90 * 86400.0) -> tuple[int, int]:
