@@ -5,6 +5,13 @@ on the server's event loop, fed with `call_soon_threadsafe` (asyncio queues are 
 thread-safe). A slow subscriber's queue is bounded: when it is full the subscriber is told it
 lost events (`overflow`) and closed, rather than letting memory grow or blocking the daemon.
 The last `keep` events stay for clients that reconnect with `Last-Event-ID`.
+
+With a `store`, the events no other table keeps (`saved_kind`: a migration started, a condition,
+a leader change, what the API was asked to do — not the plans, outcomes, power events and
+bookings, which have tables of their own) are written to it in bulk: a writer thread takes
+what is unsaved every `flush_s` in one transaction, and `close` writes the rest, so that they
+outlive the process (the `events` route reads them back). While the store takes no writes they
+wait in memory (at most `max_unsaved`, the oldest dropped first and counted in `lost`).
 """
 
 from __future__ import annotations
@@ -13,13 +20,29 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import json
+import logging
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from ulm.jsonout import dumps
+from ulm.jsonout import NonFiniteOutput, dumps
+from ulm.notify.events import Kind
+from ulm.store.events import EventRow
+
+log = logging.getLogger("ulm.api")
+T = TypeVar("T")
+#: The kinds whose events the store keeps in tables of their own (plans, outcomes, power
+#: events, bookings): never written to `events` again.
+_KEPT_ELSEWHERE = frozenset(k.value for k in Kind if k.stored)
+
+
+def saved_kind(kind: str) -> bool:
+    """Whether an event of this kind goes to the store's `events` table."""
+    return kind not in _KEPT_ELSEWHERE
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +80,35 @@ class _Subscriber:
 
 class EventBus:
     def __init__(self, keep: int = 200, queue_size: int = 500,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, store: Any = None,
+                 flush_s: float = 2.0, max_unsaved: int = 10_000) -> None:
         self._ids = itertools.count(1)
         self._recent: collections.deque[Event] = collections.deque(maxlen=keep)
         self._subs: list[_Subscriber] = []
         self._lock = threading.Lock()
         self._queue_size = queue_size
         self._clock = clock
+        self._store = store  # `ulm.store.Store` (its `add_events`), or None: memory only
+        #: saved kinds not yet in the store, oldest first (without a store: the last `keep`)
+        self._unsaved: collections.deque[Event] = collections.deque(
+            maxlen=max_unsaved if store is not None else keep)
+        self._flushing = threading.Lock()  # one batch at a time; readers see it whole
+        self._stop = threading.Event()
+        self.lost = 0  # saved kinds dropped before the store took them
+        self._writer: threading.Thread | None = None
+        if store is not None:
+            self._writer = threading.Thread(target=self._write_every, args=(flush_s,),
+                                            name="ulm-events", daemon=True)
+            self._writer.start()
 
     def publish(self, kind: str, data: dict[str, Any] | None = None) -> Event:
         with self._lock:
             event = Event(next(self._ids), self._clock(), kind, dict(data or {}))
             self._recent.append(event)
+            if saved_kind(kind):
+                if len(self._unsaved) == self._unsaved.maxlen:
+                    self.lost += 1
+                self._unsaved.append(event)
             subs = list(self._subs)
         for s in subs:
             try:
@@ -81,8 +121,48 @@ class EventBus:
         with self._lock:
             return [e for e in self._recent if e.id > after]
 
+    # -- the store ---------------------------------------------------------------------------
+
+    def _write_every(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.flush()
+
+    def flush(self) -> int:
+        """Writes the unsaved events in one transaction; how many. A store that fails keeps
+        them for the next try (logged), and the caller never sees the error."""
+        if self._store is None:
+            return 0
+        with self._flushing:
+            with self._lock:
+                batch = list(self._unsaved)
+            if not batch:
+                return 0
+            try:
+                self._store.add_events([row_of(e) for e in batch])
+            except Exception as exc:  # the daemon reports a store that fails; we wait
+                log.warning("%d event(s) not written yet: %s: %s", len(batch),
+                            type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+                return 0
+            with self._lock:
+                while self._unsaved and self._unsaved[0].id <= batch[-1].id:
+                    self._unsaved.popleft()
+        return len(batch)
+
+    def settled(self, read: Callable[[], T]) -> tuple[T, list[Event]]:
+        """`read()` of the store's events, and the saved kinds not in the store yet: never a
+        batch in both, or in neither (no flush runs in between)."""
+        with self._flushing:
+            got = read()
+            with self._lock:
+                return got, list(self._unsaved)
+
     def close(self) -> None:
-        """Ends every stream (server shutdown): open SSE responses would hold it up."""
+        """Ends every stream (server shutdown): open SSE responses would hold it up; the
+        unsaved events are written."""
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join(10)
+        self.flush()
         with self._lock:
             subs, self._subs = self._subs, []
         for s in subs:
@@ -119,3 +199,27 @@ class EventBus:
                 yield event.sse()
         finally:
             self._drop(sub)
+
+
+def row_of(e: Event) -> EventRow:
+    """The store's row of a bus event: a daemon event's own fields (`notify.events.Event`'s
+    dict), or what the API did (its fields, rendered into one line)."""
+    d = e.data
+    got = d.get("data")
+    inner: dict[str, Any] = got if isinstance(got, dict) else {}
+    ts = d.get("ts")
+    when = float(ts) if isinstance(ts, int | float) and math.isfinite(ts) else e.ts
+    text = d.get("text") if isinstance(d.get("text"), str) else ""
+    if not text:  # what the API did: "mode: mode enforce, was advise, by admin-1"
+        text = f"{e.kind}: " + ", ".join(f"{k} {v}" for k, v in d.items())
+    try:
+        body = json.loads(dumps(d, compact=True, default=str))
+    except NonFiniteOutput:
+        body = {}
+    return EventRow(ts=when, kind=e.kind, severity=_s(d.get("severity")), vm=_s(d.get("vm")),
+                    host=_s(d.get("host")), src=_s(inner.get("src")), dst=_s(inner.get("dst")),
+                    plan_id=_s(d.get("plan_id")), text=text, body=body)
+
+
+def _s(x: Any) -> str:
+    return x if isinstance(x, str) else ""

@@ -216,6 +216,7 @@ class OverviewOut(BaseModel):
     hosts: dict[str, int]  # state -> count
     vms: int
     stale_vms: int
+    #: migrations ULM started today (the policy's calendar day, UTC without a calendar)
     migrations_today: int
     problems: list[str]
     latest_plan: PlanSummary | None
@@ -226,6 +227,8 @@ class OverviewOut(BaseModel):
     energy_today_kwh: float = 0.0
     energy_today_always_on_kwh: float = 0.0  # the same hosts, never powered off
     next_event: NextEvent | None = None
+    #: `[gates] max_migrations_per_day` in force now (None: no daily budget)
+    migration_budget: int | None = None
 
 
 

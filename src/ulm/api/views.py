@@ -1,10 +1,11 @@
 """The read side: the store's contents as the API's response models (for routes and pages).
 
-Everything comes from the typed `Store` API. The store has no event table, so `events` merges
-plans, outcomes, bookings and power events of the recent plans (the cost is one query per
-plan searched, bounded by `PLANS_SEARCHED`) with the daemon's events that only exist as events
-(conditions that began or ended, migrations and power actions started, leader changes): the
-last ones the event bus keeps, since this process started.
+Everything comes from the typed `Store` API. `events` merges plans, outcomes, bookings and
+power events of the recent plans (the cost is one query per plan searched, bounded by
+`PLANS_SEARCHED`) with the events that only exist as events (conditions that began or ended,
+migrations and power actions started, leader changes, what the API did): the store's `events`
+table, which the event bus writes in bulk (`ulm.api.bus`), and what the bus has not written
+yet — so History shows what happened before a restart too.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from typing import Any
 
 from ulm.api import models as m
 from ulm.api.actions import NotFound
+from ulm.api.bus import row_of, saved_kind
+from ulm.budget import day_start
 from ulm.calendar import Period
 from ulm.energy import account
 from ulm.errors import UlmError
-from ulm.notify.events import Kind
-from ulm.policy import resolve_policy
+from ulm.policy import Policy, resolve_policy
+from ulm.store.events import EventRow
 
 PLANS_SEARCHED = 200
-_LIVE = {k.value: k for k in Kind if not k.stored}
 
 
 class Reader:
@@ -174,44 +176,46 @@ class Reader:
                                   severity="error" if e["result"] == "failed" else "info",
                                   detail=f"power {e['action']}: {e['result']}"
                                          f"{' — ' + e['detail'] if e['detail'] else ''}"))
-        out += self.live_events()
-        out.sort(key=lambda e: e.ts, reverse=True)
         return out
 
-    def live_events(self) -> list[m.EventOut]:
-        """The bus's daemon events that the store does not keep."""
+    def saved_events(self, n: int, kind: str, about: str) -> tuple[list[m.EventOut], int]:
+        """The newest `n` events of the store's `events` table and the bus's not yet written
+        (matching `kind` and `about`), and how many match in all."""
+        def read() -> tuple[list[EventRow], int]:
+            return self.store.events(n, 0, kind, about)  # type: ignore[no-any-return]
+
         if self.bus is None:
-            return []
-        out = []
-        for e in self.bus.recent():
-            kind = _LIVE.get(e.kind)
-            if kind is None:
-                continue
-            d = e.data
-            out.append(m.EventOut(ts=d.get("ts", e.ts), kind=kind.value,
-                                  subject=d.get("vm") or d.get("host") or "",
-                                  about=[str(d[k]) for k in ("vm", "host") if d.get(k)],
-                                  plan_id=d.get("plan_id", ""), detail=d.get("text", ""),
-                                  severity=d.get("severity", "")))
-        return out
+            (rows, total), pending = read(), []
+        else:
+            (rows, total), pending = self.bus.settled(read)
+        extra = [r for r in (row_of(e) for e in pending if saved_kind(e.kind))
+                 if r.matches(kind, about)]
+        return [_event(r) for r in [*rows, *extra]], total + len(extra)
 
     def events(self, offset: int, limit: int, kind: str = "", about: str = "") -> m.EventsPage:
-        """Newest first; `kind` and `about` (a VM or host name) narrow them down."""
+        """Newest first; `kind` and `about` (a VM or host name) narrow them down. The page
+        needs at most `offset + limit` of each source: the table is read no further."""
         events = [e for e in self.all_events() if (not kind or e.kind == kind)
                   and (not about or about in e.about)]
-        return m.EventsPage(events=events[offset:offset + limit], total=len(events),
-                            offset=offset, limit=limit)
+        saved, n_saved = self.saved_events(offset + limit, kind, about)
+        events = sorted([*events, *saved], key=lambda e: e.ts, reverse=True)
+        return m.EventsPage(events=events[offset:offset + limit], total=len(events) - len(saved)
+                            + n_saved, offset=offset, limit=limit)
+
+    def policy(self) -> Policy | None:
+        """The config's policy (None if it cannot be read: the daemon reports that)."""
+        try:
+            return resolve_policy(self.cfg.policy_ref())
+        except Exception:  # a broken policy file is the daemon's to report; the page goes on
+            return None
 
     def overview(self, mode: str) -> m.OverviewOut:
         now = self.clock()
-        snap = self.snapshot()
+        policy = self.policy() or Policy()
+        midnight = day_start(policy, now)  # the day the migration budget counts
+        c = self.cfg.collect
+        snap = self.store.snapshot(now, c.window, c.stale_s, day_start=midnight)
         states = Counter(h.state.value for h in snap.hosts)
-        day = time.localtime(now)
-        midnight = time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
-        recent = [r for r in self.store.plans(PLANS_SEARCHED) if r.created_at >= midnight - 86400]
-        moved = sum(1 for r in recent for o in self.store.outcomes(r.id)
-                    if o["kind"] == "move" and o["status"] == "done"
-                    and o["finished_at"] >= midnight)
         newest = self.store.plans(1)
         problems = list(newest[0].plan["problems"]) if newest else []
         problems += [f"maintenance #{b.id} on {b.host} is blocked: {b.detail}"
@@ -225,7 +229,9 @@ class Reader:
                for h in self.hosts() if h.state == "on"]
         today = self.energy(min(midnight, now), now, 0.0) if now > midnight else None
         return m.OverviewOut(now=now, mode=mode, hosts=dict(states), vms=len(snap.vms),
-                             stale_vms=stale, migrations_today=moved, problems=problems,
+                             stale_vms=stale, migrations_today=snap.migrations_today,
+                             migration_budget=policy.effective(now)[0].gates
+                             .max_migrations_per_day, problems=problems,
                              latest_plan=self.summary(newest[0]) if newest else None,
                              in_flight=flying, imbalance=_spread(use),
                              energy_today_kwh=today.kwh if today else 0.0,
@@ -242,7 +248,7 @@ class Reader:
             elif b.end > now:
                 found.append(m.NextEvent(ts=b.end, what=f"maintenance #{b.id} on {b.host} "
                                                         "ends (host back)"))
-        change = _next_period(self.cfg, now)
+        change = _next_period(self.policy(), now)
         if change is not None:
             found.append(change)
         return min(found, key=lambda e: e.ts) if found else None
@@ -260,13 +266,9 @@ _PERIOD_TEXT = {Period.OFFICE: "office hours begin",
                 Period.NIGHT: "night: packing and powering off may start"}
 
 
-def _next_period(cfg: Any, now: float) -> m.NextEvent | None:
+def _next_period(policy: Policy | None, now: float) -> m.NextEvent | None:
     """When the policy's calendar next changes period (5-minute steps, a week ahead)."""
-    try:
-        policy = resolve_policy(cfg.policy_ref())
-    except Exception:  # a broken policy file is the daemon's to report; the page goes on
-        return None
-    cal = policy.calendar
+    cal = policy.calendar if policy is not None else None
     if cal is None:
         return None
     here = cal.period(now)
@@ -277,6 +279,11 @@ def _next_period(cfg: Any, now: float) -> m.NextEvent | None:
             return m.NextEvent(ts=t, what=_PERIOD_TEXT[p])
         t += 300
     return None
+
+
+def _event(r: EventRow) -> m.EventOut:
+    return m.EventOut(ts=r.ts, kind=r.kind, subject=r.vm or r.host, about=r.about,
+                      plan_id=r.plan_id, detail=r.text, severity=r.severity)
 
 
 def _action(seq: int, a: dict[str, Any]) -> m.ActionOut:

@@ -69,7 +69,8 @@ def run_cmd(
     d.metrics = served
     d.install_signals()
     sinks, notes = _notify(rt.cfg)
-    web = _serve_api(d, rt, api, sinks) if api is not None else None
+    bus = _bus(rt, sinks)
+    web = _serve_api(d, rt, api, bus) if api is not None else None
     _attach(d, sinks)
     try:
         code = d.run(rounds=1 if once else rounds)
@@ -79,6 +80,7 @@ def run_cmd(
             web[1].join(10)
         if notes is not None:
             notes.close()  # what is queued gets its last chance
+        bus.close()  # the events not written yet are
         rt.close()
     if code:  # the lock was lost to another daemon (logged): not a clean stop
         raise typer.Exit(code)
@@ -101,16 +103,24 @@ def _attach(d: Any, sinks: list[Any]) -> None:
         attach(d, sinks)
 
 
-def _serve_api(d: Any, rt: Any, api: ApiSettings, sinks: list[Any]) -> tuple[Any, Any]:
-    """The API and dashboard beside the daemon's loop, sharing its store and round lock;
-    the bus feeding its event stream joins `sinks`."""
-    from ulm.api import EventBus, create_app
-    from ulm.api.local import DaemonActions
-    from ulm.api.serve import start_in_thread
+def _bus(rt: Any, sinks: list[Any]) -> Any:
+    """The event bus, writing the daemon's events to the store (with or without the API:
+    History shows them once it is on), joins `sinks`."""
+    from ulm.api.bus import EventBus  # no web framework needed for that
     from ulm.notify.wire import to_bus
 
-    bus = EventBus()
+    bus = EventBus(store=rt.store)
     sinks.append(to_bus(bus))
+    return bus
+
+
+def _serve_api(d: Any, rt: Any, api: ApiSettings, bus: Any) -> tuple[Any, Any]:
+    """The API and dashboard beside the daemon's loop, sharing its store, round lock and
+    event bus."""
+    from ulm.api import create_app
+    from ulm.api.local import DaemonActions
+    from ulm.api.serve import start_in_thread
+
     base = Path(rt.cfg.source_path).parent if rt.cfg.source_path else None
     app = create_app(rt.store, rt.cfg, api, DaemonActions(d, bus, d.round_lock), bus,
                      clock=d.clock.now, token_base=base)

@@ -6,6 +6,9 @@ bucket first and a slice of names at a time: each name's rows of one bucket are 
 deleted and replaced by their mean in one go, so a step can stop anywhere and the next one
 goes on where it stopped (the rows already done are gone). What steps leave behind once all
 are done is what one unbounded pass at the same time would leave.
+
+The event stream's rows (`events`) age with the samples' means (`keep_s`), and never number
+more than `MAX_EVENTS`: the oldest go first.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from sqlalchemy.engine import Connection
 from ulm.store import schema as t
 
 NAMES_PER_STATEMENT = 250  # names downsampled per statement (each ~bucket/interval rows)
+MAX_EVENTS = 100_000  # event rows kept at most (a busy month; a flood must not fill the disk)
 _s = t.samples.c
 
 
@@ -58,7 +62,19 @@ def step(c: Connection, now: float, raw_keep_s: float, bucket_s: float, keep_s: 
     done = not raw_left and not expire_left
     if done:  # a few rows per host and BMC reading interval: one pass
         _retain_readings(c, cutoff, bucket_s, now - keep_s)
+        expired += retain_events(c, now - keep_s, MAX_EVENTS)
     return RetentionStep(downsampled, expired, done)
+
+
+def retain_events(c: Connection, expire: float, keep_rows: int) -> int:
+    """Events older than `expire` go, and the oldest beyond the newest `keep_rows`: the rows
+    deleted (index lookups: the usual step deletes nothing)."""
+    e = t.events.c
+    n = int(c.execute(delete(t.events).where(e.ts < expire)).rowcount or 0)
+    edge = c.execute(select(e.id).order_by(e.id.desc()).offset(keep_rows).limit(1)).scalar()
+    if edge is not None:
+        n += int(c.execute(delete(t.events).where(e.id <= edge)).rowcount or 0)
+    return n
 
 
 def _downsample_some(c: Connection, cutoff: float, bucket_s: float) -> int:
