@@ -4,12 +4,15 @@ store filled by its rounds, and the real app under uvicorn on loopback.
     python -m tests.api.server DIR PORT [tls]
 
 DIR holds the token files (viewer.token, operator.token, admin.token), and with `tls` also
-cert.pem and key.pem; the store and the server's log go there too. Runs until SIGTERM.
+cert.pem and key.pem; the store and the server's log go there too; a policy.toml there is the
+policy (else `seed`). Started again on the same DIR, it goes on with the same store (a restart).
+Runs until SIGTERM.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -40,13 +43,16 @@ def build(tmp: Path) -> Daemon:
     cluster = SimCluster(clock, dict(PLACEMENT), {v: 1024.0 for v in PLACEMENT}, boot_s=60.0)
     source = SimSource(cluster, {h: 4 for h in HOSTS}, {h: 16384.0 for h in HOSTS},
                        vm_cpu=dict(CPU), vm_vcpus={v: 2 for v in PLACEMENT})
+    own = tmp / "policy.toml"
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
                  collect=CollectConfig(interval_s=interval, window=6),
-                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"test:///{h}") for h in HOSTS))
+                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"test:///{h}") for h in HOSTS),
+                 policy=str(own) if own.exists() else "seed")
     store = Store.open(cfg.store.url, mode="create")
     executor = Executor(cluster, clock, store, Limits(poll_s=1.0, power_timeout_s=300.0),
                         power={h: cluster.power(h) for h in HOSTS})
-    daemon = Daemon(cfg, resolve_policy("seed"), store, [source], executor, clock, Mode.advise)
+    daemon = Daemon(cfg, resolve_policy(cfg.policy_ref()), store, [source], executor, clock,
+                    Mode.advise)
     daemon.start()
     for _ in range(ROUNDS):
         daemon.run_round()
@@ -58,7 +64,7 @@ def main(tmp: Path, port: int, tls: bool) -> None:
     logging.basicConfig(filename=tmp / "server.log", level=logging.INFO,
                         format="%(levelname)s %(name)s %(message)s")
     daemon = build(tmp)
-    bus = EventBus(clock=daemon.clock.now)
+    bus = EventBus(clock=daemon.clock.now, store=daemon.store)  # events outlive a restart
     attach(daemon, [to_bus(bus)])
     settings = ApiSettings(listen=f"127.0.0.1:{port}", tokens=tuple(
         TokenConfig(name=f"{role}-1", role=role, token_file=f"{role}.token")
@@ -66,8 +72,17 @@ def main(tmp: Path, port: int, tls: bool) -> None:
         tls_cert=str(tmp / "cert.pem") if tls else "", tls_key=str(tmp / "key.pem") if tls else "")
     app = create_app(daemon.store, daemon.cfg, settings, DaemonActions(daemon, bus), bus,
                      clock=daemon.clock.now, token_base=tmp)
-    server(app, settings).run()
-    bus.close()
+    # uvicorn re-raises the SIGTERM it caught once it has shut down: ours then ends the
+    # process through `finally`, so that the bus writes the events it holds (a clean stop)
+    signal.signal(signal.SIGTERM, _exit)
+    try:
+        server(app, settings).run()
+    finally:
+        bus.close()
+
+
+def _exit(*_: object) -> None:
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

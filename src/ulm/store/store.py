@@ -112,8 +112,7 @@ class Store(Bookings, Events):
             named = {h.power for h in host_rows if h.power}
             curves = [PowerCurve(r.name, tuple(float(w) for w in r.watts)) for r in c.execute(
                 select(t.power_models).where(t.power_models.c.name.in_(named)))]
-            today = migrations_since(c, now - now % 86400 if day_start is None else day_start,
-                                     now)
+            today = migrations_since(c, now - now % 86400 if day_start is None else day_start)
         events = [(r.ts, r.host, r.action) for r in all_events if r.result == "done"]
         last_power = {host: action for _, host, action in events}
         off = {h for h, action in last_power.items() if action == "off"}
