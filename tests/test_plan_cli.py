@@ -92,3 +92,27 @@ def test_cli_bad_snapshot_exit_2(tmp_path: Path) -> None:
     path.write_text("{not json")
     out = run_ulm("plan", "--snapshot", str(path), "--policy", "seed")
     assert out.returncode == 2 and "not valid JSON" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_ulm_plan_says_what_the_spent_daily_budget_leaves_undone(tmp_path: Path) -> None:
+    doc = json.loads((ROOT / "examples" / "snapshots" / "hot-host.json").read_text())
+    doc["migrations_today"] = 5
+    snap = tmp_path / "spent.json"
+    snap.write_text(json.dumps(doc))
+    pol = tmp_path / "budget.toml"
+    pol.write_text((ROOT / "src" / "ulm" / "policies" / "seed.toml").read_text()
+                   .replace("[gates]\n", "[gates]\nmax_migrations_per_day = 5\n"))
+    out = run_ulm("plan", "--snapshot", str(snap), "--policy", str(pol))
+    assert out.returncode == 0, out.stderr
+    text = " ".join(out.stdout.split())
+    assert "0 action(s)" in text and "Decisions" in text
+    assert "problem: migration budget of the day used up (5 of 5 started today)" in text
+    plan = json.loads(run_ulm("plan", "--snapshot", str(snap), "--policy", str(pol),
+                              "--format", "json").stdout)
+    assert [(d["vm"], d["outcome"]) for d in plan["decisions"]] == [
+        ("db1", "kept: today's migration budget used up")]
+    # the next day, the same snapshot's count is yesterday's
+    later = run_ulm("plan", "--snapshot", str(snap), "--policy", str(pol), "--now", "+1d",
+                    "--format", "json")
+    assert later.returncode == 0, later.stderr
+    assert [a["vm"] for a in json.loads(later.stdout)["actions"]] == ["db1"]

@@ -9,11 +9,14 @@ longer than 25 hours (a DST change), so "since local midnight" is always inside 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ulm.policy import Policy
+from ulm.snapshot import Snapshot
 
 _UTC = ZoneInfo("UTC")
 
@@ -50,3 +53,11 @@ def day_budget(policy: Policy, in_force: Policy, taken_at: float, migrations_tod
     limit = in_force.gates.max_migrations_per_day
     same_day = day_start(policy, at) <= taken_at
     return DayBudget(limit, max(int(migrations_today), 0) if same_day else 0)
+
+
+def queued(snap: Snapshot, holds: Any) -> Snapshot:
+    """`snap` with the moves an earlier plan holds but has not started yet (`ulm.execute.holds`:
+    plans in the background) counted as today's: they will start, and the next round must
+    not plan past the budget in the meantime."""
+    n = len(holds.moves()) - len(holds.in_flight())
+    return dataclasses.replace(snap, migrations_today=snap.migrations_today + n) if n else snap

@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 from ulm import handover, upkeep, watching
-from ulm.budget import day_start
+from ulm.budget import day_start, queued
 from ulm.clock import Clock
 from ulm.collect.base import Collection, MetricsSource
 from ulm.collect.guard import Quarantine
@@ -353,10 +353,11 @@ class Daemon:
         return RoundResult(collection, plan, plan_id, result)
 
     def _snapshot(self, now: float) -> Snapshot:
-        """The store's snapshot with back-offs and held moves marked; the re-check's too."""
+        """The store's snapshot: back-offs, held moves marked (queued ones count as today's)."""
+        snap = self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s,
+                                   day_start=day_start(self.policy, now))
         return self.executor.observe(self.executor.with_backoff(quarantined(
-            self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s,
-                                day_start=day_start(self.policy, now)), self.guard.why)))
+            queued(snap, self.executor.holds), self.guard.why)))
 
     def _flush(self) -> None:
         """Writes the collections the store has not taken yet, oldest first."""

@@ -149,3 +149,18 @@ def test_the_snapshot_file_carries_the_count(tmp_path: Path) -> None:
     assert back.migrations_today == 9
     assert len(moves(schedule(back, policy(budget(10)), DAY))) == 1
     assert back.id != dataclasses.replace(back, migrations_today=0).id
+
+
+def test_moves_queued_by_an_earlier_plan_count_as_todays() -> None:
+    from ulm.budget import queued
+    from ulm.execute.holds import Holds
+
+    holds = Holds()
+    earlier = [Move("a1", "h1", "h3", "test", 2048.0), Move("b1", "h2", "h4", "test", 2048.0)]
+    holds.take("p-earlier", earlier)
+    holds.start("p-earlier", earlier[0])  # in flight: the journal counts it already
+    s = queued(dataclasses.replace(snap(HOSTS, HOT, at=DAY), migrations_today=8), holds)
+    assert s.migrations_today == 9  # the one not started yet joins the count
+    assert len(moves(schedule(s, policy(budget(10)), DAY))) == 1
+    holds.release_plan("p-earlier")
+    assert queued(s, holds) is s
