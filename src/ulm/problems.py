@@ -69,7 +69,8 @@ class Problem:
             return (f"cannot empty {self.host}: {', '.join(self.vms)} may not move "
                     f"({self.why})").rstrip()
         if k is K.DAY_BUDGET:
-            return (f"migration budget of the day used up ({self.used} of {self.limit} "
+            what = "used up" if self.used >= self.limit else "too small for it"
+            return (f"migration budget of the day {what} ({self.used} of {self.limit} "
                     f"started today): {self.why or 'the rest'} waits for tomorrow")
         if k is K.DRAIN_PAST_BUDGET:
             return (f"the drain of {self.host} takes today's migrations to {self.used}, past "

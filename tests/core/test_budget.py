@@ -164,3 +164,15 @@ def test_moves_queued_by_an_earlier_plan_count_as_todays() -> None:
     assert len(moves(schedule(s, policy(budget(10)), DAY))) == 1
     holds.release_plan("p-earlier")
     assert queued(s, holds) is s
+
+
+def test_a_host_that_needs_more_moves_than_are_left_waits_and_says_so() -> None:
+    text = budget(5) + "[consolidation]\nenabled = true\nunderload_threshold = 0.5\n"
+    vms = [vm("q1", "h1", 0.2), vm("q2", "h1", 0.2), vm("q3", "h1", 0.2), vm("big", "h2", 2.0)]
+    s = dataclasses.replace(snap(HOSTS[:2], vms, at=DAY), migrations_today=3)
+    plan = schedule(s, policy(text), DAY)  # emptying h1 takes 3 moves; 2 are left
+    assert moves(plan) == []
+    assert "migration budget of the day too small for it (3 of 5 started today)" in \
+        plan.problems[0]
+    assert any(d.host == "h1" and d.outcome == "kept: too little of today's migration budget "
+               "left" for d in plan.decisions)

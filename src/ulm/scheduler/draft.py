@@ -47,8 +47,10 @@ class Draft:
 
     def kept_for_budget(self, policy: Policy) -> str:
         """The explain row's outcome for what the spent budget leaves undone."""
-        return ("kept: today's migration budget used up" if self.day_spent(policy)
-                else "kept: move budget used up")
+        if not self.day_spent(policy):
+            return "kept: move budget used up"
+        return ("kept: today's migration budget used up" if self._day_left() <= 0
+                else "kept: too little of today's migration budget left")
 
     def budget_spent(self, policy: Policy, what: str = "") -> None:
         """Says once per plan that the budget stopped it (`what`: the work left undone)."""
