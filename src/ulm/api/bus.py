@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 
 from ulm.jsonout import NonFiniteOutput, dumps
 from ulm.notify.events import Kind
+from ulm.redact import redact
 from ulm.store.events import EventRow
 
 log = logging.getLogger("ulm.api")
@@ -95,6 +96,7 @@ class EventBus:
         self._flushing = threading.Lock()  # one batch at a time; readers see it whole
         self._stop = threading.Event()
         self.lost = 0  # saved kinds dropped before the store took them
+        self._failing = False  # the last write failed (said once)
         self._writer: threading.Thread | None = None
         if store is not None:
             self._writer = threading.Thread(target=self._write_every, args=(flush_s,),
@@ -140,9 +142,15 @@ class EventBus:
             try:
                 self._store.add_events([row_of(e) for e in batch])
             except Exception as exc:  # the daemon reports a store that fails; we wait
-                log.warning("%d event(s) not written yet: %s: %s", len(batch),
-                            type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+                if not self._failing:  # once per outage, not every few seconds
+                    log.warning("%d event(s) not written yet, kept in memory: %s: %s",
+                                len(batch), type(exc).__name__,
+                                redact((str(exc).splitlines() or [""])[0]))
+                self._failing = True
                 return 0
+            if self._failing:
+                log.info("the events kept in memory are written now (%d)", len(batch))
+            self._failing = False
             with self._lock:
                 while self._unsaved and self._unsaved[0].id <= batch[-1].id:
                     self._unsaved.popleft()
