@@ -101,6 +101,10 @@ class VM:
     #: No reachable host has listed it for the staleness limit: it is down (its host crashed,
     #: or it was destroyed). Always stale too.
     gone: bool = False
+    #: Its migrations ULM started today before the snapshot, and how long its last one took
+    #: (s; None: unknown): the anti-thrash gates (`ulm.scheduler.gates`).
+    moves_today: int = 0
+    last_move_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

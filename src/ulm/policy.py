@@ -118,6 +118,14 @@ class Gates(_Strict):
     #: balance, consolidation and return home stop planning once today's are used up; a
     #: drain for booked maintenance counts but is never held back by it (docs/policy.md).
     max_migrations_per_day: Annotated[int, Field(ge=0, le=MAX_MIGRATIONS_PER_DAY)] | None = None
+    #: Anti-thrash per VM (docs/policy.md): moves of one VM per day (the same day as
+    #: `max_migrations_per_day`), and a cool-down that grows with each of its moves today:
+    #: max(`cooldown_s`, its last migration's measured duration) x `cooldown_growth` ** (moves
+    #: today - 1), at most `max_cooldown_s`. 1 (the default) keeps `cooldown_s` as it is. A
+    #: drain for maintenance is held back by neither.
+    max_moves_per_vm_per_day: PositiveCount | None = None
+    cooldown_growth: Annotated[float, Field(ge=1.0, le=16.0)] = 1.0
+    max_cooldown_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 86400.0
 
 
 class Constraints(_Strict):
@@ -125,6 +133,8 @@ class Constraints(_Strict):
 
     pinned: tuple[Name, ...] = ()  # VM names never moved by ULM
     anti_affinity: tuple[tuple[Name, ...], ...] = ()  # groups of VMs that must not share a host
+    #: VMs labelled `ulm.priority = "critical"` are never moved but by a maintenance drain
+    pin_critical: bool = False
 
 
 class Simulation(_Strict):

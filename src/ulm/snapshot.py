@@ -68,6 +68,12 @@ class Snapshot:
     #: is the budget minus these (`ulm.budget`). The I/O shell counts them (the store's
     #: journal, the simulator's own moves).
     migrations_today: int = 0
+    #: Per VM, the same day's count of its own migrations ULM started before `taken_at`, and
+    #: the measured duration of its last migration (s; NaN: unknown): what the anti-thrash
+    #: gates read (`[gates] max_moves_per_vm_per_day`, `cooldown_growth`). The I/O shell fills
+    #: them as it does `migrations_today`.
+    vm_moves_today: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
+    vm_last_move_s: F64 = field(default_factory=lambda: np.zeros(0))
     #: A name instead of the content hash: the simulator names its snapshots by trace and
     #: round (hashing 0.4 MB 288 times a simulated day was a tenth of its run time).
     name: str = ""
@@ -107,6 +113,10 @@ class Snapshot:
             fill["vm_gone"] = np.zeros(n_v, np.bool_)
         if len(self.host_quarantine) != n_h:
             fill["host_quarantine"] = ("",) * n_h
+        if len(self.vm_moves_today) != n_v:
+            fill["vm_moves_today"] = np.zeros(n_v, np.int64)
+        if len(self.vm_last_move_s) != n_v:
+            fill["vm_last_move_s"] = np.full(n_v, np.nan)
         for name, value in fill.items():
             object.__setattr__(self, name, value)
         self._check_shapes(n_h, n_v)
@@ -172,6 +182,9 @@ class Snapshot:
             h.update("\0".join(self.host_quarantine).encode())
         if self.migrations_today:  # hashed only when set: old ids stay
             h.update(f"migrations today {self.migrations_today}".encode())
+        if self.vm_moves_today.any() or not np.isnan(self.vm_last_move_s).all():  # ditto
+            h.update(np.ascontiguousarray(self.vm_moves_today).tobytes())
+            h.update(np.ascontiguousarray(self.vm_last_move_s).tobytes())
         h.update(repr(sorted((k, sorted(v.items())) for k, v in
                              zip(self.vm_names, self.vm_labels, strict=True) if v)).encode())
         return h.hexdigest()
@@ -229,6 +242,8 @@ class Snapshot:
             last_moved_at=None if np.isnan(moved) else moved,
             backoff_until=None if np.isnan(backoff) else backoff,
             gone=bool(self.vm_gone[i]),
+            moves_today=int(self.vm_moves_today[i]),
+            last_move_s=_opt(self.vm_last_move_s[i]),
         )
 
     # -- building ----------------------------------------------------------------------------
@@ -282,6 +297,9 @@ class Snapshot:
             host_stale=np.array([h.stale for h in hosts], np.bool_),
             vm_gone=np.array([v.gone for v in vms], np.bool_),
             migrations_today=int(migrations_today),
+            vm_moves_today=np.array([v.moves_today for v in vms], np.int64),
+            vm_last_move_s=np.array(
+                [np.nan if v.last_move_s is None else v.last_move_s for v in vms]),
         )
 
 

@@ -9,6 +9,8 @@ budget (`ulm.budget`) caps every move but a maintenance drain's, which counts ag
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -19,6 +21,7 @@ from ulm.policy import Policy
 from ulm.problems import Problem, ProblemKind
 from ulm.scheduler import power
 from ulm.scheduler.draft import Draft
+from ulm.scheduler.gates import PRIORITIES
 from ulm.scheduler.packing import balance, consolidate, evacuate
 from ulm.scheduler.placement import Ask, verdict
 from ulm.scheduler.relieve import overloaded_hosts, relieve
@@ -53,7 +56,7 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float, explain: bool = Tru
         policy_digest=policy.digest,
         created_at=now,
         actions=tuple(actions),
-        decisions=tuple(draft.decisions),
+        decisions=tuple(_ranked(st, draft.decisions)),
         problems=tuple(str(p) for p in draft.problems),
         efficacy=_efficacy(st, before, n_over_before, draft),
         issues=tuple(draft.problems),
@@ -76,6 +79,15 @@ def _in_force(policy: Policy, now: float) -> tuple[Policy, Period, list[Problem]
             notes.append(Problem(ProblemKind.FREEZE, until=freeze.end.isoformat(),
                                  why=freeze.reason or ""))
     return pol, period, notes
+
+
+def _ranked(st: State, rows: list[Decision]) -> list[Decision]:
+    """With VM priorities (`ulm.priority`), each VM's explain row says its rank."""
+    if st.prio is None:
+        return rows
+    rank, index = st.prio, st.snap.vm_index
+    return [replace(d, outcome=f"{d.outcome} (priority {PRIORITIES[rank[index[d.vm]]]})")
+            if d.vm in index else d for d in rows]
 
 
 def _stale_hosts(st: State, draft: Draft) -> None:

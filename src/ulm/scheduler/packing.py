@@ -22,28 +22,34 @@ def evacuate(st: State, draft: Draft, over: B) -> None:
     """Hosts in maintenance are drained live, all-or-nothing per host, never onto a host that
     is itself overloaded. A drain for maintenance is never held back by a move budget (the
     round's or the day's: the host goes down whether or not its VMs left), but its moves count
-    against both, and going past the day's is said (`check_drain` says it at booking time)."""
+    against both, and going past the day's is said (`check_drain` says it at booking time).
+    Nor is it held back by a VM's cool-down, daily move limit or `pin_critical` (`gates`):
+    only the hard reasons (`State.drain_mask`) keep a VM on a host in maintenance."""
     for host in np.flatnonzero(maintenance(st) & (st.host_count > 0)):
         day_left = draft.day.left
         if drain(st, draft, int(host), f"evacuation: {st.snap.host_names[int(host)]} in "
                  "maintenance", allow_empty=True, excluded=maintenance(st) | over,
-                 budget=1 << 62) and day_left is not None and len(draft.moves) > day_left:
+                 budget=1 << 62, fixed=st.drain_mask) and day_left is not None \
+                and len(draft.moves) > day_left:
             draft.problems.append(Problem(
                 ProblemKind.DRAIN_PAST_BUDGET, host=st.snap.host_names[int(host)],
                 limit=draft.day.limit or 0, used=draft.day.used + len(draft.moves)))
 
 
 def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
-          excluded: B | None = None, budget: int | None = None) -> bool:
+          excluded: B | None = None, budget: int | None = None, fixed: B | None = None
+          ) -> bool:
     """Moves every VM off `host` or none of them (`loops.drain`); says why when it cannot.
-    `budget`: the moves it may make (None: what the plan's budgets leave)."""
+    `budget`: the moves it may make (None: what the plan's budgets leave); `fixed`: the VMs
+    that may not move (None: `State.fixed_mask`)."""
+    held = st.fixed_mask if fixed is None else fixed
     excl = (maintenance(st) if excluded is None else excluded).copy()
     excl[host] = True
     what, vms, dst, counts, top_h, top_c, n_top = loops.drain(
-        host, params(st, allow_empty), excl, st.V, st.H, st.S, st.fixed_mask,
+        host, params(st, allow_empty), excl, st.V, st.H, st.S, held,
         draft.budget_left(st.policy) if budget is None else budget, TOP_N)
     if what == loops.STUCK:
-        _cannot_empty(st, draft, host)
+        _cannot_empty(st, draft, host, held)
     if what == loops.NO_FIT:
         i = int(np.argmax(dst == -1))  # the VM that found no host; nothing moved
         vm = int(vms[i])
@@ -69,12 +75,12 @@ def _drained(st: State, draft: Draft, host: int, trigger: str, vms: I64, dsts: I
                 f"moved to {st.snap.host_names[dst]}"))
 
 
-def _cannot_empty(st: State, draft: Draft, host: int) -> None:
+def _cannot_empty(st: State, draft: Draft, host: int, held: B) -> None:
     vms = st.vms_on(host)
-    stuck = [st.snap.vm_names[v] for v in vms if st.fixed[v]]
+    stuck = [int(v) for v in vms if held[v]]
     draft.problems.append(Problem(ProblemKind.CANNOT_EMPTY, host=st.snap.host_names[host],
-                                  vms=tuple(stuck[:5]),
-                                  why=st.fixed[int(vms[0])] if len(vms) else ""))
+                                  vms=tuple(st.snap.vm_names[v] for v in stuck[:5]),
+                                  why=st.fixed[stuck[0]] if stuck else ""))
 
 
 def _kept(st: State, draft: Draft, host: int, trigger: str, what: str) -> None:
@@ -170,7 +176,7 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     what_list = what.tolist()
     for e, host in enumerate(hosts.tolist()):
         if what_list[e] == loops.STUCK:
-            _cannot_empty(st, draft, host)
+            _cannot_empty(st, draft, host, st.fixed_mask)
         if what_list[e] == loops.NO_BUDGET and draft.day_spent(st.policy):
             frac = st.start_util[host] if compat else util[e]
             name = st.snap.host_names[host]

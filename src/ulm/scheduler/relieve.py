@@ -1,7 +1,9 @@
 """Relief: VMs leave overloaded hosts (detector -> selection -> placement).
 
 Selection runs on every overloaded host first, then all the selected VMs are placed together,
-biggest first (`loops.place_many`)."""
+biggest first (`loops.place_many`). With VM priorities (`ulm.priority`, `gates`) the lowest
+leave a host first and the highest are placed first: under shortage the lowest stay
+unplaced."""
 
 from __future__ import annotations
 
@@ -39,13 +41,16 @@ def _cpu_over(st: State, hosts: I64) -> B:
 def relieve(st: State, over: B, draft: Draft) -> None:
     """Selection on every overloaded host first, then placement of all selected VMs,
     biggest first (best-fit decreasing), so the hardest VMs choose before the easy ones."""
-    chosen = _select(st, over, draft)
-    _backing_off(st, over, draft)
+    chosen = _select(st, over, draft, compiled=st.prio is None)
+    _held(st, over, draft)
     demand = st.lists.demand
     if st.policy.compat == "cloudsim":  # CloudSim's stable sort: ties keep selection order
         chosen.sort(key=lambda c: -demand[c[0]])
     else:
         chosen.sort(key=lambda c: (-demand[c[0]], c[0]))
+    if st.prio is not None:  # stable: within a rank, the order above
+        rank = st.prio.tolist()
+        chosen.sort(key=lambda c: -rank[c[0]])
     if not chosen:
         return
     vms = np.array([c[0] for c in chosen], np.int64)
@@ -83,7 +88,9 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
     longer overloaded (CPU by the detector, or memory): (VM, host, trigger) in order.
 
     The rules with a key (and "cost") run compiled (`loops.select`); `rs` and `mc` run in the
-    Python loop below, which does the same for any rule (a test holds the two together)."""
+    Python loop below, which does the same for any rule (a test holds the two together). With
+    priorities it runs the loop too, offering the rule only the lowest rank left on the host:
+    a higher-priority VM leaves only once every lower one has."""
     hosts = np.flatnonzero(over)
     triggers = {h: _trigger(st, h) for h in hosts.tolist()}  # the load before anything left
     name = st.policy.selection.rule
@@ -114,7 +121,7 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
             if not movable:
                 _stays_overloaded(st, draft, host)
                 break
-            vm = rule(st, host, movable)
+            vm = rule(st, host, _lowest(st, movable))
             st.remove(vm)
             movable.remove(vm)
             on_host.remove(vm)
@@ -126,14 +133,25 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
     return chosen
 
 
-def _backing_off(st: State, over: B, draft: Draft) -> None:
+def _lowest(st: State, movable: list[int]) -> list[int]:
+    """The candidates of the lowest priority rank among `movable` (all without ranks)."""
+    if st.prio is None:
+        return movable
+    rank = st.prio
+    low = min(int(rank[v]) for v in movable)
+    return [v for v in movable if rank[v] == low]
+
+
+def _held(st: State, over: B, draft: Draft) -> None:
     """An explain row for each VM on an overloaded host that stays because a migration of
-    it failed recently (the executor's back-off, `Snapshot.vm_backoff_until`)."""
+    it failed recently (the executor's back-off, `Snapshot.vm_backoff_until`), or — when
+    the rows are read — because an anti-thrash gate or `pin_critical` holds it (`gates`)."""
     with np.errstate(invalid="ignore"):
         backing = st.snap.vm_backoff_until > st.now
-    if not backing.any():
+    held = backing | st.gated if draft.explain else backing
+    if not held.any():
         return
-    for v in np.flatnonzero(backing & (st.vm_host >= 0)).tolist():
+    for v in np.flatnonzero(held & (st.vm_host >= 0)).tolist():
         h = int(st.vm_host[v])
         if over[h]:
             draft.decisions.append(Decision(st.snap.vm_names[v], st.snap.host_names[h],

@@ -8,7 +8,6 @@ planned in seconds. `ulm.snapshot.View` is the immutable equivalent for callers.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -18,12 +17,12 @@ import numpy as np
 from ulm.arrays import F64, I64, B
 from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
-from ulm.scheduler import scan, tally, working
+from ulm.scheduler import gates, scan, tally, working
 from ulm.scheduler.detectors import lr_lines
 from ulm.scheduler.limits import tolerance
 from ulm.snapshot import Snapshot
 
-PINNED_LABEL = "ulm.pinned"
+PINNED_LABEL = gates.PINNED_LABEL
 GROUP_LABEL = "ulm.anti-affinity"
 
 
@@ -55,6 +54,11 @@ class State:
     host_busy: I64  # migrations touching the host (in flight + planned)
     fixed: list[str]  # per VM: why ULM may not move it ("" = movable)
     fixed_mask: B  # per VM: fixed[v] != ""
+    #: per VM: held even by a drain for maintenance (`gates`: not the cool-down, the daily
+    #: per-VM limit or `pin_critical`)
+    drain_mask: B
+    gated: B  # per VM: held only by those gates (an explain row says so)
+    prio: I64 | None  # per VM: `ulm.priority` rank (None: no VM has one)
     biggest: F64  # per host: RAM of its biggest VM (MiB), for LR's migration horizon
     maintenance: B  # per host: in maintenance (drained, never a destination)
     vm_len: I64  # per VM: valid history samples (detectors.valid_length)
@@ -125,7 +129,8 @@ class State:
         host_mem = np.bincount(on, weights=mem[placed], minlength=n_h)
         busy = np.zeros(n_h, np.int64)
         vm_len = tally.valid_lengths(hist)
-        fixed = _fixed_reasons(snap, policy, now)
+        prio = gates.priorities(snap)
+        fixed = gates.fixed_reasons(snap, policy, now, prio)
         if inflight.any():
             dst = snap.vm_migrating_to[inflight]
             # A migration in flight holds its resources on both ends until it completes.
@@ -139,7 +144,8 @@ class State:
             host_mem=host_mem,
             host_mem_use=np.bincount(on, weights=snap.vm_mem[placed], minlength=n_h),
             host_count=np.bincount(on, minlength=n_h).astype(np.int64),
-            host_busy=busy, fixed=fixed[0], fixed_mask=fixed[1],
+            host_busy=busy, fixed=fixed.why, fixed_mask=fixed.mask,
+            drain_mask=fixed.drain_mask, gated=fixed.gated, prio=prio,
             biggest=tally.biggest(snap.vm_host, snap.vm_mem_size.astype(np.float64), n_h),
             maintenance=_maintenance(snap),
             vm_len=vm_len, host_len=tally.valid_lengths(host_hist),
@@ -255,48 +261,6 @@ def _with_measured(snap: Snapshot, cur: F64, hist: F64) -> tuple[F64, F64]:
     now = units[:, -1]
     over_now = np.where(np.isnan(now), 0.0, np.maximum(now - cur, 0.0))
     return cur + over_now, hist + over_hist
-
-
-def _fixed_reasons(snap: Snapshot, policy: Policy, now: float) -> tuple[list[str], B]:
-    """Per VM, why ULM may not move it ("" = movable), and as a mask. Vectorised: the
-    simulator asks this for 1,500 VMs 288 times a day, and nearly every VM is movable."""
-    n = snap.n_vms
-    pinned = ~snap.vm_migratable
-    if policy.constraints.pinned:
-        names = set(policy.constraints.pinned)
-        pinned = pinned | np.array([v in names for v in snap.vm_names], np.bool_)
-    labelled = [i for i, labels in enumerate(snap.vm_labels)
-                if labels and labels.get(PINNED_LABEL) == "true"] if any(snap.vm_labels) else []
-    if labelled:
-        pinned = pinned.copy()
-        pinned[labelled] = True
-    cooldown = policy.gates.cooldown_s
-    with np.errstate(invalid="ignore"):
-        cooling = (now - snap.vm_last_moved < cooldown) if cooldown else np.zeros(n, np.bool_)
-    out = [""] * n
-    fixed = cooling.copy()
-    # Lowest priority first, so that the most important reason is the one that stays.
-    for i in np.flatnonzero(cooling).tolist():
-        out[i] = f"cool-down: moved {now - snap.vm_last_moved[i]:.0f} s ago"
-    with np.errstate(invalid="ignore"):
-        backing = snap.vm_backoff_until > now  # NaN (no back-off) compares False
-    if backing.any():
-        fixed |= backing
-        for i in np.flatnonzero(backing).tolist():
-            until = _when(float(snap.vm_backoff_until[i]))
-            out[i] = f"back-off until {until} after failed migration"
-    for mask, why in ((snap.vm_host < 0, "not placed"), (snap.vm_stale, "stale metrics"),
-                      (snap.vm_migrating_to >= 0, "migration in flight"), (pinned, "pinned")):
-        if mask.any():  # usually none: skip the scan
-            fixed |= mask
-            for i in np.flatnonzero(mask).tolist():
-                out[i] = why
-    return out, fixed
-
-
-def _when(t: float) -> str:
-    """An instant for an explain row: UTC time of day (the simulator's small clocks too)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
 def _groups(snap: Snapshot, policy: Policy) -> list[frozenset[str]]:
