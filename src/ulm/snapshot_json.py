@@ -29,6 +29,7 @@ from ulm.numbers import (
     Mem,
     MemSize,
     PositiveCount,
+    Seconds,
     Time,
     Watts,
 )
@@ -82,6 +83,10 @@ class VMIn(_Strict):
     migrating_to: Text = ""
     last_moved_at: Time | None = None
     gone: bool = False
+    #: migrations of this VM ULM started on the day of taken_at, before it, and how long its
+    #: last one took (s): the anti-thrash gates (`[gates] max_moves_per_vm_per_day`, ...)
+    moves_today: Count = 0
+    last_move_s: Seconds | None = None
 
 
 class SnapshotIn(_Strict):
@@ -151,7 +156,8 @@ def parse_snapshot(raw: Any, source: str) -> Snapshot:
              for h in doc.hosts]
     vms = [VM(v.name, v.host, Resources(v.cpu, v.mem_mib), Resources(v.load.cpu, v.load.mem_mib),
               v.vcpus, v.labels, v.migratable, tuple(v.history), v.stale, v.migrating_to,
-              v.last_moved_at, v.gone) for v in doc.vms]
+              v.last_moved_at, v.gone, moves_today=v.moves_today, last_move_s=v.last_move_s)
+           for v in doc.vms]
     curves = [PowerCurve(name, tuple(w)) for name, w in doc.power_curves.items()]
     try:
         return Snapshot.build(doc.taken_at, hosts, vms, curves, doc.migrations_today)
@@ -203,7 +209,8 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
              "vcpus": v.vcpus, "load": {"cpu": v.load.cpu, "mem_mib": v.load.mem_mib},
              "history": list(v.history), "labels": dict(v.labels),
              "migratable": v.migratable, "stale": v.stale, "migrating_to": v.migrating_to,
-             "last_moved_at": v.last_moved_at, "gone": v.gone}
+             "last_moved_at": v.last_moved_at, "gone": v.gone,
+             "moves_today": v.moves_today, "last_move_s": v.last_move_s}
             for v in snap.vms
         ],
     }

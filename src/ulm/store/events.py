@@ -86,3 +86,30 @@ def migrations_since(c: Connection, since: float) -> int:
     j = t.journal.c
     return int(c.execute(select(func.count()).select_from(t.journal).where(
         j.kind == "move", j.ts >= since)).scalar_one())
+
+
+def moves_by_vm(c: Connection, since: float, took_since: float
+                ) -> dict[str, tuple[int, float | None]]:
+    """Per VM: its migrations ULM started since `since` (the journal's move entries, as
+    `migrations_since` counts them) and how long its last completed one since `took_since`
+    took (its outcome, started to finished): what the anti-thrash gates read. Both through
+    indexed columns (the journal's kind and time, the outcomes' plan); a day's moves are few,
+    and the VM name is read from the entry's payload here, not in SQL, so the same code runs
+    on SQLite and PostgreSQL."""
+    j, o = t.journal.c, t.outcomes.c
+    out: dict[str, tuple[int, float | None]] = {}
+    plans: set[str] = set()
+    for payload, ts, plan in c.execute(select(j.payload, j.ts, j.plan_id).where(
+            j.kind == "move", j.ts >= min(since, took_since))):
+        plans.add(plan)
+        vm = str(payload.get("vm", "")) if isinstance(payload, dict) else ""
+        if vm and ts >= since:
+            out[vm] = (out.get(vm, (0, None))[0] + 1, None)
+    if not plans:
+        return out
+    for vm, start, end in c.execute(
+            select(o.vm, o.started_at, o.finished_at).where(
+                o.plan_id.in_(sorted(plans)), o.kind == "move", o.status == "done",
+                o.finished_at >= took_since).order_by(o.finished_at)):
+        out[vm] = (out.get(vm, (0, None))[0], max(float(end) - float(start), 0.0))
+    return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,14 +54,17 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
                    power_events: Sequence[tuple[float, str, str]] = (),
                    since: float | None = None,
                    power_curves: Sequence[PowerCurve] = (),
-                   migrations_today: int = 0) -> Snapshot:
+                   migrations_today: int = 0,
+                   vm_moves: Mapping[str, tuple[int, float | None]] | None = None
+                   ) -> Snapshot:
     """`recent`: what the samples from `since` on say (ulm.store.window). A VM whose newest
     sample is older than `stale_s` is `stale`: its load is the last one known, and the scheduler
     leaves it alone; one that no host has listed for `stale_s` is also `gone`. A host's own
     figures go stale the same way (`recent.host_measured`: host -> newest own figure, older
     than the window included): a silent munin-node must not leave its last figure standing as
     if it were current. `power_events` (ts, host, on|off, succeeded only) give each host's
-    on-time and cycles; `power_curves` are the curves the hosts' `power` names."""
+    on-time and cycles; `power_curves` are the curves the hosts' `power` names; `vm_moves`
+    (VM -> moves today, last migration's duration) what the anti-thrash gates read."""
     last_measured = recent.host_measured
     last_vm_on = recent.last_vm_on
     running = {v.host for v in vms}
@@ -81,6 +84,7 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
                  for h in sorted(hosts, key=lambda h: h.name)]
     known = {h.name for h in host_objs}
     vm_objs = []
+    moves = vm_moves or {}
     for v in sorted(vms, key=lambda v: v.name):
         if v.host not in known:
             continue
@@ -94,7 +98,9 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
             load=Resources(cpu, recent.vm_mem.get(v.name, v.mem_mib)), vcpus=v.vcpus,
             labels={str(k): str(val) for k, val in v.labels.items()},
             migratable=v.managed, history=hist, stale=stale,
-            last_moved_at=v.last_moved_at, gone=gone))
+            last_moved_at=v.last_moved_at, gone=gone,
+            moves_today=moves.get(v.name, (0, None))[0],
+            last_move_s=moves.get(v.name, (0, None))[1]))
     return Snapshot.build(now, host_objs, vm_objs, power_curves, migrations_today)
 
 

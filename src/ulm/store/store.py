@@ -23,7 +23,7 @@ from ulm.store import retention as aging
 from ulm.store import schema as t
 from ulm.store import writes
 from ulm.store.bookings import Bookings
-from ulm.store.events import Events, migrations_since
+from ulm.store.events import Events, migrations_since, moves_by_vm
 from ulm.store.lease import Lease
 from ulm.store.lease import holder as lease_holder
 from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine, sqlite_write_pragmas
@@ -112,7 +112,9 @@ class Store(Bookings, Events):
             named = {h.power for h in host_rows if h.power}
             curves = [PowerCurve(r.name, tuple(float(w) for w in r.watts)) for r in c.execute(
                 select(t.power_models).where(t.power_models.c.name.in_(named)))]
-            today = migrations_since(c, now - now % 86400 if day_start is None else day_start)
+            start = now - now % 86400 if day_start is None else day_start
+            today = migrations_since(c, start)
+            per_vm = moves_by_vm(c, start, start - 86400)
         events = [(r.ts, r.host, r.action) for r in all_events if r.result == "done"]
         last_power = {host: action for _, host, action in events}
         off = {h for h, action in last_power.items() if action == "off"}
@@ -122,7 +124,7 @@ class Store(Bookings, Events):
         failed = {h for h, (action, result) in last_try.items()
                   if action == "on" and result == "failed"}
         return build_snapshot(now, host_rows, vm_rows, recent, window, stale_s, down,
-                              off - failed, events, since, curves, today)
+                              off - failed, events, since, curves, today, per_vm)
 
     def retention(self, now: float, raw_keep_s: float = 86400.0, bucket_s: float = 3600.0,
                   keep_s: float = 90 * 86400.0) -> tuple[int, int]:
