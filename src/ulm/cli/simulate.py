@@ -133,6 +133,8 @@ def _table(results: list[SimResult]) -> Table:
         ("energy kWh", [f"{r.energy_kwh:.2f}" for r in results]),
         ("lower bound kWh", [f"{r.lower_bound_kwh:.2f}" for r in results]),
         ("migrations", [f"{r.migrations}" for r in results]),
+        # moves of a VM that had already moved the same day (what anti-thrash cuts)
+        ("repeat moves", [f"{r.extra.get('repeat_moves', 0)}" for r in results]),
         ("SLATAH %", [f"{r.slatah * 100:.2f}" for r in results]),
         ("PDM %", [f"{r.pdm * 100:.3f}" for r in results]),
         ("SLAV x1e-5", [f"{r.slav * 1e5:.2f}" for r in results]),

@@ -35,6 +35,7 @@ class ArrayCluster:
     alive: B = field(default_factory=lambda: np.zeros(0, np.bool_))
     seq: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # VM-list order on hosts
     last_moved: F64 = field(default_factory=lambda: np.zeros(0))
+    last_took: F64 = field(default_factory=lambda: np.zeros(0))  # its last migration (s)
     in_vm: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     in_dst: I64 = field(default_factory=lambda: np.zeros(0, np.int64))
     in_end: F64 = field(default_factory=lambda: np.zeros(0))
@@ -55,6 +56,8 @@ class ArrayCluster:
             self._next_seq = n
         if len(self.last_moved) != n:
             self.last_moved = np.full(n, np.nan)
+        if len(self.last_took) != n:
+            self.last_took = np.full(n, np.nan)
         self._vm_index = {name: i for i, name in enumerate(self.vm_names)}
         self._host_index = {name: i for i, name in enumerate(self.host_names)}
 
@@ -69,6 +72,7 @@ class ArrayCluster:
         if (src < 0).any() or (~self.alive[vms]).any():
             raise RuntimeError("a migration names a VM that is not running")
         duration = self.vm_mem[vms] / self.host_bw_mb_s[dsts]
+        self.last_took[vms] = duration  # known at the start here: the copy's length is fixed
         self.in_vm = np.concatenate([self.in_vm, vms])
         self.in_dst = np.concatenate([self.in_dst, dsts])
         self.in_end = np.concatenate([self.in_end, now + duration])

@@ -94,6 +94,10 @@ class Engine:
         self.peak_ram = 0.0  # the highest share of a host's RAM reserved by VMs, any instant
         self._order_named: I64 | None = None
         self._day, self.migrations_today = float("-inf"), 0  # the daily budget's count
+        # per VM (trace order): its moves today (the anti-thrash gates), and the moves of a
+        # VM that had moved earlier the same day (what those gates are meant to cut)
+        self.vm_moves_today = np.zeros(trace.n_vms, np.int64)
+        self.repeat_moves = 0
         self._names_ordered: tuple[str, ...] = ()
 
     def vm_sizes(self, n: int) -> tuple[F64, F64]:  # a replay (ulm.replay) gives real ones
@@ -186,6 +190,7 @@ class Engine:
         day = day_start(self.policy, self.start + t)
         if day != self._day:  # midnight in the policy's timezone: a new day's budget
             self._day, self.migrations_today = day, 0
+            self.vm_moves_today[:] = 0
         snap = self.snapshot(k, t, req)
         plan = schedule(snap, self.policy, self.start + t, explain=False)
         moves = plan.moves
@@ -203,6 +208,8 @@ class Engine:
         vms = np.array([self._vm_index[m.vm] for m in moves], np.int64)
         dsts = np.array([self._host_index[m.dst] for m in moves], np.int64)
         self.cluster.start_batch(vms, dsts)
+        self.repeat_moves += int(np.count_nonzero(self.vm_moves_today[vms]))
+        np.add.at(self.vm_moves_today, vms, 1)
 
     def completions(self, until: float) -> None:
         """Migrations that end before `until`: each end is an instant of its own."""
@@ -281,6 +288,8 @@ class Engine:
             vm_last_moved=c.last_moved[order] + self.start,
             name=f"sim:{self.trace.name}:{k}",
             migrations_today=self.migrations_today,
+            vm_moves_today=self.vm_moves_today[order],
+            vm_last_move_s=c.last_took[order],
             **power,
         )
 
@@ -319,7 +328,8 @@ class Engine:
 
     def result(self, wall_s: float) -> SimResult:
         tot = self.meter.totals
-        extra: dict[str, Any] = {"peak_host_ram": self.peak_ram}
+        extra: dict[str, Any] = {"peak_host_ram": self.peak_ram,
+                                 "repeat_moves": self.repeat_moves}
         energy_j, shutdowns = tot.energy_j, tot.shutdowns
         st = self.states
         if st is not None:
