@@ -77,6 +77,8 @@ class Host:
     #: Its own figures (`cpu_history`) are older than the staleness limit: the last known
     #: ones, shown but never decided on (the host is neither a source nor a destination).
     stale: bool = False
+    cpu_model: str = ""  # libvirt's host CPU model ("" = unknown)
+    cpu_features: frozenset[str] = frozenset()  # its CPU features (empty: unknown, no check)
 
     @property
     def core_cpu(self) -> float:
@@ -101,6 +103,10 @@ class VM:
     #: No reachable host has listed it for the staleness limit: it is down (its host crashed,
     #: or it was destroyed). Always stale too.
     gone: bool = False
+    #: The CPU features its domain definition requires (empty: unknown, no check).
+    cpu_features: frozenset[str] = frozenset()
+    #: Destinations it backs off from after failed moves there: host -> until.
+    dest_backoff: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
