@@ -170,7 +170,12 @@ def test_back_off_reaches_the_scheduler_through_the_snapshot() -> None:
     assert [(d.vm, d.outcome) for d in plan.decisions] == [
         ("a", "kept: back-off until 1970-01-01T00:18:40Z after failed migration")]
     later = schedule(ex.with_backoff(snap(hot, vms, now + 121)), policy(SEED), now + 121)
-    assert [m.vm for m in later.moves] == ["a"]
+    # the VM may move again, but not back to h2, the destination that failed it (4 x 120 s)
+    assert [(m.vm, m.dst) for m in later.moves] == [("a", "h3")]
+    row = next(d for d in later.decisions if d.vm == "a")
+    assert row.rejections["destination backing off after a failed move (359 s left)"] == 1
+    free = schedule(ex.with_backoff(snap(hot, vms, now + 481)), policy(SEED), now + 481)
+    assert [(m.vm, m.dst) for m in free.moves] == [("a", "h2")]
 
 
 def test_back_off_survives_a_restart() -> None:

@@ -77,6 +77,8 @@ class Host:
     #: Its own figures (`cpu_history`) are older than the staleness limit: the last known
     #: ones, shown but never decided on (the host is neither a source nor a destination).
     stale: bool = False
+    cpu_model: str = ""  # libvirt's host CPU model ("" = unknown)
+    cpu_features: frozenset[str] = frozenset()  # its CPU features (empty: unknown, no check)
 
     @property
     def core_cpu(self) -> float:
@@ -105,6 +107,10 @@ class VM:
     #: (s; None: unknown): the anti-thrash gates (`ulm.scheduler.gates`).
     moves_today: int = 0
     last_move_s: float | None = None
+    #: The CPU features its domain definition requires (empty: unknown, no check).
+    cpu_features: frozenset[str] = frozenset()
+    #: Destinations it backs off from after failed moves there: host -> until.
+    dest_backoff: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

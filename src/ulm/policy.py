@@ -8,11 +8,12 @@ happen per round (gates). `ulm policy check FILE` prints the effective policy.
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ulm.calendar import Calendar, Freeze, Period
 from ulm.errors import ConfigError
@@ -128,6 +129,37 @@ class Gates(_Strict):
     max_cooldown_s: Annotated[float, Field(ge=0, le=7 * 86400)] = 86400.0
 
 
+_LABEL_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,62}")
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9._/:-]{1,63}")
+
+
+def _selector(value: dict[str, str]) -> dict[str, str]:
+    """Every key = value pair must match; an empty selector (it would match everything) and
+    keys or values no label can have (`[[hosts]] labels`, libvirt metadata) are refused."""
+    if not value:
+        raise ValueError("a selector needs at least one label = value")
+    for k, v in value.items():
+        if not _LABEL_KEY.fullmatch(k):
+            raise ValueError(f"{k!r} is not a label key (letters, digits, . _ / -, up to 63)")
+        if not _LABEL_VALUE.fullmatch(v):
+            raise ValueError(f"{k} = {v!r} is not a label value (letters, digits, . _ / : -)")
+    return value
+
+
+Selector = Annotated[dict[str, str], Field(max_length=16), AfterValidator(_selector)]
+
+
+class HostRule(_Strict):
+    """VMs matching `vms` must / should / must not run on hosts matching `hosts` (vSphere's
+    VM-host rules, oVirt's VM-to-host affinity). must and must-not are placement filters;
+    should is a preference: a host matching fewer of a VM's should rules ranks worse."""
+
+    vms: Selector
+    hosts: Selector
+    kind: Literal["must", "should", "must-not"]
+    weight: Annotated[float, Field(gt=0, le=1000)] = 1.0  # should: this rule's share
+
+
 class Constraints(_Strict):
     """Hard rules from the admin, beside VM labels (`ulm.pinned`, `ulm.anti-affinity`)."""
 
@@ -135,6 +167,10 @@ class Constraints(_Strict):
     anti_affinity: tuple[tuple[Name, ...], ...] = ()  # groups of VMs that must not share a host
     #: VMs labelled `ulm.priority = "critical"` are never moved but by a maintenance drain
     pin_critical: bool = False
+    host_rules: Annotated[tuple[HostRule, ...], Field(max_length=256)] = ()
+    #: What missing every should rule adds to a host's ranking cost, in the ranking's units
+    #: (watts for pabfd, the CPU/memory fraction for balance, host positions for first-fit).
+    should_weight: Annotated[float, Field(ge=0, le=1e6)] = 1000.0
 
 
 class Simulation(_Strict):

@@ -54,6 +54,13 @@ class Snapshot:
     host_power: tuple[str, ...] = ()
     host_labels: tuple[Mapping[str, str], ...] = ()
     vm_labels: tuple[Mapping[str, str], ...] = ()
+    #: CPU compatibility (`scheduler.masks`): the host's CPU model and features, the
+    #: features a VM's CPU definition requires (empty: unknown, then no check).
+    host_cpu_model: tuple[str, ...] = ()
+    host_cpu_features: tuple[frozenset[str], ...] = ()
+    vm_cpu_features: tuple[frozenset[str], ...] = ()
+    #: Per VM, destinations it backs off from after failed moves: host -> until (`backoff`).
+    vm_dest_backoff: tuple[Mapping[str, float], ...] = ()
     power_curves: Mapping[str, PowerCurve] = field(default_factory=dict)
     host_empty_since: F64 = field(default_factory=lambda: np.zeros(0))  # NaN: runs VMs
     host_on_since: F64 = field(default_factory=lambda: np.zeros(0))  # NaN: unknown
@@ -101,6 +108,11 @@ class Snapshot:
             fill["host_labels"] = ({},) * n_h
         if len(self.vm_labels) != n_v:
             fill["vm_labels"] = ({},) * n_v
+        for name, n, empty in (("host_cpu_model", n_h, ""), ("host_cpu_features", n_h,
+                               frozenset()), ("vm_cpu_features", n_v, frozenset()),
+                               ("vm_dest_backoff", n_v, {})):
+            if len(getattr(self, name)) != n:
+                fill[name] = (empty,) * n
         if len(self.host_empty_since) != n_h:
             fill["host_empty_since"] = np.full(n_h, np.nan)
         if len(self.host_on_since) != n_h:
@@ -180,6 +192,12 @@ class Snapshot:
             h.update(np.ascontiguousarray(self.vm_backoff_until).tobytes())
         if any(self.host_quarantine):  # hashed only when set: old ids stay
             h.update("\0".join(self.host_quarantine).encode())
+        for extra in (self.host_cpu_features, self.vm_cpu_features, self.vm_dest_backoff):
+            if any(extra):  # hashed only when set: old ids stay
+                h.update(repr([sorted(x.items()) if isinstance(x, Mapping) else sorted(x)
+                               for x in extra]).encode())
+        if any(self.host_cpu_model):
+            h.update("\0".join(self.host_cpu_model).encode())
         if self.migrations_today:  # hashed only when set: old ids stay
             h.update(f"migrations today {self.migrations_today}".encode())
         if self.vm_moves_today.any() or not np.isnan(self.vm_last_move_s).all():  # ditto
@@ -216,6 +234,8 @@ class Snapshot:
             cores=int(self.host_cores[i]),
             labels=self.host_labels[i],
             power=self.host_power[i],
+            cpu_model=self.host_cpu_model[i],
+            cpu_features=self.host_cpu_features[i],
             cpu_history=tuple(float(x) for x in measured[~np.isnan(measured)]),
             empty_since=_opt(self.host_empty_since[i]),
             on_since=_opt(self.host_on_since[i]),
@@ -241,6 +261,8 @@ class Snapshot:
             migrating_to=self.host_names[dst] if dst >= 0 else "",
             last_moved_at=None if np.isnan(moved) else moved,
             backoff_until=None if np.isnan(backoff) else backoff,
+            cpu_features=self.vm_cpu_features[i],
+            dest_backoff=self.vm_dest_backoff[i],
             gone=bool(self.vm_gone[i]),
             moves_today=int(self.vm_moves_today[i]),
             last_move_s=_opt(self.vm_last_move_s[i]),
@@ -270,6 +292,8 @@ class Snapshot:
             host_state=tuple(h.state for h in hosts),
             host_power=tuple(h.power for h in hosts),
             host_labels=tuple(h.labels for h in hosts),
+            host_cpu_model=tuple(h.cpu_model for h in hosts),
+            host_cpu_features=tuple(h.cpu_features for h in hosts),
             host_measured=_right_aligned([h.cpu_history for h in hosts], width),
             vm_names=tuple(v.name for v in vms),
             vm_host=np.array([index[v.host] if v.host else -1 for v in vms], np.int64),
@@ -288,6 +312,8 @@ class Snapshot:
             vm_backoff_until=np.array(
                 [np.nan if v.backoff_until is None else v.backoff_until for v in vms]),
             vm_labels=tuple(v.labels for v in vms),
+            vm_cpu_features=tuple(v.cpu_features for v in vms),
+            vm_dest_backoff=tuple(v.dest_backoff for v in vms),
             power_curves={c.name: c for c in power_curves},
             host_empty_since=np.array([np.nan if h.empty_since is None else h.empty_since
                                        for h in hosts], np.float64),

@@ -50,6 +50,8 @@ class LoadIn(_Strict):
 
 
 Labels = Annotated[dict[Name, Text], Field(max_length=1000)]
+#: CPU feature names (libvirt's: `avx2`, `sse4.2`): the host's, or what a VM's CPU requires.
+Features = Annotated[list[Name], Field(max_length=1000)]
 
 
 class HostIn(_Strict):
@@ -66,6 +68,8 @@ class HostIn(_Strict):
     on_since: Time | None = None
     power_cycles_24h: Count = 0
     stale: bool = False
+    cpu_model: Text = ""
+    cpu_features: Features = []
 
 
 class VMIn(_Strict):
@@ -87,6 +91,7 @@ class VMIn(_Strict):
     #: last one took (s): the anti-thrash gates (`[gates] max_moves_per_vm_per_day`, ...)
     moves_today: Count = 0
     last_move_s: Seconds | None = None
+    cpu_features: Features = []
 
 
 class SnapshotIn(_Strict):
@@ -152,11 +157,12 @@ def parse_snapshot(raw: Any, source: str) -> Snapshot:
                            f"hosts[{i}].power", kind="unknown_curve")
     hosts = [Host(h.name, Resources(h.cpu, h.mem_mib), h.state, h.cores, h.labels, h.power,
                   tuple(h.cpu_history), h.empty_since, h.on_since, h.power_cycles_24h,
-                  h.stale)
+                  h.stale, h.cpu_model, frozenset(h.cpu_features))
              for h in doc.hosts]
     vms = [VM(v.name, v.host, Resources(v.cpu, v.mem_mib), Resources(v.load.cpu, v.load.mem_mib),
               v.vcpus, v.labels, v.migratable, tuple(v.history), v.stale, v.migrating_to,
-              v.last_moved_at, v.gone, moves_today=v.moves_today, last_move_s=v.last_move_s)
+              v.last_moved_at, gone=v.gone, moves_today=v.moves_today, last_move_s=v.last_move_s,
+              cpu_features=frozenset(v.cpu_features))
            for v in doc.vms]
     curves = [PowerCurve(name, tuple(w)) for name, w in doc.power_curves.items()]
     try:
@@ -201,7 +207,9 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
              "cores": h.cores, "state": h.state.value, "labels": dict(h.labels),
              "power": h.power, "cpu_history": list(h.cpu_history),
              "empty_since": h.empty_since, "on_since": h.on_since,
-             "power_cycles_24h": h.power_cycles_24h, "stale": h.stale}
+             "power_cycles_24h": h.power_cycles_24h, "stale": h.stale,
+             **({"cpu_model": h.cpu_model} if h.cpu_model else {}),
+             **({"cpu_features": sorted(h.cpu_features)} if h.cpu_features else {})}
             for h in snap.hosts
         ],
         "vms": [
@@ -210,7 +218,8 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
              "history": list(v.history), "labels": dict(v.labels),
              "migratable": v.migratable, "stale": v.stale, "migrating_to": v.migrating_to,
              "last_moved_at": v.last_moved_at, "gone": v.gone,
-             "moves_today": v.moves_today, "last_move_s": v.last_move_s}
+             "moves_today": v.moves_today, "last_move_s": v.last_move_s,
+             **({"cpu_features": sorted(v.cpu_features)} if v.cpu_features else {})}
             for v in snap.vms
         ],
     }

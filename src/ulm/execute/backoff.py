@@ -3,8 +3,10 @@
 A move that failed (deadline, lost destination, libvirt error) would otherwise be planned again
 the very next round, and fail again, round after round. The VM's back-off reaches the scheduler
 through the snapshot (`Snapshot.vm_backoff_until`: the VM is kept, with an explain row); the
-pair's is longer and enforced by the executor's re-check, so that when the VM may move again it
-is not sent straight back to the host that failed it. The state is rebuilt from the store's
+pair's is longer, reaches the scheduler the same way (`Snapshot.vm_dest_backoff`: the
+placement filter `BACKOFF` bars that destination, with the time left) and is enforced again by
+the executor's re-check, so that when the VM may move again it is not sent straight back to
+the host that failed it. The state is rebuilt from the store's
 outcome rows after a restart, so a crash does not reset it.
 """
 
@@ -89,11 +91,21 @@ class Backoff:
             return self._apply(snap, now)
 
     def _apply(self, snap: Snapshot, now: float) -> Snapshot:
-        if not any(r.until > now for r in self._vms.values()):
-            return snap
-        until = np.full(snap.n_vms, np.nan)
-        for vm, run in self._vms.items():
+        """Both back-offs: the VM's (it is kept) and each pair's (the scheduler's `BACKOFF`
+        filter keeps the VM off that destination, with the time left in the explain row)."""
+        changes: dict[str, object] = {}
+        if any(r.until > now for r in self._vms.values()):
+            until = np.full(snap.n_vms, np.nan)
+            for vm, run in self._vms.items():
+                i = snap.vm_index.get(vm)
+                if i is not None and run.until > now:
+                    until[i] = run.until
+            changes["vm_backoff_until"] = until
+        pairs: dict[int, dict[str, float]] = {}
+        for (vm, dst), run in self._pairs.items():
             i = snap.vm_index.get(vm)
-            if i is not None and run.until > now:
-                until[i] = run.until
-        return dataclasses.replace(snap, vm_backoff_until=until)
+            if i is not None and run.until > now and dst in snap.host_index:
+                pairs.setdefault(i, {})[dst] = run.until
+        if pairs:
+            changes["vm_dest_backoff"] = tuple(pairs.get(i, {}) for i in range(snap.n_vms))
+        return dataclasses.replace(snap, **changes) if changes else snap  # type: ignore[arg-type]

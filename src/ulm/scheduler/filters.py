@@ -23,6 +23,14 @@ FILTERS: tuple[Filter, ...] = (
     Filter("ON", "host not on", "the host is ON (CloudSim: any host; the source always)"),
     Filter("EXCLUDED", "source or excluded",
            "not the VM's own host, nor one the question excludes (overloaded, in maintenance)"),
+    # The three per-(VM, host) rules, precomputed outside the scan into one mask per class
+    # of VMs that share them (`scheduler.masks`): in the scan each is one lookup.
+    Filter("RULE", "label rule",
+           "the policy's VM-host label rules: a host of every must rule, of no must-not rule"),
+    Filter("CPUMODEL", "CPU incompatible",
+           "the host's CPU has every feature the VM's CPU definition requires"),
+    Filter("BACKOFF", "destination backing off",
+           "not a host a move of this VM failed to recently (back-off grows per failure)"),
     Filter("EMPTY", "empty host", "consolidating: the host already runs a VM (none is woken)"),
     Filter("CORES", "too few cores",
            "as many cores as the VM has vCPUs (CloudSim: one core's speed >= the demand)"),
@@ -44,5 +52,7 @@ PASS = -1  # no filter rejects the host
 
 # The codes as constants, for the compiled scan (numba freezes module globals at compile time).
 ON, EXCLUDED, EMPTY, CORES = CODES["ON"], CODES["EXCLUDED"], CODES["EMPTY"], CODES["CORES"]
+RULE, CPUMODEL, BACKOFF = CODES["RULE"], CODES["CPUMODEL"], CODES["BACKOFF"]
+MASKED = (RULE, CPUMODEL, BACKOFF)  # the filters the class masks carry, in table order
 CPU, MEMORY, AFFINITY = CODES["CPU"], CODES["MEMORY"], CODES["AFFINITY"]
 SLOTS, OVERLOAD, HOT = CODES["SLOTS"], CODES["OVERLOAD"], CODES["HOT"]

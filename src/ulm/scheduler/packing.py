@@ -56,7 +56,7 @@ def drain(st: State, draft: Draft, host: int, trigger: str, allow_empty: bool,
         draft.problems.append(Problem(
             ProblemKind.DRAIN_NO_FIT, host=st.snap.host_names[host], vm=st.snap.vm_names[vm],
             mem_mib=float(st.snap.vm_mem_size[vm]),
-            why=reasons(answer(counts[i], top_h[i], top_c[i], int(n_top[i])))))
+            why=reasons(answer(counts[i], top_h[i], top_c[i], int(n_top[i]), st, vm))))
     if what != loops.DRAINED:
         return False
     _drained(st, draft, host, trigger, vms, dst, counts, top_h, top_c, n_top)
@@ -70,9 +70,9 @@ def _drained(st: State, draft: Draft, host: int, trigger: str, vms: I64, dsts: I
     record(st, draft, vm_list, host, dst_list, trigger)
     if draft.explain:
         for i, (vm, dst) in enumerate(zip(vm_list, dst_list, strict=True)):
-            draft.decisions.append(decision(
-                st, vm, host, trigger, answer(counts[i], top_h[i], top_c[i], int(n_top[i])),
-                f"moved to {st.snap.host_names[dst]}"))
+            ans = answer(counts[i], top_h[i], top_c[i], int(n_top[i]), st, vm)
+            draft.decisions.append(decision(st, vm, host, trigger, ans,
+                                            f"moved to {st.snap.host_names[dst]}"))
 
 
 def _cannot_empty(st: State, draft: Draft, host: int, held: B) -> None:

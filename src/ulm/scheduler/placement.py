@@ -14,7 +14,8 @@ import numpy as np
 
 from ulm.arrays import F64, I64, B
 from ulm.scheduler import scan
-from ulm.scheduler.filters import PASS, REASONS
+from ulm.scheduler.filters import MASKED, PASS, REASONS
+from ulm.scheduler.masks import describe
 from ulm.scheduler.state import State
 
 
@@ -46,9 +47,12 @@ def params(st: State, allow_empty: bool = True, max_after: float | None = None,
     return p
 
 
-def answer(counts: I64, top_h: I64, top_c: F64, n_top: int) -> Answer:
-    """The scan's verdict on one VM, in names."""
-    rejections = {REASONS[i]: int(c) for i, c in enumerate(counts.tolist()) if c}
+def answer(counts: I64, top_h: I64, top_c: F64, n_top: int, st: State | None = None,
+           vm: int = -1) -> Answer:
+    """The scan's verdict on one VM, in names: a masked filter (label rule, CPU, back-off)
+    says which rule, feature or back-off, given the state and the VM (`masks.Masks.text`)."""
+    rejections = {(st.masks.text(st.snap, vm, i) if st is not None and i in MASKED
+                   else REASONS[i]): int(c) for i, c in enumerate(counts.tolist()) if c}
     top = list(zip(top_h[:n_top].tolist(), top_c[:n_top].tolist(), strict=True))
     return Answer(top[0][0] if top else None, rejections, top)
 
@@ -57,7 +61,7 @@ def _scan(st: State, ask: Ask, top_n: int) -> tuple[I64, Answer]:
     p = params(st, ask.allow_empty, ask.max_after, ask.ranking)
     reason, counts, top_h, top_c, k = scan.place_one(ask.vm, p, ask.excluded, st.V, st.H, st.S,
                                                      top_n)
-    return reason, answer(counts, top_h, top_c, k)
+    return reason, answer(counts, top_h, top_c, k, st, ask.vm)
 
 
 def place(st: State, ask: Ask, top_n: int = 3) -> Answer:
@@ -69,6 +73,9 @@ def verdict(st: State, ask: Ask, host: int) -> str | None:
     """Why `host` may not take the VM of `ask` now (None: it may)."""
     reason, _ = _scan(st, ask, 1)
     code = int(reason[host])
+    if code in MASKED:
+        d = st.masks.denial(st.snap, ask.vm, host)
+        return describe(d) if d is not None else REASONS[code]
     return None if code == PASS else REASONS[code]
 
 

@@ -71,7 +71,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         if dst[i] >= 0 and not draft.explain:  # moved; nobody reads why
             record(st, draft, [vm], src, [dst[i]], trigger)
             continue
-        ans = answer(counts[i], top_h[i], top_c[i], int(n_top[i]))
+        ans = answer(counts[i], top_h[i], top_c[i], int(n_top[i]), st, vm)
         if ans.host is None:
             draft.decisions.append(decision(st, vm, src, trigger, ans, "kept: no host fits"))
             draft.problems.append(Problem(ProblemKind.UNPLACED, host=st.snap.host_names[src],

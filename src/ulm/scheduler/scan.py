@@ -23,8 +23,10 @@ from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
 # a host is rejected by the first that fails.
 from ulm.scheduler.filters import (
     AFFINITY,
+    BACKOFF,
     CORES,
     CPU,
+    CPUMODEL,
     EMPTY,
     EXCLUDED,
     HOT,
@@ -33,6 +35,7 @@ from ulm.scheduler.filters import (
     ON,
     OVERLOAD,
     PASS,
+    RULE,
     SLOTS,
 )
 from ulm.scheduler.limits import exceeds
@@ -43,8 +46,8 @@ RANKING = {"pabfd": 0, "first-fit": 1, "balance": 2}
 # Indices into the parameter vector (one float64 array: numba dispatch costs per argument).
 (P_COMPAT, P_CPU_OC, P_MEM_OC, P_CAP_AFTER, P_DETECTOR, P_THRESHOLD, P_SAFETY, P_MIN_LR,
  P_FALLBACK, P_MIN_IQR, P_SLOTS, P_MIB_PER_S, P_INTERVAL, P_MAX_AFTER, P_ALLOW_EMPTY,
- P_RANKING, P_SUSTAIN, P_WINDOW, P_MEM_THRESHOLD, P_TOLERANCE) = range(20)
-N_PARAMS = 20
+ P_RANKING, P_SUSTAIN, P_WINDOW, P_MEM_THRESHOLD, P_TOLERANCE, P_SHOULD) = range(21)
+N_PARAMS = 21
 
 # Columns of the per-VM number table (`State.vm_num`).
 DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM, MEM_USE = range(7)
@@ -52,7 +55,11 @@ DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM, MEM_USE = range(7)
 # The kernels take the scheduler's state as three tuples of arrays (numba's dispatch costs
 # per argument; a tuple is one):
 #   V (per VM, fixed):  vm_num V x 7, vm_lr V x 2 (0 x 2 unless LR), vm_hist V x W,
-#                       vm_src (the snapshot's host), member V x G (anti-affinity groups)
+#                       vm_src (the snapshot's host), member V x G (anti-affinity groups),
+#                       vm_class (V, or 0 without rules: the VM's row of the class masks),
+#                       deny C x H (the first masked filter that forbids the host, or PASS),
+#                       prefer C x H (0 x 0 without should rules: the share of the class's
+#                       should rules the host misses, [0, 1]; `scheduler.masks`)
 #   H (per host, fixed): host_on, host_num 4 x H (CPU, CPU of one core, cores, memory),
 #                       host_curve, curve_x, curve_w, curve_len, start_watts
 #   S (working, mutated): host_cur, host_hist, host_mem, host_count, host_busy, host_len,
@@ -207,7 +214,7 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
     """Filters and ranks every host for one VM: per host the first reason that rejects it
     (`PASS` if none) and the ranking cost (lower wins; inf where rejected); per reason the
     number of hosts it rejected."""
-    vm_num, vm_lr, vm_hist, vm_src, member = V
+    vm_num, vm_lr, vm_hist, vm_src, member, vm_class, deny, prefer = V
     h_on, h_num, h_curve, curve_x, curve_w, curve_len, start_watts = H
     h_cur, h_hist, h_mem, h_count, h_busy, h_len, h_lr, h_biggest, _, h_mem_use = S
     n = len(h_cur)
@@ -231,15 +238,24 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
     allow_empty, cpu_oc, mem_oc = p[P_ALLOW_EMPTY] != 0, p[P_CPU_OC], p[P_MEM_OC]
     mib_per_s, interval = p[P_MIB_PER_S], p[P_INTERVAL]
     safety, min_lr, fallback, tol = p[P_SAFETY], p[P_MIN_LR], p[P_FALLBACK], p[P_TOLERANCE]
+    c = vm_class[vm] if len(vm_class) > 0 else -1  # -1: no rule names this VM's class
+    should = p[P_SHOULD] if c >= 0 and prefer.shape[0] > 0 else 0.0
     counts[:] = 0
     for h in range(n):
         cap = h_cpu[h]
         used = h_cur[h] + demand
         after = used / cap
+        masked = deny[c, h] if c >= 0 else PASS
         if not compat and not (h_on[h] or h == src):
             why = ON
         elif excluded[h] or h == src:
             why = EXCLUDED
+        elif masked == RULE:
+            why = RULE
+        elif masked == CPUMODEL:
+            why = CPUMODEL
+        elif masked == BACKOFF:
+            why = BACKOFF
         elif not allow_empty and h_count[h] <= 0:
             why = EMPTY
         elif (compat and not h_num[1, h] >= demand - 1e-9) or (
@@ -290,6 +306,8 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
             cost[h] = float(h)
         else:  # balance: the least loaded host after the move, CPU or memory
             cost[h] = max(after, (h_mem[h] + mem) / max(h_num[3, h], 1e-9))
+        if why == PASS and should > 0:  # should rules: a host missing them ranks worse
+            cost[h] += should * prefer[c, h]
 
 
 @numba.njit(cache=True)

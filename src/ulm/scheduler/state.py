@@ -17,7 +17,7 @@ import numpy as np
 from ulm.arrays import F64, I64, B
 from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
-from ulm.scheduler import gates, scan, tally, working
+from ulm.scheduler import gates, masks, scan, tally, working
 from ulm.scheduler.detectors import lr_lines
 from ulm.scheduler.limits import tolerance
 from ulm.snapshot import Snapshot
@@ -85,6 +85,7 @@ class State:
     curve_w: F64  # ... and the watts there
     curve_len: I64  # breakpoints per curve
     member: B  # V x G: VM in anti-affinity group g (G = 0 without groups)
+    masks: masks.Masks  # label rules, CPU compatibility, destination back-off (per class)
     #: per host: ON and its own figures are fresh. A host whose figures went stale is
     #: neither a source nor a destination: nothing is decided from figures nobody measured.
     usable: B
@@ -98,7 +99,9 @@ class State:
     @property
     def V(self) -> tuple[Any, ...]:
         """Per-VM inputs of the compiled kernels (see `scan`); the arrays, not copies."""
-        return (self.vm_num, self.vm_lr, self.vm_hist, self.snap.vm_host, self.member)
+        m = self.masks
+        return (self.vm_num, self.vm_lr, self.vm_hist, self.snap.vm_host, self.member,
+                m.vm_class, m.deny, m.prefer)
 
     @property
     def H(self) -> tuple[Any, ...]:
@@ -158,7 +161,7 @@ class State:
                                snap.host_mem]).astype(np.float64),
             vm_num=np.stack([demand, mem, snap.vm_vcpus, vm_len, snap.vm_cpu, snap.vm_mem_size,
                              snap.vm_mem], axis=1).astype(np.float64),
-            member=_membership(_groups(snap, policy)),
+            member=_membership(_groups(snap, policy)), masks=masks.build(snap, policy, now),
             host_curve=curves[0], curve_x=curves[1], curve_w=curves[2], curve_len=curves[3],
             usable=snap.host_on & ~snap.host_stale if snap.host_stale.any() else snap.host_on,
         )
@@ -295,6 +298,7 @@ def _scan_params(policy: Policy) -> F64:
     p[scan.P_SUSTAIN], p[scan.P_WINDOW] = rule.sustain, rule.window
     p[scan.P_MEM_THRESHOLD] = rule.memory_threshold
     p[scan.P_TOLERANCE] = tolerance(policy)
+    p[scan.P_SHOULD] = policy.constraints.should_weight
     p[scan.P_SLOTS] = -1 if slots is None else slots
     p[scan.P_MIB_PER_S], p[scan.P_INTERVAL] = rule.migration_mib_per_s, rule.migration_interval_s
     return p

@@ -1,0 +1,36 @@
+"""CPU model and features from libvirt XML: the host's (capabilities) and what a domain's CPU
+definition requires, for the scheduler's CPU compatibility filter (`scheduler.masks`).
+
+Feature-set inclusion: a VM runs on a host whose CPU has every feature the VM's definition
+requires (`<feature policy='require'|'force'>`). The VM's named model is not expanded into its
+features here; libvirt's `compareHypervisorCPU` would, per host and VM, which is I/O the
+shell may add later. Not yet wired into the collector's readings (the store has no column).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET  # libvirt's own XML, from a connection ULM opened
+
+_REQUIRED = {"require", "force"}
+
+
+def host_cpu(capabilities_xml: str) -> tuple[str, frozenset[str]]:
+    """(model, features) of `virConnectGetCapabilities`' `<host><cpu>`; ("", {}) if absent."""
+    cpu = ET.fromstring(capabilities_xml).find("host/cpu")
+    if cpu is None:
+        return "", frozenset()
+    model = (cpu.findtext("model") or "").strip()
+    named = {f.get("name", "") for f in cpu.findall("feature")}
+    legacy = {child.tag for block in cpu.findall("features") for child in block}
+    return model, frozenset(n for n in named | legacy if n)
+
+
+def domain_cpu(domain_xml: str) -> tuple[str, frozenset[str]]:
+    """(model, required features) of a domain's `<cpu>`; ("", {}) without a definition."""
+    cpu = ET.fromstring(domain_xml).find("cpu")
+    if cpu is None:
+        return "", frozenset()
+    model = (cpu.findtext("model") or "").strip()
+    need = {f.get("name", "") for f in cpu.findall("feature")
+            if f.get("policy", "require") in _REQUIRED}
+    return model, frozenset(n for n in need if n)
