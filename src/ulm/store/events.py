@@ -65,6 +65,11 @@ class Events:
                  "plan_id": r.plan_id[:64], "text": r.text, "body": r.body or {}}
                 for r in rows])
 
+    def migrations_since(self, since: float) -> int:
+        """Migrations ULM started since `since` (the journal's move intents)."""
+        with self.engine.connect() as c:
+            return migrations_since(c, since)
+
     def events(self, limit: int, offset: int = 0, kind: str = "", about: str = ""
                ) -> tuple[list[EventRow], int]:
         """The newest `limit` events after skipping `offset` (newest first), `kind` and
