@@ -167,6 +167,9 @@ class Plan:
     problems: tuple[str, ...] = ()  # `issues` rendered: what the CLI, API and store show
     efficacy: Efficacy = field(default_factory=Efficacy)
     issues: tuple[Problem, ...] = ()  # the problems as data (empty in a plan read back)
+    #: the figures of the hosts and VMs its moves touch, from its snapshot
+    #: (`ulm.planview.loads_of`: the daemon adds them before it stores the plan)
+    loads: Mapping[str, Any] | None = None
 
     @property
     def moves(self) -> tuple[Move, ...]:
@@ -186,4 +189,8 @@ class Plan:
             ],
             "problems": list(self.problems),
             "efficacy": asdict(self.efficacy),
+            # the problems as data too: the Overview finds a kind without reading English
+            "issues": [{"kind": p.kind.value, "host": p.host, "vm": p.vm, "limit": p.limit,
+                        "used": p.used} for p in self.issues],
+            **({"loads": dict(self.loads)} if self.loads is not None else {}),
         }

@@ -13,8 +13,10 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
+from ulm import planview
 from ulm.api import models as m
 from ulm.api.actions import NotFound
 from ulm.api.bus import row_of, saved_kind
@@ -26,6 +28,7 @@ from ulm.policy import Policy, resolve_policy
 from ulm.store.events import EventRow
 
 PLANS_SEARCHED = 200
+PAST_PLANS = 50  # the plans whose moves the estimates and the risk "failed recently" read
 
 
 class Reader:
@@ -74,12 +77,40 @@ class Reader:
     # -- plans ---------------------------------------------------------------------------------
 
     @staticmethod
-    def summary(r: Any) -> m.PlanSummary:
+    def summary(r: Any, state: str = "READY") -> m.PlanSummary:
         return m.PlanSummary(id=r.id, created_at=r.created_at, mode=r.mode, status=r.status,
-                             actions=len(r.plan["actions"]), problems=len(r.plan["problems"]))
+                             actions=len(r.plan["actions"]), problems=len(r.plan["problems"]),
+                             state=state)
+
+    def _states(self, records: list[Any]) -> list[str]:
+        """Each plan's state (`planview.state`): one journal read for all of them."""
+        open_ = Counter(e.plan_id for e in self.store.open_entries())
+        newest = self.store.plans(1)
+        top = newest[0].created_at if newest else 0.0  # a plan of the same second is no newer
+        return [planview.state(r.status, open_[r.id], top > r.created_at).value
+                for r in records]
 
     def plans(self, limit: int) -> list[m.PlanSummary]:
-        return [self.summary(r) for r in self.store.plans(limit)]
+        records = self.store.plans(limit)
+        return [self.summary(r, s) for r, s in zip(records, self._states(records), strict=True)]
+
+    def rows(self, body: dict[str, Any]) -> list[m.PlanRowOut]:
+        """The plan's actions with their load, estimate and risks (`ulm.planview.rows`), from
+        the moves the store measured and the migrations that failed, of the recent plans."""
+        past: list[tuple[float, float]] = []
+        failed: dict[str, float] = {}
+        for r in self.store.plans(PAST_PLANS):
+            mem = {a.get("vm"): float(a.get("mem_mib") or 0.0) for a in r.plan["actions"]}
+            for o in self.store.outcomes(r.id):
+                if o["kind"] != "move":
+                    continue
+                if o["status"] == "done" and mem.get(o["vm"]):
+                    past.append((mem[o["vm"]], o["finished_at"] - o["started_at"]))
+                elif o["status"] == "failed":
+                    failed[o["dst"]] = max(failed.get(o["dst"], 0.0), o["finished_at"])
+        ex = self.cfg.executor
+        return [m.PlanRowOut(**{**asdict(w), "risks": [asdict(f) for f in w.risks]})
+                for w in planview.rows(body, ex.bandwidth_mib_s, ex.deadline_s, past, failed)]
 
     def resolve(self, plan_id: str) -> str:
         """`latest` is the newest plan."""
@@ -97,7 +128,8 @@ class Reader:
             raise NotFound(str(exc).split(" (")[0]) from None
         body = r.plan
         return m.PlanDetail(
-            **self.summary(r).model_dump(), snapshot_id=body["snapshot_id"],
+            **self.summary(r, self._states([r])[0]).model_dump(), rows=self.rows(body),
+            snapshot_id=body["snapshot_id"],
             policy_digest=body["policy_digest"],
             action_list=[_action(i, a) for i, a in enumerate(body["actions"], 1)],
             decisions=[_decision(d) for d in body["decisions"]],
@@ -232,7 +264,8 @@ class Reader:
                              stale_vms=stale, migrations_today=snap.migrations_today,
                              migration_budget=policy.effective(now)[0].gates
                              .max_migrations_per_day, problems=problems,
-                             latest_plan=self.summary(newest[0]) if newest else None,
+                             latest_plan=(self.summary(newest[0], self._states(newest)[0])
+                                          if newest else None),
                              in_flight=flying, imbalance=_spread(use),
                              energy_today_kwh=today.kwh if today else 0.0,
                              energy_today_always_on_kwh=today.always_on_kwh if today else 0.0,
