@@ -19,7 +19,7 @@ from typing import Any
 from ulm import planview
 from ulm.api import models as m
 from ulm.api.actions import NotFound
-from ulm.api.bus import row_of, saved_kind
+from ulm.api.bus import KEPT_ELSEWHERE, row_of, saved_kind
 from ulm.budget import day_start
 from ulm.calendar import Period
 from ulm.energy import account
@@ -214,7 +214,8 @@ class Reader:
         """The newest `n` events of the store's `events` table and the bus's not yet written
         (matching `kind` and `about`), and how many match in all."""
         def read() -> tuple[list[EventRow], int]:
-            return self.store.events(n, 0, kind, about)  # type: ignore[no-any-return]
+            return self.store.events(  # type: ignore[no-any-return]
+                n, 0, kind, about, exclude=KEPT_ELSEWHERE)
 
         if self.bus is None:
             (rows, total), pending = read(), []
