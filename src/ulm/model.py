@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ulm.problems import Problem
+from ulm.problems import Problem, as_data
 
 
 class HostState(enum.StrEnum):
@@ -190,7 +190,6 @@ class Plan:
             "problems": list(self.problems),
             "efficacy": asdict(self.efficacy),
             # the problems as data too: the Overview finds a kind without reading English
-            "issues": [{"kind": p.kind.value, "host": p.host, "vm": p.vm, "limit": p.limit,
-                        "used": p.used} for p in self.issues],
+            "issues": [as_data(p) for p in self.issues],
             **({"loads": dict(self.loads)} if self.loads is not None else {}),
         }

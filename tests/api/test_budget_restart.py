@@ -52,6 +52,14 @@ def test_the_budget_on_the_overview_and_events_across_a_restart(tmp_path: Path) 
             assert now["actions"] == 0
             assert any("migration budget of the day used up (1 of 1 started today)" in p
                        for p in now["problems"]), now
+            # that round stored no plan (nothing to do): the Overview still says the day's
+            # budget is spent, from the round's problems as data (kind DAY_BUDGET)
+            newest = c.get("/api/v1/plans", params={"limit": 1}).json()[0]
+            assert newest["problems"] == 0
+            ov = c.get("/api/v1/overview").json()
+            assert ov["problems"][0].startswith("migration budget of the day used up (1 of 1 "
+                                                "started today)"), ov["problems"]
+            assert "migration budget of the day used up" in c.get("/").text
     finally:
         stop(again)
         assert_no_secret(again)

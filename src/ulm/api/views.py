@@ -25,6 +25,7 @@ from ulm.calendar import Period
 from ulm.energy import account
 from ulm.errors import UlmError
 from ulm.policy import Policy, resolve_policy
+from ulm.problems import Problem, ProblemKind, from_data
 from ulm.store.events import EventRow
 
 PLANS_SEARCHED = 200
@@ -251,6 +252,9 @@ class Reader:
         states = Counter(h.state.value for h in snap.hosts)
         newest = self.store.plans(1)
         problems = list(newest[0].plan["problems"]) if newest else []
+        spent = self.day_budget_spent(midnight)
+        if spent is not None and str(spent) not in problems:
+            problems.insert(0, str(spent))
         problems += [f"maintenance #{b.id} on {b.host} is blocked: {b.detail}"
                      for b in self.store.bookings(active_only=True) if b.status == "blocked"]
         problems += [f"{h.name} is {h.state.value}: ULM does not know why it is silent"
@@ -271,6 +275,30 @@ class Reader:
                              energy_today_kwh=today.kwh if today else 0.0,
                              energy_today_always_on_kwh=today.always_on_kwh if today else 0.0,
                              next_event=self.next_event(now))
+
+    def day_budget_spent(self, midnight: float) -> Problem | None:
+        """The last round's DAY_BUDGET problem, if that round ran today: a round that plans
+        nothing stores no plan, so the newest stored plan may not say it (the round's event
+        does, with its problems as data; from the bus, else the store after a restart)."""
+        body: Any = None
+        recent = [e for e in self.bus.recent() if e.kind == "round"] if self.bus else []
+        if recent:
+            body = recent[-1].data
+        else:
+            try:
+                rows, _ = self.store.events(1, 0, "round")
+            except Exception:  # an older store without the table's rows: nothing to say
+                rows = []
+            body = rows[0].body if rows else None
+        if not isinstance(body, dict) or float(body.get("ts") or 0.0) < midnight:
+            return None
+        inner = body.get("data")
+        issues = inner.get("issues") if isinstance(inner, dict) else None
+        for d in issues if isinstance(issues, list) else []:
+            p = from_data(d) if isinstance(d, dict) else None
+            if p is not None and p.kind is ProblemKind.DAY_BUDGET:
+                return p
+        return None
 
     def next_event(self, now: float) -> m.NextEvent | None:
         """The soonest of: a booking that starts or ends, the calendar's next period."""
