@@ -55,6 +55,13 @@ def day_budget(policy: Policy, in_force: Policy, taken_at: float, migrations_tod
     return DayBudget(limit, max(int(migrations_today), 0) if same_day else 0)
 
 
+def left_at(policy: Policy, now: float, started_today: int) -> DayBudget:
+    """The day's budget at `now` (the profile in force then), given the migrations started
+    since `day_start(policy, now)`: what the executor's re-check asks before each move."""
+    return DayBudget(policy.effective(now)[0].gates.max_migrations_per_day,
+                     max(int(started_today), 0))
+
+
 def queued(snap: Snapshot, holds: Any) -> Snapshot:
     """`snap` with the moves an earlier plan holds but has not started yet (`ulm.execute.holds`:
     plans in the background) counted as today's: they will start, and the next round must

@@ -50,6 +50,7 @@ from ulm.metrics import Metrics
 from ulm.model import Plan
 from ulm.notify.events import Event
 from ulm.notify.make import leader_changed, of_round
+from ulm.planview import with_loads
 from ulm.policy import Policy, resolve_policy
 from ulm.procs import alive
 from ulm.redact import redact
@@ -342,7 +343,7 @@ class Daemon:
         self.conditions.track("problem", {p: f"plan problem: {p}" for p in plan.problems})
         if not plan.actions or not self.acting:
             return RoundResult(collection, plan, None, None)
-        plan_id = self.store.save_plan(plan, self.mode.value)
+        plan_id = self.store.save_plan(with_loads(snap, plan, self.policy), self.mode.value)
         log.info("plan %s: %d action(s) (%s)", plan_id, len(plan.actions), self.mode.value)
         if self.mode is Mode.advise:
             return RoundResult(collection, plan, plan_id, None)

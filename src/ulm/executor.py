@@ -243,6 +243,6 @@ class Executor(Background, Recovery, PowerActions):
             # The other migrations in flight count on their hosts (this one is not yet).
             why = (self.check(move, self.holds.in_flight(but=(plan_id, move)))
                    if isinstance(self.check, SnapshotCheck) else self.check(move))
-            if why:
-                return Cause.STALE, why
+            if why:  # a `Refusal` says its kind (the day's budget); else the state moved on
+                return getattr(why, "cause", Cause.STALE), why
         return Cause.NONE, ""

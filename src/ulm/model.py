@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ulm.problems import Problem
+from ulm.problems import Problem, as_data
 
 
 class HostState(enum.StrEnum):
@@ -177,6 +177,9 @@ class Plan:
     problems: tuple[str, ...] = ()  # `issues` rendered: what the CLI, API and store show
     efficacy: Efficacy = field(default_factory=Efficacy)
     issues: tuple[Problem, ...] = ()  # the problems as data (empty in a plan read back)
+    #: the figures of the hosts and VMs its moves touch, from its snapshot
+    #: (`ulm.planview.loads_of`: the daemon adds them before it stores the plan)
+    loads: Mapping[str, Any] | None = None
 
     @property
     def moves(self) -> tuple[Move, ...]:
@@ -196,4 +199,7 @@ class Plan:
             ],
             "problems": list(self.problems),
             "efficacy": asdict(self.efficacy),
+            # the problems as data too: the Overview finds a kind without reading English
+            "issues": [as_data(p) for p in self.issues],
+            **({"loads": dict(self.loads)} if self.loads is not None else {}),
         }

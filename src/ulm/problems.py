@@ -79,3 +79,21 @@ class Problem:
         if k is K.HOME_BUDGET:
             return f"{self.vm} stays: move budget of {self.limit} used up"
         return f"{self.vm} stays on {self.host}: {self.why}"
+
+
+def as_data(p: Problem) -> dict[str, object]:
+    """A problem as the store and the stream keep it beside its text: its kind and the
+    figures a reader needs (the Overview's spent day budget)."""
+    return {"kind": p.kind.value, "host": p.host, "vm": p.vm, "why": p.why, "limit": p.limit,
+            "used": p.used}
+
+
+def from_data(d: dict[str, object]) -> Problem | None:
+    """`as_data` read back (None: a kind this version does not know)."""
+    try:
+        kind = ProblemKind(d.get("kind"))
+    except ValueError:
+        return None
+    return Problem(kind, host=str(d.get("host") or ""), vm=str(d.get("vm") or ""),
+                   why=str(d.get("why") or ""), limit=int(d.get("limit") or 0),  # type: ignore[call-overload]
+                   used=int(d.get("used") or 0))  # type: ignore[call-overload]

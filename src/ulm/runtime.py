@@ -97,7 +97,12 @@ def build(cfg: Config, power: dict[str, Power] | None = None,
             readers.append(store.twin())
         return readers[0].snapshot(time.time(), cfg.collect.window, cfg.collect.stale_s)
 
-    recheck = SnapshotCheck(lambda: current[0], fresh)
+    def started_since(since: float) -> int:  # the day's budget: counted afresh per move
+        if not readers:
+            readers.append(store.twin())
+        return int(readers[0].migrations_since(since))
+
+    recheck = SnapshotCheck(lambda: current[0], fresh, started_since)
 
     if power is None:
         from ulm.power.factory import build_power

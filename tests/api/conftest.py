@@ -67,7 +67,9 @@ def start(tmp: Path, tls: bool = False) -> Server:
         proc = subprocess.Popen([sys.executable, "-m", "tests.api.server", str(tmp), str(port),
                                  *(["tls"] if tls else [])],
                                 cwd=ROOT, stdout=err, stderr=err,
-                                env={**os.environ, "PYTHONPATH": str(ROOT)})
+                                env={**os.environ,  # this tree's ulm, whatever is installed
+                                     "PYTHONPATH": os.pathsep.join((str(ROOT / "src"),
+                                                                    str(ROOT)))})
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     verify: ssl.SSLContext | bool = (ssl.create_default_context(cafile=tmp / "cert.pem")
                                      if tls else True)

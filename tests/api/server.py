@@ -25,6 +25,7 @@ from ulm.collect.sim_source import SimSource
 from ulm.config import CollectConfig, Config, HostConfig, StoreConfig
 from ulm.daemon import Daemon, Mode
 from ulm.drivers.sim import SimCluster
+from ulm.execute.recheck import SnapshotCheck
 from ulm.executor import Executor, Limits
 from ulm.notify.wire import attach, to_bus
 from ulm.policy import resolve_policy
@@ -49,10 +50,14 @@ def build(tmp: Path) -> Daemon:
                  hosts=tuple(HostConfig(name=h, libvirt_uri=f"test:///{h}") for h in HOSTS),
                  policy=str(own) if own.exists() else "seed")
     store = Store.open(cfg.store.url, mode="create")
+    policy = resolve_policy(cfg.policy_ref())
+    # as `ulm run`'s: the core's rule and the day's budget, re-checked before each move
+    check = SnapshotCheck(lambda: policy, lambda: store.snapshot(
+        clock.now(), cfg.collect.window, cfg.collect.stale_s), store.migrations_since,
+        clock.now)
     executor = Executor(cluster, clock, store, Limits(poll_s=1.0, power_timeout_s=300.0),
-                        power={h: cluster.power(h) for h in HOSTS})
-    daemon = Daemon(cfg, resolve_policy(cfg.policy_ref()), store, [source], executor, clock,
-                    Mode.advise)
+                        power={h: cluster.power(h) for h in HOSTS}, check=check)
+    daemon = Daemon(cfg, policy, store, [source], executor, clock, Mode.advise)
     daemon.start()
     for _ in range(ROUNDS):
         daemon.run_round()

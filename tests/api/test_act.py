@@ -63,6 +63,13 @@ def test_an_operator_applies_the_advised_plan_and_the_stream_says_so(fresh: Serv
     assert ready.wait(10)
     with fresh.client("operator") as c:
         plan = c.get("/api/v1/plans/latest").json()
+        assert plan["state"] == "READY"
+        (row,) = plan["rows"]  # the move with its load on both hosts, from its snapshot
+        assert (row["vm"], row["src"]) == ("web1", "h1")
+        assert row["src_before"]["cpu"] > 1.0 > row["src_after"]["cpu"]  # h1: 4.5 of 4 cores
+        assert row["dst_after"]["cpu"] > row["dst_before"]["cpu"]
+        assert row["dst_after"]["mem"] > row["dst_before"]["mem"] > 0
+        assert row["estimate_s"] > 0 and row["estimate_basis"] == "assumed"
         r = c.post("/api/v1/plans/latest/apply", json={"skip": []})
         assert r.status_code == 200, r.text
         body = r.json()
@@ -73,6 +80,9 @@ def test_an_operator_applies_the_advised_plan_and_the_stream_says_so(fresh: Serv
         assert vms["web1"] == dst  # the simulated cluster really moved it
         detail = c.get(f"/api/v1/plans/{plan['id']}").json()
         assert detail["status"] == "applied" and detail["outcomes"][0]["status"] == "done"
+        assert detail["state"] == "DONE"
+        # the measured move is what the next estimate goes by
+        assert detail["rows"][0]["estimate_basis"] == "measured"
         assert c.get("/api/v1/overview").json()["migrations_today"] == 1
         again = c.post(f"/api/v1/plans/{plan['id']}/apply", json={})
         assert again.status_code == 409 and "is applied, not proposed" in again.json()["error"]
@@ -117,6 +127,11 @@ def test_skip_reject_and_their_errors(fresh: Server) -> None:
             "rejected"
         late = c.post(f"/api/v1/plans/{again['plan_id']}/apply", json={})
         assert late.status_code == 409
+        third = c.post("/api/v1/plan-now").json()["plan_id"]
+        fourth = c.post("/api/v1/plan-now").json()["plan_id"]
+        states = {p["id"]: p["state"] for p in c.get("/api/v1/plans").json()}
+        assert (states[plan["id"]], states[again["plan_id"]], states[third],
+                states[fourth]) == ("DONE", "REJECTED", "SUPERSEDED", "READY")
 
 
 def test_booking_cancelling_draining_and_their_errors(fresh: Server) -> None:
@@ -217,5 +232,6 @@ def test_browser_session_cookie_and_csrf(fresh: Server) -> None:
             r = c.get(page)
             assert r.status_code == 200 and "mode: <strong>ADVISE</strong>" in r.text, page
         assert '<option value="web1" selected>' in c.get("/history?about=web1").text
-        assert "Approve checked actions" not in c.get("/plans/latest").text  # viewer: no buttons
+        page = c.get("/plans/latest").text  # a viewer sees the plan, and no button
+        assert 'id="actions"' in page and "Approve" not in page and "Reject plan" not in page
     time.sleep(0.2)  # let the server write its last log lines before the leak check

@@ -1,9 +1,11 @@
 """The dashboard in a real browser (Debian's headless chromium + chromium-driver, via Selenium)
 against the real server: log in with a token, see hosts and VMs, approve the advised plan,
-book maintenance from the page. Screenshots go to the test's tmp dir."""
+book maintenance from the page. A screenshot of every page goes to the test's tmp dir, and with
+ULM_SCREENSHOTS=DIR also to DIR (`ULM_SCREENSHOTS=docs/img` refreshes the docs' pictures)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,6 +51,13 @@ def _wait(driver: WebDriver, css: str, text: str = "", timeout: float = 15) -> N
     WebDriverWait(driver, timeout).until(cond)
 
 
+def _shot(driver: WebDriver, tmp: Path, name: str) -> None:
+    driver.save_screenshot(str(tmp / f"{name}.png"))
+    extra = os.environ.get("ULM_SCREENSHOTS")
+    if extra:
+        shutil.copy(tmp / f"{name}.png", Path(extra) / f"dashboard-{name}.png")
+
+
 def _no_console_errors(driver: WebDriver) -> None:
     """A CSP violation, a missing script or a JS exception shows up here."""
     severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
@@ -68,10 +77,10 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     for h in ("h1", "h2", "h3"):
         assert h in hosts
     assert "web1, web2, web3" in hosts
-    d.save_screenshot(str(tmp_path / "overview.png"))
+    _shot(d, tmp_path, "overview")
     d.execute_cdp_cmd("Emulation.setEmulatedMedia",
                       {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
-    d.save_screenshot(str(tmp_path / "overview-dark.png"))
+    _shot(d, tmp_path, "overview-dark")
     d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     _no_console_errors(d)
     _wait(d, "body[data-live]")  # the page's event stream is connected
@@ -90,17 +99,27 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     _wait(d, "#vms", "web1")
     _wait(d, "#host-h1 .chart canvas")  # uPlot drew the CPU chart from the API's series
     assert "cache1" in d.find_element(By.ID, "vms").text
-    d.save_screenshot(str(tmp_path / "hosts.png"))
+    _shot(d, tmp_path, "hosts")
     _no_console_errors(d)
 
     d.get(f"{fresh.url}/plans/latest")
     _wait(d, "#actions", "web1")
+    assert d.find_element(By.ID, "plan-state").text == "READY"
     assert d.find_element(By.ID, "plan-status").text == "proposed"
-    d.find_element(By.ID, "approve").click()
+    row = d.find_element(By.CSS_SELECTOR, "#actions tr.action")
+    for cell in ("src-load", "dst-load"):  # both hosts' CPU and memory, before -> after
+        text = row.find_element(By.CLASS_NAME, cell).text
+        assert "CPU" in text and "mem" in text and "→" in text, text
+    assert " s" in row.find_element(By.CLASS_NAME, "estimate").text
+    for button in ("approve-all", "approve", "reject"):
+        assert d.find_element(By.ID, button).is_displayed()
+    _shot(d, tmp_path, "plan")
+    d.find_element(By.ID, "approve").click()  # the checked ones: all of them here
     _wait(d, "#flash", "plan applied")
-    _wait(d, "#plan-status", "applied")  # the page reloaded with the stored outcome
+    _wait(d, "#plan-state", "DONE")  # the page reloaded with the stored outcome
     _wait(d, "#outcomes", "done")
-    d.save_screenshot(str(tmp_path / "plan.png"))
+    assert not d.find_elements(By.ID, "approve")  # nothing left to approve
+    _shot(d, tmp_path, "plan-done")
 
     d.get(f"{fresh.url}/maintenance")
     _wait(d, "#book")
@@ -114,7 +133,7 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     _wait(d, "#bookings", "firmware")
     row = d.find_element(By.ID, "booking-1").text
     assert "h3" in row and "booked" in row and "2030-06-01 22:00" in row
-    d.save_screenshot(str(tmp_path / "maintenance.png"))
+    _shot(d, tmp_path, "maintenance")
     _no_console_errors(d)
     d.find_element(By.CSS_SELECTOR, "#booking-1 button").click()  # Cancel, after a confirm
     WebDriverWait(d, 10).until(ec.alert_is_present())
@@ -124,6 +143,15 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     d.get(f"{fresh.url}/energy")
     _wait(d, ".chart[data-energy] canvas")  # kWh per hour, from the energy series
     assert float(d.find_element(By.ID, "kwh").text) > 0
+    _shot(d, tmp_path, "energy")
+    _no_console_errors(d)
+    for page, name, shows in (("/history", "history", "web1"), ("/why?vm=web1", "why", "web1")):
+        d.get(f"{fresh.url}{page}")
+        _wait(d, "main", shows)
+        _shot(d, tmp_path, name)
+    d.get(f"{fresh.url}/history")
+    Select(d.find_element(By.NAME, "about")).select_by_visible_text("db1")  # filters at once
+    WebDriverWait(d, 10).until(ec.url_contains("about=db1"))
     _no_console_errors(d)
 
     with fresh.client("viewer") as c:  # what the page did, the API confirms

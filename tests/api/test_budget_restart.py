@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.api.conftest import assert_no_secret, start, stop
+from ulm.model import Move
+from ulm.store import Store
 
 SEED = (Path(__file__).resolve().parents[2] / "src" / "ulm" / "policies" / "seed.toml")
 
@@ -50,6 +52,39 @@ def test_the_budget_on_the_overview_and_events_across_a_restart(tmp_path: Path) 
             assert now["actions"] == 0
             assert any("migration budget of the day used up (1 of 1 started today)" in p
                        for p in now["problems"]), now
+            # that round stored no plan (nothing to do): the Overview still says the day's
+            # budget is spent, from the round's problems as data (kind DAY_BUDGET)
+            newest = c.get("/api/v1/plans", params={"limit": 1}).json()[0]
+            assert newest["problems"] == 0
+            ov = c.get("/api/v1/overview").json()
+            assert ov["problems"][0].startswith("migration budget of the day used up (1 of 1 "
+                                                "started today)"), ov["problems"]
+            assert "migration budget of the day used up" in c.get("/").text
     finally:
         stop(again)
         assert_no_secret(again)
+
+
+def test_an_advised_plan_applied_later_finds_the_days_budget_spent(tmp_path: Path) -> None:
+    """Advised within the budget; by the time an operator applies it, a migration started
+    elsewhere spent the day's one: the move is refused, with the kind of reason, not made."""
+    (tmp_path / "policy.toml").write_text(
+        SEED.read_text().replace("[gates]\n", "[gates]\nmax_migrations_per_day = 1\n"))
+    server = start(tmp_path)
+    try:
+        with server.client("operator") as c:
+            plan = c.get("/api/v1/plans/latest").json()
+            assert plan["status"] == "proposed" and len(plan["action_list"]) == 1, plan
+            other = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="write")
+            other.intent("elsewhere", 1, Move("db1", "h2", "h3", "by hand"))  # started today
+            other.engine.dispose()
+            r = c.post(f"/api/v1/plans/{plan['id']}/apply", json={"skip": []})
+            assert r.status_code == 200, r.text
+            (o,) = r.json()["outcomes"]
+            assert o["status"] == "skipped", o
+            assert o["detail"].startswith("today's migration budget used up (1 of 1 started "
+                                          "today)"), o
+            assert c.get("/api/v1/overview").json()["migrations_today"] == 1  # none more
+    finally:
+        stop(server)
+        assert_no_secret(server)

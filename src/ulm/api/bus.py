@@ -6,12 +6,17 @@ thread-safe). A slow subscriber's queue is bounded: when it is full the subscrib
 lost events (`overflow`) and closed, rather than letting memory grow or blocking the daemon.
 The last `keep` events stay for clients that reconnect with `Last-Event-ID`.
 
-With a `store`, the events no other table keeps (`saved_kind`: a migration started, a condition,
-a leader change, what the API was asked to do — not the plans, outcomes, power events and
-bookings, which have tables of their own) are written to it in bulk: a writer thread takes
-what is unsaved every `flush_s` in one transaction, and `close` writes the rest, so that they
-outlive the process (the `events` route reads them back). While the store takes no writes they
-wait in memory (at most `max_unsaved`, the oldest dropped first and counted in `lost`).
+With a `store`, every event is written to it in bulk under its stream id: a writer thread
+takes what is unsaved every `flush_s` in one transaction, and `close` writes the rest, so that
+they outlive the process. The ids go on from the table's highest at start, so they are the
+store's row ids and stay the same across a restart: a client that reconnects with
+`Last-Event-ID` is sent what it missed from the store (and what is not written yet), none
+twice. History (the `events` route) reads back only the kinds no other table keeps
+(`saved_kind`: not the plans, outcomes, power events and bookings). While the store takes no
+writes they wait in memory (at most `max_unsaved`, the oldest dropped first and counted in
+`lost`). One process writes a store's events (the leader's); should another have written
+ids this one handed out (a standby that started while the store was down), the unsaved ones
+are numbered on from the store's highest, and a stream sees the new ids from then on.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import itertools
 import json
 import logging
@@ -38,12 +44,14 @@ log = logging.getLogger("ulm.api")
 T = TypeVar("T")
 #: The kinds whose events the store keeps in tables of their own (plans, outcomes, power
 #: events, bookings): never written to `events` again.
-_KEPT_ELSEWHERE = frozenset(k.value for k in Kind if k.stored)
+KEPT_ELSEWHERE = frozenset(k.value for k in Kind if k.stored)
+BACKLOG = 1000  # at most this many missed events are sent to a stream that reconnects
 
 
 def saved_kind(kind: str) -> bool:
-    """Whether an event of this kind goes to the store's `events` table."""
-    return kind not in _KEPT_ELSEWHERE
+    """Whether History reads events of this kind from the store's `events` table (every
+    kind is written there, for the stream; the others History takes from their own tables)."""
+    return kind not in KEPT_ELSEWHERE
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +91,8 @@ class EventBus:
     def __init__(self, keep: int = 200, queue_size: int = 500,
                  clock: Callable[[], float] = time.time, store: Any = None,
                  flush_s: float = 2.0, max_unsaved: int = 10_000) -> None:
-        self._ids = itertools.count(1)
+        self._last = self._highest(store)  # the newest id handed out (or in the store)
+        self._ids = itertools.count(self._last + 1)
         self._recent: collections.deque[Event] = collections.deque(maxlen=keep)
         self._subs: list[_Subscriber] = []
         self._lock = threading.Lock()
@@ -106,8 +115,9 @@ class EventBus:
     def publish(self, kind: str, data: dict[str, Any] | None = None) -> Event:
         with self._lock:
             event = Event(next(self._ids), self._clock(), kind, dict(data or {}))
+            self._last = event.id
             self._recent.append(event)
-            if saved_kind(kind):
+            if self._store is not None or saved_kind(kind):  # memory only: History's kinds
                 if len(self._unsaved) == self._unsaved.maxlen:
                     self.lost += 1
                 self._unsaved.append(event)
@@ -118,6 +128,38 @@ class EventBus:
             except RuntimeError:  # that loop is closed: the subscriber is gone
                 self._drop(s)
         return event
+
+    @staticmethod
+    def _highest(store: Any) -> int:
+        if store is None:
+            return 0
+        try:
+            return int(store.max_event_id())
+        except Exception as exc:  # a store that does not answer now: numbered on later
+            log.warning("event ids start at 1: the store's highest is not known: %s: %s",
+                        type(exc).__name__, redact((str(exc).splitlines() or [""])[0]))
+            return 0
+
+    def _renumber(self) -> None:
+        """Another process wrote ids this bus handed out: the unsaved ones take new ids."""
+        try:
+            top = int(self._store.max_event_id())
+        except Exception:  # still failing: the next flush tries again
+            return
+        with self._lock:
+            if not self._unsaved or self._unsaved[0].id > top:
+                return
+            self._ids = itertools.count(top + 1)
+            new = {e.id: next(self._ids) for e in self._unsaved}
+            self._unsaved = collections.deque(
+                (dataclasses.replace(e, id=new[e.id]) for e in self._unsaved),
+                maxlen=self._unsaved.maxlen)
+            self._recent = collections.deque(  # the memory's copies keep to the same ids
+                (dataclasses.replace(e, id=new[e.id]) if e.id in new else e
+                 for e in self._recent), maxlen=self._recent.maxlen)
+            self._last = max(new.values(), default=self._last)
+        log.warning("event ids taken by another process: the unsaved events numbered on "
+                    "from %d", top + 1)
 
     def recent(self, after: int = 0) -> list[Event]:
         with self._lock:
@@ -142,6 +184,7 @@ class EventBus:
             try:
                 self._store.add_events([row_of(e) for e in batch])
             except Exception as exc:  # the daemon reports a store that fails; we wait
+                self._renumber()
                 if not self._failing:  # once per outage, not every few seconds
                     log.warning("%d event(s) not written yet, kept in memory: %s: %s",
                                 len(batch), type(exc).__name__,
@@ -184,13 +227,17 @@ class EventBus:
 
     async def subscribe(self, after: int = 0, heartbeat_s: float = 15.0
                         ) -> AsyncIterator[str]:
-        """SSE text: missed events after `after` first, then live ones; a comment line as a
+        """SSE text: missed events after `after` first (from the store, then what it has not
+        taken yet; with no store, the last `keep`), then live ones; a comment line as a
         heartbeat so that proxies and the client notice a dead connection."""
         sub = _Subscriber(asyncio.get_running_loop(), self._queue_size)
         with self._lock:
-            backlog = [e for e in self._recent if e.id > after] if after else []
-            self._subs.append(sub)
+            self._subs.append(sub)  # first: what is published while the backlog is read queues
         try:
+            if after > self._last:  # an id this store never got (its process was killed
+                after = 0           # before it wrote them): what it missed is lost; go live
+            backlog = await asyncio.to_thread(self._backlog, after) if after else []
+            sent = backlog[-1].id if backlog else after
             yield "retry: 3000\n\n"
             for e in backlog:
                 yield e.sse()
@@ -204,9 +251,31 @@ class EventBus:
                     if sub.lost:
                         yield "event: overflow\ndata: {}\n\n"
                     return
-                yield event.sse()
+                if event.id > sent:  # not in the backlog already
+                    yield event.sse()
         finally:
             self._drop(sub)
+
+    def _backlog(self, after: int) -> list[Event]:
+        """The events after `after`, oldest first, each once: the store's rows, the unsaved,
+        and the recent ones in memory (at most `BACKLOG`, the newest)."""
+        found: dict[int, Event] = {}
+        if self._store is not None:
+            try:
+                rows, unsaved = self.settled(lambda: self._store.events_after(after, BACKLOG))
+            except Exception as exc:  # the store is down: what memory holds
+                log.warning("a stream's missed events are not read from the store: %s: %s",
+                            type(exc).__name__, redact((str(exc).splitlines() or [""])[0]))
+                rows, unsaved = [], []
+            found.update((r.id, _event_of(r)) for r in rows if r.id is not None)
+            found.update((e.id, e) for e in unsaved if e.id > after)
+        found.update((e.id, e) for e in self.recent(after))
+        return [found[i] for i in sorted(found)][-BACKLOG:]
+
+
+def _event_of(r: EventRow) -> Event:
+    """A stored row as the stream sent it (its `body` is the event's data)."""
+    return Event(int(r.id or 0), r.ts, r.kind, dict(r.body or {}))
 
 
 def row_of(e: Event) -> EventRow:
@@ -226,7 +295,7 @@ def row_of(e: Event) -> EventRow:
         body = {}
     return EventRow(ts=when, kind=e.kind, severity=_s(d.get("severity")), vm=_s(d.get("vm")),
                     host=_s(d.get("host")), src=_s(inner.get("src")), dst=_s(inner.get("dst")),
-                    plan_id=_s(d.get("plan_id")), text=text, body=body)
+                    plan_id=_s(d.get("plan_id")), text=text, body=body, id=e.id)
 
 
 def _s(x: Any) -> str:

@@ -78,9 +78,45 @@ class PlanSummary(BaseModel):
     id: str
     created_at: float
     mode: str
-    status: str
+    status: str  # as stored: proposed | running | applied | failed | superseded | rejected
     actions: int
     problems: int
+    #: READY | APPLYING | DONE | FAILED | SUPERSEDED | REJECTED (`ulm.planview.state`)
+    state: str = "READY"
+
+
+class LoadOut(BaseModel):
+    cpu: float  # fraction of the host's CPU the VMs use
+    mem: float  # fraction of its memory the VMs take
+
+
+class RiskOut(BaseModel):
+    #: near_threshold (value: the destination's CPU after, limit: the overload threshold)
+    #: | long_move (value: the estimate, limit: the deadline, s) | moved_recently (value:
+    #: seconds since, limit: the window) | dst_failed (value: seconds since, limit: window)
+    kind: str
+    value: float
+    limit: float
+
+
+class PlanRowOut(BaseModel):
+    """An action of the plan with what it does to both hosts (`ulm.planview.rows`)."""
+
+    seq: int
+    kind: str
+    vm: str = ""
+    src: str = ""
+    dst: str = ""
+    host: str = ""
+    reason: str = ""
+    mem_mib: float = 0.0
+    src_before: LoadOut | None = None  # None: the plan kept no figures of that host
+    src_after: LoadOut | None = None
+    dst_before: LoadOut | None = None
+    dst_after: LoadOut | None = None
+    estimate_s: float = 0.0
+    estimate_basis: str = ""  # measured (past moves) | bandwidth (the executor's) | assumed
+    risks: list[RiskOut] = []
 
 
 class ActionOut(BaseModel):
@@ -124,6 +160,7 @@ class PlanDetail(PlanSummary):
     problem_list: list[str]
     efficacy: dict[str, float]
     outcomes: list[OutcomeOut]
+    rows: list[PlanRowOut] = []
 
 
 class VMDecision(BaseModel):

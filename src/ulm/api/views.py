@@ -13,19 +13,23 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
+from ulm import planview
 from ulm.api import models as m
 from ulm.api.actions import NotFound
-from ulm.api.bus import row_of, saved_kind
+from ulm.api.bus import KEPT_ELSEWHERE, row_of, saved_kind
 from ulm.budget import day_start
 from ulm.calendar import Period
 from ulm.energy import account
 from ulm.errors import UlmError
 from ulm.policy import Policy, resolve_policy
+from ulm.problems import Problem, ProblemKind, from_data
 from ulm.store.events import EventRow
 
 PLANS_SEARCHED = 200
+PAST_PLANS = 50  # the plans whose moves the estimates and the risk "failed recently" read
 
 
 class Reader:
@@ -74,12 +78,40 @@ class Reader:
     # -- plans ---------------------------------------------------------------------------------
 
     @staticmethod
-    def summary(r: Any) -> m.PlanSummary:
+    def summary(r: Any, state: str = "READY") -> m.PlanSummary:
         return m.PlanSummary(id=r.id, created_at=r.created_at, mode=r.mode, status=r.status,
-                             actions=len(r.plan["actions"]), problems=len(r.plan["problems"]))
+                             actions=len(r.plan["actions"]), problems=len(r.plan["problems"]),
+                             state=state)
+
+    def _states(self, records: list[Any]) -> list[str]:
+        """Each plan's state (`planview.state`): one journal read for all of them."""
+        open_ = Counter(e.plan_id for e in self.store.open_entries())
+        newest = self.store.plans(1)
+        top = newest[0].created_at if newest else 0.0  # a plan of the same second is no newer
+        return [planview.state(r.status, open_[r.id], top > r.created_at).value
+                for r in records]
 
     def plans(self, limit: int) -> list[m.PlanSummary]:
-        return [self.summary(r) for r in self.store.plans(limit)]
+        records = self.store.plans(limit)
+        return [self.summary(r, s) for r, s in zip(records, self._states(records), strict=True)]
+
+    def rows(self, body: dict[str, Any]) -> list[m.PlanRowOut]:
+        """The plan's actions with their load, estimate and risks (`ulm.planview.rows`), from
+        the moves the store measured and the migrations that failed, of the recent plans."""
+        past: list[tuple[float, float]] = []
+        failed: dict[str, float] = {}
+        for r in self.store.plans(PAST_PLANS):
+            mem = {a.get("vm"): float(a.get("mem_mib") or 0.0) for a in r.plan["actions"]}
+            for o in self.store.outcomes(r.id):
+                if o["kind"] != "move":
+                    continue
+                if o["status"] == "done" and mem.get(o["vm"]):
+                    past.append((mem[o["vm"]], o["finished_at"] - o["started_at"]))
+                elif o["status"] == "failed":
+                    failed[o["dst"]] = max(failed.get(o["dst"], 0.0), o["finished_at"])
+        ex = self.cfg.executor
+        return [m.PlanRowOut(**{**asdict(w), "risks": [asdict(f) for f in w.risks]})
+                for w in planview.rows(body, ex.bandwidth_mib_s, ex.deadline_s, past, failed)]
 
     def resolve(self, plan_id: str) -> str:
         """`latest` is the newest plan."""
@@ -97,7 +129,8 @@ class Reader:
             raise NotFound(str(exc).split(" (")[0]) from None
         body = r.plan
         return m.PlanDetail(
-            **self.summary(r).model_dump(), snapshot_id=body["snapshot_id"],
+            **self.summary(r, self._states([r])[0]).model_dump(), rows=self.rows(body),
+            snapshot_id=body["snapshot_id"],
             policy_digest=body["policy_digest"],
             action_list=[_action(i, a) for i, a in enumerate(body["actions"], 1)],
             decisions=[_decision(d) for d in body["decisions"]],
@@ -182,7 +215,8 @@ class Reader:
         """The newest `n` events of the store's `events` table and the bus's not yet written
         (matching `kind` and `about`), and how many match in all."""
         def read() -> tuple[list[EventRow], int]:
-            return self.store.events(n, 0, kind, about)  # type: ignore[no-any-return]
+            return self.store.events(  # type: ignore[no-any-return]
+                n, 0, kind, about, exclude=KEPT_ELSEWHERE)
 
         if self.bus is None:
             (rows, total), pending = read(), []
@@ -218,6 +252,9 @@ class Reader:
         states = Counter(h.state.value for h in snap.hosts)
         newest = self.store.plans(1)
         problems = list(newest[0].plan["problems"]) if newest else []
+        spent = self.day_budget_spent(midnight)
+        if spent is not None and str(spent) not in problems:
+            problems.insert(0, str(spent))
         problems += [f"maintenance #{b.id} on {b.host} is blocked: {b.detail}"
                      for b in self.store.bookings(active_only=True) if b.status == "blocked"]
         problems += [f"{h.name} is {h.state.value}: ULM does not know why it is silent"
@@ -232,11 +269,36 @@ class Reader:
                              stale_vms=stale, migrations_today=snap.migrations_today,
                              migration_budget=policy.effective(now)[0].gates
                              .max_migrations_per_day, problems=problems,
-                             latest_plan=self.summary(newest[0]) if newest else None,
+                             latest_plan=(self.summary(newest[0], self._states(newest)[0])
+                                          if newest else None),
                              in_flight=flying, imbalance=_spread(use),
                              energy_today_kwh=today.kwh if today else 0.0,
                              energy_today_always_on_kwh=today.always_on_kwh if today else 0.0,
                              next_event=self.next_event(now))
+
+    def day_budget_spent(self, midnight: float) -> Problem | None:
+        """The last round's DAY_BUDGET problem, if that round ran today: a round that plans
+        nothing stores no plan, so the newest stored plan may not say it (the round's event
+        does, with its problems as data; from the bus, else the store after a restart)."""
+        body: Any = None
+        recent = [e for e in self.bus.recent() if e.kind == "round"] if self.bus else []
+        if recent:
+            body = recent[-1].data
+        else:
+            try:
+                rows, _ = self.store.events(1, 0, "round")
+            except Exception:  # an older store without the table's rows: nothing to say
+                rows = []
+            body = rows[0].body if rows else None
+        if not isinstance(body, dict) or float(body.get("ts") or 0.0) < midnight:
+            return None
+        inner = body.get("data")
+        issues = inner.get("issues") if isinstance(inner, dict) else None
+        for d in issues if isinstance(issues, list) else []:
+            p = from_data(d) if isinstance(d, dict) else None
+            if p is not None and p.kind is ProblemKind.DAY_BUDGET:
+                return p
+        return None
 
     def next_event(self, now: float) -> m.NextEvent | None:
         """The soonest of: a booking that starts or ends, the calendar's next period."""

@@ -9,22 +9,59 @@ flight over it, and asks `check_move` on that: the same filters, a few dozen row
 10,000. "Stale" stays what the snapshot says — the host's own figures stopped arriving —
 never that the plan is old. Without a fed snapshot (`ulm apply`, or right after the API
 collected) it reads one from the store once and keeps it until the next round feeds one.
+
+It also re-checks the day's migration budget (`[gates] max_migrations_per_day`), as the
+planner does: a plan advised in the morning and applied in the afternoon may find the day's
+budget spent by then. The count is the store's (`started_since`: the journal's move intents
+since the policy's midnight, this plan's own started ones included), asked per move, so that
+every move of every plan counts; a move off a host in maintenance is never held back (its
+drain counts, as in the planner). Between the count and the intent another plan's thread may
+start one move too: the planner's own count (`ulm.budget.queued`) keeps that rare.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ulm.budget import day_start, left_at
 from ulm.execute.holds import mark_moves
-from ulm.model import Move
+from ulm.execute.types import Cause
+from ulm.model import HostState, Move
 from ulm.policy import Policy
 from ulm.scheduler import check_move
 from ulm.snapshot import Snapshot
 
 _SKIP = ("taken_at", "power_curves", "name", "migrations_today")  # not per host or VM
+
+
+class Refusal(str):
+    """A re-check's answer with its kind (`cause`): the executor records that cause."""
+
+    cause: Cause
+
+    def __new__(cls, text: str, cause: Cause) -> Refusal:
+        self = super().__new__(cls, text)
+        self.cause = cause
+        return self
+
+
+def budget_refusal(snap: Snapshot, policy: Policy, move: Move, now: float,
+                   started_since: Callable[[float], int]) -> Refusal | None:
+    """The day's budget at `now`, asked for one move: None = it may start."""
+    if policy.effective(now)[0].gates.max_migrations_per_day is None:
+        return None  # no budget: no count asked
+    src = snap.host_index.get(move.src)
+    if src is not None and snap.host_state[src] is HostState.MAINTENANCE:
+        return None  # a drain for maintenance is never held back
+    day = left_at(policy, now, started_since(day_start(policy, now)))
+    if day.left is None or day.left > 0:
+        return None
+    return Refusal(f"today's migration budget used up ({day.used} of {day.limit} started "
+                   f"today): {move.vm} waits for tomorrow", Cause.DAY_BUDGET)
 
 
 def around(snap: Snapshot, hosts: Sequence[int]) -> Snapshot:
@@ -72,9 +109,13 @@ class SnapshotCheck:
     """The executor's `check`: fed by the daemon every round, read by the executor's threads
     (one reference swapped: no lock needed)."""
 
-    def __init__(self, policy: Callable[[], Policy], fresh: Callable[[], Snapshot]) -> None:
+    def __init__(self, policy: Callable[[], Policy], fresh: Callable[[], Snapshot],
+                 started_since: Callable[[float], int] | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self._policy = policy
         self._fresh = fresh
+        self._started_since = started_since  # `Store.migrations_since`; None: no budget check
+        self._clock = clock
         self._snap: Snapshot | None = None
 
     def feed(self, snap: Snapshot | None) -> None:
@@ -85,4 +126,9 @@ class SnapshotCheck:
         snap = self._snap
         if snap is None:
             snap = self._snap = self._fresh()
-        return check_around(snap, self._policy(), move, in_flight)
+        policy = self._policy()
+        if self._started_since is not None:
+            refused = budget_refusal(snap, policy, move, self._clock(), self._started_since)
+            if refused is not None:
+                return refused
+        return check_around(snap, policy, move, in_flight)

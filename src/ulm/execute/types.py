@@ -37,6 +37,7 @@ class Cause(enum.StrEnum):
     BUSY_HOST = "busy_host"  # a host about to be powered off still runs a VM
     HELD = "held"  # another plan's unfinished action holds the VM or a host it touches
     FENCED = "fenced"  # the journal refused it: this controller no longer leads
+    DAY_BUDGET = "day_budget"  # today's migration budget is used up (re-checked at start)
 
 
 class Fenced(Exception):

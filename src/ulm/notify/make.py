@@ -12,6 +12,7 @@ from typing import Any
 from ulm.execute.types import Cause, Outcome, Status
 from ulm.model import Action, Move, Plan, PowerOn
 from ulm.notify.events import Event, Kind, Severity
+from ulm.problems import as_data
 
 #: Failures that are an abort (deadline, shutdown grace), not a refusal or an error.
 _ABORTS = frozenset({Cause.DEADLINE, Cause.SHUTDOWN, Cause.ABORT_TIMEOUT})
@@ -35,8 +36,9 @@ def of_round(plan: Plan | None, plan_id: str | None, mode: str,
     ts = time.time() if now is None else now
     n = len(plan.actions) if plan is not None else 0
     problems = list(plan.problems) if plan is not None else []
+    issues = [as_data(p) for p in plan.issues] if plan is not None else []  # kinds: Overview
     out = [Event(Kind.round, Severity.debug, plan_id=plan_id or "", ts=ts,
-                 data={"mode": mode, "actions": n, "problems": problems})]
+                 data={"mode": mode, "actions": n, "problems": problems, "issues": issues})]
     if plan_id:
         out.append(Event(Kind.plan_made, Severity.info, plan_id=plan_id, ts=ts,
                          data={"mode": mode, "actions": n, "problems": problems}))

@@ -55,10 +55,15 @@
       run(b, "DELETE", b.dataset.delete);
     } else if (b.dataset.apply) {
       ev.preventDefault();
-      const skip = [...document.querySelectorAll("input.approve")]
+      const skip = b.dataset.all ? [] : [...document.querySelectorAll("input.approve")]
         .filter((c) => !c.checked).map((c) => Number(c.value));
       run(b, "POST", b.dataset.apply, {skip: skip});
     }
+  });
+
+  // a filter that applies itself (an inline onchange is refused by the page's CSP)
+  document.addEventListener("change", (ev) => {
+    if (ev.target.matches("select[data-submit]")) ev.target.form.submit();
   });
 
   document.addEventListener("submit", (ev) => {  // delegated: the form may be swapped in live
