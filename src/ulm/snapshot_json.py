@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ulm.inputs import BadInput, Name, Text, key_path, read_bounded
-from ulm.model import VM, Host, HostState, PowerCurve, Resources
+from ulm.model import VM, Host, HostState, PowerCurve, Resources, VmState
 from ulm.numbers import (
     MAX_CPU,
     MAX_CURVE_POINTS,
@@ -82,6 +82,7 @@ class VMIn(_Strict):
     migrating_to: Text = ""
     last_moved_at: Time | None = None
     gone: bool = False
+    state: VmState = VmState.RUNNING
 
 
 class SnapshotIn(_Strict):
@@ -151,7 +152,7 @@ def parse_snapshot(raw: Any, source: str) -> Snapshot:
              for h in doc.hosts]
     vms = [VM(v.name, v.host, Resources(v.cpu, v.mem_mib), Resources(v.load.cpu, v.load.mem_mib),
               v.vcpus, v.labels, v.migratable, tuple(v.history), v.stale, v.migrating_to,
-              v.last_moved_at, v.gone) for v in doc.vms]
+              v.last_moved_at, gone=v.gone, state=v.state) for v in doc.vms]
     curves = [PowerCurve(name, tuple(w)) for name, w in doc.power_curves.items()]
     try:
         return Snapshot.build(doc.taken_at, hosts, vms, curves, doc.migrations_today)
@@ -203,7 +204,7 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
              "vcpus": v.vcpus, "load": {"cpu": v.load.cpu, "mem_mib": v.load.mem_mib},
              "history": list(v.history), "labels": dict(v.labels),
              "migratable": v.migratable, "stale": v.stale, "migrating_to": v.migrating_to,
-             "last_moved_at": v.last_moved_at, "gone": v.gone}
+             "last_moved_at": v.last_moved_at, "gone": v.gone, "state": v.state.value}
             for v in snap.vms
         ],
     }

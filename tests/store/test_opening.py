@@ -204,12 +204,13 @@ def test_an_older_store_asks_for_an_upgrade_and_is_left_as_it_is(new_url: str,
 def test_a_newer_ulms_store_says_upgrade_ulm(new_url: str, mode: str) -> None:
     Store.open(new_url, mode="create").close()
     engine = create_engine(new_url)
+    newer = f"{int(head()) + 1:04d}"  # one past this ULM's newest revision
     with engine.begin() as c:
-        c.exec_driver_sql("UPDATE alembic_version SET version_num = '0009'")
+        c.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{newer}'")
     engine.dispose()
     err = refused(new_url, mode)
     assert err.found is Found.NEWER
-    assert "this store was written by a newer ULM (revision 0009); upgrade ULM" in str(err)
+    assert f"this store was written by a newer ULM (revision {newer}); upgrade ULM" in str(err)
     assert "Can't locate revision" not in str(err)
 
 

@@ -19,6 +19,7 @@ from ulm.daemon import Mode
 from ulm.errors import UlmError
 from ulm.jsonout import dumps
 from ulm.metrics import Metrics
+from ulm.model import VM, VmState
 from ulm.runtime import LogFormat, build, daemon, setup_logging
 from ulm.store import Store
 from ulm.store.store import plan_from_body
@@ -156,8 +157,16 @@ def status_cmd(config: ConfigOpt,
     for v in snap.vms:
         vms.add_row(v.name, v.host, str(v.vcpus), f"{v.load.cpu:.2f}",
                     f"{v.size.mem_mib:.0f} MiB",
-                    "gone: no reachable host lists it" if v.gone else "stale" if v.stale else "")
+                    _vm_note(v))
     console.print(vms)
+
+
+def _vm_note(v: VM) -> str:
+    """What `ulm status` says of a VM beside its figures: gone, not running, stale."""
+    if v.gone:
+        return "gone: no reachable host lists it"
+    notes = [] if v.state is VmState.RUNNING else [f"{v.state.value}: ULM does not move it"]
+    return ", ".join(notes + (["stale"] if v.stale else []))
 
 
 def leadership(store: Store, now: float) -> str:

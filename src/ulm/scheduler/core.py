@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from ulm.budget import day_budget
 from ulm.calendar import Period
-from ulm.model import Action, Decision, Efficacy, Move, Plan
+from ulm.model import Action, Decision, Efficacy, Move, Plan, VmState
 from ulm.policy import Policy
 from ulm.problems import Problem, ProblemKind
 from ulm.scheduler import power
@@ -39,6 +39,7 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float, explain: bool = Tru
     n_over_before = int(over.sum())
     if snapshot.host_stale.any():
         _stale_hosts(st, draft)
+    _not_running(st, draft)
     evacuate(st, draft, over)
     relieve(st, over, draft)
     if pol.balance.enabled:
@@ -93,6 +94,19 @@ def _stale_hosts(st: State, draft: Draft) -> None:
         draft.decisions.append(Decision(
             "", snap.host_names[h], f"stale host metrics{figure}",
             "kept: host figures stale; neither source nor destination"))
+
+
+def _not_running(st: State, draft: Draft) -> None:
+    """One explain row per paused or crashed VM: it stays (`State`'s fixed reason), whatever
+    its host needs."""
+    snap = st.snap
+    if snap.vm_state.count(VmState.RUNNING) == snap.n_vms:
+        return
+    for i, state in enumerate(snap.vm_state):
+        h = int(snap.vm_host[i])
+        if state is not VmState.RUNNING and h >= 0:
+            draft.decisions.append(Decision(snap.vm_names[i], snap.host_names[h],
+                                            f"VM is {state.value}", f"kept: VM is {state.value}"))
 
 
 def _efficacy(st: State, before: NDArray[np.float64], n_over_before: int,

@@ -70,11 +70,11 @@ def _drained(st: State, draft: Draft, host: int, trigger: str, vms: I64, dsts: I
 
 
 def _cannot_empty(st: State, draft: Draft, host: int) -> None:
-    vms = st.vms_on(host)
-    stuck = [st.snap.vm_names[v] for v in vms if st.fixed[v]]
+    fixed = [v for v in st.vms_on(host).tolist() if st.fixed[v]]
+    stuck = [st.snap.vm_names[v] for v in fixed]
     draft.problems.append(Problem(ProblemKind.CANNOT_EMPTY, host=st.snap.host_names[host],
                                   vms=tuple(stuck[:5]),
-                                  why=st.fixed[int(vms[0])] if len(vms) else ""))
+                                  why=st.fixed[fixed[0]] if fixed else ""))  # the first's
 
 
 def _kept(st: State, draft: Draft, host: int, trigger: str, what: str) -> None:

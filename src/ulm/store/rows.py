@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ulm.model import VM, Host, HostState, PowerCurve, Resources
+from ulm.model import VM, Host, HostState, PowerCurve, Resources, VmState
 from ulm.snapshot import Snapshot
 from ulm.store.window import Recent
 
@@ -23,6 +23,7 @@ class HostRow:
     labels: dict[str, Any]
     power: str
     last_seen: float
+    quarantine: str = ""  # the guard's verdict of the last round ("" = believed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class VMRow:
     managed: bool
     last_seen: float
     last_moved_at: float | None
+    state: str = "running"  # `VmState` value
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +96,7 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
             load=Resources(cpu, recent.vm_mem.get(v.name, v.mem_mib)), vcpus=v.vcpus,
             labels={str(k): str(val) for k, val in v.labels.items()},
             migratable=v.managed, history=hist, stale=stale,
-            last_moved_at=v.last_moved_at, gone=gone))
+            last_moved_at=v.last_moved_at, gone=gone, state=_vm_state(v.state)))
     return Snapshot.build(now, host_objs, vm_objs, power_curves, migrations_today)
 
 
@@ -107,3 +109,12 @@ def _state(h: HostRow, now: float, stale_s: float, maintenance: Collection[str],
     if h.name in powered_off:
         return HostState.OFF
     return HostState.UNKNOWN  # silent for a reason ULM does not know: never a destination
+
+
+def _vm_state(value: str) -> VmState:
+    """A stored state; one this version does not know (a newer writer) counts as running,
+    as libvirt's own "other" states do (`ulm.drivers.base.run_state`)."""
+    try:
+        return VmState(value)
+    except ValueError:
+        return VmState.RUNNING

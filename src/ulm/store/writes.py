@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ulm.collect.base import Collection, HostReading, VMReading
+from ulm.model import VmState
 from ulm.store import schema as t
 
 #: Sources that know which hosts exist and answer (libvirt; Prometheus when it is the
@@ -85,7 +86,8 @@ def _upsert_vms(c: Connection, readings: Sequence[VMReading],
                 managed: Callable[[str], Any] | None) -> None:
     """A VM whose host changed (moved by ULM or by someone else) starts its cool-down: its
     `last_moved_at` becomes the reading's time. A VM listed on two hosts in one round (during a
-    migration) ends on the last one, as moved."""
+    migration) ends on the last one, as moved, and running if either copy runs (the copy
+    arriving on the destination is paused until the migration ends: not the VM's state)."""
     rows: dict[str, dict[str, Any]] = {}
     for v in readings:
         before = rows.get(v.vm)
@@ -93,7 +95,9 @@ def _upsert_vms(c: Connection, readings: Sequence[VMReading],
                                         or before["last_moved_at"] is not None)
         rows[v.vm] = {"name": v.vm, "host": v.host, "vcpus": v.vcpus, "mem_mib": v.mem_mib,
                       "labels": {}, "managed": True if managed is None else bool(managed(v.vm)),
-                      "last_seen": v.ts, "last_moved_at": v.ts if moved else None}
+                      "last_seen": v.ts, "last_moved_at": v.ts if moved else None,
+                      "state": (VmState.RUNNING if before is not None
+                                and before["state"] == VmState.RUNNING else v.state).value}
     if not rows:
         return
     stmt = _upsert(c, t.vms)
@@ -104,5 +108,6 @@ def _upsert_vms(c: Connection, readings: Sequence[VMReading],
                     else_=t.vms.c.last_moved_at)
     c.execute(stmt.on_conflict_do_update(index_elements=[t.vms.c.name], set_={
         "host": new.host, "vcpus": new.vcpus, "mem_mib": new.mem_mib,
-        "last_seen": new.last_seen, "managed": new.managed, "last_moved_at": moved_at}),
+        "last_seen": new.last_seen, "managed": new.managed, "last_moved_at": moved_at,
+        "state": new.state}),
         list(rows.values()))
