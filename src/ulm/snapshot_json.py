@@ -32,7 +32,7 @@ from ulm.numbers import (
     Time,
     Watts,
 )
-from ulm.snapshot import Snapshot, SnapshotProblem
+from ulm.snapshot import Snapshot, SnapshotProblem, quarantined
 
 #: Integer literals longer than this are read as floats: Python refuses to convert more than
 #: 4300 digits (a ValueError, not a JSON error), and no count ULM takes needs 30.
@@ -65,6 +65,7 @@ class HostIn(_Strict):
     on_since: Time | None = None
     power_cycles_24h: Count = 0
     stale: bool = False
+    quarantine: Text = ""  # why the guard disbelieves its figures ("" = believed)
 
 
 class VMIn(_Strict):
@@ -155,7 +156,8 @@ def parse_snapshot(raw: Any, source: str) -> Snapshot:
               v.last_moved_at, gone=v.gone, state=v.state) for v in doc.vms]
     curves = [PowerCurve(name, tuple(w)) for name, w in doc.power_curves.items()]
     try:
-        return Snapshot.build(doc.taken_at, hosts, vms, curves, doc.migrations_today)
+        snap = Snapshot.build(doc.taken_at, hosts, vms, curves, doc.migrations_today)
+        return quarantined(snap, {h.name: h.quarantine for h in doc.hosts if h.quarantine})
     except SnapshotProblem as exc:
         raise BadInput(source, exc.problem, exc.key, kind=exc.kind) from None
 
@@ -196,8 +198,8 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
              "cores": h.cores, "state": h.state.value, "labels": dict(h.labels),
              "power": h.power, "cpu_history": list(h.cpu_history),
              "empty_since": h.empty_since, "on_since": h.on_since,
-             "power_cycles_24h": h.power_cycles_24h, "stale": h.stale}
-            for h in snap.hosts
+             "power_cycles_24h": h.power_cycles_24h, "stale": h.stale, "quarantine": why}
+            for h, why in zip(snap.hosts, snap.host_quarantine, strict=True)
         ],
         "vms": [
             {"name": v.name, "host": v.host, "cpu": v.size.cpu, "mem_mib": v.size.mem_mib,

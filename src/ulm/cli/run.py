@@ -146,11 +146,12 @@ def status_cmd(config: ConfigOpt,
     util = {h.name: 0.0 for h in snap.hosts}
     for v in snap.vms:
         util[v.host] += v.load.cpu
-    for h in snap.hosts:
+    for h, why in zip(snap.hosts, snap.host_quarantine, strict=True):
         measured = (f" (host {h.cpu_history[-1]:.0%}{', stale' if h.stale else ''})"
                     if h.cpu_history else " (host figure stale)" if h.stale else "")
         names = [v.name for v in snap.vms if v.host == h.name]
-        hosts.add_row(h.name, h.state.value, f"{util[h.name] / h.capacity.cpu:.0%}{measured}",
+        state = f"{h.state.value}, quarantined: {why}" if why else h.state.value
+        hosts.add_row(h.name, state, f"{util[h.name] / h.capacity.cpu:.0%}{measured}",
                       f"{h.capacity.mem_mib:.0f} MiB", ", ".join(names) or "-")
     console.print(hosts)
     vms = Table("VM", "host", "vCPUs", "CPU", "memory", "note", title="VMs")

@@ -20,6 +20,9 @@ class HostReading:
     mem_used_mib: float | None = None
     load: float | None = None
     source: str = ""
+    #: Why the bogus-metrics guard withheld its figures ("" = believed; `ulm.collect.guard`):
+    #: stored with the host, so that other processes see the quarantine too.
+    quarantine: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -135,6 +135,10 @@ def check_move(snapshot: Snapshot, policy: Policy, move: Move) -> str | None:
     dst = snapshot.host_index.get(move.dst)
     if vm is None or dst is None:
         return f"{move.vm if vm is None else move.dst} is not in the current snapshot"
+    for name in (move.src, move.dst):  # disbelieved figures: nothing decided to or from it
+        h = snapshot.host_index.get(name)
+        if h is not None and snapshot.host_quarantine[h]:
+            return f"{name} is quarantined: {snapshot.host_quarantine[h]}"
     st = State.of(snapshot, policy, snapshot.taken_at)
     st.remove(vm)
     why = verdict(st, Ask(vm, np.zeros(snapshot.n_hosts, np.bool_)), dst)

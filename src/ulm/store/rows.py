@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ulm.model import VM, Host, HostState, PowerCurve, Resources, VmState
-from ulm.snapshot import Snapshot
+from ulm.snapshot import Snapshot, quarantined
 from ulm.store.window import Recent
 
 
@@ -97,7 +97,10 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
             labels={str(k): str(val) for k, val in v.labels.items()},
             migratable=v.managed, history=hist, stale=stale,
             last_moved_at=v.last_moved_at, gone=gone, state=_vm_state(v.state)))
-    return Snapshot.build(now, host_objs, vm_objs, power_curves, migrations_today)
+    snap = Snapshot.build(now, host_objs, vm_objs, power_curves, migrations_today)
+    # the guard's verdict of the last round, as the daemon stored it: `ulm status` and the
+    # re-check of `ulm apply` keep away from a quarantined host as the daemon does
+    return quarantined(snap, {h.name: h.quarantine for h in hosts if h.quarantine})
 
 
 def _state(h: HostRow, now: float, stale_s: float, maintenance: Collection[str],

@@ -60,7 +60,9 @@ def _upsert_hosts(c: Connection, readings: Sequence[HostReading]) -> None:
     for h in readings:
         row = {"name": h.host, "cpu": float(max(h.cores, 1)), "cores": max(h.cores, 1),
                "mem_mib": h.mem_total_mib, "reachable": h.ok, "error": h.error,
-               "labels": {}, "power": "", "last_seen": h.ts}
+               "labels": {}, "power": "", "last_seen": h.ts,
+               # a silent host is not judged: its quarantine (if any) ends with its answers
+               "quarantine": h.quarantine if h.ok else ""}
         if h.ok:
             silent.pop(h.host, None)
             fresh[h.host] = row
@@ -70,8 +72,8 @@ def _upsert_hosts(c: Connection, readings: Sequence[HostReading]) -> None:
             # silent twice: the first reading made the row (if new), the second sets the state
             first = silent.get(h.host, row)
             silent[h.host] = {**first, "reachable": False, "error": h.error}
-    _insert_or_set(c, list(fresh.values()), ("reachable", "error", *_SIZE))
-    _insert_or_set(c, list(silent.values()), ("reachable", "error"))
+    _insert_or_set(c, list(fresh.values()), ("reachable", "error", "quarantine", *_SIZE))
+    _insert_or_set(c, list(silent.values()), ("reachable", "error", "quarantine"))
 
 
 def _insert_or_set(c: Connection, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
