@@ -19,7 +19,7 @@ from ulm.daemon import Mode
 from ulm.errors import UlmError
 from ulm.jsonout import dumps
 from ulm.metrics import Metrics
-from ulm.model import VM, VmState
+from ulm.model import VM, HostState, VmState
 from ulm.runtime import LogFormat, build, daemon, setup_logging
 from ulm.store import Store
 from ulm.store.store import plan_from_body
@@ -142,6 +142,10 @@ def status_cmd(config: ConfigOpt,
         print(dumps(snapshot_to_dict(snap), indent=2))
         return
     console.print(leadership(store, now), highlight=False)
+    seen = store.last_seen()
+    if not _leads(store, now) and seen:
+        console.print(f"No daemon is running on this store: the figures are the last ones "
+                      f"collected, at {_at(max(seen.values()))}", highlight=False)
     hosts = Table("host", "state", "CPU", "memory", "VMs", title="Hosts")
     util = {h.name: 0.0 for h in snap.hosts}
     for v in snap.vms:
@@ -151,6 +155,8 @@ def status_cmd(config: ConfigOpt,
                     if h.cpu_history else " (host figure stale)" if h.stale else "")
         names = [v.name for v in snap.vms if v.host == h.name]
         state = f"{h.state.value}, quarantined: {why}" if why else h.state.value
+        if h.state is HostState.UNKNOWN and h.name in seen:  # say what is known of it
+            state += f" (last seen {_at(seen[h.name])}, {max(now - seen[h.name], 0):.0f} s ago)"
         hosts.add_row(h.name, state, f"{util[h.name] / h.capacity.cpu:.0%}{measured}",
                       f"{h.capacity.mem_mib:.0f} MiB", ", ".join(names) or "-")
     console.print(hosts)
@@ -170,14 +176,24 @@ def _vm_note(v: VM) -> str:
     return ", ".join(notes + (["stale"] if v.stale else []))
 
 
+def _at(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def _leads(store: Store, now: float) -> bool:
+    """A daemon holds a live lease on the store."""
+    from ulm.store.lease import holder
+
+    h = holder(store.engine)
+    return h is not None and h.live(now)
+
+
 def leadership(store: Store, now: float) -> str:
     """One line: which controller leads (epoch, since when) and which standbys wait."""
     from ulm.lockkeeper import describe
     from ulm.store.lease import holder, standbys
 
-    def at(ts: float) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
-
+    at = _at
     h = holder(store.engine)
     if h is None:
         text = "Leader: none (no daemon has run on this store)"
