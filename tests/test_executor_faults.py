@@ -112,6 +112,25 @@ def test_the_abort_is_issued_at_the_deadline_not_a_poll_later(clog: ClockedLog) 
     assert aborting == [T0 + 60.0]
 
 
+@pytest.mark.parametrize("poll_s", [0.5, 2.5, 7.0])
+def test_an_aborted_migration_ends_within_the_overshoot_of_its_deadline(poll_s: float) -> None:
+    """libvirt takes a moment to cancel (here 0.5 s): the job, and the copies' settling, are
+    looked at closely from the abort on, not a whole poll interval later."""
+    from ulm.execute.migrate import ABORT_POLL_S, OVERSHOOT_S
+
+    c = cluster(a="h1")
+    c.slow["a"] = 100.0
+    c.cancel_s = 0.5
+    limits = Limits(max_concurrent=4, deadline_s=60.0, poll_s=poll_s)
+    journal = MemoryJournal(clock=c.clock)
+    o = executor(c, limits, journal).execute(move(), "p").outcomes[0]
+    assert o.cause is Cause.DEADLINE and "a still runs on h1" in o.detail
+    # the cancel, then at most one close look past it
+    assert o.finished_at - o.started_at <= 60.0 + c.cancel_s + ABORT_POLL_S + 1e-9
+    assert c.cancel_s + ABORT_POLL_S <= OVERSHOOT_S  # what the bound promises, kept
+    assert journal.outcomes[0][2].finished_at == o.finished_at  # recorded as it ended
+
+
 def test_each_outcome_is_recorded_and_logged_when_it_happens(clog: ClockedLog) -> None:
     c = cluster(a="h1", b="h1")
     clog.clock = c.clock

@@ -28,6 +28,20 @@ class HostState(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
+class VmState(enum.StrEnum):
+    """What a VM's CPUs are doing where it is listed (libvirt's domain state, in ULM's words).
+
+    Only a running VM is ever moved: a paused or crashed one is someone's business (an admin
+    pausing it, a guest that crashed and was kept for a dump); moving it would change what
+    they are looking at. A shut-off domain occupies nothing and is not listed at all (it
+    ends as `gone`); the state exists for a domain read while it stops."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    CRASHED = "crashed"
+    SHUTOFF = "shut off"
+
+
 @dataclass(frozen=True, slots=True)
 class Resources:
     """An amount of CPU (cpu units) and memory (MiB)."""
@@ -111,6 +125,7 @@ class VM:
     cpu_features: frozenset[str] = frozenset()
     #: Destinations it backs off from after failed moves there: host -> until.
     dest_backoff: Mapping[str, float] = field(default_factory=dict)
+    state: VmState = VmState.RUNNING
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 
 from ulm.arrays import F64, I64, B
-from ulm.model import VM, Host, HostState, PowerCurve, Resources
+from ulm.model import VM, Host, HostState, PowerCurve, Resources, VmState
 
 _STATES = tuple(HostState)
 
@@ -70,6 +70,8 @@ class Snapshot:
     #: Per host, why its figures were disbelieved ("" = believed; `ulm.collect.guard`). A
     #: quarantined host is also `host_stale`, so the scheduler keeps away from it the same way.
     host_quarantine: tuple[str, ...] = ()
+    #: Per VM, what its CPUs do (`VmState`): only a running VM is moved (`scheduler.state`).
+    vm_state: tuple[VmState, ...] = ()
     #: Migrations ULM started on the day of `taken_at` (the policy's calendar day, UTC
     #: without a calendar) before `taken_at`: what `[gates] max_migrations_per_day` has left
     #: is the budget minus these (`ulm.budget`). The I/O shell counts them (the store's
@@ -129,6 +131,8 @@ class Snapshot:
             fill["vm_moves_today"] = np.zeros(n_v, np.int64)
         if len(self.vm_last_move_s) != n_v:
             fill["vm_last_move_s"] = np.full(n_v, np.nan)
+        if len(self.vm_state) != n_v:
+            fill["vm_state"] = (VmState.RUNNING,) * n_v
         for name, value in fill.items():
             object.__setattr__(self, name, value)
         self._check_shapes(n_h, n_v)
@@ -198,6 +202,8 @@ class Snapshot:
                                for x in extra]).encode())
         if any(self.host_cpu_model):
             h.update("\0".join(self.host_cpu_model).encode())
+        if self.vm_state.count(VmState.RUNNING) != self.n_vms:  # only when one is not
+            h.update("\0".join(self.vm_state).encode())
         if self.migrations_today:  # hashed only when set: old ids stay
             h.update(f"migrations today {self.migrations_today}".encode())
         if self.vm_moves_today.any() or not np.isnan(self.vm_last_move_s).all():  # ditto
@@ -266,6 +272,7 @@ class Snapshot:
             gone=bool(self.vm_gone[i]),
             moves_today=int(self.vm_moves_today[i]),
             last_move_s=_opt(self.vm_last_move_s[i]),
+            state=self.vm_state[i],
         )
 
     # -- building ----------------------------------------------------------------------------
@@ -322,6 +329,7 @@ class Snapshot:
             host_cycles=np.array([h.power_cycles_24h for h in hosts], np.int64),
             host_stale=np.array([h.stale for h in hosts], np.bool_),
             vm_gone=np.array([v.gone for v in vms], np.bool_),
+            vm_state=tuple(v.state for v in vms),
             migrations_today=int(migrations_today),
             vm_moves_today=np.array([v.moves_today for v in vms], np.int64),
             vm_last_move_s=np.array(

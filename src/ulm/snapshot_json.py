@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ulm.inputs import BadInput, Name, Text, key_path, read_bounded
-from ulm.model import VM, Host, HostState, PowerCurve, Resources
+from ulm.model import VM, Host, HostState, PowerCurve, Resources, VmState
 from ulm.numbers import (
     MAX_CPU,
     MAX_CURVE_POINTS,
@@ -33,7 +33,7 @@ from ulm.numbers import (
     Time,
     Watts,
 )
-from ulm.snapshot import Snapshot, SnapshotProblem
+from ulm.snapshot import Snapshot, SnapshotProblem, quarantined
 
 #: Integer literals longer than this are read as floats: Python refuses to convert more than
 #: 4300 digits (a ValueError, not a JSON error), and no count ULM takes needs 30.
@@ -70,6 +70,7 @@ class HostIn(_Strict):
     stale: bool = False
     cpu_model: Text = ""
     cpu_features: Features = []
+    quarantine: Text = ""  # why the guard disbelieves its figures ("" = believed)
 
 
 class VMIn(_Strict):
@@ -92,6 +93,7 @@ class VMIn(_Strict):
     moves_today: Count = 0
     last_move_s: Seconds | None = None
     cpu_features: Features = []
+    state: VmState = VmState.RUNNING
 
 
 class SnapshotIn(_Strict):
@@ -162,11 +164,12 @@ def parse_snapshot(raw: Any, source: str) -> Snapshot:
     vms = [VM(v.name, v.host, Resources(v.cpu, v.mem_mib), Resources(v.load.cpu, v.load.mem_mib),
               v.vcpus, v.labels, v.migratable, tuple(v.history), v.stale, v.migrating_to,
               v.last_moved_at, gone=v.gone, moves_today=v.moves_today, last_move_s=v.last_move_s,
-              cpu_features=frozenset(v.cpu_features))
+              cpu_features=frozenset(v.cpu_features), state=v.state)
            for v in doc.vms]
     curves = [PowerCurve(name, tuple(w)) for name, w in doc.power_curves.items()]
     try:
-        return Snapshot.build(doc.taken_at, hosts, vms, curves, doc.migrations_today)
+        snap = Snapshot.build(doc.taken_at, hosts, vms, curves, doc.migrations_today)
+        return quarantined(snap, {h.name: h.quarantine for h in doc.hosts if h.quarantine})
     except SnapshotProblem as exc:
         raise BadInput(source, exc.problem, exc.key, kind=exc.kind) from None
 
@@ -207,17 +210,17 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
              "cores": h.cores, "state": h.state.value, "labels": dict(h.labels),
              "power": h.power, "cpu_history": list(h.cpu_history),
              "empty_since": h.empty_since, "on_since": h.on_since,
-             "power_cycles_24h": h.power_cycles_24h, "stale": h.stale,
+             "power_cycles_24h": h.power_cycles_24h, "stale": h.stale, "quarantine": why,
              **({"cpu_model": h.cpu_model} if h.cpu_model else {}),
              **({"cpu_features": sorted(h.cpu_features)} if h.cpu_features else {})}
-            for h in snap.hosts
+            for h, why in zip(snap.hosts, snap.host_quarantine, strict=True)
         ],
         "vms": [
             {"name": v.name, "host": v.host, "cpu": v.size.cpu, "mem_mib": v.size.mem_mib,
              "vcpus": v.vcpus, "load": {"cpu": v.load.cpu, "mem_mib": v.load.mem_mib},
              "history": list(v.history), "labels": dict(v.labels),
              "migratable": v.migratable, "stale": v.stale, "migrating_to": v.migrating_to,
-             "last_moved_at": v.last_moved_at, "gone": v.gone,
+             "last_moved_at": v.last_moved_at, "gone": v.gone, "state": v.state.value,
              "moves_today": v.moves_today, "last_move_s": v.last_move_s,
              **({"cpu_features": sorted(v.cpu_features)} if v.cpu_features else {})}
             for v in snap.vms

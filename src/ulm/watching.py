@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ulm.collect.base import Collection
-from ulm.model import HostState
+from ulm.model import HostState, VmState
 from ulm.snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -50,6 +50,23 @@ def report(d: Daemon, snap: Snapshot) -> None:
                          f"{stale_s:g} s (last on {vm.host}, which is {state.value})")
     d.conditions.track("gone", gone, lambda v: f"VM {v} is listed again on "
                        f"{snap.vm(snap.vm_index[v]).host}" if v in snap.vm_index else "")
+    d.conditions.track("vm-state", not_running(snap), lambda v: f"VM {v} runs again")
+
+
+def not_running(snap: Snapshot) -> dict[str, str]:
+    """VM -> what to say once: it is paused or crashed, and ULM leaves it where it is. A VM
+    gone or in a migration is left out: the copy on a migration's destination is paused
+    until it ends, and a gone VM is reported as gone."""
+    if snap.vm_state.count(VmState.RUNNING) == snap.n_vms:
+        return {}
+    out = {}
+    for i, state in enumerate(snap.vm_state):
+        if state is VmState.RUNNING or snap.vm_gone[i] or snap.vm_migrating_to[i] >= 0:
+            continue
+        host = snap.host_names[int(snap.vm_host[i])] if snap.vm_host[i] >= 0 else "?"
+        out[snap.vm_names[i]] = (f"VM {snap.vm_names[i]} is {state.value} on {host}: ULM "
+                                 "neither moves nor resumes it")
+    return out
 
 
 def _stale_host(name: str, history: tuple[float, ...], stale_s: float) -> str:

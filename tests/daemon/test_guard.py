@@ -100,3 +100,42 @@ def test_with_the_guard_off_the_nonsense_is_acted_on(tmp_path: Path) -> None:
     w.daemon.guard = Quarantine.of(GuardConfig(enabled=False))
     talking_nonsense(w).bad["hA"] = {"cpu": 5.0}
     assert moves(w.rounds(5)) != []
+
+
+def test_the_quarantine_is_stored_for_status_and_the_recheck(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Other processes read the store, not the daemon's memory: `ulm status` says why the
+    host is quarantined, and the re-check of a later `ulm apply` refuses moves to and from
+    it with that reason; once the figures are believable again, both forget it."""
+    import json
+
+    from tests.daemon.test_stale import config_file, status
+    from ulm.execute.recheck import SnapshotCheck
+    from ulm.model import Move
+    from ulm.policy import resolve_policy
+    from ulm.store import Store
+
+    w = world(tmp_path, {"web1": "hA", "db": "hB"}, interval=10.0, rounds=3)
+    source = talking_nonsense(w)
+    w.rounds(1)
+    source.bad["hB"] = {"cores": 0}
+    w.rounds(2)
+    reader = Store.open(w.daemon.cfg.store.url, mode="read")
+    stale_s = w.daemon.cfg.collect.stale_s
+    fresh = lambda: reader.snapshot(w.clock.now(), 4, stale_s)  # noqa: E731
+    check = SnapshotCheck(lambda: resolve_policy("seed"), fresh)
+    why = "hB is quarantined: reported 0 CPUs"
+    assert check(Move("web1", "hA", "hB", "t")) == why
+    assert check(Move("db", "hB", "hA", "t")) == why
+    cfg = config_file(w, tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")  # the table's row on one line
+    line = next(x for x in status(cfg).splitlines() if x.startswith("│ hB"))
+    assert "on, quarantined: reported 0 CPUs" in line
+    doc = json.loads(status(cfg, "--format", "json"))
+    assert {h["name"]: h["quarantine"] for h in doc["hosts"]} == {
+        "hA": "", "hB": "reported 0 CPUs"}
+    source.bad.clear()
+    w.rounds(1)
+    check.feed(None)
+    assert check(Move("web1", "hA", "hB", "t")) is None
+    assert fresh().host_quarantine == ("", "")

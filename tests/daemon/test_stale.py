@@ -115,3 +115,18 @@ def test_a_vm_killed_with_its_host_is_reported_gone(tmp_path: Path,
     assert "gone" in next(x for x in table if x.startswith("│ web1"))
     doc = json.loads(status(cfg, "--format", "json"))
     assert {v["name"]: v["gone"] for v in doc["vms"]} == {"web1": True, "db": False}
+
+
+def test_status_after_the_daemon_stopped_says_what_it_knows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon's rounds ended long ago (its simulated clock is far behind the real one):
+    every host is unknown now, but `ulm status` says when each was last seen, and that no
+    daemon runs."""
+    w = world(tmp_path, {"web1": "hA", "db": "hB"})
+    w.rounds(2)
+    w.daemon.release()  # stopped: the lease given back
+    monkeypatch.setenv("COLUMNS", "250")
+    out = status(config_file(w, tmp_path))
+    assert "No daemon is running on this store: the figures are the last ones collected" in out
+    row = next(x for x in out.splitlines() if x.startswith("│ hA"))
+    assert "unknown (last seen " in row and " s ago)" in row

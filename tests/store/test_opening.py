@@ -204,12 +204,13 @@ def test_an_older_store_asks_for_an_upgrade_and_is_left_as_it_is(new_url: str,
 def test_a_newer_ulms_store_says_upgrade_ulm(new_url: str, mode: str) -> None:
     Store.open(new_url, mode="create").close()
     engine = create_engine(new_url)
+    newer = f"{int(head()) + 1:04d}"  # one past this ULM's newest revision
     with engine.begin() as c:
-        c.exec_driver_sql("UPDATE alembic_version SET version_num = '0009'")
+        c.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{newer}'")
     engine.dispose()
     err = refused(new_url, mode)
     assert err.found is Found.NEWER
-    assert "this store was written by a newer ULM (revision 0009); upgrade ULM" in str(err)
+    assert f"this store was written by a newer ULM (revision {newer}); upgrade ULM" in str(err)
     assert "Can't locate revision" not in str(err)
 
 
@@ -311,7 +312,7 @@ def test_no_error_shows_the_postgresql_password(pg_url: str, fresh_pg: str,
     errors.append(refused(with_pw, "write"))  # older
     engine = create_engine(fresh_pg)
     with engine.begin() as c:
-        c.exec_driver_sql("UPDATE alembic_version SET version_num = '0009'")
+        c.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     engine.dispose()
     errors.append(refused(with_pw, "read"))  # newer
     gone = f"postgresql+psycopg://ulm:{secret}@/ulm?host={tmp_path}/no-server"

@@ -127,10 +127,10 @@ def test_newer_and_older_stores(tmp_path: Path) -> None:
     assert ulm(cfg, "status").returncode == 0
     engine = create_engine(url)
     with engine.begin() as c:
-        c.exec_driver_sql("UPDATE alembic_version SET version_num = '0009'")
+        c.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     engine.dispose()
     for args in (("status",), ("run", "--once"), ("store", "upgrade")):
-        one_line(ulm(cfg, *args), "this store was written by a newer ULM (revision 0009); "
+        one_line(ulm(cfg, *args), "this store was written by a newer ULM (revision 9999); "
                                   "upgrade ULM")
 
 

@@ -66,6 +66,7 @@ class VMOut(BaseModel):
     managed: bool
     last_moved_at: float | None
     history: list[float]  # CPU demand, oldest first
+    state: str = "running"  # running | paused | crashed | shut off: only a running VM moves
 
 
 class CpuSeries(BaseModel):

@@ -66,7 +66,8 @@ class Reader:
     def vms(self, host: str = "") -> list[m.VMOut]:
         return [m.VMOut(name=v.name, host=v.host, vcpus=v.vcpus, cpu=v.load.cpu,
                         mem_mib=v.size.mem_mib, stale=v.stale, managed=v.migratable,
-                        last_moved_at=v.last_moved_at, history=list(v.history))
+                        last_moved_at=v.last_moved_at, history=list(v.history),
+                        state=v.state.value)
                 for v in self.snapshot().vms if not host or v.host == host]
 
     def host_cpu(self, name: str, since: float) -> m.CpuSeries:

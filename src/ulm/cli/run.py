@@ -19,6 +19,7 @@ from ulm.daemon import Mode
 from ulm.errors import UlmError
 from ulm.jsonout import dumps
 from ulm.metrics import Metrics
+from ulm.model import VM, HostState, VmState
 from ulm.runtime import LogFormat, build, daemon, setup_logging
 from ulm.store import Store
 from ulm.store.store import plan_from_body
@@ -141,23 +142,50 @@ def status_cmd(config: ConfigOpt,
         print(dumps(snapshot_to_dict(snap), indent=2))
         return
     console.print(leadership(store, now), highlight=False)
+    seen = store.last_seen()
+    if not _leads(store, now) and seen:
+        console.print(f"No daemon is running on this store: the figures are the last ones "
+                      f"collected, at {_at(max(seen.values()))}", highlight=False)
     hosts = Table("host", "state", "CPU", "memory", "VMs", title="Hosts")
     util = {h.name: 0.0 for h in snap.hosts}
     for v in snap.vms:
         util[v.host] += v.load.cpu
-    for h in snap.hosts:
+    for h, why in zip(snap.hosts, snap.host_quarantine, strict=True):
         measured = (f" (host {h.cpu_history[-1]:.0%}{', stale' if h.stale else ''})"
                     if h.cpu_history else " (host figure stale)" if h.stale else "")
         names = [v.name for v in snap.vms if v.host == h.name]
-        hosts.add_row(h.name, h.state.value, f"{util[h.name] / h.capacity.cpu:.0%}{measured}",
+        state = f"{h.state.value}, quarantined: {why}" if why else h.state.value
+        if h.state is HostState.UNKNOWN and h.name in seen:  # say what is known of it
+            state += f" (last seen {_at(seen[h.name])}, {max(now - seen[h.name], 0):.0f} s ago)"
+        hosts.add_row(h.name, state, f"{util[h.name] / h.capacity.cpu:.0%}{measured}",
                       f"{h.capacity.mem_mib:.0f} MiB", ", ".join(names) or "-")
     console.print(hosts)
     vms = Table("VM", "host", "vCPUs", "CPU", "memory", "note", title="VMs")
     for v in snap.vms:
         vms.add_row(v.name, v.host, str(v.vcpus), f"{v.load.cpu:.2f}",
                     f"{v.size.mem_mib:.0f} MiB",
-                    "gone: no reachable host lists it" if v.gone else "stale" if v.stale else "")
+                    _vm_note(v))
     console.print(vms)
+
+
+def _vm_note(v: VM) -> str:
+    """What `ulm status` says of a VM beside its figures: gone, not running, stale."""
+    if v.gone:
+        return "gone: no reachable host lists it"
+    notes = [] if v.state is VmState.RUNNING else [f"{v.state.value}: ULM does not move it"]
+    return ", ".join(notes + (["stale"] if v.stale else []))
+
+
+def _at(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def _leads(store: Store, now: float) -> bool:
+    """A daemon holds a live lease on the store."""
+    from ulm.store.lease import holder
+
+    h = holder(store.engine)
+    return h is not None and h.live(now)
 
 
 def leadership(store: Store, now: float) -> str:
@@ -165,9 +193,7 @@ def leadership(store: Store, now: float) -> str:
     from ulm.lockkeeper import describe
     from ulm.store.lease import holder, standbys
 
-    def at(ts: float) -> str:
-        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
-
+    at = _at
     h = holder(store.engine)
     if h is None:
         text = "Leader: none (no daemon has run on this store)"

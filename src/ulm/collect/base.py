@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ulm.model import VmState
+
 
 @dataclass(frozen=True, slots=True)
 class HostReading:
@@ -18,6 +20,9 @@ class HostReading:
     mem_used_mib: float | None = None
     load: float | None = None
     source: str = ""
+    #: Why the bogus-metrics guard withheld its figures ("" = believed; `ulm.collect.guard`):
+    #: stored with the host, so that other processes see the quarantine too.
+    quarantine: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +35,7 @@ class VMReading:
     cpu: float | None = None  # cores busy since the last reading; None on first sight
     mem_used_mib: float | None = None
     uuid: str = ""
+    state: VmState = VmState.RUNNING  # what libvirt says its CPUs do
 
 
 @dataclass(frozen=True, slots=True)

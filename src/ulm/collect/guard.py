@@ -135,7 +135,7 @@ def withheld(col: Collection, verdict: Verdict,
         if h.ok and h.host in verdict.bogus:
             size = previous.get((h.source, h.host), Size(h.cores, h.mem_total_mib))
             h = replace(h, cores=size.cores, mem_total_mib=size.mem_mib, cpu=None,
-                        mem_used_mib=None, load=None)
+                        mem_used_mib=None, load=None, quarantine=str(verdict.bogus[h.host]))
         hosts.append(h)
     vms = tuple(replace(v, cpu=None, mem_used_mib=None) if v.host in verdict.bogus else v
                 for v in col.vms)

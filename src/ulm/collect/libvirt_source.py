@@ -23,6 +23,8 @@ from typing import Any
 import libvirt
 
 from ulm.collect.base import Collection, HostReading, VMReading
+from ulm.drivers.base import run_state
+from ulm.drivers.libvirt import domain_state
 from ulm.transport import describe
 
 _STATS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
@@ -145,9 +147,13 @@ class LibvirtSource:
             cpu = (cpu_ns - prev[0]) / 1e9 / (t - prev[1])
         given_kib = float(stats.get("balloon.maximum", stats.get("balloon.current", 0)))
         used = _used_kib(stats)
+        # VIR_DOMAIN_STATS_STATE: a paused guest's cpu.time stands still, and it must not
+        # look like an idle running one (which the scheduler would happily move)
+        state = run_state(domain_state(int(stats.get("state.state", libvirt.VIR_DOMAIN_RUNNING)),
+                                       int(stats.get("state.reason", 0))))
         return VMReading(dom.name(), host, now, int(stats.get("vcpu.current", 1) or 1),
                          given_kib / 1024, cpu, None if used is None else used / 1024,
-                         key[2])
+                         key[2], state)
 
 
 def _used_kib(stats: Mapping[str, Any]) -> float | None:

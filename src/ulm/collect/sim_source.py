@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ulm.collect.base import Collection, HostReading, VMReading
 from ulm.drivers.sim import SimCluster
+from ulm.model import VmState
 
 
 @dataclass
@@ -33,7 +34,14 @@ class SimSource:
             hosts.append(HostReading(h, now, True, "", cores, self.mem_mib[h], cpu, None, None,
                                      self.name))
         vms_out = [VMReading(v, h, now, self.vm_vcpus.get(v, 1),
-                             self.cluster.mem_mib.get(v, 1024.0), self.vm_cpu.get(v, 0.0), None)
+                             self.cluster.mem_mib.get(v, 1024.0), self.vm_cpu.get(v, 0.0), None,
+                             state=self._state(v))
                    for v, h in sorted(self.cluster.placement.items())
                    if self.cluster.is_on(h)]
         return Collection(now, tuple(hosts), tuple(vms_out))
+
+    def _state(self, vm: str) -> VmState:
+        """Where it is placed (the sets, not `states()`: that one ticks the clock per VM)."""
+        if vm in self.cluster.crashed:
+            return VmState.CRASHED
+        return VmState.PAUSED if vm in self.cluster.paused else VmState.RUNNING

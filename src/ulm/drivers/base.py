@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from ulm.model import VmState
+
 
 class MigrationState(enum.StrEnum):
     RUNNING = "running"
@@ -66,6 +68,19 @@ class DomainState(enum.StrEnum):
     SHUTOFF = "shut off"
     CRASHED = "crashed"
     OTHER = "other"
+
+
+def run_state(state: DomainState) -> VmState:
+    """A domain's state as the snapshot keeps it. A domain libvirt calls neither running,
+    paused nor stopped (blocked on I/O, being shut down) counts as running: it holds its
+    host and nothing says an admin wants it left alone."""
+    if state in (DomainState.PAUSED, DomainState.POSTCOPY_FAILED):
+        return VmState.PAUSED
+    if state is DomainState.CRASHED:
+        return VmState.CRASHED
+    if state is DomainState.SHUTOFF:
+        return VmState.SHUTOFF
+    return VmState.RUNNING
 
 
 #: The states in which a domain occupies its host (it has a QEMU process there).

@@ -68,6 +68,12 @@ def _event_loop() -> None:
 
 def state_of(dom: Any) -> DomainState:
     state, reason = dom.state()
+    return domain_state(state, reason)
+
+
+def domain_state(state: int, reason: int) -> DomainState:
+    """libvirt's (`virDomainState`, reason) pair in ULM's words (`dom.state()`, or a bulk
+    stats record's `state.state` / `state.reason`)."""
     if state == libvirt.VIR_DOMAIN_PAUSED and reason == libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED:
         return DomainState.POSTCOPY_FAILED
     return _STATES.get(state, DomainState.OTHER)

@@ -35,6 +35,7 @@ class _Migration:
     error: str = ""
     done_s: float = 0.0  # seconds of transfer made so far
     seen_at: float = 0.0  # when `done_s` was last brought up to date
+    cancel_at: float | None = None  # aborted: the job ends then (`SimCluster.cancel_s`)
 
 
 @dataclass
@@ -61,6 +62,9 @@ class SimCluster:
     paused: set[str] = field(default_factory=set)  # vms paused where they run
     crashed: set[str] = field(default_factory=set)  # vms crashed where they are placed
     resume_fails: dict[str, str] = field(default_factory=dict)  # vm -> error of resume
+    #: How long a job takes to end after an abort (libvirt cancels the transfer, then tears
+    #: the destination's copy down); 0: at once. No transfer is made meanwhile.
+    cancel_s: float = 0.0
     jobs: dict[str, _Migration] = field(default_factory=dict)
     migrations: int = 0
     _booting: dict[str, float] = field(default_factory=dict)
@@ -130,9 +134,15 @@ class SimCluster:
         job = self.jobs[job_id]
         if job.vm in self.abort_fails:
             raise RuntimeError(self.abort_fails[job.vm])
-        if job.state is MigrationState.RUNNING:
-            self._end(job, MigrationState.ABORTED,
-                      "operation aborted: migration job cancelled by client")
+        if job.state is MigrationState.RUNNING and self.cancel_s > 0:
+            if job.cancel_at is None:
+                job.cancel_at = self.clock.now() + self.cancel_s
+        elif job.state is MigrationState.RUNNING:
+            self._cancelled(job)
+
+    def _cancelled(self, job: _Migration) -> None:
+        self._end(job, MigrationState.ABORTED,
+                  "operation aborted: migration job cancelled by client")
 
     def _end(self, job: _Migration, state: MigrationState, error: str = "") -> None:
         job.state, job.error = state, error
@@ -152,7 +162,10 @@ class SimCluster:
         for job in self.jobs.values():
             if job.state is not MigrationState.RUNNING:
                 continue
-            if not self.powered.get(job.dst, True):
+            if job.cancel_at is not None:
+                if now >= job.cancel_at:
+                    self._cancelled(job)
+            elif not self.powered.get(job.dst, True):
                 self._end(job, MigrationState.FAILED, f"{job.dst}: connection reset")
             elif job.vm in self.fail and now >= job.start:
                 self._end(job, MigrationState.FAILED, self.fail.pop(job.vm))

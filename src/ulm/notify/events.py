@@ -44,6 +44,7 @@ class Kind(enum.StrEnum):
     daemon_degraded = "daemon_degraded"  # the store takes no writes (or the lock is unsure)
     plan_problem = "plan_problem"
     vm_gone = "vm_gone"
+    vm_state = "vm_state"  # a VM is paused or crashed (ULM leaves it alone) or runs again
     condition = "condition"  # any other condition `Conditions` tracks
     drain_blocked = "drain_blocked"  # a maintenance window whose drain cannot fit
     maintenance_step = "maintenance_step"
@@ -157,6 +158,7 @@ _TEXT: dict[Kind, Callable[[Event], str]] = {
     Kind.daemon_degraded: _condition,
     Kind.plan_problem: _condition,
     Kind.vm_gone: _condition,
+    Kind.vm_state: _condition,
     Kind.condition: _condition,
     Kind.drain_blocked: lambda e: f"drain cannot fit: {_booking(e)}",
     Kind.maintenance_step: _booking,

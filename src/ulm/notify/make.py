@@ -24,7 +24,8 @@ _BAD_SKIPS = frozenset({Cause.PAUSED, Cause.BUSY_HOST})
 #: own detail and key.
 _CONDITIONS = {"store": Kind.daemon_degraded, "stale-host": Kind.host_stale,
                "quarantine": Kind.host_stale,
-               "silent": Kind.source_silent, "problem": Kind.plan_problem, "gone": Kind.vm_gone}
+               "silent": Kind.source_silent, "problem": Kind.plan_problem, "gone": Kind.vm_gone,
+               "vm-state": Kind.vm_state}
 
 _LEVELS = ((logging.CRITICAL, Severity.critical), (logging.ERROR, Severity.error),
            (logging.WARNING, Severity.warning))
@@ -100,7 +101,7 @@ def of_condition(key: str, message: str, began: bool, level: int,
     sev = next((s for lv, s in _LEVELS if level >= lv), Severity.info) if began \
         else Severity.info
     host = name if kind is Kind.host_stale else ""
-    vm = name if kind is Kind.vm_gone else ""
+    vm = name if kind in (Kind.vm_gone, Kind.vm_state) else ""
     return Event(kind, sev, host=host, vm=vm, detail=message, ended=not began,
                  data={"key": key}, ts=time.time() if now is None else now)
 

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from ulm.budget import day_budget
 from ulm.calendar import Period
-from ulm.model import Action, Decision, Efficacy, Move, Plan
+from ulm.model import Action, Decision, Efficacy, Move, Plan, VmState
 from ulm.policy import Policy
 from ulm.problems import Problem, ProblemKind
 from ulm.scheduler import power
@@ -42,6 +42,7 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float, explain: bool = Tru
     n_over_before = int(over.sum())
     if snapshot.host_stale.any():
         _stale_hosts(st, draft)
+    _not_running(st, draft)
     evacuate(st, draft, over)
     relieve(st, over, draft)
     if pol.balance.enabled:
@@ -107,6 +108,19 @@ def _stale_hosts(st: State, draft: Draft) -> None:
             "kept: host figures stale; neither source nor destination"))
 
 
+def _not_running(st: State, draft: Draft) -> None:
+    """One explain row per paused or crashed VM: it stays (`State`'s fixed reason), whatever
+    its host needs."""
+    snap = st.snap
+    if snap.vm_state.count(VmState.RUNNING) == snap.n_vms:
+        return
+    for i, state in enumerate(snap.vm_state):
+        h = int(snap.vm_host[i])
+        if state is not VmState.RUNNING and h >= 0:
+            draft.decisions.append(Decision(snap.vm_names[i], snap.host_names[h],
+                                            f"VM is {state.value}", f"kept: VM is {state.value}"))
+
+
 def _efficacy(st: State, before: NDArray[np.float64], n_over_before: int,
               draft: Draft) -> Efficacy:
     after = st.utilisation()
@@ -133,6 +147,10 @@ def check_move(snapshot: Snapshot, policy: Policy, move: Move) -> str | None:
     dst = snapshot.host_index.get(move.dst)
     if vm is None or dst is None:
         return f"{move.vm if vm is None else move.dst} is not in the current snapshot"
+    for name in (move.src, move.dst):  # disbelieved figures: nothing decided to or from it
+        h = snapshot.host_index.get(name)
+        if h is not None and snapshot.host_quarantine[h]:
+            return f"{name} is quarantined: {snapshot.host_quarantine[h]}"
     st = State.of(snapshot, policy, snapshot.taken_at)
     st.remove(vm)
     why = verdict(st, Ask(vm, np.zeros(snapshot.n_hosts, np.bool_)), dst)

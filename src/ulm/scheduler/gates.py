@@ -17,6 +17,7 @@ import numpy as np
 
 from ulm.arrays import F64, I64, B
 from ulm.budget import day_start
+from ulm.model import VmState
 from ulm.policy import Policy
 from ulm.snapshot import Snapshot
 
@@ -121,7 +122,22 @@ def fixed_reasons(snap: Snapshot, policy: Policy, now: float, prio: I64 | None) 
             hard |= mask
             for i in np.flatnonzero(mask).tolist():
                 out[i] = why
+    _not_running(snap, out, hard)
     return Fixed(out, gated | hard, hard, gated & ~hard)
+
+
+def _not_running(snap: Snapshot, out: list[str], fixed: B) -> None:
+    """A paused or crashed VM stays where it is, whatever else holds it ("VM is paused"
+    wins: the admin looking at it is the reason). It still counts in full on its host: its
+    QEMU process keeps the RAM, and its CPU window (not its idle present) is what it takes
+    back when resumed; so it is never free capacity, and a host running only such a VM is
+    not empty (never powered off)."""
+    if snap.vm_state.count(VmState.RUNNING) == snap.n_vms:  # the usual case, in C
+        return
+    for i, state in enumerate(snap.vm_state):
+        if state is not VmState.RUNNING:
+            fixed[i] = True
+            out[i] = f"VM is {state.value}"
 
 
 def _pinned(snap: Snapshot, policy: Policy) -> B:

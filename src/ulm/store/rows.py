@@ -7,8 +7,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ulm.model import VM, Host, HostState, PowerCurve, Resources
-from ulm.snapshot import Snapshot
+from ulm.model import VM, Host, HostState, PowerCurve, Resources, VmState
+from ulm.snapshot import Snapshot, quarantined
 from ulm.store.window import Recent
 
 
@@ -23,6 +23,7 @@ class HostRow:
     labels: dict[str, Any]
     power: str
     last_seen: float
+    quarantine: str = ""  # the guard's verdict of the last round ("" = believed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,7 @@ class VMRow:
     managed: bool
     last_seen: float
     last_moved_at: float | None
+    state: str = "running"  # `VmState` value
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +100,13 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
             load=Resources(cpu, recent.vm_mem.get(v.name, v.mem_mib)), vcpus=v.vcpus,
             labels={str(k): str(val) for k, val in v.labels.items()},
             migratable=v.managed, history=hist, stale=stale,
-            last_moved_at=v.last_moved_at, gone=gone,
+            last_moved_at=v.last_moved_at, gone=gone, state=_vm_state(v.state),
             moves_today=moves.get(v.name, (0, None))[0],
             last_move_s=moves.get(v.name, (0, None))[1]))
-    return Snapshot.build(now, host_objs, vm_objs, power_curves, migrations_today)
+    snap = Snapshot.build(now, host_objs, vm_objs, power_curves, migrations_today)
+    # the guard's verdict of the last round, as the daemon stored it: `ulm status` and the
+    # re-check of `ulm apply` keep away from a quarantined host as the daemon does
+    return quarantined(snap, {h.name: h.quarantine for h in hosts if h.quarantine})
 
 
 def _state(h: HostRow, now: float, stale_s: float, maintenance: Collection[str],
@@ -113,3 +118,12 @@ def _state(h: HostRow, now: float, stale_s: float, maintenance: Collection[str],
     if h.name in powered_off:
         return HostState.OFF
     return HostState.UNKNOWN  # silent for a reason ULM does not know: never a destination
+
+
+def _vm_state(value: str) -> VmState:
+    """A stored state; one this version does not know (a newer writer) counts as running,
+    as libvirt's own "other" states do (`ulm.drivers.base.run_state`)."""
+    try:
+        return VmState(value)
+    except ValueError:
+        return VmState.RUNNING

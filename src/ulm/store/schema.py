@@ -34,6 +34,8 @@ hosts = Table(
     Column("labels", JSON, nullable=False, default=dict),
     Column("power", String(255), nullable=False, default=""),
     Column("last_seen", Float, nullable=False),
+    #: the bogus-metrics guard's verdict of the last round ("" = believed, ulm.collect.guard)
+    Column("quarantine", Text, nullable=False, default="", server_default=""),
 )
 
 vms = Table(
@@ -46,6 +48,8 @@ vms = Table(
     Column("managed", Boolean, nullable=False, default=True),
     Column("last_seen", Float, nullable=False),
     Column("last_moved_at", Float, nullable=True),
+    #: what its CPUs do (`ulm.model.VmState`), as the last collection read it
+    Column("state", String(16), nullable=False, default="running", server_default="running"),
 )
 
 samples = Table(

@@ -341,6 +341,12 @@ class Store(Bookings, Events):
                              .order_by(t.samples.c.ts))
             return [SampleRow(**r._asdict()) for r in rows]
 
+    def last_seen(self) -> dict[str, float]:
+        """Host -> when it last answered a collection (a silent round leaves it as it was)."""
+        with self.engine.connect() as c:
+            return {r.name: r.last_seen for r in c.execute(
+                select(t.hosts.c.name, t.hosts.c.last_seen))}
+
     def host_names(self) -> Sequence[str]:
         with self.engine.connect() as c:
             return [r.name for r in c.execute(select(t.hosts.c.name).order_by(t.hosts.c.name))]

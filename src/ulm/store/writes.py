@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ulm.collect.base import Collection, HostReading, VMReading
+from ulm.model import VmState
 from ulm.store import schema as t
 
 #: Sources that know which hosts exist and answer (libvirt; Prometheus when it is the
@@ -59,7 +60,9 @@ def _upsert_hosts(c: Connection, readings: Sequence[HostReading]) -> None:
     for h in readings:
         row = {"name": h.host, "cpu": float(max(h.cores, 1)), "cores": max(h.cores, 1),
                "mem_mib": h.mem_total_mib, "reachable": h.ok, "error": h.error,
-               "labels": {}, "power": "", "last_seen": h.ts}
+               "labels": {}, "power": "", "last_seen": h.ts,
+               # a silent host is not judged: its quarantine (if any) ends with its answers
+               "quarantine": h.quarantine if h.ok else ""}
         if h.ok:
             silent.pop(h.host, None)
             fresh[h.host] = row
@@ -69,8 +72,8 @@ def _upsert_hosts(c: Connection, readings: Sequence[HostReading]) -> None:
             # silent twice: the first reading made the row (if new), the second sets the state
             first = silent.get(h.host, row)
             silent[h.host] = {**first, "reachable": False, "error": h.error}
-    _insert_or_set(c, list(fresh.values()), ("reachable", "error", *_SIZE))
-    _insert_or_set(c, list(silent.values()), ("reachable", "error"))
+    _insert_or_set(c, list(fresh.values()), ("reachable", "error", "quarantine", *_SIZE))
+    _insert_or_set(c, list(silent.values()), ("reachable", "error", "quarantine"))
 
 
 def _insert_or_set(c: Connection, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -85,7 +88,8 @@ def _upsert_vms(c: Connection, readings: Sequence[VMReading],
                 managed: Callable[[str], Any] | None) -> None:
     """A VM whose host changed (moved by ULM or by someone else) starts its cool-down: its
     `last_moved_at` becomes the reading's time. A VM listed on two hosts in one round (during a
-    migration) ends on the last one, as moved."""
+    migration) ends on the last one, as moved, and running if either copy runs (the copy
+    arriving on the destination is paused until the migration ends: not the VM's state)."""
     rows: dict[str, dict[str, Any]] = {}
     for v in readings:
         before = rows.get(v.vm)
@@ -93,7 +97,9 @@ def _upsert_vms(c: Connection, readings: Sequence[VMReading],
                                         or before["last_moved_at"] is not None)
         rows[v.vm] = {"name": v.vm, "host": v.host, "vcpus": v.vcpus, "mem_mib": v.mem_mib,
                       "labels": {}, "managed": True if managed is None else bool(managed(v.vm)),
-                      "last_seen": v.ts, "last_moved_at": v.ts if moved else None}
+                      "last_seen": v.ts, "last_moved_at": v.ts if moved else None,
+                      "state": (VmState.RUNNING if before is not None
+                                and before["state"] == VmState.RUNNING else v.state).value}
     if not rows:
         return
     stmt = _upsert(c, t.vms)
@@ -104,5 +110,6 @@ def _upsert_vms(c: Connection, readings: Sequence[VMReading],
                     else_=t.vms.c.last_moved_at)
     c.execute(stmt.on_conflict_do_update(index_elements=[t.vms.c.name], set_={
         "host": new.host, "vcpus": new.vcpus, "mem_mib": new.mem_mib,
-        "last_seen": new.last_seen, "managed": new.managed, "last_moved_at": moved_at}),
+        "last_seen": new.last_seen, "managed": new.managed, "last_moved_at": moved_at,
+        "state": new.state}),
         list(rows.values()))
