@@ -210,3 +210,25 @@ def test_an_old_store_is_upgraded_in_place(tmp_path: Path) -> None:
                           "'', 0)")
     (old,) = Store.open(url, mode="create").bookings()  # upgraded to head on open
     assert old.reason == "old" and old.return_home is False and old.home_vms == ()
+
+
+def test_a_drained_host_is_not_powered_off_while_a_move_off_it_is_unfinished(
+        tmp_path: Path) -> None:
+    """In the background a move's VM can show on its destination a round before its outcome
+    is closed: the booking waits for it instead of trying (and failing) the power-off."""
+    from ulm.model import Move
+
+    d, cluster, store = setup(tmp_path, {"a": "h1", "c": "h2"}, {"a": 1024.0, "c": 1024.0})
+    rounds(d, 1)
+    booking = store.book("h1", T0 + 60, T0 + 7200, True, "")
+    rounds(d, 1)
+    assert cluster.list_vms("h1") == [] and status(store, booking) == "draining"
+    late = Move("a", "h1", cluster.placement["a"], "t")  # as if its outcome were not closed
+    d.executor.holds.take("bg", (late,))
+    rounds(d, 2)
+    assert cluster.is_on("h1") and status(store, booking) == "draining"
+    assert store.power_events() == [] and "power action failed" not in next(
+        b.detail for b in store.bookings() if b.id == booking)
+    d.executor.holds.release_plan("bg")
+    rounds(d, 1)
+    assert status(store, booking) == "down" and not cluster.is_on("h1")

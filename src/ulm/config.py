@@ -115,9 +115,9 @@ class ExecutorConfig(_Strict):
     power_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300.0  # a boot must end by then
     power_stagger_s: Annotated[float, Field(ge=0, le=600)] = 10.0  # between hosts switched
     shutdown_grace_s: Annotated[float, Field(ge=0)] = 30.0  # SIGTERM: then abort migrations
-    #: run enforced plans in the executor's threads beside the rounds (experimental: on the
-    #: real lab a drain's power-off still finds its host held by the finished background plan)
-    background: bool = False
+    #: run enforced plans in the executor's threads beside the rounds (false: inside the
+    #: round, which then waits for every migration of its plan)
+    background: bool = True
 
 
 class HaConfig(_Strict):

@@ -5,10 +5,13 @@ keep `daemon.py` short (as `ulm.upkeep`)."""
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ulm.executor import PlanResult
 from ulm.lockkeeper import STORE_ERRORS, one_line
+from ulm.model import Plan
 
 if TYPE_CHECKING:
     from ulm.daemon import Daemon
@@ -41,3 +44,31 @@ def finish(d: Daemon) -> None:
     if running:
         log.info("waiting for %d plan(s) still running: %s", len(running), ", ".join(running))
         d.executor.join()
+
+
+def hand_over(d: Daemon, plan: Plan, plan_id: str) -> Callable[[], PlanResult]:
+    """Starts a plan that someone asked for (the API's apply) the way a round starts its own:
+    in the background its actions are held now and it runs in the executor's thread, so the
+    caller may let go of `round_lock` and rounds go on meanwhile. Returns the wait for its
+    result (recorded like a round's). Without background: run here, to its end."""
+    if not d.background:
+        result = d.apply(plan, plan_id)
+        return lambda: result
+    ended = threading.Event()
+    box: list[PlanResult] = []
+
+    def done(pid: str, result: PlanResult) -> None:
+        try:
+            applied(d, pid, result)
+        finally:
+            box.append(result)
+            ended.set()
+
+    d.executor.refresh_check()  # re-checks read the store afresh, once
+    d.executor.submit(plan, plan_id, done)
+
+    def wait() -> PlanResult:
+        ended.wait()  # bounded: every migration has its deadline, every power action its own
+        return box[0]
+
+    return wait

@@ -5,6 +5,7 @@ holds appears in a new plan. SimCluster on a clock only the test moves (`stepped
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from tests.daemon.fakes import HOT
@@ -107,3 +108,44 @@ def test_a_background_plan_cut_short_by_a_crash_is_recovered(tmp_path: Path) -> 
     out = restarted.recover()
     assert [(o.status, o.detail) for o in out] == [(Status.DONE, "completed while ULM was down")]
     assert cluster.placement["a1"] == "hB" and store.open_entries() == []
+
+
+def test_an_api_apply_runs_in_the_background_and_the_rounds_go_on(tmp_path: Path) -> None:
+    """`POST plans/{id}/apply` hands the plan to the executor as a round does: it answers
+    with the outcomes when the plan ends, but holds `round_lock` only to hand it over."""
+    from ulm.api.bus import EventBus
+    from ulm.api.local import DaemonActions
+
+    w = bg_world(tmp_path, {"a1": "hA", "b1": "hB"}, ("hA", "hB", "hC"), HOT,
+                 {"a1": 0.2, "b1": 0.2})
+    w.cluster.slow["a1"] = 60.0
+    w.round()  # a collection in the store: nothing to do at this load
+    advised = Plan("s", "p", 0.0, (Move("a1", "hA", "hC", "t"),))
+    plan_id = w.store.save_plan(advised, "advise")
+    actions = DaemonActions(w.daemon, EventBus(), w.daemon.round_lock)
+    answers: list[object] = []
+    api = threading.Thread(target=lambda: answers.append(actions.apply_plan(plan_id, [], "op")))
+    api.start()
+    for _ in range(2000):  # until the API thread has handed the plan over
+        if w.daemon.executor.running:
+            break
+        time.sleep(0.005)
+    w.clock.quiet(w.daemon.executor)
+    assert w.cluster.running_jobs() == ["a1"]
+    since = w.clock.now()
+    rounds = 0
+    while w.cluster.running_jobs():
+        assert w.daemon.round_lock.acquire(timeout=10), "the API apply holds round_lock"
+        try:
+            r = w.round()
+        finally:
+            w.daemon.round_lock.release()
+        rounds += 1
+        assert r.plan is None or not r.plan.actions  # a1 and its hosts are held
+        assert rounds < 500
+    api.join(20)
+    assert not api.is_alive() and rounds >= 10
+    assert len({s.ts for s in w.store.host_samples(since) if s.host == "hA"}) >= rounds - 1
+    (answer,) = answers
+    assert answer.status == "applied" and [o.status for o in answer.outcomes] == ["done"]
+    assert w.cluster.placement["a1"] == "hC" and w.store.plan(plan_id).status == "applied"

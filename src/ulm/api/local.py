@@ -28,6 +28,7 @@ from ulm.budget import day_start
 from ulm.daemon import Mode
 from ulm.errors import UlmError
 from ulm.executor import Outcome, Status
+from ulm.handover import hand_over
 from ulm.notify.make import of_round
 from ulm.scheduler import check_drain
 from ulm.store.store import plan_from_body
@@ -73,7 +74,11 @@ class DaemonActions:
             keep = [a for i, a in enumerate(plan.actions, 1) if i not in set(skip)]
             chosen = dataclasses.replace(plan, actions=tuple(keep))
             self.daemon.collect(self._now())  # the re-checks need a fresh picture
-            result = self.daemon.apply(chosen, plan_id)
+            self.store.set_plan_status(plan_id, "running")  # a second apply: not proposed
+            wait = hand_over(self.daemon, chosen, plan_id)
+        # Held by the executor from here on: the rounds go on while it runs (not under lock).
+        result = wait()
+        with self.lock:
             outcomes = list(result.outcomes)
             now = self._now()
             for i, a in enumerate(plan.actions, 1):  # the skipped ones are on record too
