@@ -133,3 +133,28 @@ def test_a_retention_slice_reads_its_names_not_the_whole_bucket(tmp_path: Path) 
     finally:
         s.close()
     assert "ix_samples_kind_name_ts" in plan and "ix_samples_resolution_ts" not in plan
+
+
+def test_a_bucket_with_one_row_per_name_takes_few_slices(store: Store) -> None:
+    """The first step after a day: only the day's first minute is past the cutoff, one row
+    per name. Slices grow to the rows left, not 250 names each (1,200 names: 2 slices)."""
+    from sqlalchemy import event, insert
+
+    with store.engine.begin() as c:
+        c.execute(insert(t.samples), [
+            {"ts": 100.0, "kind": "vm", "name": f"v{k:04d}", "host": "h1", "cpu": 0.5,
+             "mem_mib": None, "resolution_s": 0.0, "source": "libvirt"} for k in range(1200)])
+    deletes: list[str] = []
+
+    def seen(conn: object, cursor: object, sql: str, *args: object) -> None:
+        if sql.lstrip().upper().startswith("DELETE FROM SAMPLES"):
+            deletes.append(sql)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        step = store.retention_step(200.0 + 86400.0, 86400.0, 3600.0, 90 * 86400.0, 15_000)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert step.done and step.downsampled == 1200 and len(deletes) == 2
+    with store.engine.connect() as c:
+        assert c.execute(select(t.samples.c.resolution_s).distinct()).scalars().all() == [3600.0]

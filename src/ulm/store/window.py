@@ -21,6 +21,7 @@ from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from ulm.store import schema as t
+from ulm.store.span import Span
 
 _CHUNK = 5000  # names per IN (...): below SQLite's and PostgreSQL's bound-parameter limits
 _s = t.samples.c
@@ -42,16 +43,21 @@ class Recent:
 
 
 def read_recent(c: Connection, now: float, window: int, stale_s: float, since: float,
-                vms: Iterable[str], hosts: Iterable[str], empty: Collection[str]) -> Recent:
+                vms: Iterable[str], hosts: Iterable[str], empty: Collection[str],
+                span: Span | None = None) -> Recent:
     """The samples in [since, now] of `vms` and `hosts`, and the newest VM sample on each
-    `empty` host (one no VM is listed on now: how long it has been empty)."""
+    `empty` host (one no VM is listed on now: how long it has been empty). `span`: the
+    window's rows kept from the last read (ulm.store.span), which then reads only the new."""
     window = max(window, 1)
     hosts = list(hosts)
     lo = max(since, now - window * max(stale_s, 1.0) / 3)
     if c.dialect.name == "postgresql":  # sort the window (~330,000 rows) in memory, not on disk
         c.exec_driver_sql("SET LOCAL work_mem = '64MB'")
-    recent = _aggregate(_fetch(c, select(*_COLUMNS).where(_s.ts >= lo, _s.ts <= now)
-                               .order_by(*_ORDER)), window)
+    if span is not None:
+        recent = _groups(*span.rows(c, lo, now, lambda stmt: _fetch(c, stmt)), window)
+    else:
+        recent = _aggregate(_fetch(c, select(*_COLUMNS).where(_s.ts >= lo, _s.ts <= now)
+                                   .order_by(*_ORDER)), window)
     if lo > since:
         short_vms = [v for v in vms if len(recent.vm_cpu.get(v, _EMPTY)[1]) < window]
         no_mem = [v for v in vms if v not in recent.vm_mem and
@@ -117,19 +123,28 @@ def _chunks(names: Sequence[str]) -> Iterator[list[str]]:
 
 def _aggregate(rows: Sequence[Any], window: int) -> Recent:
     """`rows` (kind, name, ts, cpu, mem) sorted by kind, name, time."""
-    out = Recent()
     if not rows:
-        return out
+        return Recent()
     kind, name, ts_, cpu_, mem_ = zip(*rows, strict=True)
     names = np.asarray(name, dtype=object)
     kinds = np.asarray(kind, dtype=object)
-    ts = np.asarray(ts_, dtype=np.float64)
-    cpu = np.asarray(cpu_, dtype=np.float64)  # None -> nan
-    mem = np.asarray(mem_, dtype=np.float64)
     # groups: runs of one (kind, name); names may repeat across kinds
     new = (names[1:] != names[:-1]) | (kinds[1:] != kinds[:-1])
     starts = np.concatenate(([0], np.flatnonzero(new) + 1))
-    ends = np.concatenate((starts[1:], [len(names)]))
+    return _groups(list(zip(kinds[starts].tolist(), names[starts].tolist(), strict=True)),
+                   starts, np.asarray(ts_, dtype=np.float64),
+                   np.asarray(cpu_, dtype=np.float64), np.asarray(mem_, dtype=np.float64),
+                   window)
+
+
+def _groups(keys: Sequence[tuple[str, str]], starts: np.ndarray, ts: np.ndarray,
+            cpu: np.ndarray, mem: np.ndarray, window: int) -> Recent:
+    """Rows grouped by (kind, name) (`keys`, each group from its `starts` on), oldest first in
+    each group; cpu and mem nan where the row has no figure."""
+    out = Recent()
+    if not len(starts):
+        return out
+    ends = np.concatenate((starts[1:], [len(ts)]))
     has_cpu = ~np.isnan(cpu)
     has_mem = ~np.isnan(mem)
     # per group: all its rows carry a cpu figure (the usual case: plain slices, no search)
@@ -141,9 +156,8 @@ def _aggregate(rows: Sequence[Any], window: int) -> Recent:
     last_mem = np.maximum.accumulate(np.where(has_mem, np.arange(len(mem)), -1))[ends - 1]
     mem_at = np.where(last_mem >= starts, last_mem, -1).tolist()
     ts_l, cpu_l, mem_l = ts.tolist(), cpu.tolist(), mem.tolist()
-    is_vm = (kinds[starts] == "vm").tolist()
-    for n, a, b, whole, vm, m in zip(names[starts].tolist(), starts.tolist(), ends.tolist(),
-                                     full.tolist(), is_vm, mem_at, strict=True):
+    for (kind, n), a, b, whole, m in zip(keys, starts.tolist(), ends.tolist(), full.tolist(),
+                                         mem_at, strict=True):
         n = str(n)
         if whole:  # slices of the lists: no per-figure Python step
             lo = max(a, b - window)
@@ -152,7 +166,7 @@ def _aggregate(rows: Sequence[Any], window: int) -> Recent:
             last = (np.flatnonzero(has_cpu[a:b]) + a)[-window:].tolist()
             times = tuple(ts_l[i] for i in last)
             figures = tuple(cpu_l[i] for i in last)
-        if vm:
+        if kind == "vm":
             out.vm_cpu[n] = (times, figures)
             if m >= 0:
                 out.vm_mem[n] = mem_l[m]
