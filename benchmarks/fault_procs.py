@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ from ulm.lab.paths import host_name
 from ulm.store import Store
 
 WORKER_KINDS = ("ulm_kill", "sigterm", "bmc_silent_off", "bmc_silent_wake")
-DAEMON_KINDS = ("munin_silent", "store_readonly")
+DAEMON_KINDS = ("store_readonly",)  # munin_silent: not drawn yet (see docs §6)
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -142,23 +143,17 @@ class Watcher:
         self.ready(300.0)
 
     def ready(self, timeout: float) -> bool:
-        """Once its first round ended (the first one compiles the scheduler if no cache
-        has it: a fault before that would hit a daemon that does not collect yet)."""
+        """Once its first round stored samples (the first one compiles the scheduler if no
+        cache has it: a fault before that would hit a daemon that does not collect yet)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end and self.proc.poll() is None:
             try:
-                store = Store.open(self.url, mode="read")
-            except Exception:  # not created yet
-                time.sleep(1.0)
-                continue
-            try:
-                if store.events(1, kind="round")[1]:
-                    return True
-            except Exception:  # the schema is being created
+                with sqlite3.connect(f"file:{self.dir / 'ulm.db'}?mode=ro", uri=True) as c:
+                    if c.execute("SELECT count(*) FROM samples").fetchone()[0]:
+                        return True
+            except sqlite3.Error:  # not created yet
                 pass
-            finally:
-                store.close()
-            time.sleep(1.0)
+            time.sleep(0.5)
         return False
 
     def mark(self) -> int:
