@@ -28,6 +28,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +40,9 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: `benchmarks` is not on the path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import fault_procs as fp
 from benchmarks import fault_truth as ft
+from benchmarks.fault_rounds import ProcRounds
 
 from ulm.clock import WallClock
 from ulm.drivers.libvirt import LibvirtHypervisor
@@ -51,7 +54,7 @@ from ulm.lab.paths import LabPaths, host_name
 from ulm.model import Move, Plan
 
 KINDS = ("dst_power_off", "dst_qemu_kill", "dst_libvirtd_kill", "dst_net_cut",
-         "src_libvirtd_restart", "deadline")
+         "src_libvirtd_restart", "deadline", *fp.WORKER_KINDS, *fp.DAEMON_KINDS)
 VMS = ("fault1", "fault2")
 GUEST_MIB = 128  # small guests: a migration takes ~1-2 s, and a fault a few seconds
 DIRTY_MIB = 4  # ... but one that dirties memory, so the job lasts long enough to be hit
@@ -117,7 +120,7 @@ class Warnings(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-class Campaign:
+class Campaign(ProcRounds):
     def __init__(self, lab: Lab, seed: int = 1, out: Path | None = None) -> None:
         self.lab = lab
         self.rng = random.Random(seed)
@@ -132,6 +135,8 @@ class Campaign:
         # goes (by the jobs a fault missed); too short would only ever hit the job's start
         self.took = GUEST_MIB / 32
         self.log = Warnings()
+        self.work = Path(tempfile.mkdtemp(prefix="ulm-faults-"))
+        self.watcher: fp.Watcher | None = None
 
     # -- setup and repair ----------------------------------------------------------------------
 
@@ -145,6 +150,9 @@ class Campaign:
     def remove(self) -> None:
         """The campaign's guests go (they dirty memory, so they cost CPU) when it hands the
         shared lab back."""
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
         for vm in VMS:
             with contextlib.suppress(UlmError):
                 self.lab.vm_rm(vm)
@@ -209,6 +217,48 @@ class Campaign:
             def fault() -> None:
                 ft.kill_libvirtd(self.lab, s)
                 ft.restart_libvirtd(self.lab, s, ft.qemus(self.lab, s)[vm][0])
+        check: Callable[[], bool] | None = None
+        if kind in fp.DAEMON_KINDS:
+            fault, check = self.daemon_fault(kind, src)
+        if kind in fp.WORKER_KINDS:
+            status, reported = self.worker_round(kind, vm, src, dst, rec)
+            if kind == "bmc_silent_wake":
+                off.append(d)  # ... if the wake failed: it must run nothing then
+            rec.update(status=status, execute_s=round(time.monotonic() - t0, 2))
+        else:
+            status, reported = self.executor_round(kind, vm, src, dst, fault, limits, rec)
+        if check is not None and not check():  # also ends the fault
+            reported = False
+        for i in off:  # a powered-off host runs nothing: no QEMU left in its cgroups
+            if not hosts.is_on(self.lab.paths, i):
+                rec["host_off_with_vm"] += int(bool(ft.qemus(self.lab, i)))
+        if kind == "bmc_silent_off" and not hosts.is_on(self.lab.paths, s):
+            rec["host_off_with_vm"] += int(bool(ft.qemus(self.lab, s)))
+        for timer in cut:  # the cut lasts as long as it was meant to
+            timer.join()
+        ft.heal(self.lab)
+        t = ft.settle(self.lab, VMS, 20.0)
+        for name in VMS:
+            rec["lost"] += int(t.lost(name))
+            rec["duplicated"] += int(t.duplicated(name))
+            rec["paused"] += int(bool(t.paused[name]))
+        if not reported:
+            rec["unreported"] = 1
+        elif status == Status.DONE.value and t.runs[vm] != [dst]:
+            rec["unreported"] = 1  # "done" but not (only) on the destination
+        print(f"{kind:<22} {vm} {src}->{dst} at {rec['at_s']:5.2f} s "
+              f"(executor {rec['execute_s']:4.1f} s): {status}: "
+              f"{rec.get('detail', '')} | runs {t.runs} paused {t.paused}", flush=True)
+        self.repair(t)
+        rec["seconds"] = round(time.monotonic() - t0, 2)
+        return rec
+
+    def executor_round(self, kind: str, vm: str, src: str, dst: str,
+                       fault: Callable[[], None] | None, limits: Limits,
+                       rec: dict[str, Any]) -> tuple[str, bool]:
+        """The migration by the executor in this process; (its status, reported)."""
+        s, d = self.names.index(src) + 1, self.names.index(dst) + 1
+        t0 = time.monotonic()
         shot: dict[str, float] = {}
         thread = threading.Thread(target=self._inject, args=(fault, vm, s, d, shot))
         journal = MemoryJournal()
@@ -225,29 +275,11 @@ class Campaign:
             rec["missed"] = 1
         if o.status is Status.DONE and "job" in shot and "at" not in shot:
             self.took = 0.7 * self.took + 0.3 * (time.monotonic() - shot["job"])
-        for i in off:  # a powered-off host runs nothing: no QEMU left in its cgroups
-            rec["host_off_with_vm"] += int(bool(ft.qemus(self.lab, i)))
-        for timer in cut:  # the cut lasts as long as it was meant to
-            timer.join()
-        ft.heal(self.lab)
-        t = ft.settle(self.lab, VMS, 20.0)
-        for name in VMS:
-            rec["lost"] += int(t.lost(name))
-            rec["duplicated"] += int(t.duplicated(name))
-            rec["paused"] += int(bool(t.paused[name]))
-        if o.status is Status.FAILED:
-            rec["failed"] = 1
-            said = any(vm in line and "failed" in line for line in self.log.lines)
-            if not said or not journal.outcomes:
-                rec["unreported"] = 1
-        elif o.status is Status.DONE and t.runs[vm] != [dst]:
-            rec["unreported"] = 1  # "done" but not (only) on the destination
-        print(f"{kind:<22} {vm} {src}->{dst} at {rec['at_s']:5.2f} s "
-              f"(executor {rec['execute_s']:4.1f} s): {o.status.value}: "
-              f"{o.detail} | runs {t.runs} paused {t.paused}", flush=True)
-        self.repair(t)
-        rec["seconds"] = round(time.monotonic() - t0, 2)
-        return rec
+        if o.status is not Status.FAILED:
+            return o.status.value, True
+        rec["failed"] = 1
+        said = any(vm in line and "failed" in line for line in self.log.lines)
+        return o.status.value, said and bool(journal.outcomes)
 
     def _inject(self, fault: Callable[[], None] | None, vm: str, s: int, d: int,
                 shot: dict[str, float]) -> None:
@@ -294,6 +326,8 @@ class Campaign:
         logger.setLevel(logging.INFO)
         try:
             self.prepare()
+            if set(kinds) & set(fp.DAEMON_KINDS):
+                self.watcher = fp.Watcher(self.lab, self.work)
             for k in range(first, first + n):
                 rec = self.round(kinds[k % len(kinds)])
                 self.tally.add_record(rec)
@@ -317,7 +351,7 @@ def lab_lock() -> Iterator[None]:
 
 
 def lab_ready(lab: Lab) -> bool:
-    return lab.is_up() and lab.n_hosts >= 3
+    return lab.is_up() and lab.n_hosts >= 3 and bool(lab.state().get("power"))  # BMCs
 
 
 def read_table(path: Path) -> Tally:
@@ -363,7 +397,7 @@ def main() -> None:
             if not lab_ready(lab):
                 if lab.is_up():
                     lab.down()
-                lab.up(3, power=False)
+                lab.up(3)
             campaign = Campaign(lab, args.seed + done, args.out)
             campaign.took = took
             try:
