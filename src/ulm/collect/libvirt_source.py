@@ -29,7 +29,12 @@ from ulm.transport import describe
 
 _STATS = (libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
           | libvirt.VIR_DOMAIN_STATS_BALLOON | libvirt.VIR_DOMAIN_STATS_VCPU)
-_ACTIVE = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+# NOWAIT: a domain busy in a job (the incoming side of a live migration holds one for its
+# whole length) would otherwise make the call wait for the job lock, and the host would miss
+# its collection deadline for as long as a migration into it runs; with NOWAIT libvirt leaves
+# out only the figures it cannot read at once (the balloon), see `_given_kib`.
+_ACTIVE = (libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+           | libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT)
 
 Key = tuple[str, int, str]  # host, domain id, uuid
 
@@ -145,7 +150,7 @@ class LibvirtSource:
         cpu = None
         if prev is not None and t > prev[1] and cpu_ns >= prev[0]:
             cpu = (cpu_ns - prev[0]) / 1e9 / (t - prev[1])
-        given_kib = float(stats.get("balloon.maximum", stats.get("balloon.current", 0)))
+        given_kib = _given_kib(dom, stats)
         used = _used_kib(stats)
         # VIR_DOMAIN_STATS_STATE: a paused guest's cpu.time stands still, and it must not
         # look like an idle running one (which the scheduler would happily move)
@@ -154,6 +159,14 @@ class LibvirtSource:
         return VMReading(dom.name(), host, now, int(stats.get("vcpu.current", 1) or 1),
                          given_kib / 1024, cpu, None if used is None else used / 1024,
                          key[2], state)
+
+
+def _given_kib(dom: Any, stats: Mapping[str, Any]) -> float:
+    """The guest's memory size: the balloon's figure, or, when NOWAIT left it out (the
+    domain was busy in a job), its definition's maximum, which needs no monitor call."""
+    if "balloon.maximum" in stats or "balloon.current" in stats:
+        return float(stats.get("balloon.maximum", stats.get("balloon.current", 0)))
+    return float(dom.maxMemory())
 
 
 def _used_kib(stats: Mapping[str, Any]) -> float | None:
