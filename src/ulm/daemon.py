@@ -8,9 +8,9 @@ only while that lease is confirmed and the store takes writes; otherwise it keep
 (in memory, written out when the store takes writes again) and acts on nothing. SIGTERM lets
 in-flight migrations finish (or hit their deadline and be aborted) and starts nothing new;
 SIGHUP reloads the policy.
-With `background` (`ulm run`, the default), an enforced plan runs in the executor's threads and outlives
-its round; the next rounds see its unfinished actions (`ulm.execute.holds`). `round_lock`
-covers a round (collect, store, plan, hand over), not the migrations that run after it.
+With `background` (`ulm run`, the default), an enforced plan runs in the executor's threads
+and outlives its round; the next rounds see its unfinished actions (`ulm.execute.holds`).
+`round_lock` covers a round (collect, store, plan, hand over), not the migrations after it.
 """
 
 from __future__ import annotations
