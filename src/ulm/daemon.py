@@ -10,7 +10,7 @@ in-flight migrations finish (or hit their deadline and be aborted) and starts no
 SIGHUP reloads the policy.
 With `background` (`ulm run`, the default), an enforced plan runs in the executor's threads
 and outlives its round; the next rounds see its unfinished actions (`ulm.execute.holds`).
-`round_lock` covers a round (collect, store, plan, hand over), not the migrations that run after it.
+`round_lock` covers a round (collect, store, plan, hand over), not the migrations after it.
 """
 
 from __future__ import annotations
