@@ -4,7 +4,7 @@ definition requires, for the scheduler's CPU compatibility filter (`scheduler.ma
 Feature-set inclusion: a VM runs on a host whose CPU has every feature the VM's definition
 requires (`<feature policy='require'|'force'>`). The VM's named model is not expanded into its
 features here; libvirt's `compareHypervisorCPU` would, per host and VM, which is I/O the
-shell may add later. Not yet wired into the collector's readings (the store has no column).
+shell may add later. The libvirt collector reads both (`ulm.collect.libvirt_source`).
 """
 
 from __future__ import annotations
