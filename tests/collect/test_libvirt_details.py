@@ -47,3 +47,14 @@ def test_bad_labels_are_dropped_and_other_namespaces_ignored() -> None:
            f'<label name="plain">1</label></ulm:labels></metadata></domain>')
     assert domain_labels(xml) == {"ok": "yes", "plain": "1"}
     assert domain_labels("<domain/>") == {}
+
+
+def test_an_expanded_cpu_lists_the_model_features_but_not_the_disabled_ones() -> None:
+    from ulm.collect.cpu import expanded_features, host_cpu_element
+    caps = ("<capabilities><host><cpu><model>Broadwell</model><feature name='vmx'/></cpu>"
+            "</host></capabilities>")
+    assert host_cpu_element(caps) is not None and "Broadwell" in str(host_cpu_element(caps))
+    assert host_cpu_element("<capabilities><host/></capabilities>") is None
+    assert expanded_features("<cpu><model>Broadwell</model><feature policy='require' "
+                             "name='lahf_lm'/><feature policy='disable' name='rtm'/>"
+                             "<feature name='vmx'/></cpu>") == {"lahf_lm", "vmx"}

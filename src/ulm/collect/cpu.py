@@ -25,6 +25,21 @@ def host_cpu(capabilities_xml: str) -> tuple[str, frozenset[str]]:
     return model, frozenset(n for n in named | legacy if n)
 
 
+def host_cpu_element(capabilities_xml: str) -> str | None:
+    """The `<host><cpu>` element as XML, for `virConnectBaselineCPU` (None if absent)."""
+    cpu = ET.fromstring(capabilities_xml).find("host/cpu")
+    return None if cpu is None else ET.tostring(cpu, encoding="unicode")
+
+
+def expanded_features(cpu_xml: str) -> frozenset[str]:
+    """Features of a CPU definition with its model expanded (`baselineCPU(...,
+    EXPAND_FEATURES)`): the capabilities list only those beyond the named model, and a guest's
+    live definition may require one the model implies (`lahf_lm` on Broadwell)."""
+    cpu = ET.fromstring(cpu_xml)
+    return frozenset(n for f in cpu.iter("feature")
+                     if f.get("policy", "require") != "disable" and (n := f.get("name", "")))
+
+
 def domain_cpu(domain_xml: str) -> tuple[str, frozenset[str]]:
     """(model, required features) of a domain's `<cpu>`; ("", {}) without a definition."""
     cpu = ET.fromstring(domain_xml).find("cpu")

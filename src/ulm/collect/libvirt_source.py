@@ -22,6 +22,7 @@ not change while the host is up.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +31,7 @@ from typing import Any
 import libvirt
 
 from ulm.collect.base import Collection, HostReading, VMReading
+from ulm.collect.cpu import expanded_features, host_cpu_element
 from ulm.collect.cpu import host_cpu as parse_host_cpu
 from ulm.collect.domain_xml import domain_details
 from ulm.drivers.base import run_state
@@ -146,8 +148,16 @@ class LibvirtSource:
         """Once per connection (a reconnect may be to a host rebooted on another CPU)."""
         known = self._caps.get(host)
         if known is None or known[0] is not c:
-            known = (c, *parse_host_cpu(c.getCapabilities()))
-            self._caps[host] = known
+            caps = c.getCapabilities()
+            model, features = parse_host_cpu(caps)
+            element = host_cpu_element(caps)
+            if element is not None:
+                # the model's own features too, not only those beyond it; a driver without
+                # baselineCPU: the listed ones
+                with contextlib.suppress(libvirt.libvirtError):
+                    features |= expanded_features(c.baselineCPU(
+                        [element], libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES))
+            known = self._caps[host] = (c, model, features)
         return known[1], known[2]
 
     def _domain_details(self, host: str, dom: Any) -> tuple[dict[str, str], frozenset[str]]:
