@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +24,10 @@ class HostReading:
     #: Why the bogus-metrics guard withheld its figures ("" = believed; `ulm.collect.guard`):
     #: stored with the host, so that other processes see the quarantine too.
     quarantine: str = ""
+    #: libvirt's host CPU (`ulm.collect.cpu.host_cpu`); None: this source does not read it
+    #: (the stored one stays)
+    cpu_model: str | None = None
+    cpu_features: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,10 @@ class VMReading:
     mem_used_mib: float | None = None
     uuid: str = ""
     state: VmState = VmState.RUNNING  # what libvirt says its CPUs do
+    #: From its domain XML (metadata labels, `<cpu>` required features); None: this source
+    #: does not read them (the stored ones stay)
+    labels: Mapping[str, str] | None = None
+    cpu_features: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

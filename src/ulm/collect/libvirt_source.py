@@ -10,11 +10,19 @@ Per-domain CPU is a counter (`cpu.time`, ns) that restarts when a VM migrates (a
 on the destination) or its host reboots. Deltas are therefore keyed by (host, domain id, UUID):
 the first reading of a VM on a new host has no previous value and gives *no* CPU figure rather
 than a spike or a guess.
+
+A VM's labels and required CPU features come from its domain XML (`ulm.collect.domain_xml`),
+which the bulk stats call does not carry: one `XMLDesc` per domain. Asked on first sight of
+the domain on a host (a migration is a new sight) and again every `details_every` rounds, so
+that a label set with `virsh metadata` is seen within that many rounds, instead of 10,000 XML
+fetches every round. The host's CPU (`getCapabilities`) is read once per connection: it does
+not change while the host is up.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -23,6 +31,9 @@ from typing import Any
 import libvirt
 
 from ulm.collect.base import Collection, HostReading, VMReading
+from ulm.collect.cpu import expanded_features, host_cpu_element
+from ulm.collect.cpu import host_cpu as parse_host_cpu
+from ulm.collect.domain_xml import domain_details
 from ulm.drivers.base import run_state
 from ulm.drivers.libvirt import domain_state
 from ulm.transport import describe
@@ -44,7 +55,8 @@ class LibvirtSource:
 
     def __init__(self, conn: Callable[[str], Any], hosts: list[str],
                  clock: Callable[[], float], host_cpu: bool = True, timeout_s: float = 10.0,
-                 workers: int = 32, uris: Mapping[str, str] | None = None) -> None:
+                 workers: int = 32, uris: Mapping[str, str] | None = None,
+                 details_every: int = 30) -> None:
         self.conn = conn  # host -> open libvirt connection (the hypervisor driver's)
         self.uris = dict(uris or {})  # host -> its URI, to say how a connection failed
         self.hosts = hosts
@@ -53,6 +65,10 @@ class LibvirtSource:
         self.timeout_s = timeout_s  # per host and round
         self._node: dict[str, tuple[float, float]] = {}  # host -> (busy ns, total ns)
         self._dom: dict[Key, tuple[float, float]] = {}  # -> (cpu.time ns, taken at s)
+        self.details_every = max(1, details_every)  # rounds between domain XML reads
+        #: -> (labels, required CPU features, rounds until the next read)
+        self._details: dict[Key, tuple[dict[str, str], frozenset[str], int]] = {}
+        self._caps: dict[str, tuple[Any, str, frozenset[str]]] = {}  # host -> (conn, cpu)
         self._lock = threading.Lock()  # the counters above, shared by the pool's threads
         self._pool = cf.ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts))),
                                            thread_name_prefix="collect")
@@ -117,17 +133,52 @@ class LibvirtSource:
             mem.get("cached", 0))
         used = (total_kib - free_kib) / 1024 if "free" in mem else None
         cpu = self._node_cpu(host, c) if self.host_cpu else None
+        model, features = self._host_cpu(host, c)
         reading = HostReading(host, now, True, "", cores, total_kib / 1024, cpu, used, None,
-                              self.name)
+                              self.name, cpu_model=model, cpu_features=features)
         t = self.clock()
         records = c.getAllDomainStats(_STATS, _ACTIVE)
+        details = [self._domain_details(host, rec[0]) for rec in records]  # I/O: unlocked
         with self._lock:
-            domains = [self._vm(host, rec, t, now) for rec in records]
+            domains = [self._vm(host, rec, t, now, d)
+                       for rec, d in zip(records, details, strict=True)]
             # Forget counters of domains gone from this host (migrated away, stopped).
             seen = {(host, int(d.ID()), str(d.UUIDString())) for d, _ in records}
-            for key in [k for k in self._dom if k[0] == host and k not in seen]:
-                del self._dom[key]
+            for table in (self._dom, self._details):
+                for key in [k for k in table if k[0] == host and k not in seen]:
+                    del table[key]
         return reading, domains
+
+    def _host_cpu(self, host: str, c: Any) -> tuple[str, frozenset[str]]:
+        """Once per connection (a reconnect may be to a host rebooted on another CPU)."""
+        known = self._caps.get(host)
+        if known is None or known[0] is not c:
+            caps = c.getCapabilities()
+            model, features = parse_host_cpu(caps)
+            element = host_cpu_element(caps)
+            if element is not None:
+                # the model's own features too, not only those beyond it; a driver without
+                # baselineCPU: the listed ones
+                with contextlib.suppress(libvirt.libvirtError):
+                    features |= expanded_features(c.baselineCPU(
+                        [element], libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES))
+            known = self._caps[host] = (c, model, features)
+        return known[1], known[2]
+
+    def _domain_details(self, host: str, dom: Any) -> tuple[dict[str, str], frozenset[str]]:
+        key: Key = (host, int(dom.ID()), str(dom.UUIDString()))
+        with self._lock:
+            known = self._details.get(key)
+            if known is not None and known[2] > 0:
+                self._details[key] = (known[0], known[1], known[2] - 1)
+                return known[0], known[1]
+        try:
+            labels, features = domain_details(dom.XMLDesc(0))
+        except libvirt.libvirtError:  # gone between the stats and this call: asked next round
+            return (known[0], known[1]) if known is not None else ({}, frozenset())
+        with self._lock:
+            self._details[key] = (labels, features, self.details_every - 1)
+        return labels, features
 
     def _node_cpu(self, host: str, c: Any) -> float | None:
         s = c.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS)
@@ -140,8 +191,8 @@ class LibvirtSource:
             return None
         return min(max((busy - prev[0]) / (total - prev[1]), 0.0), 1.0)
 
-    def _vm(self, host: str, rec: tuple[Any, Mapping[str, Any]], t: float,
-            now: float) -> VMReading:
+    def _vm(self, host: str, rec: tuple[Any, Mapping[str, Any]], t: float, now: float,
+            details: tuple[dict[str, str], frozenset[str]]) -> VMReading:
         dom, stats = rec
         key: Key = (host, int(dom.ID()), str(dom.UUIDString()))
         cpu_ns = float(stats.get("cpu.time", 0))
@@ -158,7 +209,7 @@ class LibvirtSource:
                                        int(stats.get("state.reason", 0))))
         return VMReading(dom.name(), host, now, int(stats.get("vcpu.current", 1) or 1),
                          given_kib / 1024, cpu, None if used is None else used / 1024,
-                         key[2], state)
+                         key[2], state, details[0], details[1])
 
 
 def _given_kib(dom: Any, stats: Mapping[str, Any]) -> float:

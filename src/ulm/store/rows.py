@@ -24,6 +24,8 @@ class HostRow:
     power: str
     last_seen: float
     quarantine: str = ""  # the guard's verdict of the last round ("" = believed)
+    cpu_model: str = ""
+    cpu_features: list[str] | None = None  # JSON list of feature names
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,7 @@ class VMRow:
     last_seen: float
     last_moved_at: float | None
     state: str = "running"  # `VmState` value
+    cpu_features: list[str] | None = None  # JSON list of feature names
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,8 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
                       recent.host_cpu.get(h.name, ())[-window:],
                       None if h.name in running else last_vm_on.get(h.name, start),
                       on_at.get(h.name), cycles[h.name],
-                      h.name in last_measured and last_measured[h.name] < now - stale_s)
+                      h.name in last_measured and last_measured[h.name] < now - stale_s,
+                      h.cpu_model or "", frozenset(map(str, h.cpu_features or ())))
                  for h in sorted(hosts, key=lambda h: h.name)]
     known = {h.name for h in host_objs}
     vm_objs = []
@@ -102,7 +106,8 @@ def build_snapshot(now: float, hosts: Sequence[HostRow], vms: Sequence[VMRow],
             migratable=v.managed, history=hist, stale=stale,
             last_moved_at=v.last_moved_at, gone=gone, state=_vm_state(v.state),
             moves_today=moves.get(v.name, (0, None))[0],
-            last_move_s=moves.get(v.name, (0, None))[1]))
+            last_move_s=moves.get(v.name, (0, None))[1],
+            cpu_features=frozenset(map(str, v.cpu_features or ()))))
     snap = Snapshot.build(now, host_objs, vm_objs, power_curves, migrations_today)
     # the guard's verdict of the last round, as the daemon stored it: `ulm status` and the
     # re-check of `ulm apply` keep away from a quarantined host as the daemon does

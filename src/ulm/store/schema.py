@@ -36,6 +36,9 @@ hosts = Table(
     Column("last_seen", Float, nullable=False),
     #: the bogus-metrics guard's verdict of the last round ("" = believed, ulm.collect.guard)
     Column("quarantine", Text, nullable=False, default="", server_default=""),
+    #: libvirt's host CPU (`getCapabilities`): model and feature names ("" / [] = unknown)
+    Column("cpu_model", Text, nullable=False, default="", server_default=""),
+    Column("cpu_features", JSON, nullable=False, default=list, server_default="[]"),
 )
 
 vms = Table(
@@ -50,6 +53,8 @@ vms = Table(
     Column("last_moved_at", Float, nullable=True),
     #: what its CPUs do (`ulm.model.VmState`), as the last collection read it
     Column("state", String(16), nullable=False, default="running", server_default="running"),
+    #: the CPU features its domain definition requires ([] = none known, no check)
+    Column("cpu_features", JSON, nullable=False, default=list, server_default="[]"),
 )
 
 samples = Table(

@@ -62,7 +62,9 @@ def _upsert_hosts(c: Connection, readings: Sequence[HostReading]) -> None:
                "mem_mib": h.mem_total_mib, "reachable": h.ok, "error": h.error,
                "labels": {}, "power": "", "last_seen": h.ts,
                # a silent host is not judged: its quarantine (if any) ends with its answers
-               "quarantine": h.quarantine if h.ok else ""}
+               "quarantine": h.quarantine if h.ok else "",
+               "cpu_model": h.cpu_model or "", "cpu_features": sorted(h.cpu_features or ()),
+               "_cpu": h.ok and h.cpu_features is not None}  # set the CPU columns (below)
         if h.ok:
             silent.pop(h.host, None)
             fresh[h.host] = row
@@ -72,15 +74,24 @@ def _upsert_hosts(c: Connection, readings: Sequence[HostReading]) -> None:
             # silent twice: the first reading made the row (if new), the second sets the state
             first = silent.get(h.host, row)
             silent[h.host] = {**first, "reachable": False, "error": h.error}
-    _insert_or_set(c, list(fresh.values()), ("reachable", "error", "quarantine", *_SIZE))
-    _insert_or_set(c, list(silent.values()), ("reachable", "error", "quarantine"))
+    state = ("reachable", "error", "quarantine")
+    # a source that does not read the host's CPU (None) leaves the stored one as it is
+    for cpu in (True, False):
+        _insert_or_set(c, t.hosts, [r for r in fresh.values() if r["_cpu"] is cpu],
+                       (*state, *_SIZE, *(_CPU if cpu else ())))
+    _insert_or_set(c, t.hosts, list(silent.values()), state)
 
 
-def _insert_or_set(c: Connection, rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+_CPU = ("cpu_model", "cpu_features")
+
+
+def _insert_or_set(c: Connection, table: Table, rows: list[dict[str, Any]],
+                   columns: Sequence[str]) -> None:
+    rows = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
     if not rows:
         return
-    stmt = _upsert(c, t.hosts)
-    c.execute(stmt.on_conflict_do_update(index_elements=[t.hosts.c.name],
+    stmt = _upsert(c, table)
+    c.execute(stmt.on_conflict_do_update(index_elements=[table.c.name],
                                          set_={k: stmt.excluded[k] for k in columns}), rows)
 
 
@@ -95,21 +106,32 @@ def _upsert_vms(c: Connection, readings: Sequence[VMReading],
         before = rows.get(v.vm)
         moved = before is not None and (before["host"] != v.host
                                         or before["last_moved_at"] is not None)
+        # labels and CPU features only from a source that reads them (libvirt's domain XML);
+        # a copy that does not (None) keeps what another copy this round said
+        labels = dict(v.labels) if v.labels is not None else (
+            before["labels"] if before is not None and before["_labels"] else None)
+        feats = sorted(v.cpu_features) if v.cpu_features is not None else (
+            before["cpu_features"] if before is not None and before["_feats"] else None)
         rows[v.vm] = {"name": v.vm, "host": v.host, "vcpus": v.vcpus, "mem_mib": v.mem_mib,
-                      "labels": {}, "managed": True if managed is None else bool(managed(v.vm)),
+                      "labels": labels or {}, "_labels": labels is not None,
+                      "cpu_features": feats or [], "_feats": feats is not None,
+                      "managed": True if managed is None else bool(managed(v.vm)),
                       "last_seen": v.ts, "last_moved_at": v.ts if moved else None,
                       "state": (VmState.RUNNING if before is not None
                                 and before["state"] == VmState.RUNNING else v.state).value}
-    if not rows:
-        return
-    stmt = _upsert(c, t.vms)
-    new = stmt.excluded
-    # SET sees the row as it was: `t.vms.c.host` is the host before this round
-    moved_at = case((t.vms.c.host != new.host, new.last_seen),
-                    (new.last_moved_at.is_not(None), new.last_moved_at),
-                    else_=t.vms.c.last_moved_at)
-    c.execute(stmt.on_conflict_do_update(index_elements=[t.vms.c.name], set_={
-        "host": new.host, "vcpus": new.vcpus, "mem_mib": new.mem_mib,
-        "last_seen": new.last_seen, "managed": new.managed, "last_moved_at": moved_at,
-        "state": new.state}),
-        list(rows.values()))
+    groups: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
+    for r in rows.values():
+        groups.setdefault((r.pop("_labels"), r.pop("_feats")), []).append(r)
+    for (set_labels, set_feats), group in groups.items():
+        stmt = _upsert(c, t.vms)
+        new = stmt.excluded
+        # SET sees the row as it was: `t.vms.c.host` is the host before this round
+        moved_at = case((t.vms.c.host != new.host, new.last_seen),
+                        (new.last_moved_at.is_not(None), new.last_moved_at),
+                        else_=t.vms.c.last_moved_at)
+        extra = {**({"labels": new.labels} if set_labels else {}),
+                 **({"cpu_features": new.cpu_features} if set_feats else {})}
+        c.execute(stmt.on_conflict_do_update(index_elements=[t.vms.c.name], set_={
+            "host": new.host, "vcpus": new.vcpus, "mem_mib": new.mem_mib,
+            "last_seen": new.last_seen, "managed": new.managed, "last_moved_at": moved_at,
+            "state": new.state, **extra}), group)
