@@ -103,9 +103,11 @@ def test_booked_maintenance_drains_powers_off_and_brings_the_host_back(
     booked = book_labh2(cfg, "--start", "+2m", "--end", "+1h", "--power-off", "--reason",
                         "firmware")
     assert booked.returncode == 0 and "drain of labh2 fits: 2 VM(s)" in booked.stdout
-    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "3")
+    # the drain's moves run in the background, one at a time off labh2: the power-off is a
+    # later round's step, after both moves' outcomes are in
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "6")
     assert out.returncode == 0, out.stderr
-    assert not hosts.is_on(clean_lab.paths, 2)  # drained live, then really powered off
+    assert not hosts.is_on(clean_lab.paths, 2), out.stderr  # drained live, then powered off
     assert sorted(vm for vms in clean_lab.vms().values() for vm in vms) == ["m1", "m2"]
     listed = ulm("maintenance", "list", "-c", str(cfg))
     assert "down" in listed.stdout
@@ -180,14 +182,14 @@ def test_the_window_end_brings_the_host_back_and_returns_its_vms(
                         "--return-home")
     assert booked.returncode == 0, booked.stderr
     end = time.time() + 45
-    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "3")
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "6")  # as above
     assert out.returncode == 0, out.stderr
-    assert not hosts.is_on(clean_lab.paths, 2)  # drained live and powered off for the window
+    assert not hosts.is_on(clean_lab.paths, 2), out.stderr  # drained, off for the window
     assert "labh2" not in clean_lab.vms() or clean_lab.vms()["labh2"] == []
     time.sleep(max(end - time.time(), 0) + 1)
-    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "8")
+    out = ulm("run", "-c", str(cfg), "--mode", "enforce", "--rounds", "12")
     assert out.returncode == 0, out.stderr
-    assert hosts.is_on(clean_lab.paths, 2)  # powered on by ULM, health-checked, reopened
+    assert hosts.is_on(clean_lab.paths, 2), out.stderr  # powered on, health-checked, reopened
     assert sorted(clean_lab.vms().get("labh2", [])) == ["r1", "r2"], clean_lab.vms()
     store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     (b,) = store.bookings()
