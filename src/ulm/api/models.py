@@ -100,26 +100,6 @@ class RiskOut(BaseModel):
     limit: float
 
 
-class PlanRowOut(BaseModel):
-    """An action of the plan with what it does to both hosts (`ulm.planview.rows`)."""
-
-    seq: int
-    kind: str
-    vm: str = ""
-    src: str = ""
-    dst: str = ""
-    host: str = ""
-    reason: str = ""
-    mem_mib: float = 0.0
-    src_before: LoadOut | None = None  # None: the plan kept no figures of that host
-    src_after: LoadOut | None = None
-    dst_before: LoadOut | None = None
-    dst_after: LoadOut | None = None
-    estimate_s: float = 0.0
-    estimate_basis: str = ""  # measured (past moves) | bandwidth (the executor's) | assumed
-    risks: list[RiskOut] = []
-
-
 class ActionOut(BaseModel):
     seq: int
     kind: str
@@ -129,6 +109,18 @@ class ActionOut(BaseModel):
     host: str = ""
     reason: str = ""
     mem_mib: float = 0.0
+
+
+class PlanRowOut(ActionOut):
+    """An action of the plan with what it does to both hosts (`ulm.planview.rows`)."""
+
+    src_before: LoadOut | None = None  # None: the plan kept no figures of that host
+    src_after: LoadOut | None = None
+    dst_before: LoadOut | None = None
+    dst_after: LoadOut | None = None
+    estimate_s: float = 0.0
+    estimate_basis: str = ""  # measured (past moves) | bandwidth (the executor's) | assumed
+    risks: list[RiskOut] = []
 
 
 class DecisionOut(BaseModel):
