@@ -41,7 +41,7 @@ from ulm.lab.paths import host_name
 from ulm.store import Store
 
 WORKER_KINDS = ("ulm_kill", "sigterm", "bmc_silent_off", "bmc_silent_wake")
-DAEMON_KINDS = ("store_readonly",)  # munin_silent: not drawn yet (see docs §6)
+DAEMON_KINDS = ("munin_silent", "store_readonly")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -130,7 +130,9 @@ class Watcher:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.url = f"sqlite:///{self.dir}/ulm.db"
         text = lab.config_toml().replace(f"sqlite:///{lab.paths.root}/ulm.db", self.url)
-        text = text.replace("interval_s = 3", "interval_s = 1")  # stale after 3 s
+        # stale after 3 s; host figures from munin: without `source = "munin"` the daemon
+        # never asks munin-node, and a stopped one goes unnoticed (its libvirt answers)
+        text = text.replace("interval_s = 3", 'interval_s = 1\nsource = "munin"')
         (work / "policy.toml").write_text(POLICY)
         cfg = work / "ulm.toml"
         cfg.write_text('policy = "policy.toml"\n' + text)
