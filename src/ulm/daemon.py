@@ -358,7 +358,7 @@ class Daemon:
         snap = self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s,
                                    day_start=day_start(self.policy, now))
         return self.executor.observe(self.executor.with_backoff(quarantined(
-            queued(snap, self.executor.holds), self.guard.why)))
+            queued(snap, self.executor.holds), self.guard.why), self.cfg.collect.stale_s))
 
     def _flush(self) -> None:
         """Writes the collections the store has not taken yet, oldest first."""

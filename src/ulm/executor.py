@@ -44,6 +44,7 @@ from ulm.execute.types import (
     PlanResult,
     Status,
 )
+from ulm.execute.wakes import WakeBar
 from ulm.model import Move, Plan
 from ulm.scheduler import stages
 from ulm.snapshot import Snapshot
@@ -73,6 +74,7 @@ class Executor(Background, Recovery, PowerActions):
         self._stop_at: float | None = None  # set by request_stop: the shutdown grace's end
         #: Told of each action as it starts (outcome None) and as it ends (its outcome).
         self.on_outcome: list[OutcomeListener] = []
+        self.wakes = WakeBar()  # hosts whose power-on failed: no destination yet
         self.holds = Holds()
         self.slots = Slots(limits.max_concurrent, limits.max_per_host)
         self._threads: dict[str, threading.Thread] = {}
@@ -102,9 +104,14 @@ class Executor(Background, Recovery, PowerActions):
         else:
             self._stop_at = None
 
-    def with_backoff(self, snap: Snapshot) -> Snapshot:
+    def with_backoff(self, snap: Snapshot, stale_s: float = 0.0) -> Snapshot:
         """The snapshot with the VMs that back off after a failed migration marked, so the
-        scheduler keeps them (and says why in the explain table)."""
+        scheduler keeps them (and says why in the explain table), and the hosts whose wake
+        failed quarantined until this collection (its `stale_s`) has seen them up since."""
+        snap, cleared = self.wakes.apply(snap, stale_s)
+        for host in cleared:
+            log.info("%s: seen up by collection since its failed wake: a destination again",
+                     host)
         return self.backoff.apply(snap, self.clock.now())
 
     def observe(self, snap: Snapshot) -> Snapshot:
@@ -239,6 +246,9 @@ class Executor(Background, Recovery, PowerActions):
         state = states[move.src]
         if state is not DomainState.RUNNING:  # a paused VM is not running: never "moved"
             return Cause.PAUSED, f"{move.vm} is {state.value} on {move.src}: not moved"
+        barred = self.wakes.barred(move.dst)
+        if barred:
+            return Cause.WAKE_FAILED, f"{move.vm} not moved to {move.dst}: {barred}"
         if self.check is not None:
             # The other migrations in flight count on their hosts (this one is not yet).
             why = (self.check(move, self.holds.in_flight(but=(plan_id, move)))

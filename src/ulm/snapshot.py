@@ -384,11 +384,13 @@ def _right_aligned(rows: Sequence[Sequence[float]], width: int) -> F64:
 
 def quarantined(snap: Snapshot, why: Mapping[str, str]) -> Snapshot:
     """`snap` with the hosts in `why` (name -> reason) kept out of every decision: marked
-    stale, as a host whose figures aged is, with the reason the explain row shows."""
+    stale, as a host whose figures aged is, with the reason the explain row shows (a host
+    already quarantined keeps its first reason)."""
     hit = [snap.host_index[h] for h in why if h in snap.host_index]
     if not hit:
         return snap
     stale = snap.host_stale.copy()
     stale[hit] = True
-    reasons = tuple(why.get(n, "") for n in snap.host_names)
+    reasons = tuple(old or why.get(n, "") for n, old in zip(snap.host_names,
+                                                             snap.host_quarantine, strict=True))
     return replace(snap, host_stale=stale, host_quarantine=reasons)

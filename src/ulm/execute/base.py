@@ -1,6 +1,7 @@
 """What every part of the executor shares: the drivers, the clock, the journal, and `_close`,
 the one place where an action's outcome is journalled, recorded, logged and fed to the
-back-off — at the moment it is known, not when the whole plan ends."""
+back-off (and the bar on a host whose wake failed) — at the moment it is known, not when the
+whole plan ends."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from ulm.drivers.base import ACTIVE_STATES, DomainControl, DomainState, Hypervis
 from ulm.execute.backoff import Backoff
 from ulm.execute.holds import Holds, Slots
 from ulm.execute.types import Cause, Journal, Limits, Outcome, Status
-from ulm.model import Action, Move
+from ulm.execute.wakes import WakeBar
+from ulm.model import Action, Move, PowerOn
 
 log = logging.getLogger("ulm.executor")
 
@@ -22,6 +24,8 @@ OutcomeListener = Callable[[str, int, Action, Outcome | None], None]
 
 #: Failures that leave a VM somewhere it should not be: logged at ERROR, not WARNING.
 _SEVERE = (Cause.MISPLACED, Cause.ABORT_TIMEOUT)
+#: Skips an admin must hear of (a VM left paused, a destination whose wake failed): WARNING.
+_TOLD = (Cause.PAUSED, Cause.WAKE_FAILED)
 
 
 def arrow(move: Move) -> str:
@@ -35,6 +39,7 @@ class Base:
     limits: Limits
     power: dict[str, Power]
     backoff: Backoff
+    wakes: WakeBar
     holds: Holds
     slots: Slots
     manages: Callable[[str], bool]
@@ -66,6 +71,10 @@ class Base:
                 f"{outcome.detail}; back-off for {until - outcome.finished_at:.0f} s"))
         elif isinstance(action, Move) and outcome.status is Status.DONE:
             self.backoff.succeeded(action.vm)
+        elif isinstance(action, PowerOn) and outcome.status is Status.FAILED:
+            self.wakes.failed(action.host, outcome.finished_at, outcome.detail)
+        elif isinstance(action, PowerOn) and outcome.status is Status.DONE:
+            self.wakes.succeeded(action.host)
         try:
             if entry is not None:
                 state = "done" if outcome.status is Status.DONE else "failed"
@@ -94,7 +103,7 @@ class Base:
         if o.status is Status.DONE:
             log.info("%s: %s done in %.1f s", plan_id, what, took)
         elif o.status is Status.SKIPPED:
-            level = logging.WARNING if o.cause is Cause.PAUSED else logging.INFO
+            level = logging.WARNING if o.cause in _TOLD else logging.INFO
             log.log(level, "%s: %s skipped: %s", plan_id, what, o.detail)
         else:
             bad = (o.cause in _SEVERE or o.duplicated or o.paused_on

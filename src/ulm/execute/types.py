@@ -38,6 +38,7 @@ class Cause(enum.StrEnum):
     HELD = "held"  # another plan's unfinished action holds the VM or a host it touches
     FENCED = "fenced"  # the journal refused it: this controller no longer leads
     DAY_BUDGET = "day_budget"  # today's migration budget is used up (re-checked at start)
+    WAKE_FAILED = "wake_failed"  # the destination's power-on failed, not seen up since
 
 
 class Fenced(Exception):
