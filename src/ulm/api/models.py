@@ -54,6 +54,9 @@ class HostOut(BaseModel):
     empty_since: float | None
     power_cycles_24h: int
     booking: int | None  # an active maintenance booking
+    #: why the bogus-metrics guard disbelieves its figures ("" = believed): nothing is moved
+    #: to or from it meanwhile (`ulm.collect.guard`; `hosts.quarantine` in the store)
+    quarantine: str = ""
 
 
 class VMOut(BaseModel):

@@ -61,7 +61,8 @@ class Reader:
             cpu_vms=load[h.name] / h.capacity.cpu if h.capacity.cpu else 0.0,
             vms=on[h.name], labels=dict(h.labels), power_curve=h.power, on_since=h.on_since,
             empty_since=h.empty_since, power_cycles_24h=h.power_cycles_24h,
-            booking=booked.get(h.name)) for h in snap.hosts]
+            booking=booked.get(h.name), quarantine=why)
+            for h, why in zip(snap.hosts, snap.host_quarantine, strict=True)]
 
     def vms(self, host: str = "") -> list[m.VMOut]:
         return [m.VMOut(name=v.name, host=v.host, vcpus=v.vcpus, cpu=v.load.cpu,
