@@ -21,11 +21,15 @@ Daemon kinds hit the `ulm run --mode enforce` daemon that watches the lab during
                    warnings, then "fresh" again once resumed; no plan saved meanwhile;
   store_readonly   the daemon's store (db, WAL, dir) made immutable (`chattr +i`: root ignores
                    permission bits) for a few rounds: reported = the one-line "monitoring in
-                   memory only, acting on nothing" error, then "takes writes again".
+                   memory only, acting on nothing" error, then "takes writes again";
+  store_full       the store's filesystem (a 64 MiB tmpfs of its own) filled up to the last
+                   byte for a few rounds: reported = the same one-line error saying the disk
+                   is full, then "takes writes again" once the filler is gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -41,8 +45,9 @@ from ulm.lab.paths import host_name
 from ulm.store import Store
 
 WORKER_KINDS = ("ulm_kill", "sigterm", "bmc_silent_off", "bmc_silent_wake")
-DAEMON_KINDS = ("munin_silent", "store_readonly")
+DAEMON_KINDS = ("munin_silent", "store_readonly", "store_full")
 ROOT = Path(__file__).resolve().parent.parent
+DISK_MIB = 64  # the watching daemon's store filesystem: a chunk's samples need a few MiB
 
 
 def worker_argv(store: str, plan: list[list[Any]] | None, limits: dict[str, float]) -> list[str]:
@@ -128,6 +133,10 @@ class Watcher:
     def __init__(self, lab: Lab, work: Path) -> None:
         self.dir = work / "store"
         self.dir.mkdir(parents=True, exist_ok=True)
+        # a filesystem of its own, so that `store_full` fills the store's disk and no other
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m", "tmpfs",
+                        str(self.dir)], check=True)
+        self.filler = self.dir / "filler"
         self.url = f"sqlite:///{self.dir}/ulm.db"
         text = lab.config_toml().replace(f"sqlite:///{lab.paths.root}/ulm.db", self.url)
         # stale after 3 s; host figures from munin: without `source = "munin"` the daemon
@@ -193,8 +202,19 @@ class Watcher:
         subprocess.run(["chattr", flag, *map(str, self.store_files()), str(self.dir)],
                        check=False, capture_output=True)
 
+    def fill(self) -> None:
+        """The store's disk full to the last byte (a write that fails ends the filler)."""
+        with self.filler.open("wb") as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+
+    def unfill(self) -> None:
+        self.filler.unlink(missing_ok=True)
+
     def stop(self) -> None:
         self.immutable(False)
+        self.unfill()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -202,6 +222,7 @@ class Watcher:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        subprocess.run(["umount", "-l", str(self.dir)], check=False)
 
 
 def host_index(name: str, n: int) -> int:

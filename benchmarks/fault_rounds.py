@@ -130,22 +130,33 @@ class ProcRounds:
                 if not state.get("stopped"):
                     return True
                 ok = w.wait_for(state["mark"], lambda x: f"munin: {src} says nothing" in x, 45)
-                state["stale"] = w.wait_for(
-                    state["mark"], lambda x: f"{src}: its own figures are older" in x, 10)
+                stale = w.wait_for(
+                    state["mark"], lambda x: f"{src}: its own figures are older" in x, 15)
                 fp.signal_file_pid(fp.munin_pid_file(self.lab, s), signal.SIGCONT)
-                return ok and w.plans_since(state["t"]) == 0
+                back = w.wait_for(state["mark"], lambda x: f"munin: {src} answers again" in x,
+                                  30)
+                return ok and stale and back and w.plans_since(state["t"]) == 0
         else:
+            full = kind == "store_full"
+
             def inject() -> None:
                 state.update(mark=w.mark(), t=time.time())
-                w.immutable(True)
+                if full:
+                    w.fill()
+                else:
+                    w.immutable(True)
                 state["stopped"] = True
 
             def check() -> bool:
                 if not state.get("stopped"):
                     return True
+                # a full disk must be named as such ("database or disk is full")
                 ok = w.wait_for(state["mark"], lambda x: "acting on nothing until it takes "
-                                "writes again" in x, 20)
-                w.immutable(False)
+                                "writes again" in x and (not full or "full" in x), 20)
+                if full:
+                    w.unfill()
+                else:
+                    w.immutable(False)
                 back = w.wait_for(state["mark"], lambda x: "takes writes again: acting again"
                                   in x, 20)
                 return ok and back and w.plans_since(state["t"]) == 0
