@@ -252,6 +252,10 @@ class LibvirtHypervisor:
                 return MigrationStatus(MigrationState.COMPLETED, 1.0)
             state = MigrationState.ABORTED if aborted else MigrationState.FAILED
             return MigrationStatus(state, error=error)
+        if aborted:
+            # Cancelling: its progress no longer matters, and `jobStats` would ask the source
+            # QEMU's monitor (query-migrate) while it handles the cancel, every poll.
+            return MigrationStatus(MigrationState.RUNNING)
         return MigrationStatus(MigrationState.RUNNING, *self._progress(job))
 
     def _poll_source(self, job_id: str, job: _Job) -> MigrationStatus:
