@@ -69,6 +69,7 @@ def test_two_plans_at_once_never_start_more_than_the_budget(store: Store) -> Non
     for plan, pid in plans:  # both handed over before either has started a move
         ex.submit(plan, pid, lambda pid, r: results.__setitem__(pid, r))
     assert ex.join(60.0)
+    ex.close()  # the twin the plans wrote through
     reader.close()
     outcomes = [o for r in results.values() for o in r.outcomes]
     started = [o for o in outcomes if o.status is Status.DONE]
