@@ -4,9 +4,11 @@ executor's bandwidth), the risk kinds, and the plan's state."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from ulm.model import HostState, Move, Plan
+from ulm.model import HostState, Move, Plan, VmState
 from ulm.planview import PlanState, Risk, loads_of, rate_mib_s, rows, state, with_loads
 from ulm.policy import resolve_policy
 from ulm.snapshot import Snapshot
@@ -84,3 +86,30 @@ def test_the_plan_state() -> None:
     assert state("applied", 0, newer=True) is PlanState.DONE
     assert state("failed", 0, newer=False) is PlanState.FAILED
     assert state("rejected", 0, newer=False) is PlanState.REJECTED
+
+
+def test_a_destination_holding_a_paused_vm_is_flagged_with_its_cpu_once_resumed() -> None:
+    """c on h1 is paused: idle now (0.1 CPU), 3.0 at its window's peak. Moving b there shows
+    h1 at (0.1 + 1.0) / 4 after; resumed, c takes back 2.9 more."""
+    snap = dataclasses.replace(_snap(), vm_state=(VmState.RUNNING, VmState.RUNNING,
+                                                  VmState.PAUSED),
+                               vm_cpu=np.array([2.0, 1.0, 0.1]),
+                               vm_history=np.array([[2.0, 2.0], [1.0, 1.0], [3.0, 0.1]]))
+    plan = Plan("s", "p", 10_000.0, (Move("b", "h0", "h1", "hot", 1024.0),))
+    (r,) = rows(with_loads(snap, plan, resolve_policy("seed")).to_dict(), 1e6, 600.0)
+    assert r.dst_after is not None and r.dst_after.cpu == (0.1 + 1.0) / 4
+    (flag,) = [f for f in r.risks if f.kind is Risk.DST_PAUSED]
+    assert flag.value == (0.1 + 1.0 + 2.9) / 4 and flag.limit == 0.75
+    # without a paused VM there: no such flag
+    assert Risk.DST_PAUSED not in {f.kind for r in rows(_body(), 1e6, 600.0) for f in r.risks}
+
+
+def test_a_vm_paused_since_the_plan_was_made_is_flagged_when_its_state_is_given() -> None:
+    body = _body()
+    now = {"a": VmState.PAUSED, "b": VmState.CRASHED}
+    first, second = rows(body, 1e6, 600.0, vm_states=now)
+    assert Risk.VM_PAUSED in {f.kind for f in first.risks}
+    assert Risk.VM_NOT_RUNNING in {f.kind for f in second.risks}
+    running = rows(body, 1e6, 600.0, vm_states={"a": VmState.RUNNING})
+    assert not {Risk.VM_PAUSED, Risk.VM_NOT_RUNNING} & {f.kind for r in running
+                                                       for f in r.risks}

@@ -31,7 +31,7 @@ from ulm.execute.holds import Holds, Slots
 from ulm.execute.journal import SharedJournal
 from ulm.execute.migrate import Flight
 from ulm.execute.power import PowerActions
-from ulm.execute.recheck import SnapshotCheck
+from ulm.execute.recheck import Refusal, SnapshotCheck
 from ulm.execute.recover import Recovery
 from ulm.execute.types import (
     Cause,
@@ -79,6 +79,8 @@ class Executor(Background, Recovery, PowerActions):
         self.slots = Slots(limits.max_concurrent, limits.max_per_host)
         self._threads: dict[str, threading.Thread] = {}
         self._threads_lock = threading.Lock()
+        #: Held from a move's budget count to its intent (`_reserve`): across plans' threads.
+        self._budget_lock = threading.Lock()
 
     # -- stopping ------------------------------------------------------------------------------
 
@@ -201,12 +203,16 @@ class Executor(Background, Recovery, PowerActions):
             return self._close(plan_id, k, Outcome(move, Status.SKIPPED, why, started,
                                                    started, cause), None)
         try:
-            entry = self.journal.intent(plan_id, k, move)
+            entry = self._reserve(plan_id, k, move)
         except Fenced as exc:  # another controller leads: nothing more starts here
             self.stopping = True
             self.slots.give(move.src, move.dst)
             return self._close(plan_id, k, Outcome(move, Status.SKIPPED, str(exc), started,
                                                    started, Cause.FENCED), None)
+        if isinstance(entry, Refusal):  # the day's budget went to another plan's move
+            self.slots.give(move.src, move.dst)
+            return self._close(plan_id, k, Outcome(move, Status.SKIPPED, str(entry), started,
+                                                   started, entry.cause), None)
         try:
             job = self.hv.start_migration(move.vm, move.src, move.dst, self._options())
         except Exception as exc:  # the driver's own error, kept for the admin
@@ -220,6 +226,17 @@ class Executor(Background, Recovery, PowerActions):
                  move.dst, self.limits.deadline_s)
         return Flight(plan_id, k, move, entry, job, started, started + self.limits.deadline_s,
                       moved_at=started)
+
+    def _reserve(self, plan_id: str, k: int, move: Move) -> int | Refusal:
+        """The move's intent (its journal entry), if the day's budget still has room: the
+        count (`SnapshotCheck.budget`: the journal's intents of today) and this intent under
+        one lock, so two plans running at once never both take the day's last migration."""
+        with self._budget_lock:
+            if isinstance(self.check, SnapshotCheck):
+                refused = self.check.budget(move)
+                if refused is not None:
+                    return refused
+            return int(self.journal.intent(plan_id, k, move))
 
     def _stale(self, plan_id: str, move: Move) -> tuple[Cause, str]:
         """Why a move no longer makes sense against live state ("" = go)."""
@@ -251,8 +268,10 @@ class Executor(Background, Recovery, PowerActions):
             return Cause.WAKE_FAILED, f"{move.vm} not moved to {move.dst}: {barred}"
         if self.check is not None:
             # The other migrations in flight count on their hosts (this one is not yet).
-            why = (self.check(move, self.holds.in_flight(but=(plan_id, move)))
+            # (The day's budget is asked later, with the intent: `_reserve`.)
+            why = (self.check(move, self.holds.in_flight(but=(plan_id, move)),
+                              with_budget=False)
                    if isinstance(self.check, SnapshotCheck) else self.check(move))
-            if why:  # a `Refusal` says its kind (the day's budget); else the state moved on
+            if why:  # a `Refusal` says its kind; else the state moved on
                 return getattr(why, "cause", Cause.STALE), why
         return Cause.NONE, ""

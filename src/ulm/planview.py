@@ -7,6 +7,14 @@ the figures of the hosts and VMs its moves touch (`loads_of`, in the plan's body
 `loads`); the rows replay the moves in order over them, so "before" is what the host carries
 before that move (earlier moves of the plan included) and "after" what it carries once it
 landed. A plan stored before this existed has no `loads`: its rows show no load.
+
+Paused and crashed VMs are never moved (`VmState`), but they still concern a plan twice. A
+destination that holds one (`dst_paused`) shows a load without it: its CPU demand is idle
+while paused, and comes back when someone resumes it, so the flag says what the destination
+carries then (its CPU window's peak added to "after"). And a VM the plan moves may have been
+paused (or crashed, or stopped) since the plan was made (`vm_paused`, `vm_not_running`): the
+apply would skip it (`Cause.PAUSED`); that is asked of the VM's state now, for a plan that can
+still be approved.
 """
 
 from __future__ import annotations
@@ -18,7 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ulm.model import Plan
+import numpy as np
+
+from ulm.model import Plan, VmState
 from ulm.policy import Policy
 from ulm.snapshot import Snapshot
 
@@ -37,6 +47,9 @@ class Risk(enum.StrEnum):
     LONG_MOVE = "long_move"  # large memory against the migration deadline
     MOVED_RECENTLY = "moved_recently"
     DST_FAILED = "dst_failed"  # a migration to that host failed recently
+    DST_PAUSED = "dst_paused"  # the destination holds paused/crashed VMs (not in its load)
+    VM_PAUSED = "vm_paused"  # the VM is paused now: the apply skips it
+    VM_NOT_RUNNING = "vm_not_running"  # crashed or stopped now: the apply skips it
 
 
 class PlanState(enum.StrEnum):
@@ -96,6 +109,12 @@ def loads_of(snap: Snapshot, plan: Plan, policy: Policy) -> dict[str, Any]:
         on = snap.vm_host == i
         hosts[h] = {"cpu_cap": float(snap.host_cpu[i]), "mem_cap": float(snap.host_mem[i]),
                     "cpu": float(snap.vm_cpu[on].sum()), "mem": float(snap.vm_mem_size[on].sum())}
+        idle = [v for v in np.flatnonzero(on).tolist() if snap.vm_state[v] is not VmState.RUNNING]
+        if idle:  # what they take back when resumed: their CPU window's peak (as the gates)
+            hist = snap.vm_history[idle]
+            peak = np.where(np.isnan(hist), 0.0, hist).max(axis=1, initial=0.0)
+            hosts[h] |= {"paused": float(len(idle)),
+                         "paused_cpu": float(np.maximum(peak - snap.vm_cpu[idle], 0.0).sum())}
     vms: dict[str, dict[str, float | None]] = {}
     for m in moves:
         v = snap.vm_index.get(m.vm)
@@ -139,9 +158,11 @@ def _load(h: Mapping[str, float]) -> Load:
 
 def rows(body: Mapping[str, Any], bandwidth_mib_s: float, deadline_s: float,
          past: Sequence[tuple[float, float]] = (),
-         failed_to: Mapping[str, float] | None = None) -> list[Row]:
+         failed_to: Mapping[str, float] | None = None,
+         vm_states: Mapping[str, VmState] | None = None) -> list[Row]:
     """The plan's actions in order with their load, estimate and risks. `failed_to`: the
-    newest failed migration towards each host (epoch seconds)."""
+    newest failed migration towards each host (epoch seconds); `vm_states`: each VM's state
+    now (given for a plan that may still be approved; a VM not in it is not judged)."""
     loads = body.get("loads") or {}
     hosts = {h: dict(v) for h, v in (loads.get("hosts") or {}).items()}
     vms = loads.get("vms") or {}
@@ -169,6 +190,14 @@ def rows(body: Mapping[str, Any], bandwidth_mib_s: float, deadline_s: float,
             if cpu_t and row.dst_after is not None \
                     and row.dst_after.cpu > NEAR_THRESHOLD * cpu_t:
                 risks.append(Flag(Risk.NEAR_THRESHOLD, row.dst_after.cpu, cpu_t))
+            if dst.get("paused") and row.dst_after is not None and dst["cpu_cap"]:
+                back = row.dst_after.cpu + float(dst.get("paused_cpu", 0.0)) / dst["cpu_cap"]
+                risks.append(Flag(Risk.DST_PAUSED, back, cpu_t))
+        now = (vm_states or {}).get(a["vm"])
+        if now is VmState.PAUSED:
+            risks.append(Flag(Risk.VM_PAUSED))
+        elif now is not None and now is not VmState.RUNNING:
+            risks.append(Flag(Risk.VM_NOT_RUNNING))
         if deadline_s > 0 and row.estimate_s > DEADLINE_SHARE * deadline_s:
             risks.append(Flag(Risk.LONG_MOVE, row.estimate_s, deadline_s))
         last = vm.get("last_moved_at")

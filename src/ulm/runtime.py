@@ -11,7 +11,7 @@ import enum
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ulm.clock import WallClock
@@ -46,9 +46,13 @@ class Runtime:
     sources: list[MetricsSource]
     executor: Executor
     current: list[Policy]  # [the policy the executor re-checks against]
+    readers: list[Store] = field(default_factory=list)  # the re-check's twin of the store
 
     def close(self) -> None:
         self.hv.close()
+        self.executor.close()  # the twin its background plans wrote through
+        for r in self.readers:
+            r.close()
         self.store.close()
 
 
@@ -109,7 +113,7 @@ def build(cfg: Config, power: dict[str, Power] | None = None,
         power = build_power(cfg, hv.reachable)
     executor = Executor(hv, WallClock(), store, limits, power=power, check=recheck,
                         manages=cfg.manages)
-    return Runtime(cfg, policy, store, hv, sources, executor, current)
+    return Runtime(cfg, policy, store, hv, sources, executor, current, readers)
 
 
 def daemon(rt: Runtime, mode: Mode) -> Daemon:

@@ -98,6 +98,8 @@ class RiskOut(BaseModel):
     #: near_threshold (value: the destination's CPU after, limit: the overload threshold)
     #: | long_move (value: the estimate, limit: the deadline, s) | moved_recently (value:
     #: seconds since, limit: the window) | dst_failed (value: seconds since, limit: window)
+    #: | dst_paused (value: the destination's CPU after once its paused VMs resume, limit:
+    #: the overload threshold) | vm_paused | vm_not_running (the VM's state now; no figures)
     kind: str
     value: float
     limit: float

@@ -97,9 +97,10 @@ class Reader:
         records = self.store.plans(limit)
         return [self.summary(r, s) for r, s in zip(records, self._states(records), strict=True)]
 
-    def rows(self, body: dict[str, Any]) -> list[m.PlanRowOut]:
+    def rows(self, body: dict[str, Any], live: bool = False) -> list[m.PlanRowOut]:
         """The plan's actions with their load, estimate and risks (`ulm.planview.rows`), from
-        the moves the store measured and the migrations that failed, of the recent plans."""
+        the moves the store measured and the migrations that failed, of the recent plans;
+        `live` (a plan that may still be approved): with each VM's state now, too."""
         past: list[tuple[float, float]] = []
         failed: dict[str, float] = {}
         for r in self.store.plans(PAST_PLANS):
@@ -112,8 +113,10 @@ class Reader:
                 elif o["status"] == "failed":
                     failed[o["dst"]] = max(failed.get(o["dst"], 0.0), o["finished_at"])
         ex = self.cfg.executor
+        states = {v.name: v.state for v in self.snapshot().vms} if live else None
         return [m.PlanRowOut(**{**asdict(w), "risks": [asdict(f) for f in w.risks]})
-                for w in planview.rows(body, ex.bandwidth_mib_s, ex.deadline_s, past, failed)]
+                for w in planview.rows(body, ex.bandwidth_mib_s, ex.deadline_s, past, failed,
+                                       states)]
 
     def resolve(self, plan_id: str) -> str:
         """`latest` is the newest plan."""
@@ -130,8 +133,10 @@ class Reader:
         except UlmError as exc:
             raise NotFound(str(exc).split(" (")[0]) from None
         body = r.plan
+        state = self._states([r])[0]
         return m.PlanDetail(
-            **self.summary(r, self._states([r])[0]).model_dump(), rows=self.rows(body),
+            **self.summary(r, state).model_dump(),
+            rows=self.rows(body, live=state == planview.PlanState.READY),
             snapshot_id=body["snapshot_id"],
             policy_digest=body["policy_digest"],
             action_list=[_action(i, a) for i, a in enumerate(body["actions"], 1)],

@@ -65,6 +65,11 @@ class Background(Base):
         """The store this thread writes through (a worker thread: the journal's twin)."""
         return self.journal.writer if isinstance(self.journal, SharedJournal) else self.journal
 
+    def close(self) -> None:
+        """The connections the plans' threads wrote through (after `join`)."""
+        if isinstance(self.journal, SharedJournal):
+            self.journal.close()
+
     @property
     def running(self) -> list[str]:
         """The plans whose threads still run."""

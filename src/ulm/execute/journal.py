@@ -57,3 +57,10 @@ class SharedJournal:
     def move_history(self, since: float) -> list[MoveRecord]:
         with self._lock:
             return list(self._pick().move_history(since))
+
+    def close(self) -> None:
+        """Closes the twin's connections (the store given is its owner's to close)."""
+        with self._lock:
+            twin, self._twin = self._twin, None
+        if twin is not None and twin is not self.inner and callable(getattr(twin, "close", None)):
+            twin.close()

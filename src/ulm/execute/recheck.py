@@ -15,8 +15,9 @@ planner does: a plan advised in the morning and applied in the afternoon may fin
 budget spent by then. The count is the store's (`started_since`: the journal's move intents
 since the policy's midnight, this plan's own started ones included), asked per move, so that
 every move of every plan counts; a move off a host in maintenance is never held back (its
-drain counts, as in the planner). Between the count and the intent another plan's thread may
-start one move too: the planner's own count (`ulm.budget.queued`) keeps that rare.
+drain counts, as in the planner). The count and the move's intent are one step: the executor
+asks `budget` and writes the intent under one lock (`Executor._reserve`), so two plans' threads
+(the API's apply and a round's, in the background) never both take the day's last migration.
 """
 
 from __future__ import annotations
@@ -122,13 +123,25 @@ class SnapshotCheck:
         """The round's snapshot (without in-flight marks); None: read one afresh next time."""
         self._snap = snap
 
-    def __call__(self, move: Move, in_flight: Iterable[Move] = ()) -> str | None:
+    def _snapshot(self) -> Snapshot:
         snap = self._snap
         if snap is None:
             snap = self._snap = self._fresh()
-        policy = self._policy()
-        if self._started_since is not None:
-            refused = budget_refusal(snap, policy, move, self._clock(), self._started_since)
+        return snap
+
+    def budget(self, move: Move) -> Refusal | None:
+        """The day's budget for this move (None: it may start). The executor asks it under
+        the lock it writes the move's intent under: counted and taken in one step."""
+        if self._started_since is None:
+            return None
+        return budget_refusal(self._snapshot(), self._policy(), move, self._clock(),
+                              self._started_since)
+
+    def __call__(self, move: Move, in_flight: Iterable[Move] = (),
+                 with_budget: bool = True) -> str | None:
+        snap, policy = self._snapshot(), self._policy()
+        if with_budget:
+            refused = self.budget(move)
             if refused is not None:
                 return refused
         return check_around(snap, policy, move, in_flight)
