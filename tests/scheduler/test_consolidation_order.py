@@ -33,7 +33,7 @@ def rules(order: str | None) -> str:
 @pytest.mark.parametrize(("order", "emptied"), [
     (None, "h3"),  # the default: the least loaded (11.25 %)
     ("utilisation", "h3"),
-    ("fewest-vms", "h4"),  # one VM on h1 and h4: the less loaded of the two
+    ("fewest-vms", "h4"),  # one VM on h1 and h4: the cheaper (3072 < 6144)
     ("cheapest", "h2"),  # 2048 < 3072 (h4) < 3686.4 (h3) < 6144 (h1)
 ])
 def test_the_order_picks_the_host_to_empty(order: str | None, emptied: str) -> None:
@@ -53,3 +53,10 @@ def test_ties_in_cost_go_to_fewer_vms_then_to_the_less_loaded() -> None:
 
 def schedule_with(toml: str, vms: list[VM] | None = None) -> Plan:
     return schedule(snap(HOSTS, vms if vms is not None else VMS), policy(toml), 1000.0)
+
+
+def test_fewest_vms_breaks_a_tie_by_the_cheaper_drain_not_the_lower_load() -> None:
+    # h1: 1.0 x 4096 = 4096 (12.5 %); h4: 1.5 x 2048 = 3072 (18.75 %): one VM each
+    vms = [vm("a", "h1", 1.0, mem=4096.0), *VMS[1:]]
+    assert sources(schedule_with(rules("fewest-vms"), vms)) == {"h4"}
+    assert sources(schedule_with(rules("utilisation"), vms)) == {"h3"}

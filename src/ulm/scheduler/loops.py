@@ -252,9 +252,10 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
     lowest utilisation now, among hosts that are on and not `blocked` (destinations of this
     round), and only if the hosts left on keep `headroom` free. `tried`, `excluded` change
     in place. `order` (`ORDERS`) ranks the candidates outside compat: the lowest
-    utilisation; or the fewest VMs (a host freed for the fewest migrations), then the lowest
-    utilisation; or the cheapest drain (sum over its VMs of CPU now x RAM, what the drain adds to
-    the migration's SLA cost), then the fewest VMs, then the lowest utilisation. Returns the
+    utilisation; or the fewest VMs (a host freed for the fewest migrations), then the cheapest
+    drain, then the lowest utilisation; or the cheapest drain (sum over its VMs of CPU now x
+    RAM, what the drain adds to the migrations' SLA cost), then the fewest VMs, then the
+    lowest utilisation. Returns the
     events (host, outcome, first move, utilisation when picked) and the moves (VM,
     destination, rejections, top hosts and costs, how many), in order.
     """
@@ -329,26 +330,27 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
 @numba.njit(cache=True)
 def _cheapest(order: int, underload: float, tried: np.ndarray, blocked: np.ndarray,
               V: tuple, H: tuple, S: tuple) -> int:  # type: ignore[type-arg]
-    """The next candidate by (cost, VMs, utilisation), lowest first (ties: the lowest index):
-    cost 0 for `BY_FEWEST_VMS`, the sum of CPU now x RAM of the host's VMs for `BY_CHEAPEST`.
-    -1 if no host is a candidate. Only the candidates' own VMs count, and a drain changes no
+    """The next candidate, lowest first (ties: the lowest index): by (VMs, cost,
+    utilisation) for `BY_FEWEST_VMS`, by (cost, VMs, utilisation) for `BY_CHEAPEST`; cost is
+    the sum of CPU now x RAM of the host's VMs. -1 if no host is a candidate. Only the
+    candidates' own VMs count, and a drain changes no
     candidate's (its destinations are blocked), so the order is the same as if kept fixed."""
     vm_num = V[0]
     h_on, h_num = H[0], H[1]
     h_cur, h_count, vm_host = S[0], S[3], S[8]
     n_h = len(h_cur)
     cost = np.zeros(n_h)
-    if order == BY_CHEAPEST:
-        for i in range(len(vm_host)):
-            if vm_host[i] >= 0:
-                cost[vm_host[i]] += vm_num[i, CPU_NOW] * vm_num[i, RAM]
-    host, best_c, best_n, best_u = -1, np.inf, 0, np.inf
+    for i in range(len(vm_host)):
+        if vm_host[i] >= 0:
+            cost[vm_host[i]] += vm_num[i, CPU_NOW] * vm_num[i, RAM]
+    host, best_a, best_b, best_u = -1, np.inf, np.inf, np.inf
     for h in range(n_h):
         util = h_cur[h] / h_num[0, h]
         if tried[h] or h_count[h] <= 0 or not util < underload or not h_on[h] or blocked[h]:
             continue
-        c, n = cost[h], h_count[h]
-        if host < 0 or c < best_c or (c == best_c and (n < best_n or (
-                n == best_n and util < best_u))):
-            host, best_c, best_n, best_u = h, c, n, util
+        a, b = (float(h_count[h]), cost[h]) if order == BY_FEWEST_VMS else (cost[h],
+                                                                           float(h_count[h]))
+        if host < 0 or a < best_a or (a == best_a and (b < best_b or (
+                b == best_b and util < best_u))):
+            host, best_a, best_b, best_u = h, a, b, util
     return host
