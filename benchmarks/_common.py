@@ -12,6 +12,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PLANETLAB = SHARED / "traces" / "planetlab"
+GCD = SHARED / "traces" / "gcd"  # days named gcd-day01 ... gcd-day07
 REFERENCE = SHARED / "reference" / "cloudsim.md"
 DAYS = ("20110303", "20110306", "20110309", "20110322", "20110325", "20110403")
 CLOUDSIM = ("npa", "dvfs", "thr-mmt-1.0", "thr-mmt-0.8", "iqr-mmt-1.5", "mad-mmt-2.5",
@@ -45,7 +46,8 @@ def run_one(args: tuple[str, str, str]) -> dict[str, Any]:
     from ulm.sim.traces import load_trace
 
     day, policy, mode = args
-    trace = load_trace(PLANETLAB / f"planetlab-{day}.csv.gz")
+    trace = load_trace(GCD / f"{day}.csv.gz" if day.startswith("gcd-")
+                       else PLANETLAB / f"planetlab-{day}.csv.gz")
     res = simulate(trace, resolve_policy(policy), SimConfig(mode=mode)).to_dict()
     res["day"], res["policy"] = day, policy
     return res

@@ -78,7 +78,9 @@ class Selection(_Strict):
 class Placement(_Strict):
     """Where a VM goes: the strategy ranks hosts that pass every filter."""
 
-    strategy: Literal["pabfd", "first-fit", "balance"] = "first-fit"
+    #: `memory-fit`: the host left with the least free memory (best fit on RAM, what binds
+    #: when every VM's RAM is reserved), ties by PABFD's power increase.
+    strategy: Literal["pabfd", "first-fit", "balance", "memory-fit"] = "first-fit"
     cpu_overcommit: Annotated[float, Field(gt=0, le=64)] = 1.0
     mem_overcommit: Annotated[float, Field(gt=0, le=64)] = 1.0
     #: A destination must stay at or below this CPU fraction after the move (None: the
@@ -93,6 +95,12 @@ class Consolidation(_Strict):
     enabled: bool = False
     underload_threshold: Fraction = 1.0  # only hosts below this CPU fraction are candidates
     max_hosts_per_round: Count | None = None
+    #: Which under-loaded host is emptied next (honest mode; compat keeps CloudSim's order):
+    #: `utilisation`, the least loaded; `fewest-vms`, the one that frees a host with the fewest
+    #: migrations (ties: the cheapest, then the least loaded); `cheapest`, the one whose VMs
+    #: cost the least SLA to move now (sum of CPU x RAM of its VMs: the PDM a drain adds;
+    #: ties: fewest VMs, least loaded). docs/benchmarks.md, "ulm's ablation".
+    order: Literal["utilisation", "fewest-vms", "cheapest"] = "utilisation"
     reserve_hosts: Count = 0  # hosts kept on beyond what the load needs
     headroom: Fraction = 0.0  # share of the ON capacity that must stay free
     power_off: bool = True  # power off hosts that the plan leaves empty

@@ -184,6 +184,10 @@ def place_many(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
     return dst, counts, top_h, top_c, n_top
 
 
+# Consolidation's order of candidates (`[consolidation] order`), outside compat.
+BY_UTILISATION, BY_FEWEST_VMS, BY_CHEAPEST = range(3)
+ORDERS = {"utilisation": BY_UTILISATION, "fewest-vms": BY_FEWEST_VMS, "cheapest": BY_CHEAPEST}
+
 # Outcomes of a drain, and so of a consolidation candidate (`consolidate`'s events).
 DRAINED, STUCK, NO_FIT, NO_BUDGET, NO_HEADROOM = range(5)
 
@@ -239,15 +243,21 @@ def drain(host: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  #
 def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[type-arg]
                 ranked: np.ndarray, tried: np.ndarray, excluded: np.ndarray,
                 blocked: np.ndarray, fixed: np.ndarray, underload: float, max_hosts: int,
-                budget: int, headroom: float, top_n: int) -> tuple:  # type: ignore[type-arg]
+                budget: int, headroom: float, top_n: int,
+                order: int) -> tuple:  # type: ignore[type-arg]
     """Empties the least-loaded hosts one at a time, each all or nothing (`core.consolidate`).
 
     Compat (CloudSim): candidates in the fixed order `ranked` (by utilisation at the round's
     start); a drain's destinations are no longer candidates. Otherwise: the host with the
     lowest utilisation now, among hosts that are on and not `blocked` (destinations of this
     round), and only if the hosts left on keep `headroom` free. `tried`, `excluded` change
-    in place. Returns the events (host, outcome, first move, utilisation when picked) and the
-    moves (VM, destination, rejections, top hosts and costs, how many), in order.
+    in place. `order` (`ORDERS`) ranks the candidates outside compat: the lowest
+    utilisation; or the fewest VMs (a host freed for the fewest migrations), then the cheapest
+    drain, then the lowest utilisation; or the cheapest drain (sum over its VMs of CPU now x
+    RAM, what the drain adds to the migrations' SLA cost), then the fewest VMs, then the
+    lowest utilisation. Returns the
+    events (host, outcome, first move, utilisation when picked) and the moves (VM,
+    destination, rejections, top hosts and costs, how many), in order.
     """
     compat = p[P_COMPAT] > 0
     h_on, h_num = H[0], H[1]
@@ -273,13 +283,15 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
                 if not tried[ranked[r]] and h_count[ranked[r]] > 0:
                     host = ranked[r]
                     break
-        else:
+        elif order == BY_UTILISATION:
             best = np.inf
             for h in range(n_h):
                 util = h_cur[h] / h_num[0, h]
                 if (not tried[h] and h_count[h] > 0 and util < underload and h_on[h]
                         and not blocked[h] and util < best):
                     host, best = h, util
+        else:
+            host = _cheapest(order, underload, tried, blocked, V, H, S)
         if host < 0:
             break
         tried[host] = True
@@ -313,3 +325,32 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
         n_mv = end
     return (ev_host[:n_ev], ev_what[:n_ev], ev_first[:n_ev], ev_util[:n_ev], mv_vm[:n_mv],
             mv_dst[:n_mv], counts[:n_mv], top_h[:n_mv], top_c[:n_mv], n_top[:n_mv])
+
+
+@numba.njit(cache=True)
+def _cheapest(order: int, underload: float, tried: np.ndarray, blocked: np.ndarray,
+              V: tuple, H: tuple, S: tuple) -> int:  # type: ignore[type-arg]
+    """The next candidate, lowest first (ties: the lowest index): by (VMs, cost,
+    utilisation) for `BY_FEWEST_VMS`, by (cost, VMs, utilisation) for `BY_CHEAPEST`; cost is
+    the sum of CPU now x RAM of the host's VMs. -1 if no host is a candidate. Only the
+    candidates' own VMs count, and a drain changes no
+    candidate's (its destinations are blocked), so the order is the same as if kept fixed."""
+    vm_num = V[0]
+    h_on, h_num = H[0], H[1]
+    h_cur, h_count, vm_host = S[0], S[3], S[8]
+    n_h = len(h_cur)
+    cost = np.zeros(n_h)
+    for i in range(len(vm_host)):
+        if vm_host[i] >= 0:
+            cost[vm_host[i]] += vm_num[i, CPU_NOW] * vm_num[i, RAM]
+    host, best_a, best_b, best_u = -1, np.inf, np.inf, np.inf
+    for h in range(n_h):
+        util = h_cur[h] / h_num[0, h]
+        if tried[h] or h_count[h] <= 0 or not util < underload or not h_on[h] or blocked[h]:
+            continue
+        a, b = (float(h_count[h]), cost[h]) if order == BY_FEWEST_VMS else (cost[h],
+                                                                           float(h_count[h]))
+        if host < 0 or a < best_a or (a == best_a and (b < best_b or (
+                b == best_b and util < best_u))):
+            host, best_a, best_b, best_u = h, a, b, util
+    return host

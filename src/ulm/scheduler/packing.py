@@ -171,7 +171,8 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     budget = min(draft.budget_left(st.policy), 1 << 62)
     hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = loops.consolidate(
         params(st, allow_empty=False), st.V, st.H, st.S, ranked, tried, excluded, blocked,
-        st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N)
+        st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N,
+        loops.ORDERS[rule.order])
     ends = [*first.tolist()[1:], len(vms)]
     what_list = what.tolist()
     for e, host in enumerate(hosts.tolist()):

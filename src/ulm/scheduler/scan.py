@@ -41,7 +41,7 @@ from ulm.scheduler.filters import (
 from ulm.scheduler.limits import exceeds
 
 DETECTOR = {"none": 0, "threshold": 1, "lr": 2, "lrr": 2, "iqr": 3, "mad": 4}
-RANKING = {"pabfd": 0, "first-fit": 1, "balance": 2}
+RANKING = {"pabfd": 0, "first-fit": 1, "balance": 2, "memory-fit": 3}
 
 # Indices into the parameter vector (one float64 array: numba dispatch costs per argument).
 (P_COMPAT, P_CPU_OC, P_MEM_OC, P_CAP_AFTER, P_DETECTOR, P_THRESHOLD, P_SAFETY, P_MIN_LR,
@@ -304,10 +304,30 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
                 cost[h] = _interp(capped, curve, curve_x, curve_w, last) - now
         elif ranking == 1:  # first fit
             cost[h] = float(h)
+        elif ranking == 3:  # memory fit: the least memory left after the move, then PABFD
+            cost[h] = _memory_fit(h, mem, after, cap, h_cur[h], h_mem[h], h_num[3, h],
+                                  h_curve[h], curve_x, curve_w, curve_len)
         else:  # balance: the least loaded host after the move, CPU or memory
             cost[h] = max(after, (h_mem[h] + mem) / max(h_num[3, h], 1e-9))
         if why == PASS and should > 0:  # should rules: a host missing them ranks worse
             cost[h] += should * prefer[c, h]
+
+
+@numba.njit(cache=True)
+def _memory_fit(h: int, mem: float, after: float, cap: float, cur: float, h_mem: float,
+                h_cap: float, curve: int, curve_x: np.ndarray, curve_w: np.ndarray,
+                curve_len: np.ndarray) -> float:
+    """Best fit on memory, the resource that binds when every VM's RAM is reserved: the
+    share of the host's memory left free after the move, plus PABFD's power increase as a
+    tie-break (1e-6 per watt: below one MiB's share of any host up to 4 TiB, so memory
+    decides whenever the free memory differs by a MiB)."""
+    free = (h_cap - h_mem - mem) / max(h_cap, 1e-9)
+    if curve < 0:
+        return free
+    last = curve_len[curve] - 1
+    watts = (_interp(min(after, 1.0), curve, curve_x, curve_w, last)
+             - _interp(min(cur / cap, 1.0), curve, curve_x, curve_w, last))
+    return free + 1e-6 * watts
 
 
 @numba.njit(cache=True)
