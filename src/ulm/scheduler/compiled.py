@@ -7,6 +7,7 @@ import numpy as np
 from ulm.model import HostState
 from ulm.policy import Policy
 from ulm.scheduler.core import check_move, schedule
+from ulm.scheduler.correlation import r2_each
 from ulm.scheduler.drain import check_drain
 from ulm.snapshot import Snapshot
 
@@ -33,3 +34,4 @@ def load_compiled() -> None:
         for move in schedule(snap, pol, 0.0).moves[:1]:
             check_move(snap, pol, move)
         check_drain(snap, pol, "b", 0.0)  # an evacuation: `loops.drain`
+    r2_each(np.array([[1.0, 2.0, 4.0, 3.0], [2.0, 1.0, 3.0, 5.0]]), np.zeros(1, np.int64))  # LR-MC

@@ -8,14 +8,17 @@ what they return (codes, indices) into moves, explain rows and problems.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
-from ulm.scheduler.filters import N_REASONS
+from ulm.scheduler.filters import EMPTY, EXCLUDED, MEMORY, N_REASONS, ON
 from ulm.scheduler.limits import exceeds
 from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,
+    MEM,
     P_COMPAT,
     P_MEM_THRESHOLD,
     P_THRESHOLD,
@@ -196,20 +199,33 @@ DRAINED, STUCK, NO_FIT, NO_BUDGET, NO_HEADROOM = range(5)
 def _drain(host: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # type: ignore[type-arg]
            S: tuple, fixed: np.ndarray, budget: int, vms: np.ndarray,  # type: ignore[type-arg]
            dst: np.ndarray, counts: np.ndarray, top_h: np.ndarray, top_c: np.ndarray,
-           n_top: np.ndarray) -> tuple[int, int]:
-    """Every VM leaves `host`, hungriest first (ties by index), or none does: the outcome and
-    how many VMs the host has. `vms` and the other outputs get one row per VM, from row 0."""
+           n_top: np.ndarray, mem_fail: float, start: np.ndarray,
+           members: np.ndarray) -> tuple[int, int, float]:
+    """Every VM leaves `host`, hungriest first (ties by index), or none does: the outcome, how
+    many VMs the host has, and what the drain learned for `mem_fail` (`_fits_nowhere`).
+    `vms` and the other outputs get one row per VM, from row 0. The host's VMs are
+    `members[start[host]:start[host + 1]]` (`_by_host`), or found in `vm_host` if `start`
+    is empty."""
     vm_num, vm_host = V[0], S[8]
     k, stuck = 0, False
-    for i in range(len(vm_host)):
-        if vm_host[i] == host:
-            vms[k] = i
-            stuck = stuck or fixed[i]
+    if len(start):
+        for j in range(start[host], start[host + 1]):
+            vms[k] = members[j]
+            stuck = stuck or fixed[members[j]]
             k += 1
+    else:
+        for i in range(len(vm_host)):
+            if vm_host[i] == host:
+                vms[k] = i
+                stuck = stuck or fixed[i]
+                k += 1
     if stuck:
-        return STUCK, k
+        return STUCK, k, np.inf
     if k > budget:
-        return NO_BUDGET, k
+        return NO_BUDGET, k, np.inf
+    for i in range(k):  # a VM this big fits nowhere: the drain would fail (`_fits_nowhere`)
+        if vm_num[vms[i], MEM] >= mem_fail:
+            return NO_FIT, k, np.inf
     for i in range(1, k):  # insertion sort: a host has a handful of VMs
         v, j = vms[i], i
         while j > 0 and vm_num[vms[j - 1], DEMAND] < vm_num[v, DEMAND]:
@@ -218,8 +234,26 @@ def _drain(host: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  
         vms[j] = v
     if not _place_seq(vms[:k], np.full(k, host, np.int64), p, excluded, V, H, S, k, True,
                       dst[:k], counts[:k], top_h[:k], top_c[:k], n_top[:k]):
-        return NO_FIT, k
-    return DRAINED, k
+        return NO_FIT, k, _fits_nowhere(vms[0], dst[0], counts[0], vm_num)
+    return DRAINED, k, np.inf
+
+
+@numba.njit(cache=True)
+def _fits_nowhere(vm: int, dst: int, counts: np.ndarray, vm_num: np.ndarray) -> float:
+    """The memory of a VM that, first of its drain, found no host only because hosts were
+    off, excluded, empty or short of memory (else inf). While the working state stays as it
+    is (failed drains are undone exactly) and `excluded` only grows, every VM with at least
+    this much memory finds no host either, in this state or with more VMs on the hosts (a
+    drain's earlier moves): those filters do not depend on the VM but for memory, and
+    memory's `exceeds` only grows with the VM's size. So a consolidation round that tries
+    hundreds of hosts of a cluster short of memory (honest mode: RAM reserved) knows at once
+    that their drains fail; the outcome is the one the drains would have had."""
+    if dst != -1:
+        return np.inf
+    for r in range(len(counts)):
+        if counts[r] > 0 and r != ON and r != EXCLUDED and r != EMPTY and r != MEMORY:
+            return np.inf
+    return float(vm_num[vm, MEM])
 
 
 @numba.njit(cache=True)
@@ -234,8 +268,8 @@ def drain(host: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  #
     top_h = np.zeros((n_v, top_n), np.int64)
     top_c = np.zeros((n_v, top_n))
     n_top = np.zeros(n_v, np.int64)
-    what, k = _drain(host, p, excluded, V, H, S, fixed, budget, vms, dst, counts, top_h, top_c,
-                     n_top)
+    what, k, _ = _drain(host, p, excluded, V, H, S, fixed, budget, vms, dst, counts, top_h,
+                        top_c, n_top, np.inf, np.zeros(0, np.int64), np.zeros(0, np.int64))
     return what, vms[:k], dst[:k], counts[:k], top_h[:k], top_c[:k], n_top[:k]
 
 
@@ -244,14 +278,14 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
                 ranked: np.ndarray, tried: np.ndarray, excluded: np.ndarray,
                 blocked: np.ndarray, fixed: np.ndarray, underload: float, max_hosts: int,
                 budget: int, headroom: float, top_n: int,
-                order: int) -> tuple:  # type: ignore[type-arg]
+                rank_by: int) -> tuple:  # type: ignore[type-arg]
     """Empties the least-loaded hosts one at a time, each all or nothing (`core.consolidate`).
 
     Compat (CloudSim): candidates in the fixed order `ranked` (by utilisation at the round's
     start); a drain's destinations are no longer candidates. Otherwise: the host with the
     lowest utilisation now, among hosts that are on and not `blocked` (destinations of this
     round), and only if the hosts left on keep `headroom` free. `tried`, `excluded` change
-    in place. `order` (`ORDERS`) ranks the candidates outside compat: the lowest
+    in place. `rank_by` (`ORDERS`) ranks the candidates outside compat: the lowest
     utilisation; or the fewest VMs (a host freed for the fewest migrations), then the cheapest
     drain, then the lowest utilisation; or the cheapest drain (sum over its VMs of CPU now x
     RAM, what the drain adds to the migrations' SLA cost), then the fewest VMs, then the
@@ -274,7 +308,30 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
     top_c = np.zeros((n_v, top_n))
     n_top = np.zeros(n_v, np.int64)
     n_ev, n_mv, emptied, next_rank = 0, 0, 0, 0
+    # Between two drains that succeed the working state does not change (a failed drain is
+    # undone exactly), so what depends only on it is computed once per such stretch: the
+    # candidates in order of utilisation, the load and the capacity of the hosts left on,
+    # and `mem_fail` (`_fits_nowhere`). Hundreds of hosts are tried a round when most
+    # drains fail (honest mode, RAM reserved); the loop did all of it again for each.
+    changed = True
+    mem_fail = np.inf
+    order = np.zeros(n_h, np.int64)
+    key = np.zeros(n_h)
+    pos, load, cap_on, cap_abs = 0, 0.0, 0.0, 0.0
+    start, members = np.zeros(0, np.int64), np.zeros(0, np.int64)
     while max_hosts < 0 or emptied < max_hosts:
+        if changed:
+            start, members = _by_host(vm_host, n_h)
+        if changed and not compat:
+            pos, load, cap_on = 0, h_cur.sum(), _cap_on(h_on, h_num, h_count, -1)
+            cap_abs = 0.0
+            for h in range(n_h):
+                if h_on[h] and h_count[h] > 0:
+                    cap_abs += abs(h_num[0, h])
+                util = h_cur[h] / h_num[0, h]
+                key[h] = util if h_count[h] > 0 and util < underload and h_on[h] else np.inf
+            order = np.argsort(key, kind="mergesort")  # stable: ties go to the lowest index
+        changed = False
         host = -1
         if compat:
             while next_rank < len(ranked) and tried[ranked[next_rank]]:
@@ -283,15 +340,14 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
                 if not tried[ranked[r]] and h_count[ranked[r]] > 0:
                     host = ranked[r]
                     break
-        elif order == BY_UTILISATION:
-            best = np.inf
-            for h in range(n_h):
-                util = h_cur[h] / h_num[0, h]
-                if (not tried[h] and h_count[h] > 0 and util < underload and h_on[h]
-                        and not blocked[h] and util < best):
-                    host, best = h, util
-        else:
-            host = _cheapest(order, underload, tried, blocked, V, H, S)
+        elif rank_by != BY_UTILISATION:
+            host = _cheapest(rank_by, underload, tried, blocked, V, H, S)
+        else:  # the lowest utilisation now (the first in `order` not tried nor blocked)
+            while pos < n_h and key[order[pos]] < np.inf:
+                if not tried[order[pos]] and not blocked[order[pos]]:
+                    host = order[pos]
+                    break
+                pos += 1  # tried or blocked: so until the state changes
         if host < 0:
             break
         tried[host] = True
@@ -299,21 +355,20 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
         ev_host[n_ev], ev_first[n_ev] = host, n_mv
         ev_util[n_ev] = h_cur[host] / h_num[0, host]
         n_ev += 1
-        if not compat:  # the hosts left on must still hold the load plus the headroom
-            cap = 0.0
-            for h in range(n_h):
-                if h_on[h] and h_count[h] > 0 and h != host:
-                    cap += h_num[0, h]
-            if not h_cur.sum() <= (1.0 - headroom) * cap:
-                ev_what[n_ev - 1] = NO_HEADROOM
-                continue
+        if not compat and not _keeps_headroom(host, load, cap_on, cap_abs, headroom, h_on,
+                                              h_num, h_count):
+            ev_what[n_ev - 1] = NO_HEADROOM
+            continue
         # The moves go to rows n_mv.. of the outputs; a drain that fails leaves them to the next.
-        what, k = _drain(host, p, excluded, V, H, S, fixed, budget, mv_vm[n_mv:],
-                         mv_dst[n_mv:], counts[n_mv:], top_h[n_mv:], top_c[n_mv:],
-                         n_top[n_mv:])
+        what, k, learned = _drain(host, p, excluded, V, H, S, fixed, budget, mv_vm[n_mv:],
+                                  mv_dst[n_mv:], counts[n_mv:], top_h[n_mv:], top_c[n_mv:],
+                                  n_top[n_mv:], mem_fail, start, members)
         ev_what[n_ev - 1] = what
+        if learned < mem_fail:
+            mem_fail = learned
         if what != DRAINED:
             continue
+        changed, mem_fail = True, np.inf
         end = n_mv + k
         emptied += 1
         budget -= k
@@ -354,3 +409,52 @@ def _cheapest(order: int, underload: float, tried: np.ndarray, blocked: np.ndarr
                 b == best_b and util < best_u))):
             host, best_a, best_b, best_u = h, a, b, util
     return host
+
+
+@numba.njit(cache=True)
+def _by_host(vm_host: np.ndarray, n_h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every host's VMs in index order: host h's are `members[start[h]:start[h + 1]]`."""
+    start = np.zeros(n_h + 1, np.int64)
+    for i in range(len(vm_host)):
+        if vm_host[i] >= 0:
+            start[vm_host[i] + 1] += 1
+    for h in range(n_h):
+        start[h + 1] += start[h]
+    fill = start[:-1].copy()
+    members = np.zeros(start[n_h], np.int64)
+    for i in range(len(vm_host)):
+        h = vm_host[i]
+        if h >= 0:
+            members[fill[h]] = i
+            fill[h] += 1
+    return start, members
+
+
+@numba.njit(cache=True)
+def _cap_on(h_on: np.ndarray, h_num: np.ndarray, h_count: np.ndarray, skip: int) -> float:
+    """The CPU of the hosts that are on and hold VMs, but `skip`, summed in host order."""
+    cap = 0.0
+    for h in range(len(h_count)):
+        if h_on[h] and h_count[h] > 0 and h != skip:
+            cap += h_num[0, h]
+    return cap
+
+
+@numba.njit(cache=True)
+def _keeps_headroom(host: int, load: float, cap_on: float, cap_abs: float, headroom: float,
+                    h_on: np.ndarray, h_num: np.ndarray, h_count: np.ndarray) -> bool:
+    """The hosts left on without `host` hold `load` (every host's) plus the headroom:
+    `load <= (1 - headroom) x _cap_on(..., host)`. That sum and `cap_on` (every such host's)
+    minus the host's CPU differ by less than n roundings of `cap_abs` (the sum of their
+    absolute values) each, so outside a margin of several times that the difference decides;
+    inside it (or with anything not finite), the sum is taken as before."""
+    f = 1.0 - headroom
+    if (f >= 0.0 and h_on[host] and h_count[host] > 0 and math.isfinite(cap_abs)
+            and math.isfinite(load)):
+        approx = cap_on - h_num[0, host]
+        margin = 4.0 * (len(h_count) + 2) * 2.3e-16 * cap_abs
+        if load <= f * (approx - margin):
+            return True
+        if not load <= f * (approx + margin):
+            return False
+    return bool(load <= f * _cap_on(h_on, h_num, h_count, host))

@@ -174,8 +174,11 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
         st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N,
         loops.ORDERS[rule.order])
     ends = [*first.tolist()[1:], len(vms)]
-    what_list = what.tolist()
-    for e, host in enumerate(hosts.tolist()):
+    what_list, host_list = what.tolist(), hosts.tolist()
+    # only these outcomes leave a trace: a round may try hundreds of hosts that do not drain
+    told = np.flatnonzero((what != loops.NO_FIT) & (what != loops.NO_HEADROOM))
+    for e in told.tolist():
+        host = host_list[e]
         if what_list[e] == loops.STUCK:
             _cannot_empty(st, draft, host, st.fixed_mask)
         if what_list[e] == loops.NO_BUDGET and draft.day_spent(st.policy):

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ulm.arrays import F64
+from ulm.arrays import F64, I64
+from ulm.scheduler import correlation
 from ulm.scheduler.limits import exceeds_each, tolerance
 from ulm.scheduler.state import State
 
@@ -55,6 +56,17 @@ def mc(st: State, host: int, cands: list[int]) -> int:
     data = hist[:, ok]
     if data.shape[1] <= len(vms):  # not enough samples for a regression on the others
         return mmt(st, host, cands)
+    rows = [k for k, v in enumerate(vms.tolist()) if v in cands]
+    r2, err = correlation.r2_each(np.ascontiguousarray(data, np.float64),
+                                  np.array(rows, np.int64))
+    pick = correlation.decided(r2, err)
+    if pick >= 0:  # numpy's R^2 ranks the same VM first (`ulm.scheduler.correlation`)
+        return int(vms[rows[pick]])
+    return _mc_lstsq(data, vms, cands)
+
+
+def _mc_lstsq(data: F64, vms: I64, cands: list[int]) -> int:
+    """`mc`'s choice by numpy's `lstsq`: near ties, and fits the compiled check leaves."""
     best, best_r2 = cands[0], -np.inf
     for k, v in enumerate(vms):
         if v not in cands:
