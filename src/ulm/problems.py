@@ -82,7 +82,7 @@ class Problem:
             return f"{self.vm} has an unreadable label: {self.why}"
         if k is K.VIOLATION:
             where = f" on {self.host}" if self.host else ""
-            return f"{', '.join(self.vms) or self.vm}{where} break a rule: {self.why}"
+            return f"rule broken{where} ({', '.join(self.vms) or self.vm}): {self.why}"
         if k is K.HOME_BUDGET:
             return f"{self.vm} stays: move budget of {self.limit} used up"
         return f"{self.vm} stays on {self.host}: {self.why}"

@@ -125,7 +125,7 @@ def _repair_one(st: State, draft: Draft, v: Violation) -> None:
     done, failed = _move_all(st, list(v.vms), excluded)
     if failed is not None:
         vm, ans = failed
-        _unrepaired(st, draft, v, f"{snap.vm_names[vm]}: {reasons(ans)}")
+        _unrepaired(st, draft, v, f"{snap.vm_names[vm]}: {reasons(ans)}", (vm, ans))
         return
     trigger = f"repair: {v.why}"
     for vm, src, dst, ans in done:
@@ -176,15 +176,16 @@ def _move_all(st: State, vms: list[int], excluded: np.ndarray
     return [], failed
 
 
-def _unrepaired(st: State, draft: Draft, v: Violation, why: str) -> None:
+def _unrepaired(st: State, draft: Draft, v: Violation, why: str,
+                failed: tuple[int, Answer] | None = None) -> None:
     snap = st.snap
     names = tuple(snap.vm_names[u] for u in v.vms)
     draft.problems.append(Problem(ProblemKind.VIOLATION, host=snap.host_names[v.host],
                                   vms=names[:5], why=f"{v.why}; not repaired: {why}"))
     for u in v.vms:
         h = int(st.vm_host[u])
-        draft.decisions.append(Decision(snap.vm_names[u], snap.host_names[h] if h >= 0 else "",
-                                        f"repair: {v.why}", f"kept: {why}"))
+        ans = failed[1] if failed is not None and failed[0] == u else Answer(None)
+        draft.decisions.append(decision(st, u, h, f"repair: {v.why}", ans, f"kept: {why}"))
 
 
 def held_alone(st: State, over: np.ndarray, draft: Draft) -> None:
