@@ -71,7 +71,7 @@ def find(st: State) -> list[Violation]:
         at = _by_host(st, np.flatnonzero(st.together[:, g]))
         if len(at) > 1:
             target = max(at, key=lambda h: (any(st.fixed_mask[v] for v in at[h]),
-                                            len(at[h]), -h))
+                                            not st.maintenance[h], len(at[h]), -h))
             movers = [v for h, vms in at.items() if h != target for v in vms]
             out.append(Violation(ViolationKind.KEEP_TOGETHER, _order(st, movers), target,
                                  f"keep-together group {kt[g]} is on {len(at)} hosts; "
@@ -118,7 +118,10 @@ def _repair_one(st: State, draft: Draft, v: Violation) -> None:
         _unrepaired(st, draft, v, "move budget used up")
         return
     excluded = st.maintenance.copy()
-    if v.kind is not ViolationKind.ANTI_AFFINITY:
+    if v.kind is ViolationKind.KEEP_TOGETHER:  # only the host the group is joined on
+        excluded[:] = True
+        excluded[v.host] = bool(st.maintenance[v.host])
+    elif v.kind is not ViolationKind.ANTI_AFFINITY:
         # the movers' own hosts: mates there do not count, they move along (keep-together
         # joins on the target; a label or CPU repair moves the host's part of the group)
         excluded[[int(st.vm_host[u]) for u in v.vms]] = True
