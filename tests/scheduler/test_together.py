@@ -10,9 +10,9 @@ import dataclasses
 import pytest
 
 from tests.builders import SEED, host, policy, snap, vm
+from ulm.errors import ConfigError
 from ulm.model import HostState, Move, Plan, PowerOff
 from ulm.policy import parse_policy
-from ulm.errors import ConfigError
 from ulm.problems import ProblemKind
 from ulm.scheduler import schedule
 from ulm.scheduler.core import check_move
@@ -96,7 +96,7 @@ def test_anti_affinity_is_repaired_by_moving_the_lowest_priority() -> None:
            vm("b", "h1", 1.0, labels={"ulm.anti-affinity": "w", "ulm.priority": "low"})]
     plan = schedule(snap(HOSTS, vms), policy(SEED), 0.0)
     assert moves(plan) == [("b", "h1", "h2")]
-    assert "repair: anti-affinity group w has 2 VMs on h1" == plan.moves[0].reason
+    assert plan.moves[0].reason == "repair: anti-affinity group w has 2 VMs on h1"
 
 
 RULE = ('[[constraints.host_rules]]\nvms = { app = "web" }\nhosts = { rack = "b" }\n'

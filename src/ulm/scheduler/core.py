@@ -164,7 +164,7 @@ def check_move(snapshot: Snapshot, policy: Policy, move: Move) -> str | None:
     # The source excluded: keep-together mates still there leave with the VM (a drain's or a
     # repair's later moves; `groups`), they do not hold it back.
     src = np.zeros(snapshot.n_hosts, np.bool_)
-    if 0 <= snapshot.vm_host[vm]:
+    if snapshot.vm_host[vm] >= 0:
         src[snapshot.vm_host[vm]] = True
     why = verdict(st, Ask(vm, src), dst)
     return None if why is None else f"{move.dst} no longer fits {move.vm}: {why}"
