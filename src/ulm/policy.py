@@ -173,6 +173,12 @@ class Constraints(_Strict):
 
     pinned: tuple[Name, ...] = ()  # VM names never moved by ULM
     anti_affinity: tuple[tuple[Name, ...], ...] = ()  # groups of VMs that must not share a host
+    #: Groups of VMs that must share a host (also: label `ulm.keep-together = "group[,..]"`,
+    #: and `keep_together_labels`: all VMs matching one selector form one group). Relief and
+    #: balancing never move such a VM alone; a drain moves its group to one host or none of
+    #: it; a split group is joined on the host holding most of it (docs/policy.md).
+    keep_together: tuple[tuple[Name, ...], ...] = ()
+    keep_together_labels: Annotated[tuple[Selector, ...], Field(max_length=256)] = ()
     #: VMs labelled `ulm.priority = "critical"` are never moved but by a maintenance drain
     pin_critical: bool = False
     host_rules: Annotated[tuple[HostRule, ...], Field(max_length=256)] = ()
@@ -196,6 +202,10 @@ class Policy(_Strict):
     name: Text = "custom"
     description: LongText = ""
     compat: Literal["none", "cloudsim"] = "none"  # reproduce CloudSim 3.0.3's quirks
+    #: `repair-only`: the plan only fixes rule violations (anti-affinity, keep-together,
+    #: must / must-not label rules, CPU-incompatible hosts), with the fewest moves; no
+    #: relief, balancing, consolidation or power-off (a maintenance drain still runs).
+    mode: Literal["normal", "repair-only"] = "normal"
     demand: Demand = Demand()
     overload: Overload = Overload()
     selection: Selection = Selection()

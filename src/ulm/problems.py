@@ -22,6 +22,8 @@ class ProblemKind(Enum):
     HOME_REJECTED = "home-rejected"  # return home: the reopened host does not take the VM
     DAY_BUDGET = "day-budget"  # today's migration budget is used up: the rest waits
     DRAIN_PAST_BUDGET = "drain-past-budget"  # a maintenance drain goes past today's budget
+    BAD_LABEL = "bad-label"  # a VM label ULM cannot read (taken as its default)
+    VIOLATION = "violation"  # a placement rule is broken and no repair fits this round
 
 
 #: the kinds that mean load is left without a host: reasons to wake a sleeping one
@@ -76,6 +78,11 @@ class Problem:
             return (f"the drain of {self.host} takes today's migrations to {self.used}, past "
                     f"the budget of {self.limit}: a drain for maintenance is never held back, "
                     "other moves wait for tomorrow")
+        if k is K.BAD_LABEL:
+            return f"{self.vm} has an unreadable label: {self.why}"
+        if k is K.VIOLATION:
+            where = f" on {self.host}" if self.host else ""
+            return f"rule broken{where} ({', '.join(self.vms) or self.vm}): {self.why}"
         if k is K.HOME_BUDGET:
             return f"{self.vm} stays: move budget of {self.limit} used up"
         return f"{self.vm} stays on {self.host}: {self.why}"

@@ -19,12 +19,13 @@ from ulm.calendar import Period
 from ulm.model import Action, Decision, Efficacy, Move, Plan, VmState
 from ulm.policy import Policy
 from ulm.problems import Problem, ProblemKind
-from ulm.scheduler import power
+from ulm.scheduler import power, priority
 from ulm.scheduler.draft import Draft
 from ulm.scheduler.gates import PRIORITIES
 from ulm.scheduler.packing import balance, consolidate, evacuate
 from ulm.scheduler.placement import Ask, verdict
 from ulm.scheduler.relieve import overloaded_hosts, relieve
+from ulm.scheduler.repair import held_alone, repair
 from ulm.scheduler.state import State
 from ulm.snapshot import Snapshot
 
@@ -43,15 +44,22 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float, explain: bool = Tru
     if snapshot.host_stale.any():
         _stale_hosts(st, draft)
     _not_running(st, draft)
+    if st.prio is not None:
+        priority.report(st, draft.problems, draft.decisions)
     evacuate(st, draft, over)
-    relieve(st, over, draft)
-    if pol.balance.enabled:
+    repair(st, draft)
+    normal = pol.mode == "normal"  # repair-only: nothing but the repairs (and drains)
+    if normal:
+        relieve(st, over, draft)
+        if draft.explain and st.together.shape[1]:
+            held_alone(st, over, draft)
+    if normal and pol.balance.enabled:
         balance(st, over, draft)
-    if pol.consolidation.enabled:
+    if normal and pol.consolidation.enabled:
         consolidate(st, over, draft)
     wake = (power.wake_for_office(st) if period is Period.PRE_OFFICE
             else power.wake(st, draft.problems))
-    actions: list[Action] = [*wake, *draft.moves, *power.sleep(st)]
+    actions: list[Action] = [*wake, *draft.moves, *(power.sleep(st) if normal else ())]
     return Plan(
         snapshot_id=snapshot.id,
         policy_digest=policy.digest,
@@ -153,5 +161,10 @@ def check_move(snapshot: Snapshot, policy: Policy, move: Move) -> str | None:
             return f"{name} is quarantined: {snapshot.host_quarantine[h]}"
     st = State.of(snapshot, policy, snapshot.taken_at)
     st.remove(vm)
-    why = verdict(st, Ask(vm, np.zeros(snapshot.n_hosts, np.bool_)), dst)
+    # The source excluded: keep-together mates still there leave with the VM (a drain's or a
+    # repair's later moves; `groups`), they do not hold it back.
+    src = np.zeros(snapshot.n_hosts, np.bool_)
+    if snapshot.vm_host[vm] >= 0:
+        src[snapshot.vm_host[vm]] = True
+    why = verdict(st, Ask(vm, src), dst)
     return None if why is None else f"{move.dst} no longer fits {move.vm}: {why}"

@@ -37,6 +37,9 @@ FILTERS: tuple[Filter, ...] = (
     Filter("CPU", "CPU full", "CPU demand after the move within capacity x overcommit"),
     Filter("MEMORY", "memory full", "memory sizes after the move within memory x overcommit"),
     Filter("AFFINITY", "anti-affinity", "no other VM of one of the VM's anti-affinity groups"),
+    Filter("TOGETHER", "keep-together: group mates elsewhere",
+           "a host holding a keep-together mate of the VM, if any mate counts (mates on a host "
+           "the question excludes, e.g. one being emptied, do not: they leave with the VM)"),
     Filter("SLOTS", "migration slots full",
            "a free migration slot on the source and on the destination"),
     Filter("OVERLOAD", "would overload",
@@ -55,4 +58,5 @@ ON, EXCLUDED, EMPTY, CORES = CODES["ON"], CODES["EXCLUDED"], CODES["EMPTY"], COD
 RULE, CPUMODEL, BACKOFF = CODES["RULE"], CODES["CPUMODEL"], CODES["BACKOFF"]
 MASKED = (RULE, CPUMODEL, BACKOFF)  # the filters the class masks carry, in table order
 CPU, MEMORY, AFFINITY = CODES["CPU"], CODES["MEMORY"], CODES["AFFINITY"]
+TOGETHER = CODES["TOGETHER"]
 SLOTS, OVERLOAD, HOT = CODES["SLOTS"], CODES["OVERLOAD"], CODES["HOT"]

@@ -14,6 +14,7 @@ from ulm.scheduler import loops
 from ulm.scheduler.draft import TOP_N, Draft, decision, reasons, record
 from ulm.scheduler.limits import exceeds_each, tolerance
 from ulm.scheduler.placement import Ask, answer, maintenance, params, place
+from ulm.scheduler.priority import lowest
 from ulm.scheduler.selection import RULES
 from ulm.scheduler.state import State
 
@@ -116,11 +117,13 @@ def balance(st: State, over: B, draft: Draft) -> None:
                 _kept(st, draft, h, f"balance: {st.snap.host_names[h]} CPU {util[h]:.0%} > "
                       f"mean + spread {limit:.0%}", f"balancing of {st.snap.host_names[h]}")
             return
-        cands = [v for v in st.vms_on(h).tolist() if not st.fixed[v] and v not in draft.moved]
+        # a keep-together VM never moves alone (`groups`); the lowest priority leaves first
+        cands = [v for v in st.vms_on(h).tolist()
+                 if not st.solo_mask[v] and v not in draft.moved]
         if not cands:
             done[h] = True
             continue
-        vm = select(st, h, cands)
+        vm = select(st, h, lowest(st, cands))
         trigger = f"balance: {st.snap.host_names[h]} CPU {util[h]:.0%} > mean + spread " \
                   f"{limit:.0%}"
         st.remove(vm)

@@ -16,6 +16,7 @@ from ulm.scheduler import loops, working
 from ulm.scheduler.draft import TOP_N, Draft, decision, reasons, record
 from ulm.scheduler.limits import exceeds, exceeds_each, tolerance
 from ulm.scheduler.placement import answer, maintenance, params
+from ulm.scheduler.priority import lowest
 from ulm.scheduler.selection import KEYED, RULES
 from ulm.scheduler.state import State
 
@@ -100,7 +101,7 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
         key = KEYED[name](st) if name in KEYED else np.zeros(st.snap.n_vms)
         vms, at, stuck = loops.select(
             hosts, st.scan_params, st.V, st.S, st.snap.host_cpu, st.snap.host_mem,
-            st.fixed_mask, moved, loops.KEY_RULE if name in KEYED
+            st.solo_mask, moved, loops.KEY_RULE if name in KEYED
             else loops.COST_RULE, np.array(key, np.float64))  # a copy: one compiled signature
         for h in stuck.tolist():
             _stays_overloaded(st, draft, h)
@@ -115,13 +116,13 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
 
     for host in hosts.tolist():
         on_host = st.vms_on(host).tolist()
-        movable = [v for v in on_host if not st.fixed[v] and v not in draft.moved]
+        movable = [v for v in on_host if not st.solo_mask[v] and v not in draft.moved]
         mem_over = mem_exceeds(host)
         while True:
             if not movable:
                 _stays_overloaded(st, draft, host)
                 break
-            vm = rule(st, host, _lowest(st, movable))
+            vm = rule(st, host, lowest(st, movable))
             st.remove(vm)
             movable.remove(vm)
             on_host.remove(vm)
@@ -131,15 +132,6 @@ def _select(st: State, over: B, draft: Draft, compiled: bool = True
             if not mem_over or not mem_exceeds(host):  # memory use only falls
                 break
     return chosen
-
-
-def _lowest(st: State, movable: list[int]) -> list[int]:
-    """The candidates of the lowest priority rank among `movable` (all without ranks)."""
-    if st.prio is None:
-        return movable
-    rank = st.prio
-    low = min(int(rank[v]) for v in movable)
-    return [v for v in movable if rank[v] == low]
 
 
 def _held(st: State, over: B, draft: Draft) -> None:

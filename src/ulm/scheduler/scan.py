@@ -37,6 +37,7 @@ from ulm.scheduler.filters import (
     PASS,
     RULE,
     SLOTS,
+    TOGETHER,
 )
 from ulm.scheduler.limits import exceeds
 
@@ -59,7 +60,8 @@ DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM, MEM_USE = range(7)
 #                       vm_class (V, or 0 without rules: the VM's row of the class masks),
 #                       deny C x H (the first masked filter that forbids the host, or PASS),
 #                       prefer C x H (0 x 0 without should rules: the share of the class's
-#                       should rules the host misses, [0, 1]; `scheduler.masks`)
+#                       should rules the host misses, [0, 1]; `scheduler.masks`),
+#                       together V x T (keep-together groups, T = 0 without; `groups`)
 #   H (per host, fixed): host_on, host_num 4 x H (CPU, CPU of one core, cores, memory),
 #                       host_curve, curve_x, curve_w, curve_len, start_watts
 #   S (working, mutated): host_cur, host_hist, host_mem, host_count, host_busy, host_len,
@@ -209,12 +211,30 @@ def _taken(vm: int, V: tuple, S: tuple, n_hosts: int) -> np.ndarray:  # type: ig
 
 
 @numba.njit(cache=True)
+def _mates(vm: int, together: np.ndarray, vm_host: np.ndarray, excluded: np.ndarray,
+           n_hosts: int) -> np.ndarray:
+    """Hosts holding a keep-together mate of `vm` in the working placement, mates on an
+    excluded host not counted (a drain's source: they leave with the VM); empty when no
+    mate counts (then any host will do: the first of a group to leave chooses)."""
+    mates = np.zeros(n_hosts, np.bool_)
+    found = False
+    for g in range(together.shape[1]):
+        if together[vm, g]:
+            for i in range(together.shape[0]):
+                at = vm_host[i]
+                if i != vm and together[i, g] and at >= 0 and not excluded[at]:
+                    mates[at] = True
+                    found = True
+    return mates if found else np.zeros(0, np.bool_)
+
+
+@numba.njit(cache=True)
 def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # type: ignore[type-arg]
           S: tuple, reason: np.ndarray, cost: np.ndarray, counts: np.ndarray) -> None:  # type: ignore[type-arg]
     """Filters and ranks every host for one VM: per host the first reason that rejects it
     (`PASS` if none) and the ranking cost (lower wins; inf where rejected); per reason the
     number of hosts it rejected."""
-    vm_num, vm_lr, vm_hist, vm_src, member, vm_class, deny, prefer = V
+    vm_num, vm_lr, vm_hist, vm_src, member, vm_class, deny, prefer, together = V
     h_on, h_num, h_curve, curve_x, curve_w, curve_len, start_watts = H
     h_cur, h_hist, h_mem, h_count, h_busy, h_len, h_lr, h_biggest, _, h_mem_use = S
     n = len(h_cur)
@@ -230,6 +250,9 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
     ranking = int(p[P_RANKING])
     taken = _taken(vm, V, S, n) if member.shape[1] > 0 else np.zeros(0, np.bool_)
     use_taken = len(taken) > 0
+    mates = (_mates(vm, together, S[8], excluded, n) if together.shape[1] > 0
+             else np.zeros(0, np.bool_))
+    use_mates = len(mates) > 0
     source_full = slots >= 0 and src >= 0 and h_busy[src] >= slots
     h_cpu, v_hist = h_num[0], vm_hist[vm]
     v_line0, v_line1 = v_line[0], v_line[1]
@@ -267,6 +290,8 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
             why = MEMORY
         elif use_taken and taken[h]:
             why = AFFINITY
+        elif use_mates and not mates[h]:
+            why = TOGETHER
         elif slots >= 0 and (source_full or h_busy[h] >= slots):
             why = SLOTS
         elif exceeds(h_mem_use[h] + mem_use, h_num[3, h], mem_threshold, tol):

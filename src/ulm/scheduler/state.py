@@ -17,13 +17,13 @@ import numpy as np
 from ulm.arrays import F64, I64, B
 from ulm.model import HostState, PowerCurve
 from ulm.policy import Demand, Policy
-from ulm.scheduler import gates, masks, scan, tally, working
+from ulm.scheduler import gates, groups, masks, scan, tally, working
 from ulm.scheduler.detectors import lr_lines
 from ulm.scheduler.limits import tolerance
 from ulm.snapshot import Snapshot
 
 PINNED_LABEL = gates.PINNED_LABEL
-GROUP_LABEL = "ulm.anti-affinity"
+GROUP_LABEL = groups.ANTI_LABEL
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,9 @@ class State:
     curve_w: F64  # ... and the watts there
     curve_len: I64  # breakpoints per curve
     member: B  # V x G: VM in anti-affinity group g (G = 0 without groups)
+    together: B  # V x T: VM in keep-together group t (T = 0 without groups; `groups`)
+    #: per VM: may not move alone (fixed, or a keep-together mate): relief and balancing
+    solo_mask: B
     masks: masks.Masks  # label rules, CPU compatibility, destination back-off (per class)
     #: per host: ON and its own figures are fresh. A host whose figures went stale is
     #: neither a source nor a destination: nothing is decided from figures nobody measured.
@@ -101,7 +104,7 @@ class State:
         """Per-VM inputs of the compiled kernels (see `scan`); the arrays, not copies."""
         m = self.masks
         return (self.vm_num, self.vm_lr, self.vm_hist, self.snap.vm_host, self.member,
-                m.vm_class, m.deny, m.prefer)
+                m.vm_class, m.deny, m.prefer, self.together)
 
     @property
     def H(self) -> tuple[Any, ...]:
@@ -134,6 +137,7 @@ class State:
         vm_len = tally.valid_lengths(hist)
         prio = gates.priorities(snap)
         fixed = gates.fixed_reasons(snap, policy, now, prio)
+        together = groups.membership(groups.keep_together(snap, policy))
         if inflight.any():
             dst = snap.vm_migrating_to[inflight]
             # A migration in flight holds its resources on both ends until it completes.
@@ -161,7 +165,9 @@ class State:
                                snap.host_mem]).astype(np.float64),
             vm_num=np.stack([demand, mem, snap.vm_vcpus, vm_len, snap.vm_cpu, snap.vm_mem_size,
                              snap.vm_mem], axis=1).astype(np.float64),
-            member=_membership(_groups(snap, policy)), masks=masks.build(snap, policy, now),
+            member=groups.membership(groups.anti_affinity(snap, policy)),
+            together=together, solo_mask=fixed.mask | groups.solo(together),
+            masks=masks.build(snap, policy, now),
             host_curve=curves[0], curve_x=curves[1], curve_w=curves[2], curve_len=curves[3],
             usable=snap.host_on & ~snap.host_stale if snap.host_stale.any() else snap.host_on,
         )
@@ -266,24 +272,6 @@ def _with_measured(snap: Snapshot, cur: F64, hist: F64) -> tuple[F64, F64]:
     return cur + over_now, hist + over_hist
 
 
-def _groups(snap: Snapshot, policy: Policy) -> list[frozenset[str]]:
-    member: dict[str, set[str]] = {}
-    for k, group in enumerate(policy.constraints.anti_affinity):
-        for name in group:
-            member.setdefault(name, set()).add(f"policy#{k}")
-    out: list[frozenset[str]] = [frozenset()] * snap.n_vms
-    labelled = [i for i, labels in enumerate(snap.vm_labels)
-                if labels and GROUP_LABEL in labels] if any(snap.vm_labels) else []
-    named = [snap.vm_index[v] for v in member if v in snap.vm_index]
-    for i in sorted(set(labelled) | set(named)):
-        groups = set(member.get(snap.vm_names[i], ()))
-        label = snap.vm_labels[i].get(GROUP_LABEL)
-        if label:
-            groups.update(f"label:{g.strip()}" for g in label.split(",") if g.strip())
-        out[i] = frozenset(groups)
-    return out
-
-
 def _scan_params(policy: Policy) -> F64:
     """The policy's numbers as the compiled scan reads them (per-question slots left 0)."""
     p = np.zeros(scan.N_PARAMS)
@@ -332,17 +320,6 @@ def _maintenance(snap: Snapshot) -> B:
     if HostState.MAINTENANCE not in snap.host_state:  # the usual case, without a Python loop
         return np.zeros(snap.n_hosts, np.bool_)
     return np.array([s is HostState.MAINTENANCE for s in snap.host_state], np.bool_)
-
-
-def _membership(groups: list[frozenset[str]]) -> B:
-    if not any(groups):
-        return np.zeros((len(groups), 0), np.bool_)
-    names = sorted({g for gs in groups for g in gs})
-    out = np.zeros((len(groups), len(names)), np.bool_)
-    for i, gs in enumerate(groups):
-        for g in gs:
-            out[i, names.index(g)] = True
-    return out
 
 
 def _start_util(snap: Snapshot) -> F64:
