@@ -156,8 +156,8 @@ class Daemon:
         self.store.set_host_meta({h.name: (h.labels, curves.get(h.name)) for h in self.cfg.hosts})
         self._recover()  # a store failure here: degraded, and done again when it is back
 
-    def _recover(self) -> None:
-        self.executor.recover()  # logs and records each recovered entry itself, once
+    def _recover(self) -> None:  # each entry logged once; in the background, rounds go on
+        (self.executor.recover_in_background if self.background else self.executor.recover)()
 
     def _take_over_dead(self, lease: Lease) -> bool:
         """A daemon that crashed on this machine left its lease: its process is gone, so the

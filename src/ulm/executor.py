@@ -53,6 +53,9 @@ __all__ = ["Cause", "Executor", "Fenced", "Journal", "JournalEntry", "Limits", "
            "MoveCheck", "Outcome", "OutcomeListener", "PlanDone", "PlanResult", "SnapshotCheck",
            "Status"]
 
+#: The holds and the thread of a recovery in the background (no plan has this id).
+RECOVERY = "recovery"
+
 #: Re-checks a move against live state with the core's own capacity rule: None = still fine.
 MoveCheck = Callable[[Move], str | None]
 
@@ -128,6 +131,35 @@ class Executor(Background, Recovery, PowerActions):
         """A collection was just stored (`ulm apply`, the API): the re-check reads afresh."""
         if isinstance(self.check, SnapshotCheck):
             self.check.feed(None)
+
+    def recover_in_background(self) -> None:
+        """`recover()` in a thread of its own, registered like a background plan (`join`
+        waits for it, SIGTERM's grace applies to what it adopted): an orphaned migration may
+        have most of its deadline left, and the rounds must go on collecting and planning
+        meanwhile. What the open entries touch is held until recovery has closed them, so
+        no round plans their VMs or hosts. A recovery still running is not started twice."""
+        with self._threads_lock:
+            if RECOVERY in self._threads:
+                return
+        try:
+            self.holds.take(RECOVERY, [e.action for e in self.journal.open_entries()])
+        except Exception as exc:  # the store: the recovery itself reports it
+            log.warning("recovery: cannot read the journal's open entries: %s", exc)
+
+        def run() -> None:
+            try:
+                self.recover()
+            except Exception:
+                log.exception("recovery failed")
+            finally:
+                self.holds.release_plan(RECOVERY)
+                with self._threads_lock:
+                    self._threads.pop(RECOVERY, None)
+
+        thread = threading.Thread(target=run, name="ulm-recovery", daemon=True)
+        with self._threads_lock:
+            self._threads[RECOVERY] = thread
+        thread.start()
 
     # -- running a plan ------------------------------------------------------------------------
 

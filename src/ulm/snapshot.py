@@ -66,6 +66,9 @@ class Snapshot:
     host_on_since: F64 = field(default_factory=lambda: np.zeros(0))  # NaN: unknown
     host_cycles: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # last 24 h
     host_stale: B = field(default_factory=lambda: np.zeros(0, np.bool_))  # own figures stale
+    #: Until when a host is not powered off again after its power-off failed (NaN: no
+    #: back-off); the executor fills it in (`ulm.execute.backoff`), as `vm_backoff_until`.
+    host_power_backoff_until: F64 = field(default_factory=lambda: np.zeros(0))
     vm_gone: B = field(default_factory=lambda: np.zeros(0, np.bool_))  # listed by no host
     #: Per host, why its figures were disbelieved ("" = believed; `ulm.collect.guard`). A
     #: quarantined host is also `host_stale`, so the scheduler keeps away from it the same way.
@@ -123,6 +126,8 @@ class Snapshot:
             fill["host_cycles"] = np.zeros(n_h, np.int64)
         if len(self.host_stale) != n_h:
             fill["host_stale"] = np.zeros(n_h, np.bool_)
+        if len(self.host_power_backoff_until) != n_h:
+            fill["host_power_backoff_until"] = np.full(n_h, np.nan)
         if len(self.vm_gone) != n_v:
             fill["vm_gone"] = np.zeros(n_v, np.bool_)
         if len(self.host_quarantine) != n_h:
@@ -194,6 +199,8 @@ class Snapshot:
             h.update(np.ascontiguousarray(col).tobytes())
         if not np.isnan(self.vm_backoff_until).all():  # hashed only when set: old ids stay
             h.update(np.ascontiguousarray(self.vm_backoff_until).tobytes())
+        if not np.isnan(self.host_power_backoff_until).all():  # the same
+            h.update(np.ascontiguousarray(self.host_power_backoff_until).tobytes())
         if any(self.host_quarantine):  # hashed only when set: old ids stay
             h.update("\0".join(self.host_quarantine).encode())
         for extra in (self.host_cpu_features, self.vm_cpu_features, self.vm_dest_backoff):

@@ -7,7 +7,9 @@ pair's is longer, reaches the scheduler the same way (`Snapshot.vm_dest_backoff`
 placement filter `BACKOFF` bars that destination, with the time left) and is enforced again by
 the executor's re-check, so that when the VM may move again it is not sent straight back to
 the host that failed it. The state is rebuilt from the store's
-outcome rows after a restart, so a crash does not reset it.
+outcome rows after a restart, so a crash does not reset it. A failed power-off backs its host
+off the same way (`Snapshot.host_power_backoff_until`: the planner does not plan it, the
+executor skips it); that one is kept in memory: after a restart the host is tried once more.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Backoff:
     pair_factor: float = 4.0
     _vms: dict[str, _Run] = field(default_factory=dict)
     _pairs: dict[tuple[str, str], _Run] = field(default_factory=dict)
+    #: Hosts whose power-off failed (a silent BMC): not switched off again until then, so a
+    #: dead BMC is not asked every round (blocking the plan for its timeout each time).
+    _power: dict[str, _Run] = field(default_factory=dict)
     #: Plans run in background threads while the round reads the state (`apply`).
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -58,6 +63,23 @@ class Backoff:
             self._vms.pop(vm, None)
             for key in [k for k in self._pairs if k[0] == vm]:
                 del self._pairs[key]
+
+    def power_failed(self, host: str, at: float) -> float:
+        """Records a failed power-off; returns until when the host is not powered off."""
+        with self._lock:
+            run = self._power.setdefault(host, _Run())
+            run.failures += 1
+            run.until = at + self._length(run.failures)
+            return run.until
+
+    def power_succeeded(self, host: str) -> None:
+        with self._lock:
+            self._power.pop(host, None)
+
+    def power_until(self, host: str, now: float) -> float | None:
+        with self._lock:
+            run = self._power.get(host)
+        return run.until if run is not None and run.until > now else None
 
     def _length(self, failures: int) -> float:
         return float(min(self.base_s * 2.0 ** (failures - 1), self.cap_s))
@@ -108,4 +130,11 @@ class Backoff:
                 pairs.setdefault(i, {})[dst] = run.until
         if pairs:
             changes["vm_dest_backoff"] = tuple(pairs.get(i, {}) for i in range(snap.n_vms))
+        power = {snap.host_index[h]: r.until for h, r in self._power.items()
+                 if r.until > now and h in snap.host_index}
+        if power:
+            until = np.full(snap.n_hosts, np.nan)
+            for i, t in power.items():
+                until[i] = t
+            changes["host_power_backoff_until"] = until
         return dataclasses.replace(snap, **changes) if changes else snap  # type: ignore[arg-type]

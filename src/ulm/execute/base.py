@@ -15,7 +15,7 @@ from ulm.execute.backoff import Backoff
 from ulm.execute.holds import Holds, Slots
 from ulm.execute.types import Cause, Journal, Limits, Outcome, Status
 from ulm.execute.wakes import WakeBar
-from ulm.model import Action, Move, PowerOn
+from ulm.model import Action, Move, PowerOff, PowerOn
 
 log = logging.getLogger("ulm.executor")
 
@@ -71,6 +71,13 @@ class Base:
                 f"{outcome.detail}; back-off for {until - outcome.finished_at:.0f} s"))
         elif isinstance(action, Move) and outcome.status is Status.DONE:
             self.backoff.succeeded(action.vm)
+        elif isinstance(action, PowerOff) and outcome.status is Status.FAILED:
+            until = self.backoff.power_failed(action.host, outcome.finished_at)
+            outcome = dataclasses.replace(outcome, detail=(
+                f"{outcome.detail}; not powered off again for "
+                f"{until - outcome.finished_at:.0f} s"))
+        elif isinstance(action, PowerOff) and outcome.status is Status.DONE:
+            self.backoff.power_succeeded(action.host)
         elif isinstance(action, PowerOn) and outcome.status is Status.FAILED:
             self.wakes.failed(action.host, outcome.finished_at, outcome.detail)
         elif isinstance(action, PowerOn) and outcome.status is Status.DONE:

@@ -66,6 +66,11 @@ class PowerActions(Base):
         held = self.holds.conflict(plan_id, action)
         if held:
             return skip(Cause.HELD, held)
+        until = self.backoff.power_until(host, started) if isinstance(action, PowerOff) \
+            else None
+        if until is not None:  # a plan made before the failure (the planner skips it now)
+            return skip(Cause.BACKOFF, f"{host}: back-off for {until - started:.0f} s more "
+                                       "after a failed power-off")
         if isinstance(action, PowerOff):
             running = self._still_running(host)
             if running:  # the last line of defence: never power off a host that runs a VM

@@ -55,6 +55,8 @@ def sleep(st: State) -> list[PowerOff]:
 
 def _may_sleep(st: State, h: int) -> bool:
     rule, snap, now = st.policy.consolidation, st.snap, st.now
+    if snap.host_power_backoff_until[h] > now:  # its last power-off failed (NaN: False)
+        return False
     if rule.settle_s > 0:
         since = snap.host_empty_since[h]  # NaN: it ran VMs in the snapshot (emptied now)
         if np.isnan(since) or now - since < rule.settle_s:
