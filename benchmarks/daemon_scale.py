@@ -6,11 +6,13 @@ libvirt, the store filled with history first.
 
 Prints one JSON line per size: hosts, vms, round_s, collect_s, store_s, snapshot_s, schedule_s
 (medians over the rounds), first_round_s (the first round reads the snapshot's whole window
-span; later ones only the rows written since, ulm.store.span), peak_rss_mb (of this process,
-so run one size per process when that figure matters) and db_mb. The history is written
-straight into the samples table (one row per host and VM every `interval` seconds for
-`--history-s`): it is what a store looks like after a day, without a day's wait. Load: VMs
-idle at 20-60 % of one vCPU; one host in ten is hot.
+span; later ones only the rows written since, ulm.store.span), retain_max_s (retention's most
+seconds in one round, or, where the daemon retains between rounds, in one gap),
+retain_step_max_s (its longest single step: what another writer may wait for), peak_rss_mb
+(of this process, so run one size per process when that figure matters) and db_mb. The
+history is written straight into the samples table (one row per host and VM every `interval`
+seconds for `--history-s`): it is what a store looks like after a day, without a day's wait.
+Load: VMs idle at 20-60 % of one vCPU; one host in ten is hot.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import cProfile
 import json
 import logging
+import os
 import resource
 import shutil
 import statistics
@@ -64,6 +67,17 @@ class Timer:
             finally:
                 self.spent += time.perf_counter() - t0
         return timed
+
+
+def _each(fn: Callable[..., Any], spent: list[float]) -> Callable[..., Any]:
+    """`fn`, noting the seconds of each call in `spent`."""
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - t0)
+    return timed
 
 
 def _open(url: str) -> Store:
@@ -179,12 +193,14 @@ def _run(n_hosts: int, per_host: int, rounds: int, history_s: float, url: str,
     store.add_collection = timers["store"].wrap(store.add_collection)  # type: ignore[method-assign]
     store.snapshot = timers["snapshot"].wrap(store.snapshot)  # type: ignore[method-assign]
     store.retention = timers["retain"].wrap(store.retention)  # type: ignore[method-assign]
-    if hasattr(store, "retention_step"):  # the daemon's bounded step, a round at a time
+    steps: list[float] = []  # each retention step alone: what another writer may wait for
+    if hasattr(store, "retention_step"):  # the daemon's bounded step
         store.retention_step = timers["retain"].wrap(  # type: ignore[method-assign]
-            store.retention_step)
+            _each(store.retention_step, steps))
     daemon_mod.schedule = timers["schedule"].wrap(daemon_mod.schedule)  # type: ignore[attr-defined]
     hot = hosts[::10]
-    per_round: dict[str, list[float]] = {k: [] for k in ("round", *timers)}
+    cpu_s: list[float] = []
+    per_round: dict[str, list[float]] = {k: [] for k in ("round", "between", *timers)}
     for k in range(rounds):
         clock.advance_to(start + history_s + k * INTERVAL_S)
         cpu = rng.uniform(0.2, 0.6, len(placement)) * VCPUS / 2
@@ -195,11 +211,17 @@ def _run(n_hosts: int, per_host: int, rounds: int, history_s: float, url: str,
         for tm in timers.values():
             tm.spent = 0.0
         prof = cProfile.Profile() if profile else None
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         if prof is not None:
             prof.enable()
         d.run_round()
         per_round["round"].append(time.perf_counter() - t0)
+        cpu_s.append(time.process_time() - c0)  # this process only (SQLite's work, not a server's)
+        between = getattr(d, "between_rounds", None)  # retention off the round (newer code)
+        if between is not None:
+            t1 = time.perf_counter()
+            between(clock.now() + INTERVAL_S)
+            per_round["between"].append(time.perf_counter() - t1)
         if prof is not None:  # the rounds only: not the fill, not the start
             prof.disable()
             prof.dump_stats(f"{profile}.{n_hosts}.{k}")
@@ -208,9 +230,17 @@ def _run(n_hosts: int, per_host: int, rounds: int, history_s: float, url: str,
     out: dict[str, object] = {"hosts": n_hosts, "vms": len(placement),
                               "engine": store.engine.dialect.name, "history_rows": filled,
                               "fill_s": round(fill_s, 1)}
-    out.update({f"{k}_s": round(statistics.median(v), 3) for k, v in per_round.items()})
-    out["retain_max_s"] = round(max(per_round["retain"]), 3)
+    out.update({f"{k}_s": round(statistics.median(v), 3) for k, v in per_round.items() if v})
+    out["retain_max_s"] = round(max(per_round["retain"]), 3)  # most retention in one round
+    out["retain_step_max_s"] = round(max(steps, default=0.0), 3)  # one step (transaction)
+    out["retain_steps"] = len(steps)
+    if per_round["between"]:
+        out["between_max_s"] = round(max(per_round["between"]), 3)
     out["first_round_s"] = round(per_round["round"][0], 3)  # reads the whole window span
+    # CPU seconds of this process: steadier than wall time on a machine shared with others
+    out["round_cpu_s"] = round(statistics.median(cpu_s[1:] or cpu_s), 3)
+    out["first_round_cpu_s"] = round(cpu_s[0], 3)
+    out["load_avg"] = round(os.getloadavg()[0], 1)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     out["db_mb"] = round(db_mb(store, url), 1)
     d.release()  # the lock heartbeat stops before the database goes

@@ -152,7 +152,10 @@ def test_the_daemon_downsamples_old_samples(tmp_path: Path) -> None:
     d, _, store = setup(tmp_path, {"a": "h1"}, {"a": 512.0})
     d.cfg = d.cfg.model_copy(update={"collect": CollectConfig(
         interval_s=10, raw_keep_s=60, bucket_s=30, keep_s=3600)})
-    rounds(d, 12)  # 120 s of samples; retention runs every 30 s of simulated time
+    for _ in range(12):  # 120 s of samples; retention runs every 30 s, between rounds
+        d.run_round()
+        d.between_rounds(d.clock.now() + 10)
+        d.clock.sleep(10)
     with store.engine.connect() as c:
         rows = c.exec_driver_sql("SELECT resolution_s, max(ts) FROM samples WHERE kind = 'vm' "
                                  "GROUP BY resolution_s ORDER BY resolution_s").all()

@@ -18,17 +18,15 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import signal
 import socket
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from types import FrameType
 from typing import Any
 
-from ulm import handover, upkeep, watching
+from ulm import handover, signals, upkeep, watching
 from ulm.budget import day_start, queued
 from ulm.clock import Clock
 from ulm.collect.base import Collection, MetricsSource
@@ -51,7 +49,7 @@ from ulm.model import Plan
 from ulm.notify.events import Event
 from ulm.notify.make import leader_changed, of_round
 from ulm.planview import with_loads
-from ulm.policy import Policy, resolve_policy
+from ulm.policy import Policy
 from ulm.procs import alive
 from ulm.redact import redact
 from ulm.scheduler import schedule
@@ -191,34 +189,12 @@ class Daemon:
         self.executor.stopping = True
 
     def install_signals(self) -> None:
-        def handler(signum: int, frame: FrameType | None) -> None:
-            log.info("signal %d: finishing in-flight work, then stopping", signum)
-            self.stop()
-
-        def hangup(signum: int, frame: FrameType | None) -> None:
-            self._reload = True  # the main loop reloads: no file I/O inside a handler
-
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGHUP, hangup)
+        """SIGTERM/SIGINT stop, SIGHUP reloads the policy (`ulm.signals`)."""
+        signals.install(self)
 
     def reload_policy(self) -> bool:
-        """SIGHUP: the config's policy, read again. A broken one is refused (its one-line
-        error logged) and the policy in force stays."""
-        self._reload = False
-        ref = self.cfg.policy_ref()
-        try:
-            policy = resolve_policy(ref)
-        except Exception as exc:  # a ConfigError names file, key and line; never die of it
-            log.error("SIGHUP: policy refused, keeping %s (%s): %s", self.policy.name,
-                      self.policy.digest, (str(exc).splitlines() or [type(exc).__name__])[0])
-            return False
-        old, self.policy = self.policy, policy
-        for listener in self.on_policy:
-            listener(policy)
-        log.info("SIGHUP: policy %s (%s) reloaded from %s; was %s (%s)", policy.name,
-                 policy.digest, ref, old.name, old.digest)
-        return True
+        """SIGHUP: the config's policy, read again; a broken one is refused (`ulm.signals`)."""
+        return signals.reload_policy(self)
 
     def run(self, rounds: int | None = None) -> int:
         """Runs until stopped, or for `rounds` rounds. Returns the exit status: 1 if the
@@ -236,6 +212,7 @@ class Daemon:
                 done += 1
                 if rounds is not None and done >= rounds:
                     break
+                self.between_rounds(started + self.cfg.collect.interval_s)
                 self._sleep_until(started + self.cfg.collect.interval_s)
         finally:
             handover.finish(self)  # the plans still running in the background end first
@@ -328,7 +305,6 @@ class Daemon:
             self._take_lock()  # started on a store that took no writes
         self._store_back()
         self.meter(now)
-        self.retain(now)
         snap = self._snapshot(now)
         self.report(snap)
         if self.mode is Mode.observe or not self.acting:
@@ -382,8 +358,13 @@ class Daemon:
         handover.record(self, plan_id, result, self.store)
         return result
 
-    def retain(self, now: float) -> None:
-        upkeep.retain(self, now)
+    def between_rounds(self, until: float) -> None:
+        """Retention, off the round path: steps until the next round (`ulm.upkeep.retain`)."""
+        if self._store_ok:
+            try:
+                upkeep.retain(self, until)
+            except STORE_ERRORS as exc:
+                self._store_failed(exc)
 
     def meter(self, now: float) -> None:
         upkeep.meter(self, now)

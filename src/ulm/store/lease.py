@@ -24,12 +24,13 @@ standby may take over, even if it cannot reach the database to learn it lost the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Row, Select, and_, case, delete, insert, select, update
+from sqlalchemy import Engine, Row, Select, and_, case, delete, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.dml import ReturningInsert
 
 from ulm.store import schema as t
 
@@ -187,3 +188,12 @@ def _holder(row: Row[Any]) -> Holder:
     since = row.since if row.since is not None else row.renewed_at  # a row from before 0006
     return Holder(row.owner, int(row.epoch), float(row.expires_at), float(row.renewed_at),
                   float(since))
+
+
+def fenced_intent(lease: Lease, values: Mapping[str, Any]) -> ReturningInsert[Any]:
+    """INSERT INTO journal ... SELECT <values, epoch> FROM leases WHERE <this epoch holds>
+    RETURNING id: no row (and no id) once another controller leads."""
+    j = t.journal
+    rows = select(*(literal(v, j.c[k].type) for k, v in values.items()),
+                  literal(lease.epoch, j.c.epoch.type))
+    return insert(j).from_select([*values, "epoch"], lease.guard(rows)).returning(j.c.id)

@@ -12,8 +12,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, literal, select, update
-from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
 
 from ulm.collect.base import Collection
 from ulm.errors import UlmError
@@ -24,7 +23,8 @@ from ulm.store import schema as t
 from ulm.store import writes
 from ulm.store.bookings import Bookings
 from ulm.store.events import Events, migrations_since, moves_by_vm
-from ulm.store.lease import Lease
+from ulm.store.inventory import Inventory
+from ulm.store.lease import Lease, fenced_intent
 from ulm.store.lease import holder as lease_holder
 from ulm.store.opening import MIGRATIONS, Probe, StoreMode, open_engine, sqlite_write_pragmas
 from ulm.store.records import (
@@ -41,7 +41,7 @@ from ulm.store.span import Span
 from ulm.store.window import read_recent
 
 __all__ = ["MIGRATIONS", "Booking", "PlanRecord", "Store", "action_from_dict", "actions_of",
-           "plan_from_body"]
+           "fenced_intent", "plan_from_body"]
 
 
 class Store(Bookings, Events):
@@ -51,6 +51,7 @@ class Store(Bookings, Events):
         self._fence: Lease | None = None
         self._fenced_by: Store | None = None  # a twin follows the fence of the store it copies
         self._span = Span()  # the snapshot's window rows, kept between reads (ulm.store.span)
+        self._inventory = Inventory()  # the inventory as last written (ulm.store.inventory)
 
     @classmethod
     def open(cls, url: str, *, mode: StoreMode) -> Store:
@@ -66,9 +67,10 @@ class Store(Bookings, Events):
 
     def add_collection(self, col: Collection, managed: Any = None) -> None:
         """Inventory and samples of one collection round, in one transaction (bulk
-        statements: ulm.store.writes)."""
+        statements: ulm.store.writes; only the inventory rows that changed)."""
         with self.engine.begin() as c:
-            writes.add_collection(c, col, managed)
+            pending = writes.add_collection(c, col, managed, self._inventory)
+        self._inventory.commit(pending)  # committed: what the next round compares with
 
     def set_host_meta(self, meta: Mapping[str, tuple[Mapping[str, str], PowerCurve | None]]
                       ) -> None:
@@ -93,6 +95,7 @@ class Store(Bookings, Events):
         with self.engine.begin() as c:
             c.execute(update(t.vms).where(t.vms.c.name == vm).values(host=host,
                                                                     last_moved_at=ts))
+        self._inventory.forget("vms", vm)
 
     def snapshot(self, now: float, window: int, stale_s: float,
                  gone_s: float | None = None, day_start: float | None = None) -> Any:
@@ -195,6 +198,8 @@ class Store(Bookings, Events):
                 c.execute(insert(t.power_events).values(
                     ts=o.finished_at, host=a.host, action="on" if isinstance(a, PowerOn)
                     else "off", driver="", result=o.status.value, detail=o.detail))
+        if isinstance(a, Move):  # its row changed beside the collection: written in full next
+            self._inventory.forget("vms", a.vm)
 
     def outcomes(self, plan_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -268,6 +273,7 @@ class Store(Bookings, Events):
             event.listen(engine, "connect", sqlite_write_pragmas)
         twin = Store(engine)
         twin._fenced_by = self  # its journal writes carry the same (current) fence
+        twin._inventory = self._inventory  # its moves' outcomes forget rows in the original's
         return twin
 
     def lease(self, owner: str, ttl_s: float) -> Lease:
@@ -373,7 +379,6 @@ class Store(Bookings, Events):
             return {r.name: (int(r.vcpus), float(r.mem_mib)) for r in c.execute(
                 select(t.vms.c.name, t.vms.c.vcpus, t.vms.c.mem_mib))}
 
-
     def move_history(self, since: float) -> list[tuple[str, str, str, float]]:
         """Moves that ended (done or failed) since then, oldest first: the executor's back-off
         is rebuilt from them after a restart."""
@@ -383,15 +388,6 @@ class Store(Bookings, Events):
                              .where(o.c.kind == "move", o.c.status.in_(("done", "failed")),
                                     o.c.finished_at >= since).order_by(o.c.finished_at))
             return [(r.vm, r.dst, r.status, float(r.finished_at)) for r in rows]
-
-
-def fenced_intent(lease: Lease, values: Mapping[str, Any]) -> ReturningInsert[Any]:
-    """INSERT INTO journal ... SELECT <values, epoch> FROM leases WHERE <this epoch holds>
-    RETURNING id: no row (and no id) once another controller leads."""
-    j = t.journal
-    rows = select(*(literal(v, j.c[k].type) for k, v in values.items()),
-                  literal(lease.epoch, j.c.epoch.type))
-    return insert(j).from_select([*values, "epoch"], lease.guard(rows)).returning(j.c.id)
 
 
 def _columns(table: Any, row: Any) -> list[Any]:
