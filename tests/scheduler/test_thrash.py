@@ -122,3 +122,21 @@ def test_consolidation_is_held_by_the_gates() -> None:
                       policy(text + "[gates]\nmax_moves_per_vm_per_day = 2\n"), 0.0)
     assert "a" not in [m[0] for m in moves(capped)] and moves(capped)
     assert "cannot empty h1: a may not move (moved 2 times today (limit 2))" in capped.problems
+
+
+def test_a_vm_an_earlier_plan_moves_off_is_no_reason_the_host_cannot_empty() -> None:
+    """h1 is in maintenance; its VM `queued` is held by a background plan's move to h2 (queued,
+    not yet started: the daemon marks it as `Holds.mark` does). The evacuation cannot move it
+    again, but nothing is stuck: no "cannot empty h1 ... (migration in flight)". A pinned VM
+    beside it still is, and only it is named."""
+    from ulm.execute.holds import mark_moves
+    hosts = [host("h1", state=HostState.MAINTENANCE), host("h2"), host("h3")]
+    held = mark_moves(snap(hosts, [vm("queued", "h1", 1.0)]), [Move("queued", "h1", "h2", "t")])
+    plan = schedule(held, policy(SEED), 1000.0)
+    assert moves(plan) == [] and not [p for p in plan.problems if "cannot empty" in p]
+    pinned = mark_moves(snap(hosts, [vm("queued", "h1", 1.0),
+                                     vm("stuck", "h1", 1.0, labels={"ulm.pinned": "true"})]),
+                        [Move("queued", "h1", "h2", "t")])
+    plan = schedule(pinned, policy(SEED), 1000.0)
+    assert [p for p in plan.problems if "cannot empty" in p] == \
+        ["cannot empty h1: stuck may not move (pinned)"]

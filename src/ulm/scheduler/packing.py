@@ -77,8 +77,14 @@ def _drained(st: State, draft: Draft, host: int, trigger: str, vms: I64, dsts: I
 
 
 def _cannot_empty(st: State, draft: Draft, host: int, held: B) -> None:
+    """Says which VMs keep `host` from emptying. A VM an earlier plan moves (queued in the
+    background or in flight: `vm_migrating_to`) is on its way off: not one of them, and a
+    host held only by such VMs is being emptied already, not stuck."""
     vms = st.vms_on(host)
-    stuck = [int(v) for v in vms if held[v]]
+    leaving = st.snap.vm_migrating_to
+    stuck = [int(v) for v in vms if held[v] and leaving[v] < 0]
+    if not stuck and any(leaving[v] >= 0 for v in vms):
+        return
     draft.problems.append(Problem(ProblemKind.CANNOT_EMPTY, host=st.snap.host_names[host],
                                   vms=tuple(st.snap.vm_names[v] for v in stuck[:5]),
                                   why=st.fixed[stuck[0]] if stuck else ""))
