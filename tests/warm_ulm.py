@@ -27,9 +27,11 @@ from pathlib import Path
 # The server's side, run with `python -c` (as tests/store/test_store_cli.py's RACER): its
 # sys.path starts as the `ulm` script's does (the venv's bin), not with a directory of tests.
 SERVER = r"""
-import json, os, signal, sys, threading
+import faulthandler, json, os, signal, sys, threading
 sys.path[0] = os.path.dirname(sys.executable)
 initial = dict(os.environ)  # before the imports (ulm.jit may set NUMBA_CACHE_DIR)
+for key in ("COLUMNS", "LINES"):  # else rich's consoles, made at import, keep this size
+    os.environ.pop(key, None)
 from ulm.cli import _register, main
 _register()
 if threading.active_count() != 1:  # a fork would copy a process with threads in it
@@ -51,6 +53,9 @@ for line in requests:
                     os.environ.pop(key, None)
                 elif initial.get(key) != req["env"][key]:
                     os.environ[key] = req["env"][key]
+            for key in ("COLUMNS", "LINES"):  # the terminal's size: read when asked
+                if key in req["env"]:
+                    os.environ[key] = req["env"][key]
             null = os.open(os.devnull, os.O_RDONLY)
             out = os.open(req["out"], os.O_WRONLY | os.O_TRUNC)
             err = os.open(req["err"], os.O_WRONLY | os.O_TRUNC)
@@ -58,6 +63,7 @@ for line in requests:
                 os.dup2(fd, to)
                 os.close(fd)
             sys.argv = ["ulm", *req["args"]]
+            faulthandler.dump_traceback_later(req["timeout"], exit=False)  # why it hangs
             try:
                 main()
                 code = 0
@@ -116,7 +122,7 @@ class WarmUlm:
             err.write_bytes(b"")
             req = {"args": list(args), "cwd": str(cwd or os.getcwd()),
                    "env": dict(os.environ if env is None else env),
-                   "out": str(out), "err": str(err)}
+                   "out": str(out), "err": str(err), "timeout": max(timeout - 2, 1)}
             assert proc.stdin is not None
             proc.stdin.write(json.dumps(req) + "\n")
             proc.stdin.flush()
@@ -126,7 +132,8 @@ class WarmUlm:
             except TimeoutError:
                 os.kill(pid, signal.SIGKILL)
                 self._reply(proc, 60)
-                raise subprocess.TimeoutExpired(["ulm", *args], timeout) from None
+                raise subprocess.TimeoutExpired(["ulm", *args], timeout, out.read_text(),
+                                                err.read_text()) from None
             return subprocess.CompletedProcess(["ulm", *args], rc, out.read_text(),
                                                err.read_text())
 
