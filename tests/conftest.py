@@ -72,6 +72,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests import warm_ulm
+
+    warm_ulm.close()
     if _leaks:
         print("\nsecrets leaked into test output:\n  " + "\n  ".join(_leaks), file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -7,22 +7,20 @@ import json
 import math
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.warm_ulm import warm_ulm
 from ulm.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-ULM = Path(sys.executable).parent / "ulm"
 
 
 def ulm(*args: str) -> subprocess.CompletedProcess[str]:
     # a wide terminal: a table's cells are not wrapped
-    return subprocess.run([str(ULM), *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120, env={**os.environ, "COLUMNS": "200"})
+    return warm_ulm().run(args, cwd=ROOT, timeout=120, env={**os.environ, "COLUMNS": "200"})
 
 
 def refused(out: subprocess.CompletedProcess[str], *needles: str) -> None:

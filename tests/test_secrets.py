@@ -4,15 +4,12 @@ path we know of, is searched for the test secrets (tests/secrets.py)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests import secrets
-
-ULM = str(Path(sys.executable).parent / "ulm")
+from tests.warm_ulm import warm_ulm
 
 # Store URLs that fail in different layers: driver import, URL parse, connection, unknown dialect.
 STORE_URLS = [
@@ -32,8 +29,7 @@ def _config(tmp_path: Path, url: str, power: str) -> Path:
 
 
 def _run(*argv: str, env: dict[str, str] | None = None) -> str:
-    out = subprocess.run([ULM, *argv], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, **(env or {})})
+    out = warm_ulm().run(argv, timeout=120, env={**os.environ, **(env or {})})
     text = out.stdout + out.stderr
     print(text)  # into the captured output, which the session hook searches as well
     return text

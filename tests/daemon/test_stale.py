@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.daemon.fakes import FakeMunin, World, world
+from tests.warm_ulm import warm_ulm
 from ulm.daemon import RoundResult
 from ulm.model import Move
 
-ULM = str(Path(sys.executable).parent / "ulm")
-
 
 def status(cfg: Path, *args: str) -> str:
-    out = subprocess.run([ULM, "status", "-c", str(cfg), *args], capture_output=True,
-                         text=True, timeout=120)
+    out = warm_ulm().run(["status", "-c", str(cfg), *args], timeout=120)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

@@ -16,10 +16,9 @@ import pytest
 from sqlalchemy import create_engine
 
 from tests.store.test_opening import at_revision, fingerprint, garbage, real_store, sqlite_app
+from tests.warm_ulm import warm_ulm
 from ulm.store import Store
 from ulm.store.opening import head
-
-ULM = str(Path(sys.executable).parent / "ulm")
 
 CONFIG = """
 [store]
@@ -50,8 +49,7 @@ def config(tmp: Path, url: str) -> Path:
 
 
 def ulm(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([ULM, *args, "-c", str(cfg)], capture_output=True, text=True,
-                          timeout=120)
+    return warm_ulm().run([*args, "-c", str(cfg)], timeout=120)  # a real `ulm` process
 
 
 def one_line(out: subprocess.CompletedProcess[str], *words: str) -> str:
