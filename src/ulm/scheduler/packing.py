@@ -1,6 +1,6 @@
 """Emptying hosts: evacuation of hosts in maintenance, balancing, consolidation.
 
-A drain is all-or-nothing (`loops.drain`, `loops.consolidate`): either every VM of the host
+A drain is all-or-nothing (`loops.drain`, `emptying.consolidate`): either every VM of the host
 leaves or none does, and the plan says why."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from ulm.arrays import F64, I64, B
 from ulm.model import Decision
 from ulm.problems import Problem, ProblemKind
-from ulm.scheduler import loops
+from ulm.scheduler import emptying, loops
 from ulm.scheduler.draft import TOP_N, Draft, decision, reasons, record
 from ulm.scheduler.limits import exceeds_each, tolerance
 from ulm.scheduler.placement import Ask, answer, maintenance, params, place
@@ -159,7 +159,7 @@ def _narrows(st: State, src: int, dst: int, vm: int, min_gain: float) -> bool:
 def consolidate(st: State, over: B, draft: Draft) -> None:
     """Empties the least-loaded hosts, one at a time, so that they can be switched off.
 
-    The loop is compiled (`loops.consolidate`: it tries hundreds of hosts a round); this
+    The loop is compiled (`emptying.consolidate`: it tries hundreds of hosts a round); this
     turns its events into moves, explain rows and problems, in order.
     """
     compat = st.policy.compat == "cloudsim"
@@ -178,10 +178,10 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     blocked[list(draft.destinations)] = True
     limit = -1 if rule.max_hosts_per_round is None else rule.max_hosts_per_round
     budget = min(draft.budget_left(st.policy), 1 << 62)
-    hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = loops.consolidate(
+    hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = emptying.consolidate(
         params(st, allow_empty=False), st.V, st.H, st.S, ranked, tried, excluded, blocked,
         st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N,
-        loops.ORDERS[rule.order])
+        emptying.ORDERS[rule.order])
     ends = [*first.tolist()[1:], len(vms)]
     what_list, host_list = what.tolist(), hosts.tolist()
     # only these outcomes leave a trace: a round may try hundreds of hosts that do not drain
