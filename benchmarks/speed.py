@@ -11,10 +11,14 @@ Targets: a day <= 1 s and <= 300 MB; planning < 1 s and < 5 s.
     .venv/bin/python benchmarks/speed.py [--repeat N]   # N runs of the day (default 3)
     .venv/bin/python benchmarks/speed.py --policy P [--mode compat|honest] [--repeat N]
     .venv/bin/python benchmarks/speed.py --all [--repeat N]
+    .venv/bin/python benchmarks/speed.py --plan-only --hosts N --vms M [--policy P]
 
 `--policy` prints only the day of one built-in policy in one mode (default compat); `--all`
 prints the day of every built-in policy in both modes, one JSON line each (target: <= 1.4 s,
 <= 300 MB; peak RSS is the process's, so with `--all` it is the largest so far).
+`--plan-only` prints only the `plan` line of one `schedule` call on a synthetic cluster of
+that size (default 1,000 hosts, 10,000 VMs, policy `ulm`; any built-in policy or file), with
+the time to build the cluster (`build_s`) apart.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import PLANETLAB
 from ulm.model import HostState
 from ulm.policy import resolve_policy
-from ulm.scheduler import schedule
+from ulm.scheduler import load_compiled, schedule
 from ulm.sim.engine import SimConfig, simulate
 from ulm.sim.hosttypes import G4, G5
 from ulm.sim.traces import Trace, load_trace
@@ -110,13 +114,15 @@ def synthetic(n_hosts: int, n_vms: int, seed: int = 1) -> Snapshot:
 
 
 def planning(n_hosts: int, n_vms: int, policy: str) -> dict[str, object]:
+    t0 = time.perf_counter()
     snap = synthetic(n_hosts, n_vms)
+    build_s = time.perf_counter() - t0
     pol = resolve_policy(policy)
     t0 = time.perf_counter()
     plan = schedule(snap, pol, snap.taken_at)
     return {"bench": "plan", "hosts": n_hosts, "vms": n_vms, "policy": policy,
             "plan_s": round(time.perf_counter() - t0, 3), "moves": len(plan.moves),
-            "peak_rss_mb": round(rss_mb(), 1)}
+            "build_s": round(build_s, 3), "peak_rss_mb": round(rss_mb(), 1)}
 
 
 def option(name: str, default: str, choices: tuple[str, ...] | None = None) -> str:
@@ -130,6 +136,16 @@ def option(name: str, default: str, choices: tuple[str, ...] | None = None) -> s
 
 def main() -> None:
     repeat = int(option("--repeat", "3"))
+    if "--plan-only" in sys.argv:
+        try:
+            n_hosts, n_vms = int(option("--hosts", "1000")), int(option("--vms", "10000"))
+        except ValueError:
+            sys.exit("speed.py: --hosts and --vms need whole numbers")
+        if n_hosts < 1 or n_vms < 1:
+            sys.exit("speed.py: --hosts and --vms need at least 1")
+        load_compiled()  # once per process, like an import: not part of plan_s
+        print(json.dumps(planning(n_hosts, n_vms, option("--policy", "ulm"))), flush=True)
+        return
     if "--all" in sys.argv or "--policy" in sys.argv:
         t0 = time.perf_counter()
         trace = load_trace(PLANETLAB / f"planetlab-{LARGEST_DAY}.csv.gz")

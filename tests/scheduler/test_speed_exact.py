@@ -1,0 +1,154 @@
+"""The speed-ups of issue 14 §2 decide what the code before them decided, to the bit: the
+detectors' small sort, LR-MC's compiled fit (numpy's choice whenever it decides), and the
+consolidation loop's shortcuts (the same events and moves as the plain loop)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ulm.model import HostState
+from ulm.policy import resolve_policy
+from ulm.scheduler import loops
+from ulm.scheduler.correlation import decided, r2_each
+from ulm.scheduler.placement import params
+from ulm.scheduler.scan import _sort_small
+from ulm.scheduler.selection import _mc_lstsq
+from ulm.scheduler.state import State
+from ulm.sim.results import mode_policy
+from ulm.snapshot import Snapshot
+
+
+def test_small_sort_is_numpys_order() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(2000):
+        row = rng.choice([0.0, 0.25, 1.0 / 3, np.inf, -np.inf, np.nan, 2.0], 30) if trial % 2 \
+            else rng.random(int(rng.integers(0, 31)))
+        mine = row.copy()
+        _sort_small(mine)
+        assert np.array_equal(mine, np.sort(row), equal_nan=True)
+
+
+def _lstsq_r2(data: np.ndarray, k: int) -> float:
+    y = data[k]
+    x = np.column_stack([np.ones(data.shape[1]), np.delete(data, k, axis=0).T])
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    resid = y - x @ coef
+    total = ((y - y.mean()) ** 2).sum()
+    return float(1.0 - (resid @ resid) / total) if total > 0 else 0.0
+
+
+def test_compiled_fit_within_its_bound_and_numpys_choice() -> None:
+    rng = np.random.default_rng(5)
+    taken = 0
+    for trial in range(400):
+        k = int(rng.integers(2, 12))
+        base = rng.random(30)
+        # MIPS-sized histories, some strongly correlated with each other (the hard case)
+        data = (rng.random((k, 30)) * 0.3 + np.outer(rng.random(k), base)) * 2500.0
+        if trial % 5 == 0:
+            data[1] = data[0] * 0.5 + 1e-9 * rng.random(30)  # nearly collinear
+        rows = np.arange(k, dtype=np.int64)
+        r2, err = r2_each(data, rows)
+        ref = np.array([_lstsq_r2(data, j) for j in range(k)])
+        fin = np.isfinite(err)
+        assert (np.abs(r2 - ref)[fin] <= err[fin]).all()
+        pick = decided(r2, err)
+        if pick >= 0:
+            taken += 1
+            vms = np.arange(k, dtype=np.int64) + 100
+            assert vms[pick] == _mc_lstsq(data, vms, vms.tolist())
+    assert taken > 200  # it decides most hosts
+
+
+def test_two_vms_are_left_to_numpy() -> None:
+    # R^2 of each of two VMs on the other is the same in exact arithmetic: a tie only
+    # numpy's rounding breaks, so the compiled fit must not decide it
+    rng = np.random.default_rng(1)
+    data = rng.random((2, 30)) * 1000.0
+    assert decided(*r2_each(data, np.arange(2, dtype=np.int64))) == -1
+    const = np.vstack([np.full(30, 500.0), rng.random(30)])  # a flat history: no variance
+    assert not np.isfinite(r2_each(const, np.arange(2, dtype=np.int64))[1][0])
+
+
+def _tight(seed: int, n_hosts: int = 60) -> Snapshot:
+    """Hosts about full of RAM (honest mode reserves it): most drains cannot fit."""
+    rng = np.random.default_rng(seed)
+    n_vms = n_hosts * 4
+    size = rng.choice([2500.0, 2000.0, 1000.0, 500.0], n_vms)
+    hist = np.clip(rng.normal(0.2, 0.1, (n_vms, 30)), 0, 1) * size[:, None]
+    hosts = np.repeat(np.arange(n_hosts), 4)
+    hosts[rng.random(n_vms) < 0.1] = rng.integers(0, n_hosts)
+    return Snapshot(
+        taken_at=1e6, host_names=tuple(f"h{i}" for i in range(n_hosts)),
+        host_cpu=np.where(np.arange(n_hosts) % 2, 3720.0, 5320.0),
+        host_mem=np.full(n_hosts, 4096.0 if seed % 2 else 8192.0),
+        host_cores=np.full(n_hosts, 4), host_state=(HostState.ON,) * n_hosts,
+        vm_names=tuple(f"v{i}" for i in range(n_vms)), vm_host=hosts, vm_cpu_size=size,
+        vm_mem_size=rng.choice([613.0, 870.0, 1740.0], n_vms), vm_cpu=hist[:, -1].copy(),
+        vm_mem=np.full(n_vms, 256.0), vm_history=hist)
+
+
+def _plain_loop(st: State, p: np.ndarray, tried: np.ndarray, excluded: np.ndarray,
+                headroom: float, underload: float) -> tuple[list[tuple[int, int]], list[int]]:
+    """The consolidation loop as it was, in Python over `loops.drain`: every candidate
+    picked by a full pass, the headroom summed afresh, every drain tried."""
+    h_on, h_num = st.H[0], st.H[1]
+    h_cur, h_count = st.S[0], st.S[3]
+    blocked = np.zeros(len(h_cur), np.bool_)
+    events, moves = [], []
+    while True:
+        host, best = -1, np.inf
+        for h in range(len(h_cur)):
+            util = h_cur[h] / h_num[0, h]
+            if (not tried[h] and h_count[h] > 0 and util < underload and h_on[h]
+                    and not blocked[h] and util < best):
+                host, best = h, util
+        if host < 0:
+            return events, moves
+        tried[host] = excluded[host] = True
+        cap = sum(float(h_num[0, h]) for h in range(len(h_cur))
+                  if h_on[h] and h_count[h] > 0 and h != host)
+        if not h_cur.sum() <= (1.0 - headroom) * cap:
+            events.append((host, loops.NO_HEADROOM))
+            continue
+        what, vms, dst, *_ = loops.drain(host, p, excluded, st.V, st.H, st.S, st.fixed_mask,
+                                         1 << 62, 3)
+        events.append((host, int(what)))
+        if what == loops.DRAINED:
+            blocked[dst] = True
+            moves += [*vms.tolist(), *dst.tolist()]
+
+
+def test_consolidation_shortcuts_change_nothing() -> None:
+    failed = 0
+    for seed in range(6):
+        snap = _tight(seed)
+        pol = mode_policy(resolve_policy("lr-mmt-1.2"), "honest")
+        headroom = 0.0 if seed < 3 else 0.3
+        pol = pol.model_copy(update={"consolidation": pol.consolidation.model_copy(
+            update={"headroom": headroom, "underload_threshold": 0.9})})
+        runs = []
+        for compiled in (True, False):
+            st = State.of(snap, pol, snap.taken_at)
+            p = params(st, allow_empty=False)
+            n = snap.n_hosts
+            tried, excluded = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
+            if compiled:
+                out = loops.consolidate(p, st.V, st.H, st.S, np.zeros(0, np.int64), tried,
+                                        excluded, np.zeros(n, np.bool_), st.fixed_mask, 0.9,
+                                        -1, 1 << 62, headroom, 3)
+                events = list(zip(out[0].tolist(), out[1].tolist(), strict=True))
+                moves = []
+                ends = [*out[2].tolist()[1:], len(out[4])]
+                for e, (_, what) in enumerate(events):
+                    if what == loops.DRAINED:
+                        sl = slice(int(out[2][e]), ends[e])
+                        moves += [*out[4][sl].tolist(), *out[5][sl].tolist()]
+            else:
+                events, moves = _plain_loop(st, p, tried, excluded, headroom, 0.9)
+            runs.append((events, moves, [a.copy() for a in st.S]))
+        (ev_a, mv_a, s_a), (ev_b, mv_b, s_b) = runs
+        assert ev_a == ev_b and mv_a == mv_b
+        assert all(np.array_equal(x, y) for x, y in zip(s_a, s_b, strict=True))
+        failed += sum(w == loops.NO_FIT for _, w in ev_a)
+    assert failed > 20  # the shortcuts were exercised
