@@ -204,9 +204,12 @@ def held_alone(st: State, over: np.ndarray, draft: Draft) -> None:
 
 
 def _by_host(st: State, vms: np.ndarray) -> dict[int, list[int]]:
+    """The VMs by host; one in flight counts where it is going (a group whose drain is
+    half done is not split)."""
     out: dict[int, list[int]] = {}
+    going = st.snap.vm_migrating_to
     for v in vms.tolist():
-        h = int(st.vm_host[v])
+        h = int(going[v]) if going[v] >= 0 else int(st.vm_host[v])
         if h >= 0:
             out.setdefault(h, []).append(v)
     return out
