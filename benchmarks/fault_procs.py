@@ -22,7 +22,7 @@ Daemon kinds hit the `ulm run --mode enforce` daemon that watches the lab during
   store_readonly   the daemon's store (db, WAL, dir) made immutable (`chattr +i`: root ignores
                    permission bits) for a few rounds: reported = the one-line "monitoring in
                    memory only, acting on nothing" error, then "takes writes again";
-  store_full       the store's filesystem (a 64 MiB tmpfs of its own) filled up to the last
+  store_full       the store's filesystem (64 MiB of ext4 of its own) filled up to the last
                    byte for a few rounds: reported = the same one-line error saying the disk
                    is full, then "takes writes again" once the filler is gone.
 """
@@ -133,9 +133,14 @@ class Watcher:
     def __init__(self, lab: Lab, work: Path) -> None:
         self.dir = work / "store"
         self.dir.mkdir(parents=True, exist_ok=True)
-        # a filesystem of its own, so that `store_full` fills the store's disk and no other
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MIB}m", "tmpfs",
-                        str(self.dir)], check=True)
+        # A filesystem of its own, so that `store_full` fills the store's disk and no other:
+        # ext4 on a loop device, not a tmpfs (tmpfs does not refuse a write through a
+        # descriptor opened before `chattr +i`, and `store_readonly` relies on that).
+        image = work / "store.img"
+        with image.open("wb") as f:
+            f.truncate(DISK_MIB * 2**20)
+        subprocess.run(["mkfs.ext4", "-q", "-F", str(image)], check=True, capture_output=True)
+        subprocess.run(["mount", "-o", "loop", str(image), str(self.dir)], check=True)
         self.filler = self.dir / "filler"
         self.url = f"sqlite:///{self.dir}/ulm.db"
         text = lab.config_toml().replace(f"sqlite:///{lab.paths.root}/ulm.db", self.url)

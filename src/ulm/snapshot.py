@@ -66,8 +66,7 @@ class Snapshot:
     host_on_since: F64 = field(default_factory=lambda: np.zeros(0))  # NaN: unknown
     host_cycles: I64 = field(default_factory=lambda: np.zeros(0, np.int64))  # last 24 h
     host_stale: B = field(default_factory=lambda: np.zeros(0, np.bool_))  # own figures stale
-    #: Until when a host is not powered off again after its power-off failed (NaN: no
-    #: back-off); the executor fills it in (`ulm.execute.backoff`), as `vm_backoff_until`.
+    #: Until when a host is not powered off again after a failed power-off (NaN: no back-off)
     host_power_backoff_until: F64 = field(default_factory=lambda: np.zeros(0))
     vm_gone: B = field(default_factory=lambda: np.zeros(0, np.bool_))  # listed by no host
     #: Per host, why its figures were disbelieved ("" = believed; `ulm.collect.guard`). A
@@ -118,16 +117,13 @@ class Snapshot:
                                ("vm_dest_backoff", n_v, {})):
             if len(getattr(self, name)) != n:
                 fill[name] = (empty,) * n
-        if len(self.host_empty_since) != n_h:
-            fill["host_empty_since"] = np.full(n_h, np.nan)
-        if len(self.host_on_since) != n_h:
-            fill["host_on_since"] = np.full(n_h, np.nan)
+        for name in ("host_empty_since", "host_on_since", "host_power_backoff_until"):
+            if len(getattr(self, name)) != n_h:  # NaN: unknown / none
+                fill[name] = np.full(n_h, np.nan)
         if len(self.host_cycles) != n_h:
             fill["host_cycles"] = np.zeros(n_h, np.int64)
         if len(self.host_stale) != n_h:
             fill["host_stale"] = np.zeros(n_h, np.bool_)
-        if len(self.host_power_backoff_until) != n_h:
-            fill["host_power_backoff_until"] = np.full(n_h, np.nan)
         if len(self.vm_gone) != n_v:
             fill["vm_gone"] = np.zeros(n_v, np.bool_)
         if len(self.host_quarantine) != n_h:
@@ -197,10 +193,9 @@ class Snapshot:
                     self.host_measured, self.host_empty_since, self.host_on_since,
                     self.host_cycles, self.host_stale, self.vm_stale, self.vm_gone):
             h.update(np.ascontiguousarray(col).tobytes())
-        if not np.isnan(self.vm_backoff_until).all():  # hashed only when set: old ids stay
-            h.update(np.ascontiguousarray(self.vm_backoff_until).tobytes())
-        if not np.isnan(self.host_power_backoff_until).all():  # the same
-            h.update(np.ascontiguousarray(self.host_power_backoff_until).tobytes())
+        for until in (self.vm_backoff_until, self.host_power_backoff_until):
+            if not np.isnan(until).all():  # hashed only when set: old ids stay
+                h.update(np.ascontiguousarray(until).tobytes())
         if any(self.host_quarantine):  # hashed only when set: old ids stay
             h.update("\0".join(self.host_quarantine).encode())
         for extra in (self.host_cpu_features, self.vm_cpu_features, self.vm_dest_backoff):
