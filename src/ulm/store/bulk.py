@@ -47,8 +47,7 @@ def set_last_seen(c: Connection, table: str, seen: Sequence[tuple[str, float]]) 
             f"AS u(name, ts) WHERE {table}.name = u.name", (list(names), list(times)))
         return
     # SQLite: the readings of one collection share its time (`Collection.ts`), so one
-    # `IN (...)` per time and chunk of names; an `executemany` of one UPDATE per row cost
-    # more than the rest of the round's write
+    # `IN (...)` per time and chunk of names rather than one UPDATE per row
     by_ts: dict[float, list[str]] = {}
     for name, ts in seen:
         by_ts.setdefault(ts, []).append(name)

@@ -94,14 +94,8 @@ class Span:
         ids = np.asarray(ids_, dtype=np.int64)
         self.last_id = max(self.last_id, int(ids.max()))
         ts = np.asarray(ts_, dtype=np.float64)
-        # name codes by C-level iteration (map over a dict): a Python step per row was a
-        # third of the first read's CPU at 10,000 VMs (~330,000 rows)
-        keys = list(zip(kinds, names, strict=True))
-        for key in dict.fromkeys(keys):  # each name once, in the order first seen
-            if key not in self._code:
-                self._code[key] = len(self.names)
-                self.names.append(key)
-        codes = np.fromiter(map(self._code.__getitem__, keys), dtype=np.int64, count=len(ids))
+        codes = np.fromiter((self._code_of(k, n) for k, n in zip(kinds, names, strict=True)),
+                            dtype=np.int64, count=len(ids))
         keep = ts >= lo  # by id, retention's means of old buckets come too: not the span's
         code = np.concatenate((self.code, codes[keep]))
         ids = np.concatenate((self.ids, ids[keep]))
@@ -111,3 +105,11 @@ class Span:
         order = np.lexsort((ids, ts, code))  # by name, then time, then as written
         self.code, self.ids = code[order], ids[order]
         self.ts, self.cpu, self.mem = ts[order], cpu[order], mem[order]
+
+    def _code_of(self, kind: str, name: str) -> int:
+        key = (kind, name)
+        code = self._code.get(key)
+        if code is None:
+            code = self._code[key] = len(self.names)
+            self.names.append(key)
+        return code
