@@ -64,7 +64,7 @@ def test_approve_in_the_browser_and_the_guest_really_moves(
             plans = httpx.get(f"{url}/api/v1/plans", headers=auth, timeout=10).json()
             return next((p["id"] for p in plans if p["state"] == "READY" and p["actions"]), "")
 
-        assert eventually(lambda: bool(advised()), timeout=90), \
+        assert eventually(lambda: bool(advised()), timeout=240, step=2.0), \
             (tmp_path / "daemon.err").read_text()[-3000:]
         plan_id = advised()
         assert clean_lab.find("hungry") == "labh1"  # advise: nothing moved yet
