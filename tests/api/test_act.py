@@ -76,8 +76,12 @@ def test_an_operator_applies_the_advised_plan_and_the_stream_says_so(fresh: Serv
         assert body == {"plan_id": plan["id"], "status": "applied", "outcomes": [
             {"seq": 1, "kind": "move", "status": "done", "detail": ""}]}
         dst = plan["action_list"][0]["dst"]
-        vms = {v["name"]: v["host"] for v in c.get("/api/v1/vms").json()}
+        listed = c.get("/api/v1/vms").json()
+        vms = {v["name"]: v["host"] for v in listed}
         assert vms["web1"] == dst  # the simulated cluster really moved it
+        cooling = {v["name"]: v["cooldown_left_s"] for v in listed}
+        assert 0 < cooling.pop("web1") <= 1800  # the seed's cool-down, from its move on
+        assert set(cooling.values()) == {0.0}  # never moved: free
         detail = c.get(f"/api/v1/plans/{plan['id']}").json()
         assert detail["status"] == "applied" and detail["outcomes"][0]["status"] == "done"
         assert detail["state"] == "DONE"

@@ -67,6 +67,7 @@ class VMOut(BaseModel):
     last_moved_at: float | None
     history: list[float]  # CPU demand, oldest first
     state: str = "running"  # running | paused | crashed | shut off: only a running VM moves
+    cooldown_left_s: float = 0.0  # of its cool-down after its last move (`[gates]`): 0 = free
 
 
 class CpuSeries(BaseModel):
