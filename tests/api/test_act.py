@@ -76,8 +76,12 @@ def test_an_operator_applies_the_advised_plan_and_the_stream_says_so(fresh: Serv
         assert body == {"plan_id": plan["id"], "status": "applied", "outcomes": [
             {"seq": 1, "kind": "move", "status": "done", "detail": ""}]}
         dst = plan["action_list"][0]["dst"]
-        vms = {v["name"]: v["host"] for v in c.get("/api/v1/vms").json()}
+        listed = c.get("/api/v1/vms").json()
+        vms = {v["name"]: v["host"] for v in listed}
         assert vms["web1"] == dst  # the simulated cluster really moved it
+        cooling = {v["name"]: v["cooldown_left_s"] for v in listed}
+        assert 0 < cooling.pop("web1") <= 1800  # the seed's cool-down, from its move on
+        assert set(cooling.values()) == {0.0}  # never moved: free
         detail = c.get(f"/api/v1/plans/{plan['id']}").json()
         assert detail["status"] == "applied" and detail["outcomes"][0]["status"] == "done"
         assert detail["state"] == "DONE"
@@ -235,3 +239,29 @@ def test_browser_session_cookie_and_csrf(fresh: Server) -> None:
         page = c.get("/plans/latest").text  # a viewer sees the plan, and no button
         assert 'id="actions"' in page and "Approve" not in page and "Reject plan" not in page
     time.sleep(0.2)  # let the server write its last log lines before the leak check
+
+
+def test_plan_now_as_a_dry_run_under_another_policy_stores_and_moves_nothing(
+        fresh: Server) -> None:
+    with fresh.client("operator") as op, fresh.client("viewer") as viewer:
+        plans = [p["id"] for p in op.get("/api/v1/plans", params={"limit": 100}).json()]
+        where = {v["name"]: v["host"] for v in op.get("/api/v1/vms").json()}
+        own = op.post("/api/v1/plan-now", json={"dry_run": True})
+        assert own.status_code == 200, own.text
+        got = own.json()
+        assert got["dry_run"] and got["plan_id"] is None and got["policy"] == "seed"
+        # h1 is overloaded: the daemon's policy would move a web VM off it
+        assert got["actions"] == len(got["action_list"]) > 0
+        assert {a["src"] for a in got["action_list"] if a["kind"] == "move"} == {"h1"}
+        other = op.post("/api/v1/plan-now", json={"policy": "lr-mmt-1.2"})
+        assert other.status_code == 200 and other.json()["policy"] == "lr-mmt-1.2"
+        assert other.json()["dry_run"] and other.json()["plan_id"] is None
+        for bad in ({"policy": "no-such-policy"}, {"policy": "/etc/passwd"},
+                    {"dry_run": True, "what": 1}):
+            r = op.post("/api/v1/plan-now", json=bad)
+            assert r.status_code == 422 and "error" in r.json(), (bad, r.text)
+            assert "root:" not in r.text
+        assert viewer.post("/api/v1/plan-now", json={"dry_run": True}).status_code == 403
+        # nothing stored, nothing moved
+        assert [p["id"] for p in op.get("/api/v1/plans", params={"limit": 100}).json()] == plans
+        assert {v["name"]: v["host"] for v in op.get("/api/v1/vms").json()} == where

@@ -100,6 +100,16 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     _wait(d, "#host-h1 .chart canvas")  # uPlot drew the CPU chart from the API's series
     assert "cache1" in d.find_element(By.ID, "vms").text
     _shot(d, tmp_path, "hosts")
+
+    def first_vm() -> str:
+        return str(d.find_elements(By.CSS_SELECTOR, "#vms tr")[1].text.split()[0])
+
+    cpu = d.find_elements(By.CSS_SELECTOR, "#vms tr:first-child th")[3]
+    assert cpu.text == "CPU"
+    cpu.click()  # the tables sort by a column: CPU as numbers, the quietest first ...
+    assert first_vm() == "cache1"
+    cpu.click()  # ... and the busiest first
+    assert first_vm() == "web1"
     _no_console_errors(d)
 
     d.get(f"{fresh.url}/plans/latest")

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.helpers import eventually, in_controller
+from tests.lab.helpers import ULM, daemon, eventually, in_controller
 from ulm.lab.lab import Lab, exec_prefix
 from ulm.store import Store
 
 pytestmark = pytest.mark.lab
-ULM = str(Path(sys.executable).parent / "ulm")
 
 POLICY = """
 name = "e2e"
@@ -110,17 +109,12 @@ def test_advise_stores_a_plan_and_moves_nothing_until_apply(clean_lab: Lab,
 def test_a_second_daemon_on_the_same_store_refuses_to_start(clean_lab: Lab,
                                                             tmp_path: Path) -> None:
     cfg = configure(tmp_path, clean_lab)
-    first = subprocess.Popen([*exec_prefix(), ULM, "run", "-c", str(cfg), "--mode", "observe"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    with daemon(cfg, "--mode", "observe") as first:
         store = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
         assert eventually(lambda: store.lock_holder() is not None, timeout=30)
         second = ulm("run", "-c", str(cfg), "--mode", "observe", "--once")
         assert second.returncode == 2
         assert "another ULM daemon holds the lock" in second.stderr
-    finally:
-        first.send_signal(signal.SIGTERM)
-        first.wait(timeout=60)
     assert first.returncode == 0
     released = Store.open(f"sqlite:///{tmp_path}/ulm.db", mode="create")
     assert released.lock_holder() is None

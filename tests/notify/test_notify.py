@@ -168,3 +168,18 @@ def test_outcomes_become_events_of_the_right_kind_and_severity() -> None:
                                                          Severity.info, True)
     stale = of_condition("stale-host:h2", "h2: old figures", True, logging.WARNING)
     assert (stale.kind, stale.host) == (Kind.host_stale, "h2")
+
+
+def test_a_booking_whose_drain_cannot_fit_becomes_a_drain_blocked_warning() -> None:
+    from types import SimpleNamespace
+
+    from ulm.notify.make import of_bookings
+
+    blocked = SimpleNamespace(id=7, host="h2", status="blocked",
+                              detail="the drain of h2 does not fit: 3 GiB short")
+    booked = SimpleNamespace(id=8, host="h3", status="booked", detail="fits")
+    got = of_bookings({8: ("booked", "fits")}, [blocked, booked], now=5.0)
+    assert [(e.kind, e.severity, e.host) for e in got] == \
+        [(Kind.drain_blocked, Severity.warning, "h2")]  # the unchanged booking says nothing
+    assert got[0].text().startswith("drain cannot fit")
+    assert got[0].data["booking"] == 7 and "3 GiB short" in got[0].detail

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from ulm.errors import UlmError
 
@@ -68,6 +68,9 @@ class PlanNowResult:
     plan_id: str | None  # None: the round found nothing to do (nothing is stored then)
     actions: int = 0
     problems: tuple[str, ...] = field(default_factory=tuple)
+    dry_run: bool = False  # planned and answered only: nothing stored, nothing applied
+    policy: str = ""
+    action_list: tuple[dict[str, Any], ...] = ()  # a dry run's actions (`Plan.to_dict`)
 
 
 class Actions(Protocol):
@@ -100,6 +103,8 @@ class Actions(Protocol):
         """Switches observe/advise/enforce; returns the mode before."""
         ...
 
-    def plan_now(self, who: str) -> PlanNowResult:
-        """One round now instead of at the next interval."""
+    def plan_now(self, who: str, dry_run: bool = False,
+                 policy: str | None = None) -> PlanNowResult:
+        """One round now instead of at the next interval; `dry_run` (or another `policy`, a
+        built-in's name): the plan for the current snapshot, neither stored nor applied."""
         ...

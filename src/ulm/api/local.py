@@ -30,7 +30,8 @@ from ulm.errors import UlmError
 from ulm.executor import Outcome, Status
 from ulm.handover import hand_over
 from ulm.notify.make import of_round
-from ulm.scheduler import check_drain
+from ulm.policy import resolve_policy
+from ulm.scheduler import check_drain, schedule
 from ulm.store.store import plan_from_body
 
 FOREVER_S = 10 * 365 * 86400.0  # an open-ended drain, as `ulm drain` books it
@@ -100,7 +101,10 @@ class DaemonActions:
             self.store.set_plan_status(plan_id, "rejected")
         self.bus.publish("plan.rejected", {"plan_id": plan_id, "by": who, "reason": reason})
 
-    def plan_now(self, who: str) -> PlanNowResult:
+    def plan_now(self, who: str, dry_run: bool = False,
+                 policy: str | None = None) -> PlanNowResult:
+        if dry_run or policy is not None:
+            return self._dry_run(who, policy)
         with self.lock:
             r = self.daemon.run_round()
         n = len(r.plan.actions) if r.plan is not None else 0
@@ -109,6 +113,24 @@ class DaemonActions:
             self.daemon.tell(event)  # as the daemon's own rounds: stream, notifications
         self.bus.publish("plan.now", {"plan_id": r.plan_id, "actions": n, "by": who})
         return PlanNowResult(r.plan_id, n, problems)
+
+    def _dry_run(self, who: str, name: str | None) -> PlanNowResult:
+        """The plan the daemon would make now, under its policy or a built-in one: from the
+        store's snapshot with what the executor holds marked, as a round plans (its
+        back-offs too); the answer only: nothing is stored, nothing applied."""
+        d = self.daemon
+        policy = d.policy if name is None else resolve_policy(name)
+        with self.lock:
+            now = self._now()
+            snap = self.store.snapshot(now, d.cfg.collect.window, d.cfg.collect.stale_s,
+                                       day_start=day_start(policy, now))
+            snap = d.executor.holds.mark(d.executor.with_backoff(snap))
+            plan = d.executor.holds.admit(schedule(snap, policy, now))
+        used = name or policy.name
+        self.bus.publish("plan.now", {"plan_id": None, "actions": len(plan.actions), "by": who,
+                                      "dry_run": True, "policy": used})
+        return PlanNowResult(None, len(plan.actions), tuple(plan.problems), True, used,
+                             tuple(plan.to_dict()["actions"]))
 
     def set_mode(self, mode: str, who: str) -> str:
         try:

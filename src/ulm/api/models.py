@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _epoch(value: object) -> object:
@@ -70,6 +70,7 @@ class VMOut(BaseModel):
     last_moved_at: float | None
     history: list[float]  # CPU demand, oldest first
     state: str = "running"  # running | paused | crashed | shut off: only a running VM moves
+    cooldown_left_s: float = 0.0  # of its cool-down after its last move (`[gates]`): 0 = free
 
 
 class CpuSeries(BaseModel):
@@ -322,10 +323,28 @@ class MessageOut(BaseModel):
     message: str
 
 
+def _builtin(name: str | None) -> str | None:
+    """Only a built-in policy's name: the API never reads a file a caller names."""
+    from ulm.policy import builtin_names
+    if name is not None and name not in builtin_names():
+        raise ValueError(f"not a built-in policy: one of {', '.join(builtin_names())}")
+    return name
+
+
+class PlanNowIn(_In):
+    #: true: plan the current snapshot and answer with it; nothing is stored or applied
+    dry_run: bool = False
+    #: a built-in policy to plan under instead of the daemon's (implies dry_run)
+    policy: Annotated[str | None, AfterValidator(_builtin)] = None
+
+
 class PlanNowOut(BaseModel):
-    plan_id: str | None
+    plan_id: str | None  # None: a dry run, or a round that found nothing to do
     actions: int
     problems: list[str]
+    dry_run: bool = False
+    policy: str = ""  # the policy planned under (a dry run)
+    action_list: list[ActionOut] = []  # a dry run's actions
 
 
 class WhoAmI(BaseModel):

@@ -174,6 +174,15 @@ def set_mode(request: Request, body: m.ModeIn, p: Admin) -> m.ModeOut:
 
 
 @act.post("/plan-now")
-def plan_now(request: Request, p: Operator) -> m.PlanNowOut:
-    r = context(request).actions.plan_now(p.name)
-    return m.PlanNowOut(plan_id=r.plan_id, actions=r.actions, problems=list(r.problems))
+def plan_now(request: Request, p: Operator, body: m.PlanNowIn | None = None) -> m.PlanNowOut:
+    """A round now; with `dry_run` (or a `policy`): the plan only, neither stored nor applied."""
+    want = body or m.PlanNowIn()
+    r = context(request).actions.plan_now(p.name, want.dry_run, want.policy)
+    return m.PlanNowOut(plan_id=r.plan_id, actions=r.actions, problems=list(r.problems),
+                        dry_run=r.dry_run, policy=r.policy,
+                        action_list=[m.ActionOut(seq=i, kind=a["kind"], vm=a.get("vm", ""),
+                                                 src=a.get("src", ""), dst=a.get("dst", ""),
+                                                 host=a.get("host", ""),
+                                                 reason=a.get("reason", ""),
+                                                 mem_mib=float(a.get("mem_mib") or 0.0))
+                                     for i, a in enumerate(r.action_list, 1)])

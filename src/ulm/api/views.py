@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+import numpy as np
+
 from ulm import planview
 from ulm.api import models as m
 from ulm.api.actions import NotFound
@@ -26,6 +28,7 @@ from ulm.energy import account
 from ulm.errors import UlmError
 from ulm.policy import Policy, resolve_policy
 from ulm.problems import Problem, ProblemKind, from_data
+from ulm.scheduler.gates import cooldowns, moves_today
 from ulm.store.events import EventRow
 
 PLANS_SEARCHED = 200
@@ -65,11 +68,23 @@ class Reader:
             for h, why in zip(snap.hosts, snap.host_quarantine, strict=True)]
 
     def vms(self, host: str = "") -> list[m.VMOut]:
+        snap = self.snapshot()
         return [m.VMOut(name=v.name, host=v.host, vcpus=v.vcpus, cpu=v.load.cpu,
                         mem_mib=v.size.mem_mib, stale=v.stale, managed=v.migratable,
                         last_moved_at=v.last_moved_at, history=list(v.history),
-                        state=v.state.value)
-                for v in self.snapshot().vms if not host or v.host == host]
+                        state=v.state.value, cooldown_left_s=left)
+                for v, left in zip(snap.vms, self._cooling(snap), strict=True)
+                if not host or v.host == host]
+
+    def _cooling(self, snap: Any) -> list[float]:
+        """Seconds of each VM's cool-down left: the gates' own rule (`cooldowns`: the
+        policy in force now, growth with today's moves), 0 for a VM never moved."""
+        now = self.clock()
+        policy = (self.policy() or Policy()).effective(now)[0]
+        wait = cooldowns(snap, policy, moves_today(snap, policy, now))
+        with np.errstate(invalid="ignore"):
+            left = np.nan_to_num(snap.vm_last_moved + wait - now, nan=0.0)
+        return [float(x) for x in np.maximum(left, 0.0)]
 
     def host_cpu(self, name: str, since: float) -> m.CpuSeries:
         if name not in self.store.host_names():

@@ -61,6 +61,32 @@
     }
   });
 
+  // Tables sort by a click on a column's heading (again: the other way round), numbers as
+  // numbers ("87 %", "512 MiB", "0.40"); the plan's own list keeps its order (it is the order
+  // the actions run in). Delegated: a table swapped in live sorts too.
+  function key(cell) {
+    const text = cell.textContent.trim();
+    const n = parseFloat(text.replace(/[^0-9.eE+-]/g, ""));
+    return /^[-+]?[0-9.]/.test(text) && !isNaN(n) ? n : text.toLowerCase();
+  }
+  document.addEventListener("click", (ev) => {
+    const th = ev.target.closest("th");
+    const table = th && th.closest("table");
+    if (!table || table.id === "actions" || th.parentElement !== table.rows[0]) return;
+    const col = [...th.parentElement.children].indexOf(th);
+    const up = th.dataset.sorted !== "up";
+    for (const other of th.parentElement.children) delete other.dataset.sorted;
+    th.dataset.sorted = up ? "up" : "down";
+    const rows = [...table.rows].slice(1);
+    rows.sort((a, b) => {
+      const x = a.cells[col] ? key(a.cells[col]) : "", y = b.cells[col] ? key(b.cells[col]) : "";
+      const c = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0) : (typeof x === "number" ? -1 : 1);
+      return up ? c : -c;
+    });
+    const body = rows.length ? rows[0].parentElement : null;
+    for (const r of rows) body.appendChild(r);
+  });
+
   // a filter that applies itself (an inline onchange is refused by the page's CSP)
   document.addEventListener("change", (ev) => {
     if (ev.target.matches("select[data-submit]")) ev.target.form.submit();
