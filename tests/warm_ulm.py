@@ -98,7 +98,8 @@ class WarmUlm:
 
     def _server(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen([sys.executable, "-c", SERVER], cwd=self._dir,
+            # started where the tests run, as `ulm` would be: a relative PYTHONPATH holds
+            self._proc = subprocess.Popen([sys.executable, "-c", SERVER],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           text=True, bufsize=1)
             assert self._reply(self._proc, 300) == "ready", "warm ulm did not start"
