@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import gzip
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.warm_ulm import warm_ulm
 from ulm.collect.base import Collection, HostReading, VMReading
 from ulm.sim.traces import load_trace
 from ulm.store import Store
-
-ULM = str(Path(sys.executable).parent / "ulm")
 
 
 @pytest.fixture
@@ -43,8 +40,8 @@ def test_a_recorded_day_replays_in_the_simulator(recorded: tuple[Path, float],
     cfg, start = recorded
     out = tmp_path / "day.csv.gz"
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(start))
-    r = subprocess.run([ULM, "export", "samples", "--config", str(cfg), "--since", stamp,
-                        "--output", str(out)], capture_output=True, text=True, timeout=120)
+    r = warm_ulm().run(["export", "samples", "--config", str(cfg), "--since", stamp,
+                        "--output", str(out)], timeout=120)
     assert r.returncode == 0, r.stderr
     trace = load_trace(out)
     assert trace.kind == "gcd" and trace.vm_names == ("web1", "web2")
@@ -52,8 +49,8 @@ def test_a_recorded_day_replays_in_the_simulator(recorded: tuple[Path, float],
     assert trace.cpu[0, 144:].tolist() == [0.0] * 144
     assert trace.cpu[1].tolist() == [0.1] * 288  # 0.4 cores of 4
     assert trace.mem is not None and trace.mem[1].tolist() == [0.25] * 288
-    sim = subprocess.run([ULM, "simulate", "--trace", str(out), "--policy", "seed",
-                          "--format", "json"], capture_output=True, text=True, timeout=300)
+    sim = warm_ulm().run(["simulate", "--trace", str(out), "--policy", "seed",
+                          "--format", "json"], timeout=300)
     assert sim.returncode == 0, sim.stderr
     assert '"migrations"' in sim.stdout
 
@@ -64,12 +61,11 @@ def test_export_never_overwrites_and_refuses_an_unfinished_day(
     mine = tmp_path / "precious.csv.gz"
     mine.write_bytes(gzip.compress(b"not ULM's"))
     before = mine.read_bytes()
-    r = subprocess.run([ULM, "export", "samples", "--config", str(cfg), "--since", "-48h",
-                        "--output", str(mine)], capture_output=True, text=True, timeout=120)
+    r = warm_ulm().run(["export", "samples", "--config", str(cfg), "--since", "-48h",
+                        "--output", str(mine)], timeout=120)
     assert r.returncode == 2 and "exists already" in r.stderr
     assert mine.read_bytes() == before
-    r = subprocess.run([ULM, "export", "samples", "--config", str(cfg), "--since", "-2h",
-                        "--output", str(tmp_path / "new.csv.gz")], capture_output=True,
-                       text=True, timeout=120)
+    r = warm_ulm().run(["export", "samples", "--config", str(cfg), "--since", "-2h",
+                        "--output", str(tmp_path / "new.csv.gz")], timeout=120)
     assert r.returncode == 2 and "future" in r.stderr
     assert not (tmp_path / "new.csv.gz").exists()

@@ -5,7 +5,7 @@ does and then forks a child per command. Each child is a process of its own: its
 working directory, environment, stdout/stderr (files, read back afterwards), stdin from
 /dev/null and exit code, running the same `main()` as the installed `ulm` script. What the
 fork skips is only the import of modules a fresh process would import the same way.
-(tests/store/test_store_cli.py's RACER starts its racing commands the same way.)
+`together(n, args)` forks `n` of them that start at the same instant (races on one store).
 
 Not for commands whose environment changes what is imported (XDG_CACHE_HOME, NUMBA_*):
 those spawn the real script.
@@ -21,13 +21,14 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-# The server's side, run with `python -c` (as tests/store/test_store_cli.py's RACER): its
-# sys.path starts as the `ulm` script's does (the venv's bin), not with a directory of tests.
+# The server's side, run with `python -c`: its sys.path starts as the `ulm` script's
+# does (the venv's bin), not with a directory of tests.
 SERVER = r"""
-import faulthandler, json, os, signal, sys, threading
+import faulthandler, json, os, signal, sys, threading, time
 sys.path[0] = os.path.dirname(sys.executable)
 initial = dict(os.environ)  # before the imports (ulm.jit may set NUMBA_CACHE_DIR)
 for key in ("COLUMNS", "LINES"):  # else rich's consoles, made at import, keep this size
@@ -41,6 +42,11 @@ replies.write("ready\n")
 replies.flush()
 for line in requests:
     req = json.loads(line)
+    if "reap" in req:  # the end of a command started with "go"
+        _, status = os.waitpid(req["reap"], 0)
+        replies.write(json.dumps({"rc": os.waitstatus_to_exitcode(status)}) + "\n")
+        replies.flush()
+        continue
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -63,6 +69,10 @@ for line in requests:
                 os.dup2(fd, to)
                 os.close(fd)
             sys.argv = ["ulm", *req["args"]]
+            if req.get("go"):  # ready, then wait to start at the same instant as others
+                open(req["go"] + f".ready{os.getpid()}", "w").close()
+                while not os.path.exists(req["go"]):
+                    time.sleep(0.001)
             faulthandler.dump_traceback_later(req["timeout"], exit=False)  # why it hangs
             try:
                 main()
@@ -82,6 +92,8 @@ for line in requests:
             os._exit(code)
     replies.write(json.dumps({"pid": pid}) + "\n")
     replies.flush()
+    if req.get("go"):
+        continue  # reaped on request
     _, status = os.waitpid(pid, 0)
     replies.write(json.dumps({"rc": os.waitstatus_to_exitcode(status)}) + "\n")
     replies.flush()
@@ -98,7 +110,8 @@ class WarmUlm:
 
     def _server(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen([sys.executable, "-c", SERVER], cwd=self._dir,
+            # started where the tests run, as `ulm` would be: a relative PYTHONPATH holds
+            self._proc = subprocess.Popen([sys.executable, "-c", SERVER],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                           text=True, bufsize=1)
             assert self._reply(self._proc, 300) == "ready", "warm ulm did not start"
@@ -136,6 +149,43 @@ class WarmUlm:
                                                 err.read_text()) from None
             return subprocess.CompletedProcess(["ulm", *args], rc, out.read_text(),
                                                err.read_text())
+
+    def together(self, n: int, args: Sequence[str], *, timeout: float = 180,
+                 ) -> list[subprocess.CompletedProcess[str]]:
+        """`n` `ulm` processes that start the same command at the same instant."""
+        with self._lock:
+            proc = self._server()
+            assert proc.stdin is not None
+            go = self._dir / "go"
+            go.unlink(missing_ok=True)
+            pids, files = [], []
+            for i in range(n):
+                out, err = self._dir / f"out{i}", self._dir / f"err{i}"
+                out.write_bytes(b"")
+                err.write_bytes(b"")
+                files.append((out, err))
+                req = {"args": list(args), "cwd": os.getcwd(), "env": dict(os.environ),
+                       "out": str(out), "err": str(err), "timeout": timeout, "go": str(go)}
+                proc.stdin.write(json.dumps(req) + "\n")
+                proc.stdin.flush()
+                pids.append(json.loads(self._reply(proc, 60))["pid"])
+            ready = [self._dir / f"go.ready{pid}" for pid in pids]
+            deadline = time.monotonic() + 60
+            while not all(r.exists() for r in ready):
+                assert time.monotonic() < deadline, "the commands did not get ready"
+                time.sleep(0.01)
+            go.touch()
+            done = []
+            for pid, (out, err) in zip(pids, files, strict=True):
+                proc.stdin.write(json.dumps({"reap": pid}) + "\n")
+                proc.stdin.flush()
+                rc = json.loads(self._reply(proc, timeout))["rc"]
+                done.append(subprocess.CompletedProcess(["ulm", *args], rc, out.read_text(),
+                                                        err.read_text()))
+            for r in ready:
+                r.unlink()
+            go.unlink()
+            return done
 
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -156,37 +154,10 @@ def test_a_postgresql_password_never_shows(fresh_pg: str, tmp_path: Path) -> Non
         assert secret not in line and ("postgres:***@" in line or "u:***@" in line), line
 
 
-RACER = """
-import sys, time
-from pathlib import Path
-from ulm.cli import _register, main
-_register()
-go = Path(sys.argv[1])
-Path(sys.argv[2]).touch()  # ready: everything imported
-while not go.exists():
-    time.sleep(0.001)
-sys.argv = ["ulm", *sys.argv[3:]]
-main()
-"""
-
-
 def race(tmp: Path, n: int, *args: str) -> list[subprocess.CompletedProcess[str]]:
-    """`n` real `ulm` processes that start the same command at the same instant."""
-    go = tmp / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", RACER,
-                               str(go), str(tmp / f"ready{i}"), *args],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for i in range(n)]
-    deadline = time.monotonic() + 120
-    while not all((tmp / f"ready{i}").exists() for i in range(n)):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    go.touch()
-    out = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=180)
-        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
-    return out
+    """`n` real `ulm` processes that start the same command at the same instant (forked by
+    the warm ulm, each waits at the line until all are there)."""
+    return warm_ulm().together(n, args)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -201,7 +172,6 @@ def test_concurrent_first_starts_one_store_no_sql_dump(backend: str, tmp_path: P
         if r.returncode != 0:  # the loser may find the winner's daemon lock
             one_line(r, "another ULM daemon holds the lock")
     assert any(r.returncode == 0 for r in runs)
-    (tmp_path / "go").unlink()
     inits = race(tmp_path, 4, "store", "init", "-c", str(cfg))  # now a ULM store: no-ops
     assert all(r.returncode == 0 and "already" in r.stdout for r in inits), inits
     assert Store.open(url, mode="read").found.revision == head()  # type: ignore[union-attr]
