@@ -64,7 +64,7 @@ def after(snap: Snapshot, plan: Plan) -> dict[str, str]:
     return where
 
 
-SETTINGS = settings(max_examples=200, deadline=None,
+SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
