@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ulm.model import Move, Plan
+from ulm.model import Plan
 from ulm.store import Store
 
 
