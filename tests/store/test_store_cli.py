@@ -80,7 +80,6 @@ def test_init_then_readers_then_the_daemon_share_one_store(tmp_path: Path) -> No
             out = ulm(cfg, *args)
             assert out.returncode == 0, (args, out.stderr)
     assert hashlib.sha256(db.read_bytes()).hexdigest() == before  # readers wrote nothing
-    assert [f.name for f in db.parent.iterdir()] == ["ulm.db"]  # not even a -wal or -shm
     assert ulm(cfg, "run", "--once", "--mode", "observe").returncode == 0
 
 

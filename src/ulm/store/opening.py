@@ -17,7 +17,6 @@ exactly as it was.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import functools
 import os
@@ -172,8 +171,10 @@ def _probe_file(t: Target, path: Path, check: bool) -> Probe:
         return Probe(Found.FOREIGN, detail="it is not a SQLite database")
     if len(header) < 100:
         return Probe(Found.DAMAGED, detail="the file is truncated")
-    uri = f"file:{quote(str(path), safe='/')}?mode=ro" + \
-        ("&immutable=1" if _unopened_wal(path, header) else "")
+    # In WAL mode (header byte 18 = 2) a reader creates -wal and -shm files; when there is no
+    # -wal nobody has the database open and every page is in the main file: read it immutable.
+    immutable = header[18] == 2 and not Path(f"{path}-wal").exists()
+    uri = f"file:{quote(str(path), safe='/')}?mode=ro" + ("&immutable=1" if immutable else "")
     engine = create_engine("sqlite://", poolclass=NullPool,
                            creator=lambda: sqlite3.connect(uri, uri=True, timeout=10.0))
     try:
@@ -257,24 +258,11 @@ def _make_dir(path: Path) -> None:
         raise StoreError(f"cannot create the store {path}: its directory is not writable")
 
 
-def _unopened_wal(path: Path, header: bytes) -> bool:
-    """In WAL mode (header byte 18 = 2) a reader creates -wal and -shm files (and, read-only,
-    cannot remove them again); when there is no -wal nobody has the database open and every
-    page is in the main file: a reader opens it immutable and writes nothing at all."""
-    return len(header) > 18 and header[18] == 2 and not Path(f"{path}-wal").exists()
-
-
 def _engine(t: Target, mode: StoreMode) -> Engine:
     url = t.url
     if t.path is not None and mode == "read":
-        # Immutable only if nobody has it open now (`_unopened_wal`): a read-only command is
-        # short; a daemon that starts meanwhile is not seen by it, and nothing is left behind.
-        query = {"mode": "ro", "uri": "true"}
-        with contextlib.suppress(OSError), t.path.open("rb") as f:
-            if _unopened_wal(t.path, f.read(100)):
-                query["immutable"] = "1"
         url = URL.create(t.url.drivername, database=f"file:{quote(str(t.path), safe='/')}",
-                         query=query)
+                         query={"mode": "ro", "uri": "true"})
     try:
         engine = create_engine(url)
     except Exception as exc:  # a missing driver (e.g. postgresql:// wants psycopg2)
