@@ -1,6 +1,6 @@
-"""The speed-ups of issue 14 §2 decide what the code before them decided, to the bit: the
-detectors' small sort, LR-MC's compiled fit (numpy's choice whenever it decides), and the
-consolidation loop's shortcuts (the same events and moves as the plain loop)."""
+"""The speed-ups of issue 14 §2 decide what the code before them decided: LR-MC's compiled
+fit (numpy's choice whenever it decides), and the consolidation loop's shortcuts (the same
+events and moves as the plain loop)."""
 
 from __future__ import annotations
 
@@ -11,21 +11,10 @@ from ulm.policy import resolve_policy
 from ulm.scheduler import loops
 from ulm.scheduler.correlation import decided, r2_each
 from ulm.scheduler.placement import params
-from ulm.scheduler.scan import _sort_small
 from ulm.scheduler.selection import _mc_lstsq
 from ulm.scheduler.state import State
 from ulm.sim.results import mode_policy
 from ulm.snapshot import Snapshot
-
-
-def test_small_sort_is_numpys_order() -> None:
-    rng = np.random.default_rng(3)
-    for trial in range(2000):
-        row = rng.choice([0.0, 0.25, 1.0 / 3, np.inf, -np.inf, np.nan, 2.0], 30) if trial % 2 \
-            else rng.random(int(rng.integers(0, 31)))
-        mine = row.copy()
-        _sort_small(mine)
-        assert np.array_equal(mine, np.sort(row), equal_nan=True)
 
 
 def _lstsq_r2(data: np.ndarray, k: int) -> float:

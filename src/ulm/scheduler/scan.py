@@ -91,28 +91,10 @@ def _interp(x: float, c: int, curve_x: np.ndarray, curve_w: np.ndarray, last: in
     return float(slope * (x - curve_x[c, j]) + curve_w[c, j])
 
 
-@numba.njit(cache=True, inline="always")
-def _before(a: float, b: float) -> bool:
-    """`a` sorts before `b` in numpy's order (NaN last)."""
-    return a < b or (b != b and a == a)
-
-
-@numba.njit(cache=True)
-def _sort_small(values: np.ndarray) -> None:
-    """In place, into numpy's order: insertion sort, for the detectors' <= 30 samples (the
-    same values in the same order as `ndarray.sort`; numba's quicksort cost more there)."""
-    for i in range(1, len(values)):
-        v, j = values[i], i
-        while j > 0 and _before(v, values[j - 1]):
-            values[j] = values[j - 1]
-            j -= 1
-        values[j] = v
-
-
 @numba.njit(cache=True)
 def _median(values: np.ndarray) -> float:
     """`detectors.nan_median` of one row of valid samples (sorted in place)."""
-    _sort_small(values)
+    values.sort()
     n = len(values)
     hi = values[n // 2]
     lo = values[max((n - 1) // 2, 0)]
@@ -126,7 +108,7 @@ def _spread(row: np.ndarray, length: int, detector: int) -> float:
     if detector == 3:
         data = np.full(width, np.inf)
         data[width - length:] = row[width - length:]
-        _sort_small(data)
+        data.sort()
         n = max(length, 1)
         q1 = min(max(math.floor(0.25 * (n + 1) + 0.5) - 1, 0), width - 1)
         q3 = min(max(math.floor(0.75 * (n + 1) + 0.5) - 1, 0), width - 1)
