@@ -194,8 +194,9 @@ def test_the_admin_switches_the_mode(fresh: Server) -> None:
         assert c.get("/api/v1/mode").json()["message"] == "observe"
         assert c.get("/api/v1/overview").json()["mode"] == "observe"
         # observe: a round collects and plans nothing
-        assert c.post("/api/v1/plan-now").json() == {"plan_id": None, "actions": 0,
-                                                     "problems": []}
+        assert c.post("/api/v1/plan-now").json() == {
+            "plan_id": None, "actions": 0, "problems": [], "dry_run": False, "policy": "",
+            "action_list": []}
 
 
 def test_browser_session_cookie_and_csrf(fresh: Server) -> None:
