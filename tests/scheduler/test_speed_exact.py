@@ -8,7 +8,7 @@ import numpy as np
 
 from ulm.model import HostState
 from ulm.policy import resolve_policy
-from ulm.scheduler import loops
+from ulm.scheduler import emptying, loops
 from ulm.scheduler.correlation import decided, r2_each
 from ulm.scheduler.placement import params
 from ulm.scheduler.selection import _mc_lstsq
@@ -123,9 +123,10 @@ def test_consolidation_shortcuts_change_nothing() -> None:
             n = snap.n_hosts
             tried, excluded = np.zeros(n, np.bool_), np.zeros(n, np.bool_)
             if compiled:
-                out = loops.consolidate(p, st.V, st.H, st.S, np.zeros(0, np.int64), tried,
-                                        excluded, np.zeros(n, np.bool_), st.fixed_mask, 0.9,
-                                        -1, 1 << 62, headroom, 3)
+                out = emptying.consolidate(p, st.V, st.H, st.S, np.zeros(0, np.int64), tried,
+                                           excluded, np.zeros(n, np.bool_), st.fixed_mask,
+                                           0.9, -1, 1 << 62, headroom, 3,
+                                           emptying.BY_UTILISATION)
                 events = list(zip(out[0].tolist(), out[1].tolist(), strict=True))
                 moves = []
                 ends = [*out[2].tolist()[1:], len(out[4])]
