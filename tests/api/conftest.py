@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests import secrets
+from tests.api.server import BMC_PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every test token contains secrets.TOKEN: the session hook's search for it covers them all.
@@ -99,6 +100,7 @@ def stop(server: Server) -> None:
 def assert_no_secret(server: Server) -> None:
     for text in [*server.seen, server.log()]:
         assert secrets.TOKEN not in text, "a token reached a response or the log"
+        assert BMC_PASSWORD not in text, "a BMC password reached a response or the log"
 
 
 @pytest.fixture(scope="module")

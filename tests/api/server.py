@@ -22,7 +22,7 @@ from ulm.api.local import DaemonActions
 from ulm.api.serve import server
 from ulm.clock import SimClock
 from ulm.collect.sim_source import SimSource
-from ulm.config import CollectConfig, Config, HostConfig, StoreConfig
+from ulm.config import CollectConfig, Config, HostConfig, PowerConfig, StoreConfig
 from ulm.daemon import Daemon, Mode
 from ulm.drivers.sim import SimCluster
 from ulm.execute.recheck import SnapshotCheck
@@ -36,6 +36,11 @@ ROUNDS = 5
 # h1 runs three busy VMs (4.5 of its 4 cores: overloaded), h2 and h3 one quiet VM each.
 PLACEMENT = {"web1": "h1", "web2": "h1", "web3": "h1", "db1": "h2", "cache1": "h3"}
 CPU = {"web1": 1.6, "web2": 1.5, "web3": 1.4, "db1": 0.3, "cache1": 0.2}
+BMC_PASSWORD = "Bmc-s3cret-pw"  # in h2's BMC URL: no answer or page may show it
+# How each host is switched (the pages show it; the simulated cluster does the switching)
+POWER = {"h2": PowerConfig(driver="redfish", address=f"https://bmc:{BMC_PASSWORD}@127.0.0.1:8443",
+                           username="bmc", password=BMC_PASSWORD),
+         "h3": PowerConfig(driver="wol", mac="52:54:00:00:00:03")}
 
 
 def build(tmp: Path) -> Daemon:
@@ -43,11 +48,12 @@ def build(tmp: Path) -> Daemon:
     clock = SimClock(float(int(time.time())) - ROUNDS * interval)  # ends near the real clock
     cluster = SimCluster(clock, dict(PLACEMENT), {v: 1024.0 for v in PLACEMENT}, boot_s=60.0)
     source = SimSource(cluster, {h: 4 for h in HOSTS}, {h: 16384.0 for h in HOSTS},
-                       vm_cpu=dict(CPU), vm_vcpus={v: 2 for v in PLACEMENT})
+                       vm_cpu=dict(CPU), vm_vcpus={v: 2 for v in PLACEMENT}, host_mem=True)
     own = tmp / "policy.toml"
     cfg = Config(store=StoreConfig(url=f"sqlite:///{tmp}/ulm.db"),
                  collect=CollectConfig(interval_s=interval, window=6),
-                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"test:///{h}") for h in HOSTS),
+                 hosts=tuple(HostConfig(name=h, libvirt_uri=f"test:///{h}", power=POWER.get(h))
+                             for h in HOSTS),
                  policy=str(own) if own.exists() else "seed")
     store = Store.open(cfg.store.url, mode="create")
     policy = resolve_policy(cfg.policy_ref())

@@ -153,6 +153,11 @@ def test_booking_cancelling_draining_and_their_errors(fresh: Server) -> None:
         nxt = c.get("/api/v1/overview").json()["next_event"]  # the overview's "next"
         assert nxt["ts"] == pytest.approx(now + 3600)
         assert nxt["what"] == f"maintenance #{booked['id']} on h3 starts (drain first)"
+        hosts = {h["name"]: h for h in c.get("/api/v1/hosts").json()}
+        assert hosts["h3"]["next_maintenance"] == {  # the host's own "next", with its status
+            "id": booked["id"], "start": pytest.approx(now + 3600),
+            "end": pytest.approx(now + 7200), "status": "booked", "power_off": True}
+        assert hosts["h2"]["next_maintenance"] is None
         overlap = c.post("/api/v1/maintenance", json={"host": "h3", "start": now + 5000,
                                                       "end": now + 9000})
         assert overlap.status_code == 409 and "already has maintenance" in overlap.text
@@ -169,6 +174,9 @@ def test_booking_cancelling_draining_and_their_errors(fresh: Server) -> None:
                                                    "end": 1}).status_code == 422
         gone = c.delete(f"/api/v1/maintenance/{booked['id']}")
         assert gone.status_code == 200 and "cancelled" in gone.json()["message"]
+        hosts = {h["name"]: h for h in c.get("/api/v1/hosts").json()}
+        assert hosts["h3"]["next_maintenance"] is None  # a cancelled window is no "next"
+        assert hosts["h2"]["next_maintenance"]["start"] == 1893456000.0  # 2030-01-01 UTC
         assert c.delete(f"/api/v1/maintenance/{booked['id']}").status_code == 409
         assert c.delete("/api/v1/maintenance/999").status_code == 404
         assert c.delete("/api/v1/maintenance/x").status_code == 422

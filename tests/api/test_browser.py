@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.conftest import TOKENS, Server
+from tests.api.server import BMC_PASSWORD
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -97,7 +98,12 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
 
     d.get(f"{fresh.url}/hosts")
     _wait(d, "#vms", "web1")
-    _wait(d, "#host-h1 .chart canvas")  # uPlot drew the CPU chart from the API's series
+    _wait(d, "#host-h1 .chart.cpu canvas")  # uPlot drew the CPU chart from the API's series
+    _wait(d, "#host-h1 .chart.mem canvas")  # ... and the memory chart beside it
+    assert "memory h1" in d.find_element(By.CSS_SELECTOR, "#host-h1 .chart.mem").text
+    power = d.find_element(By.CSS_SELECTOR, "#host-h2 .power").text
+    assert "redfish" in power and "***" in power and BMC_PASSWORD not in d.page_source
+    assert "no maintenance booked" in d.find_element(By.CSS_SELECTOR, "#host-h3").text
     assert "cache1" in d.find_element(By.ID, "vms").text
     _shot(d, tmp_path, "hosts")
 
@@ -145,6 +151,12 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     assert "h3" in row and "booked" in row and "2030-06-01 22:00" in row
     _shot(d, tmp_path, "maintenance")
     _no_console_errors(d)
+    d.get(f"{fresh.url}/hosts")  # the window shows on its host's card too
+    line = d.find_element(By.CSS_SELECTOR, "#host-h3 .next-maintenance").text
+    assert "next maintenance: 2030-06-01 22:00" in line and "2030-06-02 02:00" in line, line
+    assert "booked" in line
+    d.get(f"{fresh.url}/maintenance")
+    _wait(d, "#booking-1 button")
     d.find_element(By.CSS_SELECTOR, "#booking-1 button").click()  # Cancel, after a confirm
     WebDriverWait(d, 10).until(ec.alert_is_present())
     d.switch_to.alert.accept()

@@ -9,6 +9,7 @@ import pytest
 from tests.api.conftest import TOKENS, Server
 
 READ = ["/api/v1/whoami", "/api/v1/overview", "/api/v1/hosts", "/api/v1/hosts/h1/cpu",
+        "/api/v1/hosts/h1/mem",
         "/api/v1/vms", "/api/v1/plans", "/api/v1/plans/latest", "/api/v1/decisions?vm=web1",
         "/api/v1/maintenance", "/api/v1/energy", "/api/v1/events", "/api/v1/mode"]
 
@@ -53,6 +54,23 @@ def test_hosts_and_vms_show_the_store_snapshot(shared: Server) -> None:
         cpu = c.get("/api/v1/hosts/h1/cpu").json()
     assert [v["name"] for v in only] == ["db1"]
     assert len(cpu["ts"]) == len(cpu["cpu"]) == 5 and cpu["cpu"][-1] == 1.0
+
+
+def test_memory_series_and_how_each_host_is_powered(shared: Server) -> None:
+    with shared.client("viewer") as c:
+        mem = c.get("/api/v1/hosts/h1/mem").json()
+        cpu = c.get("/api/v1/hosts/h1/cpu").json()
+        hosts = {h["name"]: h for h in c.get("/api/v1/hosts").json()}
+        late = c.get("/api/v1/hosts/h1/mem", params={"since": cpu["ts"][-1]}).json()
+    # h1's host samples: its three VMs' 1024 MiB each, of its 16 GiB, one per round
+    assert mem["ts"] == cpu["ts"] and mem["mem_mib"] == [3072.0] * 5
+    assert mem["mem_total_mib"] == 16384.0 and mem["mem"] == [3072.0 / 16384.0] * 5
+    assert late["ts"] == [cpu["ts"][-1]]  # `since` cuts the series as the CPU's
+    assert hosts["h1"]["power_driver"] == "" and hosts["h1"]["power_address"] == ""
+    assert hosts["h2"]["power_driver"] == "redfish"
+    assert hosts["h2"]["power_address"] == "https://bmc:***@127.0.0.1:8443"  # blanked
+    assert hosts["h3"]["power_driver"] == "wol" and hosts["h3"]["state"] == "on"
+    assert all(h["next_maintenance"] is None for h in hosts.values())  # nothing booked
 
 
 def test_plans_plan_detail_and_the_latest_alias(shared: Server) -> None:
@@ -124,6 +142,8 @@ def test_overview(shared: Server) -> None:
 @pytest.mark.parametrize(("path", "status", "says"), [
     ("/api/v1/plans/p-nope", 404, "no plan 'p-nope'"),
     ("/api/v1/hosts/h9/cpu", 404, "no host 'h9'"),
+    ("/api/v1/hosts/h9/mem", 404, "no host 'h9'"),
+    ("/api/v1/hosts/h1/mem?since=yesterday", 422, "query.since"),
     ("/api/v1/nowhere", 404, "Not Found"),
     ("/api/v1/plans?limit=0", 422, "query.limit"),
     ("/api/v1/plans?limit=x", 422, "query.limit"),
@@ -148,7 +168,8 @@ def test_openapi_describes_every_route_and_the_error_model(shared: Server) -> No
     for p in ["/api/v1/hosts", "/api/v1/vms", "/api/v1/plans/{plan_id}", "/api/v1/decisions",
               "/api/v1/energy", "/api/v1/events", "/api/v1/stream", "/api/v1/maintenance",
               "/api/v1/maintenance/{booking_id}", "/api/v1/plans/{plan_id}/apply",
-              "/api/v1/hosts/{name}/drain", "/api/v1/mode", "/api/v1/plan-now"]:
+              "/api/v1/hosts/{name}/drain", "/api/v1/hosts/{name}/mem", "/api/v1/mode",
+              "/api/v1/plan-now"]:
         assert p in paths, p
     assert "/login" not in paths  # the pages are not API
     assert "ErrorOut" in doc["components"]["schemas"]

@@ -39,6 +39,14 @@ class ErrorOut(BaseModel):
     error: str
 
 
+class MaintenanceWindow(BaseModel):
+    id: int
+    start: float
+    end: float
+    status: str  # booked | draining | drained | ... (as `maintenance`)
+    power_off: bool
+
+
 class HostOut(BaseModel):
     name: str
     state: str  # on | off | waking | maintenance | unknown
@@ -57,6 +65,10 @@ class HostOut(BaseModel):
     #: why the bogus-metrics guard disbelieves its figures ("" = believed): nothing is moved
     #: to or from it meanwhile (`ulm.collect.guard`; `hosts.quarantine` in the store)
     quarantine: str = ""
+    #: how ULM switches it (`[hosts.power] driver`: ipmi, redfish, wol, ssh ...; "" = none)
+    power_driver: str = ""
+    power_address: str = ""  # its BMC / ssh address, credentials blanked (`ulm.redact`)
+    next_maintenance: MaintenanceWindow | None = None  # the earliest window not yet over
 
 
 class VMOut(BaseModel):
@@ -77,6 +89,14 @@ class CpuSeries(BaseModel):
     name: str
     ts: list[float]
     cpu: list[float]  # fraction of the host
+
+
+class MemSeries(BaseModel):
+    name: str
+    ts: list[float]
+    mem: list[float]  # fraction of the host's memory in use
+    mem_mib: list[float]  # in use
+    mem_total_mib: float
 
 
 class PlanSummary(BaseModel):

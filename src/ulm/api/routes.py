@@ -61,6 +61,13 @@ def host_cpu(request: Request, name: str, _: Viewer, since: str | None = None) -
     return r.host_cpu(name, _time(since, r.clock() - 86400, "since"))
 
 
+@read.get("/hosts/{name}/mem")
+def host_mem(request: Request, name: str, _: Viewer, since: str | None = None) -> m.MemSeries:
+    """The host's memory in use (MiB and fraction of its memory), as `cpu`."""
+    r = context(request).reader
+    return r.host_mem(name, _time(since, r.clock() - 86400, "since"))
+
+
 @read.get("/vms")
 def vms(request: Request, _: Viewer, host: str = "") -> list[m.VMOut]:
     return context(request).reader.vms(host)

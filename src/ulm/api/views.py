@@ -22,6 +22,7 @@ from ulm import planview
 from ulm.api import models as m
 from ulm.api.actions import NotFound
 from ulm.api.bus import KEPT_ELSEWHERE, row_of, saved_kind
+from ulm.api.hostview import cpu_series, host_rows, mem_series, next_windows, power_of
 from ulm.budget import day_start
 from ulm.calendar import Period
 from ulm.energy import account
@@ -56,7 +57,9 @@ class Reader:
         for v in snap.vms:
             on[v.host].append(v.name)
             load[v.host] += v.load.cpu
-        booked = {b.host: b.id for b in self.store.bookings(active_only=True)}
+        active = self.store.bookings(active_only=True)
+        booked = {b.host: b.id for b in active}
+        windows, power = next_windows(active, self.clock()), power_of(self.cfg)
         return [m.HostOut(
             name=h.name, state=h.state.value, cores=h.cores, cpu_capacity=h.capacity.cpu,
             mem_mib=h.capacity.mem_mib,
@@ -64,7 +67,9 @@ class Reader:
             cpu_vms=load[h.name] / h.capacity.cpu if h.capacity.cpu else 0.0,
             vms=on[h.name], labels=dict(h.labels), power_curve=h.power, on_since=h.on_since,
             empty_since=h.empty_since, power_cycles_24h=h.power_cycles_24h,
-            booking=booked.get(h.name), quarantine=why)
+            booking=booked.get(h.name), quarantine=why,
+            power_driver=power.get(h.name, ("", ""))[0],
+            power_address=power.get(h.name, ("", ""))[1], next_maintenance=windows.get(h.name))
             for h, why in zip(snap.hosts, snap.host_quarantine, strict=True)]
 
     def vms(self, host: str = "") -> list[m.VMOut]:
@@ -87,10 +92,12 @@ class Reader:
         return [float(x) for x in np.maximum(left, 0.0)]
 
     def host_cpu(self, name: str, since: float) -> m.CpuSeries:
-        if name not in self.store.host_names():
-            raise NotFound(f"no host {name!r}")
-        rows = [s for s in self.store.host_samples(since) if s.name == name and s.cpu is not None]
-        return m.CpuSeries(name=name, ts=[s.ts for s in rows], cpu=[float(s.cpu) for s in rows])
+        return cpu_series(name, host_rows(self.store, name, since))
+
+    def host_mem(self, name: str, since: float) -> m.MemSeries:
+        rows = host_rows(self.store, name, since)
+        total = {h.name: h.capacity.mem_mib for h in self.snapshot().hosts}.get(name, 0.0)
+        return mem_series(name, rows, total)
 
     # -- plans ---------------------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ class SimSource:
     vm_vcpus: dict[str, int] = field(default_factory=dict)
     forced: dict[str, float] = field(default_factory=dict)  # host -> CPU fraction reported
     name: str = "libvirt"
+    #: report each host's memory in use (its VMs' memory), as a real source does; off by
+    #: default: the contract tests' snapshots were written without it
+    host_mem: bool = False
 
     def collect(self, now: float) -> Collection:
         hosts = []
@@ -31,7 +34,8 @@ class SimSource:
             vms = self.cluster.list_vms(h)
             busy = sum(self.vm_cpu.get(v, 0.0) for v in vms) / cores
             cpu = self.forced.get(h, min(busy, 1.0))
-            hosts.append(HostReading(h, now, True, "", cores, self.mem_mib[h], cpu, None, None,
+            used = sum(self.cluster.mem_mib.get(v, 1024.0) for v in vms) if self.host_mem else None
+            hosts.append(HostReading(h, now, True, "", cores, self.mem_mib[h], cpu, used, None,
                                      self.name))
         vms_out = [VMReading(v, h, now, self.vm_vcpus.get(v, 1),
                              self.cluster.mem_mib.get(v, 1024.0), self.vm_cpu.get(v, 0.0), None,

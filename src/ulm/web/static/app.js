@@ -125,7 +125,9 @@
   async function charts() {
     for (const el of document.querySelectorAll(".chart[data-series]")) {
       const d = await api("GET", el.dataset.series).catch(() => null);
-      if (d) chart(el, el.dataset.label, d.ts, [{label: "CPU %", values: d.cpu.map((c) => c * 100)}], 100);
+      const mem = el.dataset.figure === "mem";  // the same chart, of the memory in use
+      if (d) chart(el, el.dataset.label, d.ts, [{label: mem ? "memory %" : "CPU %",
+        values: (mem ? d.mem : d.cpu).map((c) => c * 100)}], 100);
     }
     for (const el of document.querySelectorAll(".chart[data-energy]")) {
       const d = await api("GET", el.dataset.energy).catch(() => null);
