@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ulm.collect.domain_xml import NS
 from ulm.lab.lab import exec_prefix
 
 ULM = str(Path(sys.executable).parent / "ulm")
@@ -64,3 +65,15 @@ def node_cpu(conn: Any, seconds: float = 2.0) -> float:
     b = conn.getCPUStats(-1)
     busy = (b["user"] + b["kernel"]) - (a["user"] + a["kernel"])
     return float(busy / (busy + b["idle"] - a["idle"]))
+
+
+def set_label(name: str, key: str, value: str) -> None:
+    """Labels the guest `name` on labh1 the way an operator would (`virsh metadata ... --live`):
+    ULM's metadata element, set on the running domain through labh1's libvirtd."""
+    assert in_controller(
+        "import json, libvirt\n"
+        f"d = libvirt.open('qemu+tcp://10.77.0.1/system').lookupByName('{name}')\n"
+        "d.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT,\n"
+        f"    '<labels><label name=\"{key}\">{value}</label></labels>', 'ulm',\n"
+        f"    '{NS}', libvirt.VIR_DOMAIN_AFFECT_LIVE)\n"
+        "print(json.dumps(True))")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +49,17 @@ def configure(tmp: Path, lab: Lab, executor: str = "") -> Path:
 def ulm(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*exec_prefix(), ULM, *args], capture_output=True, text=True,
                           timeout=timeout)
+
+
+def the_advised_plan(cfg: Path) -> dict[str, Any]:
+    """Runs the daemon two rounds in advise mode and returns its one proposed plan."""
+    out = ulm("run", "-c", str(cfg), "--mode", "advise", "--rounds", "2")
+    assert out.returncode == 0, out.stderr
+    plans = json.loads(ulm("plans", "-c", str(cfg), "--format", "json").stdout)
+    proposed = [p["plan"] for p in plans if p["status"] == "proposed"]
+    assert len(proposed) == 1, (plans, out.stderr[-3000:])
+    plan: dict[str, Any] = proposed[0]
+    return plan
 
 
 def hot_host(lab: Lab) -> None:

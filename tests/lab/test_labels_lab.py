@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab.helpers import in_controller
-from tests.lab.test_daemon_lab import POLICY, configure, ulm
-from ulm.collect.domain_xml import NS
+from tests.lab.helpers import set_label
+from tests.lab.test_daemon_lab import POLICY, configure, the_advised_plan, ulm
 from ulm.lab.lab import Lab
 
 pytestmark = pytest.mark.lab
@@ -28,23 +27,12 @@ def test_a_metadata_label_and_a_must_not_rule_keep_the_guest_off_the_host(
     clean_lab.vm_add("web", "labh1", 128, "linux", burn=1)
     clean_lab.set_load("labh1", "90")
     # the label as an operator would set it (`virsh metadata ... --live`), on labh1's libvirtd
-    assert in_controller(
-        "import json, libvirt\n"
-        "d = libvirt.open('qemu+tcp://10.77.0.1/system').lookupByName('web')\n"
-        "d.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT,\n"
-        "    '<labels><label name=\"app\">web</label></labels>', 'ulm',\n"
-        f"    '{NS}', libvirt.VIR_DOMAIN_AFFECT_LIVE)\n"
-        "print(json.dumps(True))")
+    set_label("web", "app", "web")
     cfg = configure(tmp_path, clean_lab)
     (tmp_path / "policy.toml").write_text(POLICY + RULE)
     text = cfg.read_text().replace('name = "labh2"\n', 'name = "labh2"\nlabels = { rack = "b" }\n')
     cfg.write_text(text)
-    out = ulm("run", "-c", str(cfg), "--mode", "advise", "--rounds", "2")
-    assert out.returncode == 0, out.stderr
-    plans = json.loads(ulm("plans", "-c", str(cfg), "--format", "json").stdout)
-    proposed = [p["plan"] for p in plans if p["status"] == "proposed"]
-    assert len(proposed) == 1, (plans, out.stderr[-3000:])
-    (plan,) = proposed
+    plan = the_advised_plan(cfg)
     # first-fit would take labh2 (see test_daemon_lab); the rule leaves labh3
     assert [(a["vm"], a["dst"]) for a in plan["actions"]] == [("web", "labh3")]
     (row,) = [d for d in plan["decisions"] if d["vm"] == "web"]
