@@ -16,6 +16,7 @@ from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
 from ulm.scheduler.filters import N_REASONS
 from ulm.scheduler.loops import DRAINED, NO_HEADROOM, _drain
 from ulm.scheduler.scan import CPU_NOW, P_COMPAT, RAM
+from ulm.scheduler.working import by_host
 
 # Consolidation's order of candidates (`[consolidation] order`), outside compat.
 BY_UTILISATION, BY_FEWEST_VMS, BY_CHEAPEST = range(3)
@@ -70,7 +71,7 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
     start, members = np.zeros(0, np.int64), np.zeros(0, np.int64)
     while max_hosts < 0 or emptied < max_hosts:
         if changed:
-            start, members = _by_host(vm_host, n_h)
+            start, members = by_host(vm_host, n_h)
         if changed and not compat:
             pos, load, cap_on = 0, h_cur.sum(), _cap_on(h_on, h_num, h_count, -1)
             cap_abs = 0.0
@@ -158,25 +159,6 @@ def _cheapest(order: int, underload: float, tried: np.ndarray, blocked: np.ndarr
                 b == best_b and util < best_u))):
             host, best_a, best_b, best_u = h, a, b, util
     return host
-
-
-@numba.njit(cache=True)
-def _by_host(vm_host: np.ndarray, n_h: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every host's VMs in index order: host h's are `members[start[h]:start[h + 1]]`."""
-    start = np.zeros(n_h + 1, np.int64)
-    for i in range(len(vm_host)):
-        if vm_host[i] >= 0:
-            start[vm_host[i] + 1] += 1
-    for h in range(n_h):
-        start[h + 1] += start[h]
-    fill = start[:-1].copy()
-    members = np.zeros(start[n_h], np.int64)
-    for i in range(len(vm_host)):
-        h = vm_host[i]
-        if h >= 0:
-            members[fill[h]] = i
-            fill[h] += 1
-    return start, members
 
 
 @numba.njit(cache=True)

@@ -51,9 +51,16 @@ def answer(counts: I64, top_h: I64, top_c: F64, n_top: int, st: State | None = N
            vm: int = -1) -> Answer:
     """The scan's verdict on one VM, in names: a masked filter (label rule, CPU, back-off)
     says which rule, feature or back-off, given the state and the VM (`masks.Masks.text`)."""
+    return answer_of(counts.tolist(), top_h[:n_top].tolist(), top_c[:n_top].tolist(), st, vm)
+
+
+def answer_of(counts: list[int], top_h: list[int], top_c: list[float], st: State | None,
+              vm: int) -> Answer:
+    """`answer` from the rows as lists (the top ones cut to how many): relief converts the
+    rows of tens of thousands of VMs at once, not three small arrays per VM."""
     rejections = {(st.masks.text(st.snap, vm, i) if st is not None and i in MASKED
-                   else REASONS[i]): int(c) for i, c in enumerate(counts.tolist()) if c}
-    top = list(zip(top_h[:n_top].tolist(), top_c[:n_top].tolist(), strict=True))
+                   else REASONS[i]): int(c) for i, c in enumerate(counts) if c}
+    top = list(zip(top_h, top_c, strict=True))
     return Answer(top[0][0] if top else None, rejections, top)
 
 

@@ -15,7 +15,7 @@ from ulm.problems import Problem, ProblemKind
 from ulm.scheduler import loops, working
 from ulm.scheduler.draft import TOP_N, Draft, decision, reasons, record
 from ulm.scheduler.limits import exceeds, exceeds_each, tolerance
-from ulm.scheduler.placement import answer, maintenance, params
+from ulm.scheduler.placement import answer_of, maintenance, params
 from ulm.scheduler.priority import lowest
 from ulm.scheduler.selection import KEYED, RULES
 from ulm.scheduler.state import State
@@ -60,6 +60,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         vms, srcs, params(st), over | maintenance(st), st.V, st.H, st.S,
         draft.budget_left(st.policy), TOP_N)
     dst = where.tolist()
+    rows, hs, cs, ks = counts.tolist(), top_h.tolist(), top_c.tolist(), n_top.tolist()
     for i, (vm, src, trigger) in enumerate(chosen):
         name = st.snap.vm_names[vm]
         if dst[i] == -2:
@@ -72,7 +73,7 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         if dst[i] >= 0 and not draft.explain:  # moved; nobody reads why
             record(st, draft, [vm], src, [dst[i]], trigger)
             continue
-        ans = answer(counts[i], top_h[i], top_c[i], int(n_top[i]), st, vm)
+        ans = answer_of(rows[i], hs[i][:ks[i]], cs[i][:ks[i]], st, vm)
         if ans.host is None:
             draft.decisions.append(decision(st, vm, src, trigger, ans, "kept: no host fits"))
             draft.problems.append(Problem(ProblemKind.UNPLACED, host=st.snap.host_names[src],

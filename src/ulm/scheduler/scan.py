@@ -230,10 +230,12 @@ def _mates(vm: int, together: np.ndarray, vm_host: np.ndarray, excluded: np.ndar
 
 @numba.njit(cache=True)
 def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # type: ignore[type-arg]
-          S: tuple, reason: np.ndarray, cost: np.ndarray, counts: np.ndarray) -> None:  # type: ignore[type-arg]
-    """Filters and ranks every host for one VM: per host the first reason that rejects it
-    (`PASS` if none) and the ranking cost (lower wins; inf where rejected); per reason the
-    number of hosts it rejected."""
+          S: tuple, reason: np.ndarray, cost: np.ndarray, counts: np.ndarray,  # type: ignore[type-arg]
+          hosts: np.ndarray, n_off: int) -> None:
+    """Filters and ranks `hosts` (ascending) for one VM: per host the first reason that
+    rejects it (`PASS` if none) and the ranking cost (lower wins; inf where rejected); per
+    reason the number of hosts it rejected. Hosts left out of `hosts` are `n_off` off ones
+    and excluded ones (`loops.candidates`): counted, their rows not written."""
     vm_num, vm_lr, vm_hist, vm_src, member, vm_class, deny, prefer, together = V
     h_on, h_num, h_curve, curve_x, curve_w, curve_len, start_watts = H
     h_cur, h_hist, h_mem, h_count, h_busy, h_len, h_lr, h_biggest, _, h_mem_use = S
@@ -264,7 +266,11 @@ def _scan(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  # t
     c = vm_class[vm] if len(vm_class) > 0 else -1  # -1: no rule names this VM's class
     should = p[P_SHOULD] if c >= 0 and prefer.shape[0] > 0 else 0.0
     counts[:] = 0
-    for h in range(n):
+    if len(hosts) < n:  # those left out fail ON or EXCLUDED, whatever the VM
+        counts[ON], counts[EXCLUDED] = n_off, n - len(hosts) - n_off
+        if not compat and src >= 0 and not h_on[src]:  # the source is never "not on"
+            counts[ON], counts[EXCLUDED] = n_off - 1, n - len(hosts) - n_off + 1
+    for h in hosts:
         cap = h_cpu[h]
         used = h_cur[h] + demand
         after = used / cap
@@ -356,11 +362,11 @@ def _memory_fit(h: int, mem: float, after: float, cap: float, cur: float, h_mem:
 
 
 @numba.njit(cache=True)
-def _top(cost: np.ndarray, top_h: np.ndarray, top_c: np.ndarray) -> int:
-    """The best hosts by (cost, host index), best first, into top_h/top_c; returns how many
-    (0: no host passed). The first is the choice: ties go to the lowest host index."""
+def _top(cost: np.ndarray, top_h: np.ndarray, top_c: np.ndarray, hosts: np.ndarray) -> int:
+    """The best of `hosts` (ascending) by (cost, host index), best first, into top_h/top_c;
+    returns how many (0: none passed). The first is the choice: ties go to the lowest index."""
     k = 0
-    for h in range(len(cost)):
+    for h in hosts:
         c = cost[h]
         if c == np.inf:
             continue
@@ -385,8 +391,9 @@ def place_one(vm: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple, 
     reason = np.empty(n, np.int8)
     cost = np.empty(n)
     counts = np.zeros(N_REASONS, np.int64)
-    _scan(vm, p, excluded, V, H, S, reason, cost, counts)
+    every = np.arange(n)
+    _scan(vm, p, excluded, V, H, S, reason, cost, counts, every, 0)
     top_h = np.zeros(top_n, np.int64)
     top_c = np.zeros(top_n)
-    k = _top(cost, top_h, top_c)
+    k = _top(cost, top_h, top_c, every)
     return reason, counts, top_h, top_c, k

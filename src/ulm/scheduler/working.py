@@ -161,3 +161,22 @@ def restore_row(h: int, S: tuple, saved: np.ndarray, hist: np.ndarray) -> None: 
     if h_lr.shape[0] > 0:
         h_lr[h, 0], h_lr[h, 1] = saved[5], saved[6]
     h_hist[h] = hist
+
+
+@numba.njit(cache=True)
+def by_host(vm_host: np.ndarray, n_h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every host's VMs in index order: host h's are `members[start[h]:start[h + 1]]`."""
+    start = np.zeros(n_h + 1, np.int64)
+    for i in range(len(vm_host)):
+        if vm_host[i] >= 0:
+            start[vm_host[i] + 1] += 1
+    for h in range(n_h):
+        start[h + 1] += start[h]
+    fill = start[:-1].copy()
+    members = np.zeros(start[n_h], np.int64)
+    for i in range(len(vm_host)):
+        h = vm_host[i]
+        if h >= 0:
+            members[fill[h]] = i
+            fill[h] += 1
+    return start, members
