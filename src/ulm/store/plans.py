@@ -19,7 +19,8 @@ def save(c: Connection, plan: Plan, mode: str) -> str:
     newest proposed advised plan refreshes that row (its figures, `seen_at`, snapshot id;
     its id, status and actions' order stay) and returns its id; any other advice (another
     policy's too) supersedes every proposed plan and is a new row. The row is refreshed only
-    while it is still proposed: one an operator began to apply meanwhile stays as it is."""
+    while it is still proposed: one an operator began to apply meanwhile stays as it is and
+    this advice is a new row."""
     body = plan.to_dict()
     if mode == "advise":
         kept = _keep(c, plan, body)
@@ -37,20 +38,21 @@ def save(c: Connection, plan: Plan, mode: str) -> str:
 
 def _keep(c: Connection, plan: Plan, body: dict[str, Any]) -> str | None:
     p = t.plans.c
-    current = c.execute(select(t.plans).where(p.status == "proposed", p.mode == "advise")
-                        .order_by(p.created_at.desc(), p.id.desc()).limit(1)).first()
+    newest = (select(p.id).where(p.status == "proposed", p.mode == "advise")
+              .order_by(p.created_at.desc(), p.id.desc()).limit(1).scalar_subquery())
+    # A write first, so that the transaction holds the write lock before it reads (SQLite
+    # would refuse a read transaction's late upgrade if another writer came in between):
+    # older advice still proposed (a store written before advice was kept) goes as before.
+    c.execute(update(t.plans).where(p.status == "proposed", p.id != newest)
+              .values(status="superseded"))
+    current = c.execute(select(t.plans).where(p.id == newest)).first()
     if current is None or current.policy_digest != plan.policy_digest \
             or not advice.same_actions(current.body["actions"], body["actions"]):
         return None
     done = c.execute(update(t.plans).where(p.id == current.id, p.status == "proposed").values(
         snapshot_id=plan.snapshot_id,
         body=advice.refreshed(current.body, body, plan.created_at)))
-    if done.rowcount != 1:
-        return None
-    # older advice still proposed (a store written before advice was kept) goes as before
-    c.execute(update(t.plans).where(p.status == "proposed", p.id != current.id)
-              .values(status="superseded"))
-    return str(current.id)
+    return str(current.id) if done.rowcount == 1 else None
 
 
 def withdraw(c: Connection) -> int:
