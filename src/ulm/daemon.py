@@ -318,7 +318,10 @@ class Daemon:
             self.metrics.observe_plan(plan)
         self.conditions.track("problem", {p: f"plan problem: {p}" for p in plan.problems})
         if not plan.actions or not self.acting:
+            if self.acting and self.mode is Mode.advise:  # the advice waiting holds no more
+                self.store.withdraw_advice()
             return RoundResult(collection, plan, None, None)
+        # advice the same as the one waiting keeps its plan (`ulm.advice`): the same id again
         plan_id = self.store.save_plan(with_loads(snap, plan, self.policy), self.mode.value)
         log.info("plan %s: %d action(s) (%s)", plan_id, len(plan.actions), self.mode.value)
         if self.mode is Mode.advise:

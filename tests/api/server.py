@@ -65,7 +65,11 @@ def build(tmp: Path) -> Daemon:
                         power={h: cluster.power(h) for h in HOSTS}, check=check)
     daemon = Daemon(cfg, policy, store, [source], executor, clock, Mode.advise)
     daemon.start()
-    for _ in range(ROUNDS):
+    for i in range(ROUNDS):
+        # rounds 3-5 advise web1 off h1; in the fourth db1 is busy, web1 would not fit on h2
+        # and goes to h3: three different advices, each plan superseding the one before
+        # (the same advice round after round would keep one plan: `ulm.advice`)
+        source.vm_cpu["db1"] = 1.5 if i == 3 else CPU["db1"]
         daemon.run_round()
         clock.sleep(interval)
     return daemon

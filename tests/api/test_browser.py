@@ -181,3 +181,33 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
         (b,) = c.get("/api/v1/maintenance", params={"all": True}).json()
         assert (b["host"], b["reason"], b["status"]) == ("h3", "firmware", "cancelled")
     assert TOKENS["operator"] not in d.page_source
+
+
+def test_the_hosts_charts_range_picker(shared: Server, browser: WebDriver) -> None:
+    """Clicking 24 h then 30 d draws every chart again over that range (the x scale uPlot
+    drew, read back from the chart), keeps it in the address, and a reload keeps it."""
+    d = browser
+    d.get(f"{shared.url}/login?token={TOKENS['viewer']}")
+    d.get(f"{shared.url}/hosts")
+    _wait(d, "#host-h1 .chart.cpu[data-to]")
+
+    def span(css: str) -> float:
+        el = d.find_element(By.CSS_SELECTOR, css)
+        return float(el.get_attribute("data-to") or 0) - float(el.get_attribute("data-from") or 0)
+
+    assert span("#host-h1 .chart.cpu") == pytest.approx(6 * 3600, rel=1e-3)  # the default
+    assert d.find_element(By.CSS_SELECTOR, "#range a.on").text == "6h"
+    for label, seconds in (("24h", 86400), ("30d", 30 * 86400)):
+        d.find_element(By.CSS_SELECTOR, f'#range a[data-range="{label}"]').click()
+        for chart in ("#host-h1 .chart.cpu", "#host-h2 .chart.mem"):
+            WebDriverWait(d, 15).until(lambda _, c=chart, s=seconds: span(c) == pytest.approx(
+                s, rel=1e-3))
+        assert d.current_url.endswith(f"/hosts?range={label}")
+        assert d.find_element(By.CSS_SELECTOR, "#range a.on").text == label
+        assert "canvas" in d.find_element(By.CSS_SELECTOR, "#host-h1 .chart.cpu") \
+            .get_attribute("innerHTML")  # one chart, drawn again (not stacked)
+        assert len(d.find_elements(By.CSS_SELECTOR, "#host-h1 .chart.cpu .uplot")) == 1
+    d.refresh()
+    _wait(d, "#host-h1 .chart.cpu[data-to]")
+    assert span("#host-h1 .chart.cpu") == pytest.approx(30 * 86400, rel=1e-3)
+    _no_console_errors(d)

@@ -51,15 +51,16 @@ def test_hosts_and_vms_show_the_store_snapshot(shared: Server) -> None:
     assert vms["web1"]["history"][-1] == pytest.approx(1.6)
     with shared.client("viewer") as c:
         only = c.get("/api/v1/vms", params={"host": "h2"}).json()
-        cpu = c.get("/api/v1/hosts/h1/cpu").json()
+        cpu = c.get("/api/v1/hosts/h1/cpu", params={"since": "-1h"}).json()
     assert [v["name"] for v in only] == ["db1"]
     assert len(cpu["ts"]) == len(cpu["cpu"]) == 5 and cpu["cpu"][-1] == 1.0
 
 
 def test_memory_series_and_how_each_host_is_powered(shared: Server) -> None:
     with shared.client("viewer") as c:
-        mem = c.get("/api/v1/hosts/h1/mem").json()
-        cpu = c.get("/api/v1/hosts/h1/cpu").json()
+        # an hour: 1,000 buckets of 3.6 s, each of these minutely samples its own point
+        mem = c.get("/api/v1/hosts/h1/mem", params={"since": "-1h"}).json()
+        cpu = c.get("/api/v1/hosts/h1/cpu", params={"since": "-1h"}).json()
         hosts = {h["name"]: h for h in c.get("/api/v1/hosts").json()}
         late = c.get("/api/v1/hosts/h1/mem", params={"since": cpu["ts"][-1]}).json()
     # h1's host samples: its three VMs' 1024 MiB each, of its 16 GiB, one per round
@@ -149,8 +150,9 @@ def test_overview(shared: Server) -> None:
     ("/api/v1/plans?limit=x", 422, "query.limit"),
     ("/api/v1/decisions", 422, "query.vm"),
     ("/api/v1/energy?since=yesterday", 422, "query.since"),
-    ("/api/v1/energy?since=100&until=50", 422, "query.until"),
-    ("/api/v1/energy?since=0&until=86400000&step=1", 422, "query.step"),
+    ("/api/v1/energy?since=2000000000&until=1900000000", 422, "query.until"),
+    ("/api/v1/energy?since=nan", 422, "query.since"),
+    ("/api/v1/energy?since=1000000000&until=1086400000&step=1", 422, "query.step"),
     ("/api/v1/events?offset=-1", 422, "query.offset"),
 ])
 def test_errors_are_json_with_the_right_status(shared: Server, path: str, status: int,

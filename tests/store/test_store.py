@@ -79,8 +79,18 @@ def test_plans_outcomes_and_the_journal(store: Store) -> None:
     plan = Plan("snap1", "pol1", 1000.0, (move, PowerOff("h1", "empty")))
     pid = store.save_plan(plan, "advise")
     assert store.plan(pid).status == "proposed" and store.plan(pid).plan["actions"][0]["vm"] == "a"
-    newer = store.save_plan(Plan("snap2", "pol1", 1060.0, plan.actions), "advise")
-    assert store.plan(pid).status == "superseded"
+    # the same advice again (in another order, with fresher reasons): the same plan, kept
+    again = (PowerOff("h1", "empty now"), Move("a", "h1", "h2", "overload 91%", 520.0))
+    assert store.save_plan(Plan("snap2", "pol1", 1060.0, again), "advise") == pid
+    kept = store.plan(pid)
+    assert kept.status == "proposed" and kept.created_at == 1000.0
+    assert kept.plan["seen_at"] == 1060.0 and kept.plan["snapshot_id"] == "snap2"
+    assert [(a["kind"], a.get("reason")) for a in kept.plan["actions"]] == [
+        ("move", "overload 91%"), ("power_off", "empty now")]  # its order, the new figures
+    # another advice (a different destination) supersedes it
+    newer = store.save_plan(Plan("snap3", "pol1", 1120.0, (Move("a", "h1", "h3", "o"),)),
+                            "advise")
+    assert newer != pid and store.plan(pid).status == "superseded"
     assert [p.id for p in store.plans()] == [newer, pid]
     entry = store.intent(newer, 1, move)
     store.update(entry, "started", "job-1")

@@ -87,12 +87,16 @@ class VMOut(BaseModel):
 
 class CpuSeries(BaseModel):
     name: str
+    since: float  # the range asked for, to now: at most 1,000 points (bucket means)
+    until: float
     ts: list[float]
     cpu: list[float]  # fraction of the host
 
 
 class MemSeries(BaseModel):
     name: str
+    since: float
+    until: float
     ts: list[float]
     mem: list[float]  # fraction of the host's memory in use
     mem_mib: list[float]  # in use

@@ -6,7 +6,7 @@ minutes; FastAPI runs them in its worker threads, the event loop stays free for 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
@@ -16,6 +16,8 @@ from ulm.api.actions import BookingRequest, BookingResult
 from ulm.api.app import ApiError, context
 from ulm.api.auth import Principal
 from ulm.api.deps import admin, operator, viewer
+from ulm.cli.times import parse_time
+from ulm.errors import UlmError
 
 E = {401: {"model": m.ErrorOut}, 403: {"model": m.ErrorOut}, 404: {"model": m.ErrorOut},
      409: {"model": m.ErrorOut}, 422: {"model": m.ErrorOut}}
@@ -28,13 +30,24 @@ Admin = Annotated[Principal, Depends(admin)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
 
-def _time(text: str | None, default: float, what: str) -> float:
+def _time(text: str | None, default: float, what: str, now: float | None = None) -> float:
+    """A query's time: as the command line's (`ulm.cli.times`: `-6h`, epoch seconds, ISO in
+    UTC unless it names a zone), finite and between 2000 and 2100, else 422."""
     if text is None or text == "":
         return default
     try:
-        return m.parse_time(text)
-    except ValueError as exc:
-        raise ApiError(422, f"query.{what}: {exc}") from None
+        return parse_time(text, default if now is None else now, what, utc=True)
+    except UlmError as exc:
+        raise ApiError(422, f"query.{exc}") from None
+
+
+def _since(r: Any, since: str | None) -> float:
+    """A chart's start: before now (a day ago by default)."""
+    now = r.clock()
+    t0 = _time(since, now - 86400, "since", now)
+    if t0 >= now:
+        raise ApiError(422, f"query.since {since!r}: must be before now")
+    return t0
 
 
 # -- read ------------------------------------------------------------------------------------
@@ -57,15 +70,16 @@ def hosts(request: Request, _: Viewer) -> list[m.HostOut]:
 
 @read.get("/hosts/{name}/cpu")
 def host_cpu(request: Request, name: str, _: Viewer, since: str | None = None) -> m.CpuSeries:
+    """The host's CPU busy, at most 1,000 points from `since` to now (bucket means)."""
     r = context(request).reader
-    return r.host_cpu(name, _time(since, r.clock() - 86400, "since"))
+    return r.host_cpu(name, _since(r, since))
 
 
 @read.get("/hosts/{name}/mem")
 def host_mem(request: Request, name: str, _: Viewer, since: str | None = None) -> m.MemSeries:
     """The host's memory in use (MiB and fraction of its memory), as `cpu`."""
     r = context(request).reader
-    return r.host_mem(name, _time(since, r.clock() - 86400, "since"))
+    return r.host_mem(name, _since(r, since))
 
 
 @read.get("/vms")
@@ -99,7 +113,7 @@ def energy(request: Request, _: Viewer, since: str | None = None, until: str | N
            step: Annotated[float, Query(ge=0)] = 0.0) -> m.EnergyOut:
     r = context(request).reader
     now = r.clock()
-    t0, t1 = _time(since, now - 86400, "since"), _time(until, now, "until")
+    t0, t1 = _time(since, now - 86400, "since", now), _time(until, now, "until", now)
     if t1 <= t0:
         raise ApiError(422, "query.until: must be after since")
     if step and (t1 - t0) / step > 1000:

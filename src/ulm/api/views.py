@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ulm import planview
+from ulm import advice, planview
 from ulm.api import models as m
 from ulm.api.actions import NotFound
 from ulm.api.bus import KEPT_ELSEWHERE, row_of, saved_kind
@@ -92,12 +92,13 @@ class Reader:
         return [float(x) for x in np.maximum(left, 0.0)]
 
     def host_cpu(self, name: str, since: float) -> m.CpuSeries:
-        return cpu_series(name, host_rows(self.store, name, since))
+        """Bucketed to at most `hostview.MAX_POINTS` points over [since, now]."""
+        return cpu_series(name, host_rows(self.store, name, since), since, self.clock())
 
     def host_mem(self, name: str, since: float) -> m.MemSeries:
         rows = host_rows(self.store, name, since)
         total = {h.name: h.capacity.mem_mib for h in self.snapshot().hosts}.get(name, 0.0)
-        return mem_series(name, rows, total)
+        return mem_series(name, rows, total, since, self.clock())
 
     # -- plans ---------------------------------------------------------------------------------
 
@@ -112,7 +113,9 @@ class Reader:
         open_ = Counter(e.plan_id for e in self.store.open_entries())
         newest = self.store.plans(1)
         top = newest[0].created_at if newest else 0.0  # a plan of the same second is no newer
-        return [planview.state(r.status, open_[r.id], top > r.created_at).value
+        # an advice kept round after round (`ulm.advice`) is as new as the last round that gave it
+        return [planview.state(r.status, open_[r.id],
+                               top > advice.seen_at(r.plan, r.created_at)).value
                 for r in records]
 
     def plans(self, limit: int) -> list[m.PlanSummary]:

@@ -171,12 +171,9 @@ def _probe_file(t: Target, path: Path, check: bool) -> Probe:
         return Probe(Found.FOREIGN, detail="it is not a SQLite database")
     if len(header) < 100:
         return Probe(Found.DAMAGED, detail="the file is truncated")
-    # In WAL mode (header byte 18 = 2) a reader creates -wal and -shm files; when there is no
-    # -wal nobody has the database open and every page is in the main file: read it immutable.
-    immutable = header[18] == 2 and not Path(f"{path}-wal").exists()
-    uri = f"file:{quote(str(path), safe='/')}?mode=ro" + ("&immutable=1" if immutable else "")
     engine = create_engine("sqlite://", poolclass=NullPool,
-                           creator=lambda: sqlite3.connect(uri, uri=True, timeout=10.0))
+                           creator=lambda: sqlite3.connect(read_uri(path), uri=True,
+                                                           timeout=10.0))
     try:
         with engine.connect() as c:
             c.exec_driver_sql("PRAGMA query_only=ON")
@@ -258,13 +255,46 @@ def _make_dir(path: Path) -> None:
         raise StoreError(f"cannot create the store {path}: its directory is not writable")
 
 
+def read_uri(path: Path) -> str:
+    """How a read-only command opens a SQLite store without creating or writing a file.
+
+    A connection to a WAL database (header byte 18 = 2) creates `-wal` and `-shm` beside it
+    when they are missing. So: no `-wal` means no writer has the database open and every
+    committed page is in the main file (a writer's last close checkpoints and deletes it):
+    the file is read `immutable` (no locks, no side files). A `-wal` means a writer is or was
+    active: the reader needs the WAL and its index to see the committed rows (`immutable`
+    would read stale ones), and opens `mode=ro`: both files exist already, nothing is
+    created; SQLite still sets its read marks in the `-shm` index (its bytes change, its
+    size and the database and `-wal` do not), which no reader of a live WAL can avoid.
+
+    The race: a daemon that starts after this check and writes while the immutable reader
+    reads leaves its rows in its new `-wal`, which the reader does not see: it reads the
+    consistent state of before the daemon started, as if it had run a moment earlier. That
+    holds until the daemon's first checkpoint copies pages into the main file, which takes
+    `wal_autocheckpoint` (1,000) pages of writes; a read-only command's reads are shorter. The
+    check is made for each connection (`_engine` pools none), so a long reader decides
+    again each time it reads."""
+    wal = False
+    try:
+        with path.open("rb") as f:
+            wal = f.read(19)[18:19] == b"\x02"
+    except OSError:
+        pass  # the connection says what is wrong
+    immutable = wal and not Path(f"{path}-wal").exists()
+    return f"file:{quote(str(path), safe='/')}?mode=ro" + ("&immutable=1" if immutable else "")
+
+
 def _engine(t: Target, mode: StoreMode) -> Engine:
     url = t.url
-    if t.path is not None and mode == "read":
-        url = URL.create(t.url.drivername, database=f"file:{quote(str(t.path), safe='/')}",
-                         query={"mode": "ro", "uri": "true"})
+    read_path = t.path if mode == "read" else None
     try:
-        engine = create_engine(url)
+        if read_path is not None:
+            def connect() -> sqlite3.Connection:
+                return sqlite3.connect(read_uri(read_path), uri=True, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_MS / 1000)
+            engine = create_engine("sqlite://", poolclass=NullPool, creator=connect)
+        else:
+            engine = create_engine(url)
     except Exception as exc:  # a missing driver (e.g. postgresql:// wants psycopg2)
         raise StoreError(f"cannot use store {t.shown!r}: {_line(exc)}") from None
     if engine.dialect.name == "sqlite":

@@ -8,7 +8,6 @@ read-write, or created / upgraded, and never on data that is not ULM's) is ulm.s
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from ulm.collect.base import Collection
 from ulm.errors import UlmError
 from ulm.executor import Fenced, JournalEntry, Outcome
 from ulm.model import Action, Move, Plan, PowerCurve, PowerOff, PowerOn
+from ulm.store import plans as plan_rows
 from ulm.store import retention as aging
 from ulm.store import schema as t
 from ulm.store import writes
@@ -152,17 +152,16 @@ class Store(Bookings, Events):
     # -- plans and outcomes --------------------------------------------------------------------
 
     def save_plan(self, plan: Plan, mode: str) -> str:
-        plan_id = f"p-{time.strftime('%Y%m%d-%H%M%S', time.gmtime(plan.created_at))}-" \
-                  f"{uuid.uuid4().hex[:6]}"
+        """A new plan's id; in advise mode, the waiting advice's if it is the same
+        (`ulm.store.plans.save`)."""
         with self.engine.begin() as c:
-            if mode == "advise":  # a newer advice replaces the older ones
-                c.execute(update(t.plans).where(t.plans.c.status == "proposed")
-                          .values(status="superseded"))
-            c.execute(insert(t.plans).values(
-                id=plan_id, created_at=plan.created_at, snapshot_id=plan.snapshot_id,
-                policy_digest=plan.policy_digest, mode=mode,
-                status="proposed" if mode == "advise" else "running", body=plan.to_dict()))
-        return plan_id
+            return plan_rows.save(c, plan, mode)
+
+    def withdraw_advice(self) -> int:
+        """An advice-mode round with nothing to advise: the advice waiting no longer holds,
+        it is superseded. Returns how many plans were."""
+        with self.engine.begin() as c:
+            return plan_rows.withdraw(c)
 
     def plans(self, limit: int = 20) -> list[PlanRecord]:
         with self.engine.connect() as c:
@@ -344,12 +343,13 @@ class Store(Bookings, Events):
                              .order_by(t.power_events.c.ts))
             return [dict(r._asdict()) for r in rows]
 
-    def host_samples(self, since: float) -> list[SampleRow]:
+    def host_samples(self, since: float, name: str | None = None) -> list[SampleRow]:
+        """Host samples since `since` (of one host: `name`), oldest first."""
+        s = t.samples.c
+        one = (s.name == name,) if name is not None else ()
         with self.engine.connect() as c:
-            rows = c.execute(select(t.samples.c.ts, t.samples.c.kind, t.samples.c.name,
-                                    t.samples.c.host, t.samples.c.cpu, t.samples.c.mem_mib)
-                             .where(t.samples.c.kind == "host", t.samples.c.ts >= since)
-                             .order_by(t.samples.c.ts))
+            rows = c.execute(select(s.ts, s.kind, s.name, s.host, s.cpu, s.mem_mib)
+                             .where(s.kind == "host", s.ts >= since, *one).order_by(s.ts))
             return [SampleRow(**r._asdict()) for r in rows]
 
     def last_seen(self) -> dict[str, float]:

@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from ulm.api.app import Context, context
 from ulm.api.auth import COOKIE, Principal, csrf_ok
 from ulm.api.deps import identify
+from ulm.api.hostview import RANGES, ChartRange
 from ulm.api.settings import Role
 from ulm.notify.events import Kind
 
@@ -143,10 +144,10 @@ def mount(app: FastAPI) -> None:
                        found=ctx.reader.decisions(vm, 100) if vm else None)
 
     @app.get("/hosts", include_in_schema=False)
-    def hosts(request: Request) -> HTMLResponse:
+    def hosts(request: Request, range: ChartRange = "6h") -> HTMLResponse:
         p, ctx = _who(request), context(request)
         return _render(request, "hosts.html", p, hosts=ctx.reader.hosts(),
-                       vms=ctx.reader.vms(), since=ctx.reader.clock() - 6 * 3600)
+                       vms=ctx.reader.vms(), range=range, ranges=RANGES)
 
     @app.get("/maintenance", include_in_schema=False)
     def maintenance(request: Request) -> HTMLResponse:

@@ -109,15 +109,19 @@
     return getComputedStyle(document.body).getPropertyValue(name).trim() || "#888";
   }
 
-  function chart(el, title, xs, series, top) {
+  function chart(el, title, xs, series, top, span) {
+    el.replaceChildren();  // drawn again (another range): the old chart goes
     if (!window.uPlot || !xs.length) { el.textContent = "no samples yet"; return; }
+    const x = span ? {time: true, range: () => span} : {time: true};  // the range asked for
     const opts = {
       title: title, width: el.clientWidth || 360, height: el.classList.contains("wide") ? 260 : 150,
       axes: [{stroke: colour("--fg"), grid: {stroke: colour("--grid")}},
              {stroke: colour("--fg"), grid: {stroke: colour("--grid")}}],
       // From zero, and CPU up to at least 100 %: a flat line must not look like a cliff.
-      scales: {y: {range: (u, lo, hi) => [0, Math.max(hi * 1.05, top || 0) || 1]}},
+      scales: {x: x, y: {range: (u, lo, hi) => [0, Math.max(hi * 1.05, top || 0) || 1]}},
       series: [{}].concat(series.map((s, i) => ({label: s.label, stroke: colour(i ? "--accent2" : "--accent"), width: 2}))),
+      // what the chart shows, for whoever reads the page's markup (the browser tests)
+      hooks: {ready: [(u) => { el.dataset.from = u.scales.x.min; el.dataset.to = u.scales.x.max; }]},
     };
     new window.uPlot(opts, [xs].concat(series.map((s) => s.values)), el);
   }
@@ -127,7 +131,7 @@
       const d = await api("GET", el.dataset.series).catch(() => null);
       const mem = el.dataset.figure === "mem";  // the same chart, of the memory in use
       if (d) chart(el, el.dataset.label, d.ts, [{label: mem ? "memory %" : "CPU %",
-        values: (mem ? d.mem : d.cpu).map((c) => c * 100)}], 100);
+        values: (mem ? d.mem : d.cpu).map((c) => c * 100)}], 100, [d.since, d.until]);
     }
     for (const el of document.querySelectorAll(".chart[data-energy]")) {
       const d = await api("GET", el.dataset.energy).catch(() => null);
@@ -216,6 +220,28 @@
       if (main) main.dataset.touched = "1";
     });
   }
+
+  // The Hosts page's range picker: every chart asks again from `-RANGE` (the server sends
+  // at most 1,000 bucket means); the address keeps the range, so a live refresh keeps it too.
+  document.addEventListener("click", (ev) => {
+    const a = ev.target.closest && ev.target.closest("#range a[data-range]");
+    if (!a) return;
+    ev.preventDefault();
+    const r = a.dataset.range;
+    for (const other of document.querySelectorAll("#range a[data-range]")) {
+      other.classList.toggle("on", other === a);
+      if (other === a) other.setAttribute("aria-current", "true"); else other.removeAttribute("aria-current");
+    }
+    for (const el of document.querySelectorAll(".chart[data-series]")) {
+      const u = new URL(el.dataset.series, window.location.href);
+      u.searchParams.set("since", "-" + r);
+      el.dataset.series = u.pathname + u.search;
+    }
+    const here = new URL(window.location.href);
+    here.searchParams.set("range", r);
+    history.replaceState(null, "", here.pathname + here.search);
+    charts();
+  });
 
   document.addEventListener("DOMContentLoaded", () => { charts(); stream(); });
 })();
