@@ -330,8 +330,8 @@ class Daemon:
             return RoundResult(collection, None, None, None)
         if self.advance_maintenance(snap, now):  # a host closed or reopened: look again
             snap = self._snapshot(now)
-        # The scheduler stays pure: held VMs are marked in flight, held hosts dropped here.
-        plan = self.executor.holds.admit(schedule(snap, self.policy, now))
+        holds = self.executor.holds  # the scheduler stays pure: held VMs and hosts marked
+        plan = holds.admit(schedule(holds.keep_off(snap), self.policy, now))
         if self.metrics is not None:
             self.metrics.observe_snapshot(snap)
             self.metrics.observe_plan(plan)

@@ -5,7 +5,6 @@ host: the session lab (three) is brought up with four for this test and back aft
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -33,14 +32,6 @@ def lab4(clean_lab: Lab) -> Iterator[Lab]:
         clean_lab.up(LAB_HOSTS, redfish=LAB_REDFISH, secure=LAB_SECURE)
 
 
-# Known to fail (below) and slow (~2 min with the 4-host lab): run on request, so that CI
-# does not spend its time on a result it already knows; ULM_LAB_KNOWN_FAILING=1 runs it.
-@pytest.mark.skipif(os.environ.get("ULM_LAB_KNOWN_FAILING") != "1",
-                    reason="known to fail on the lab: set ULM_LAB_KNOWN_FAILING=1 to run it")
-@pytest.mark.xfail(reason="on the lab (2026-12-02) the second move started while the first ran, "
-                   "but a migration's destination did not answer the collection within "
-                   "collect.timeout_s (10 s) and the second move (96 MiB at 4 MiB/s) did not "
-                   "end within 40 s: to fix", strict=False)
 def test_rounds_go_on_and_a_second_host_is_relieved_during_a_slow_migration(
         lab4: Lab, tmp_path: Path) -> None:
     lab4.vm_add("hungry", "labh1", 256, "linux", burn=1, dirty_mib=48)  # slow at 4 MiB/s
