@@ -2,7 +2,8 @@
 libvirt, the store filled with history first.
 
     .venv/bin/python benchmarks/daemon_scale.py --hosts 100 --hosts 1000 --vms-per-host 10 \
-        [--rounds 5] [--history-s 86400] [--store postgresql+psycopg://...] [--format json]
+        [--rounds 5] [--history-s 86400] [--store postgresql | postgresql+psycopg://...] \
+        [--format json]
 
 Prints one JSON line per size: hosts, vms, round_s, collect_s, store_s, snapshot_s, schedule_s
 (medians over the rounds), first_round_s (the first round reads the snapshot's whole window
@@ -28,15 +29,13 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from ulm import daemon as daemon_mod
 from ulm.clock import SimClock
@@ -48,6 +47,7 @@ from ulm.executor import Executor, Limits
 from ulm.policy import resolve_policy
 from ulm.store import Store
 from ulm.store import schema as t
+from ulm.store.scratch import private_server, throwaway_database
 
 INTERVAL_S = 60.0
 CORES, HOST_MIB, VCPUS, VM_MIB = 32, 262144.0, 2, 4096.0
@@ -129,25 +129,6 @@ def fill_history(store: Store, hosts: list[str], placement: dict[str, str], star
     return total * len(names)
 
 
-@contextmanager
-def throwaway_database(url: str) -> Iterator[str]:
-    """A new, empty database on the server `url` names, dropped afterwards (a PostgreSQL URL);
-    a SQLite URL is used as given, a fresh file when none is given."""
-    if not url.startswith("postgresql"):
-        yield url
-        return
-    name = f"ulm_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-
-
 def db_mb(store: Store, url: str) -> float:
     if store.engine.dialect.name == "sqlite":
         path = Path(url.removeprefix("sqlite:///"))
@@ -161,10 +142,26 @@ def run(n_hosts: int, per_host: int, rounds: int, history_s: float, url: str | N
         policy_name: str, profile: str | None = None) -> dict[str, object]:
     tmp = Path(tempfile.mkdtemp(prefix="ulm-scale-"))
     try:
-        with throwaway_database(url or f"sqlite:///{tmp}/ulm.db") as where:
+        with store_at(url, tmp) as where:
             return _run(n_hosts, per_host, rounds, history_s, where, policy_name, profile)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # a day at 10,000 VMs is 2.5 GB
+
+
+@contextmanager
+def store_at(url: str | None, tmp: Path) -> Iterator[str]:
+    """Where a size's store goes: a fresh SQLite file (no URL), a throwaway database on the
+    PostgreSQL server `url` names, or on a private server of its own (`postgresql`)."""
+    if url is None:
+        yield f"sqlite:///{tmp}/ulm.db"
+    elif url == "postgresql":
+        with private_server() as server, throwaway_database(server, "ulm_bench") as db:
+            yield db
+    elif url.startswith("postgresql"):
+        with throwaway_database(url, "ulm_bench") as db:
+            yield db
+    else:
+        yield url
 
 
 def _run(n_hosts: int, per_host: int, rounds: int, history_s: float, url: str,
@@ -259,7 +256,8 @@ def main() -> None:
     ap.add_argument("--history-s", type=float, default=86400.0)
     ap.add_argument("--store", "--store-url", dest="store", default=None,
                     help="default: a fresh SQLite file; a PostgreSQL URL: a throwaway database "
-                    "is made on that server for each size and dropped afterwards")
+                    "is made on that server for each size and dropped afterwards; "
+                    "`postgresql`: the same on a private server started for each size")
     ap.add_argument("--policy", default="seed")
     ap.add_argument("--format", choices=("json", "table"), default="json")
     ap.add_argument("--profile", metavar="PREFIX", default=None,

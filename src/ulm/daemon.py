@@ -97,6 +97,7 @@ class Daemon:
         self.exit_code = 0  # 1: the lock was lost to another daemon
         self.keeper: LockKeeper | None = None
         self.lease: Lease | None = None
+        self._beat: Any = None  # the store twin the lease is renewed through
         self._locked = False  # the lease was taken (a start on a failed store takes it later)
         self._store_ok = True
         self._backlog: deque[Collection] = deque(maxlen=BACKLOG)
@@ -128,53 +129,71 @@ class Daemon:
         self.prime()
 
     def _take_lock(self) -> None:
-        twin = getattr(self.store, "twin", None)  # its own connection, for its own thread
-        beat = twin() if twin else self.store
+        # The heartbeat renews over its own connections (a twin of the store), never queued
+        # behind the round's; they are closed at release, or at once if no lease was taken.
+        twin = getattr(self.store, "twin", None)
+        self._beat = twin() if twin else None
+        try:
+            lease = self._lead(self._beat or self.store)
+        except BaseException:
+            self._close_beat()
+            raise
+        if lease is None:  # stopped while waiting as a standby
+            self._close_beat()
+            return
+        log.info("leading this store (epoch %d, lease %g s)", lease.epoch or 0, lease.ttl_s)
+        curves = self.cfg.curves()  # the config's labels and power curves reach snapshots
+        self.store.set_host_meta({h.name: (h.labels, curves.get(h.name)) for h in self.cfg.hosts})
+        self._recover()  # a store failure here: degraded, and done again when it is back
+
+    def _lead(self, beat: Any) -> Lease | None:
+        """The lease taken (a standby waits for it), its heartbeat started; None: stopped."""
         lease = Lease(beat.engine, self.owner, self.lock_ttl_s)
         before = lease_holder(beat.engine)  # who led last, for the leader-change event
-        if lease.acquire() is None and not self._take_over_dead(lease):
+        # a daemon that crashed on this machine left its lease: taken at once, not at expiry
+        dead = partial(take_over_dead, lease, socket.gethostname(), alive)
+        if lease.acquire() is None and not dead():
             if not self.standby:
                 h = lease_holder(beat.engine)
                 raise UlmError("another ULM daemon holds the lock on this store"
                                f"{' (' + describe(h.owner) + ')' if h else ''}; refusing to "
                                "start a second one (`ulm run --standby` waits to take over)")
-            ha = self.cfg.ha
-            if not wait_as_standby(lease, ha.poll_s, lambda: self._stop, self.clock.sleep,
-                                   lambda: self._take_over_dead(lease)):
-                return  # stopped while waiting
+            if not wait_as_standby(lease, self.cfg.ha.poll_s, lambda: self._stop,
+                                   self.clock.sleep, dead):
+                return None
         self._locked = True
         self.lease = self.store.fence = lease  # every journal intent is fenced by it
         self.keeper = LockKeeper(lease, min(5.0, self.lock_ttl_s / 4), self._lock_changed)
         self.keeper.start()
-        log.info("leading this store (epoch %d, lease %g s)", lease.epoch or 0, lease.ttl_s)
         was = before.owner if before is not None and before.owner != self.owner else ""
         self.tell(leader_changed(describe(self.owner), describe(was) if was else "",
                                  f"epoch {lease.epoch or 0}", self.clock.now()))
-        curves = self.cfg.curves()  # the config's labels and power curves reach snapshots
-        self.store.set_host_meta({h.name: (h.labels, curves.get(h.name)) for h in self.cfg.hosts})
-        self._recover()  # a store failure here: degraded, and done again when it is back
+        return lease
+
+    def _close_beat(self) -> None:
+        if self._beat is not None:
+            self._beat, beat = None, self._beat
+            beat.close()
 
     def _recover(self) -> None:  # each entry logged once; in the background, rounds go on
         (self.executor.recover_in_background if self.background else self.executor.recover)()
 
-    def _take_over_dead(self, lease: Lease) -> bool:
-        """A daemon that crashed on this machine left its lease: its process is gone, so the
-        lease can be taken at once instead of waiting for it to expire."""
-        return take_over_dead(lease, socket.gethostname(), alive)
-
     def release(self) -> None:
-        """Stops the heartbeat and gives the lease back (if the store lets it)."""
-        if self.keeper is not None:
-            self.keeper.stop()
-            if self.keeper.state is LockState.lost:
-                return
-        if not self._locked or self.lease is None:
-            return
+        """Stops the heartbeat, gives the lease back (if the store lets it), closes the twin."""
         try:
-            self.lease.release()
-        except STORE_ERRORS as exc:
-            log.error("cannot release the store lease (%s): it expires in %.0f s",
-                      one_line(exc), self.lock_ttl_s)
+            if self.keeper is not None:
+                self.keeper.stop()
+                if self.keeper.state is LockState.lost:
+                    return
+            if not self._locked or self.lease is None:
+                return
+            try:
+                self.lease.release()
+            except STORE_ERRORS as exc:
+                log.error("cannot release the store lease (%s): it expires in %.0f s",
+                          one_line(exc), self.lock_ttl_s)
+        finally:
+            self._close_beat()
 
     def prime(self, seconds: float = 2.0) -> None:
         """CPU figures are counter deltas: read every counter once so that the first round
@@ -311,8 +330,8 @@ class Daemon:
             return RoundResult(collection, None, None, None)
         if self.advance_maintenance(snap, now):  # a host closed or reopened: look again
             snap = self._snapshot(now)
-        # The scheduler stays pure: held VMs are marked in flight, held hosts dropped here.
-        plan = self.executor.holds.admit(schedule(snap, self.policy, now))
+        holds = self.executor.holds  # the scheduler stays pure: held VMs and hosts marked
+        plan = holds.admit(schedule(holds.keep_off(snap), self.policy, now))
         if self.metrics is not None:
             self.metrics.observe_snapshot(snap)
             self.metrics.observe_plan(plan)

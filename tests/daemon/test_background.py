@@ -149,3 +149,24 @@ def test_an_api_apply_runs_in_the_background_and_the_rounds_go_on(tmp_path: Path
     (answer,) = answers
     assert answer.status == "applied" and [o.status for o in answer.outcomes] == ["done"]
     assert w.cluster.placement["a1"] == "hC" and w.store.plan(plan_id).status == "applied"
+
+
+def test_a_hot_host_is_relieved_onto_a_free_host_not_one_a_migration_holds(
+        tmp_path: Path) -> None:
+    """The held hosts have room (the lab's case: a small VM in flight), and first-fit would
+    pick them: a new plan goes to the free host instead of being cut to nothing."""
+    w = bg_world(tmp_path, {"a1": "hA", "c1": "hC", "c2": "hC"}, ("hA", "hB", "hC", "hD"),
+                 HOT, {"a1": 0.2, "c1": 0.2, "c2": 0.2})
+    w.cluster.slow["a1"] = 60.0
+    ex = w.daemon.executor
+    w.round()
+    bg = Plan("s", "p", 0.0, (Move("a1", "hA", "hB", "t"),))
+    ex.submit(bg, w.store.save_plan(bg, "enforce"))
+    w.clock.quiet(ex)
+    assert w.cluster.running_jobs() == ["a1"]
+    w.source.vm_cpu.update(c1=2.0, c2=1.5)  # hC is hot; hA and hB have room but are held
+    planned = [a for _ in range(6) for r in [w.round()]
+               for a in (r.plan.actions if r.plan is not None else ())]
+    assert [(m.vm, m.src, m.dst) for m in planned if isinstance(m, Move)] == [
+        ("c1", "hC", "hD")]
+    assert w.cluster.running_jobs() == ["a1"]

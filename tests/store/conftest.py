@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import glob
 import os
-import pwd
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,11 +10,7 @@ from pathlib import Path
 import pytest
 
 from ulm.store import Store
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
+from ulm.store.scratch import pg_bin, private_server, throwaway_database
 
 
 @pytest.fixture(scope="session")
@@ -30,27 +21,10 @@ def pg_url() -> Iterator[str]:
         return
     if os.environ.get("ULM_SKIP_PG") == "1":
         pytest.skip("ULM_SKIP_PG=1")
-    bindir = _pg_bin()
-    if bindir is None:
+    if pg_bin() is None:
         pytest.fail("PostgreSQL is not installed: run `bash scripts/setup.sh --dev`")
-    user = pwd.getpwnam("postgres")
-    base = Path(tempfile.mkdtemp(prefix="ulm-pg-"))
-    os.chown(base, user.pw_uid, user.pw_gid)
-    data, sock = base / "data", base
-
-    def as_pg(*argv: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True,
-                       capture_output=True, timeout=120)
-
-    as_pg(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    as_pg(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-o",
-          f"-k {sock} -c listen_addresses='' -c fsync=off", "start")
-    try:
-        as_pg(str(bindir / "createdb"), "-h", str(sock), "ulmtest")
-        yield f"postgresql+psycopg://postgres@/ulmtest?host={sock}"
-    finally:
-        as_pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop")
-        shutil.rmtree(base, ignore_errors=True)
+    with private_server() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -75,20 +49,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def fresh_pg(pg_url: str) -> Iterator[str]:
     """A new, empty database on the session's PostgreSQL server, dropped afterwards."""
-    from uuid import uuid4
-
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-    name = f"ulm_{uuid4().hex[:10]}"
-    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(pg_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with throwaway_database(pg_url) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

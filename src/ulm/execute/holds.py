@@ -8,8 +8,10 @@ is handed to the executor until its outcome is closed. Three layers keep a new p
 1. `mark` writes every held move into the snapshot's `vm_migrating_to`: the scheduler (pure,
    unchanged) keeps those VMs where they are ("migration in flight"), counts their resources on
    both hosts and their migration slots.
-2. `admit` drops from a new plan every action that touches a held VM or host (the plan says so
-   in its problems), before the plan is saved.
+2. `keep_off` marks every held host out of the scheduler's decisions (as a quarantined host
+   is: neither source nor destination), so that a new plan picks another destination instead
+   of one `admit` would drop; `admit` then drops from a new plan every action that still
+   touches a held VM or host (the plan says so in its problems), before the plan is saved.
 3. The executor's re-check refuses an action that another plan's unfinished action holds
    (`Cause.HELD`): the last line, whoever hands it a plan (a round, the API, maintenance).
 
@@ -27,7 +29,10 @@ from collections.abc import Iterable
 import numpy as np
 
 from ulm.model import Action, Move, Plan, PowerOff, PowerOn
-from ulm.snapshot import Snapshot
+from ulm.snapshot import Snapshot, quarantined
+
+#: Why a held host is kept out of a new plan (its explain row).
+HELD = "held by an unfinished action (a migration or power action in flight)"
 
 
 def touches(action: Action) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -125,6 +130,12 @@ class Holds:
     def mark(self, snap: Snapshot) -> Snapshot:
         """The snapshot with every held move as a migration in flight (`vm_migrating_to`)."""
         return mark_moves(snap, self.moves())
+
+    def keep_off(self, snap: Snapshot) -> Snapshot:
+        """The snapshot to plan on: every host an unfinished action holds kept out of the
+        scheduler's decisions, with the reason its explain row shows."""
+        _, hosts = self.held()
+        return quarantined(snap, dict.fromkeys(sorted(hosts), HELD)) if hosts else snap
 
     def admit(self, plan: Plan) -> Plan:
         """The plan without the actions that touch a held VM or host (each said in problems).

@@ -56,18 +56,16 @@ class Span:
 
     def _rows(self, c: Connection, lo: float, now: float, fetch: Any
               ) -> tuple[list[tuple[str, str]], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        columns = select(_s.id, _s.kind, _s.name, _s.ts, _s.cpu, _s.mem_mib)
         if lo < self.lo:  # a span that starts earlier (first read, wider window): read it all
-            self._reset()
-            self._add(fetch(select(_s.id, _s.kind, _s.name, _s.ts, _s.cpu, _s.mem_mib)
-                            .where(_s.ts >= lo)), lo)
+            self._reset()  # one query, which is its own check: what the table holds from lo
+            self._add(fetch(columns.where(_s.ts >= lo)), lo)
         else:
             self._trim(lo)
-            self._add(fetch(select(_s.id, _s.kind, _s.name, _s.ts, _s.cpu, _s.mem_mib)
-                            .where(_s.id > self.last_id)), lo)
-        if not self._matches(c, lo):  # rows it did not see, or rows gone: afresh
-            self._reset()
-            self._add(fetch(select(_s.id, _s.kind, _s.name, _s.ts, _s.cpu, _s.mem_mib)
-                            .where(_s.ts >= lo)), lo)
+            self._add(fetch(columns.where(_s.id > self.last_id)), lo)
+            if not self._matches(c, lo):  # rows it did not see, or rows gone: afresh
+                self._reset()
+                self._add(fetch(columns.where(_s.ts >= lo)), lo)
         self.lo = lo
         keep = np.flatnonzero(self.ts <= now)
         code = self.code[keep]
@@ -94,8 +92,11 @@ class Span:
         ids = np.asarray(ids_, dtype=np.int64)
         self.last_id = max(self.last_id, int(ids.max()))
         ts = np.asarray(ts_, dtype=np.float64)
-        codes = np.fromiter((self._code_of(k, n) for k, n in zip(kinds, names, strict=True)),
-                            dtype=np.int64, count=len(ids))
+        keys = list(zip(kinds, names, strict=True))
+        for key in sorted(set(keys).difference(self._code)):  # new names; then a C-level map
+            self._code[key] = len(self.names)
+            self.names.append(key)
+        codes = np.fromiter(map(self._code.__getitem__, keys), dtype=np.int64, count=len(ids))
         keep = ts >= lo  # by id, retention's means of old buckets come too: not the span's
         code = np.concatenate((self.code, codes[keep]))
         ids = np.concatenate((self.ids, ids[keep]))
@@ -105,11 +106,3 @@ class Span:
         order = np.lexsort((ids, ts, code))  # by name, then time, then as written
         self.code, self.ids = code[order], ids[order]
         self.ts, self.cpu, self.mem = ts[order], cpu[order], mem[order]
-
-    def _code_of(self, kind: str, name: str) -> int:
-        key = (kind, name)
-        code = self._code.get(key)
-        if code is None:
-            code = self._code[key] = len(self.names)
-            self.names.append(key)
-        return code
