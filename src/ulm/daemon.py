@@ -15,14 +15,12 @@ and outlives its round; the next rounds see its unfinished actions (`ulm.execute
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import socket
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -33,6 +31,8 @@ from ulm.collect.base import Collection, MetricsSource
 from ulm.collect.guard import Quarantine
 from ulm.conditions import Conditions
 from ulm.config import Config
+from ulm.daemon_kinds import Mode as Mode
+from ulm.daemon_kinds import RoundResult as RoundResult
 from ulm.errors import UlmError
 from ulm.executor import Executor, PlanResult
 from ulm.lockkeeper import (
@@ -61,20 +61,6 @@ log = logging.getLogger("ulm.daemon")
 
 #: Collections kept in memory while the store takes no writes (a day of 60 s rounds).
 BACKLOG = 1440
-
-
-class Mode(enum.StrEnum):
-    observe = "observe"
-    advise = "advise"
-    enforce = "enforce"
-
-
-@dataclass(frozen=True, slots=True)
-class RoundResult:
-    collection: Collection
-    plan: Plan | None
-    plan_id: str | None
-    result: PlanResult | None
 
 
 class Daemon:

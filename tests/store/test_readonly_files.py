@@ -61,7 +61,7 @@ def test_a_writer_holds_it_open_readers_see_its_rows_and_change_nothing_of_it(
         after = _look(tmp_path / "var")
         assert set(after) == set(before)  # nothing created
         assert after["ulm.db"] == before["ulm.db"] and after["ulm.db-wal"] == before["ulm.db-wal"]
-        # the -shm index keeps its size; SQLite sets its read marks in it (docs: read_uri)
+        # the -shm index keeps its size; SQLite sets its read marks in it (docs: store/readuri.py)
         assert after["ulm.db-shm"][1] == before["ulm.db-shm"][1]
         assert pid in said[("explain",)] and "vm-b" in said[("explain",)]  # not stale rows
     finally:
