@@ -127,7 +127,7 @@ def test_consolidation_shortcuts_change_nothing() -> None:
                 out = emptying.consolidate(p, st.V, st.H, st.S, np.zeros(0, np.int64), tried,
                                            excluded, np.zeros(n, np.bool_), st.fixed_mask,
                                            0.9, -1, 1 << 62, headroom, 3,
-                                           emptying.BY_UTILISATION)
+                                           emptying.BY_UTILISATION, np.zeros(0, np.int64))
                 events = list(zip(out[0].tolist(), out[1].tolist(), strict=True))
                 moves = []
                 ends = [*out[2].tolist()[1:], len(out[4])]

@@ -27,8 +27,8 @@ ORDERS = {"utilisation": BY_UTILISATION, "fewest-vms": BY_FEWEST_VMS, "cheapest"
 def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[type-arg]
                 ranked: np.ndarray, tried: np.ndarray, excluded: np.ndarray,
                 blocked: np.ndarray, fixed: np.ndarray, underload: float, max_hosts: int,
-                budget: int, headroom: float, top_n: int,
-                rank_by: int) -> tuple:  # type: ignore[type-arg]
+                budget: int, headroom: float, top_n: int, rank_by: int,
+                prio: np.ndarray) -> tuple:  # type: ignore[type-arg]
     """Empties the least-loaded hosts one at a time, each all or nothing (`core.consolidate`).
 
     Compat (CloudSim): candidates in the fixed order `ranked` (by utilisation at the round's
@@ -39,7 +39,9 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
     utilisation; or the fewest VMs (a host freed for the fewest migrations), then the cheapest
     drain, then the lowest utilisation; or the cheapest drain (sum over its VMs of CPU now x
     RAM, what the drain adds to the migrations' SLA cost), then the fewest VMs, then the
-    lowest utilisation. Returns the
+    lowest utilisation. With VM priorities (`prio`, per VM its rank; empty without), a host
+    whose most important VM ranks lower is a candidate before any other, whichever the
+    order: under the round's limits the lowest priority moves first (`top_rank`). Returns the
     events (host, outcome, first move, utilisation when picked) and the moves (VM,
     destination, rejections, top hosts and costs, how many), in order.
     """
@@ -81,6 +83,10 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
                 util = h_cur[h] / h_num[0, h]
                 key[h] = util if h_count[h] > 0 and util < underload and h_on[h] else np.inf
             order = np.argsort(key, kind="mergesort")  # stable: ties go to the lowest index
+            if len(prio):  # stable again: within a rank, the order above; non-candidates last
+                top = top_rank(prio, vm_host, n_h)
+                top[key == np.inf] = 1 << 30
+                order = order[np.argsort(top[order], kind="mergesort")]
         changed = False
         host = -1
         if compat:
@@ -91,7 +97,8 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
                     host = ranked[r]
                     break
         elif rank_by != BY_UTILISATION:
-            host = _cheapest(rank_by, underload, tried, blocked, V, H, S)
+            host = _cheapest(rank_by, underload, tried, blocked, V, H, S,
+                             top_rank(prio, vm_host, n_h) if len(prio) else prio)
         else:  # the lowest utilisation now (the first in `order` not tried nor blocked)
             while pos < n_h and key[order[pos]] < np.inf:
                 if not tried[order[pos]] and not blocked[order[pos]]:
@@ -134,12 +141,14 @@ def consolidate(p: np.ndarray, V: tuple, H: tuple, S: tuple,  # type: ignore[typ
 
 @numba.njit(cache=True)
 def _cheapest(order: int, underload: float, tried: np.ndarray, blocked: np.ndarray,
-              V: tuple, H: tuple, S: tuple) -> int:  # type: ignore[type-arg]
+              V: tuple, H: tuple, S: tuple,  # type: ignore[type-arg]
+              top: np.ndarray) -> int:
     """The next candidate, lowest first (ties: the lowest index): by (VMs, cost,
     utilisation) for `BY_FEWEST_VMS`, by (cost, VMs, utilisation) for `BY_CHEAPEST`; cost is
     the sum of CPU now x RAM of the host's VMs. -1 if no host is a candidate. Only the
     candidates' own VMs count, and a drain changes no
-    candidate's (its destinations are blocked), so the order is the same as if kept fixed."""
+    candidate's (its destinations are blocked), so the order is the same as if kept fixed.
+    `top` (per host its highest VM rank, or empty) comes before all of them."""
     vm_num = V[0]
     h_on, h_num = H[0], H[1]
     h_cur, h_count, vm_host = S[0], S[3], S[8]
@@ -148,17 +157,28 @@ def _cheapest(order: int, underload: float, tried: np.ndarray, blocked: np.ndarr
     for i in range(len(vm_host)):
         if vm_host[i] >= 0:
             cost[vm_host[i]] += vm_num[i, CPU_NOW] * vm_num[i, RAM]
-    host, best_a, best_b, best_u = -1, np.inf, np.inf, np.inf
+    host, best_a, best_b, best_u, best_r = -1, np.inf, np.inf, np.inf, 0
     for h in range(n_h):
         util = h_cur[h] / h_num[0, h]
         if tried[h] or h_count[h] <= 0 or not util < underload or not h_on[h] or blocked[h]:
             continue
         a, b = (float(h_count[h]), cost[h]) if order == BY_FEWEST_VMS else (cost[h],
                                                                            float(h_count[h]))
-        if host < 0 or a < best_a or (a == best_a and (b < best_b or (
-                b == best_b and util < best_u))):
-            host, best_a, best_b, best_u = h, a, b, util
+        r = top[h] if len(top) else 0
+        if host < 0 or r < best_r or (r == best_r and (a < best_a or (a == best_a and (
+                b < best_b or (b == best_b and util < best_u))))):
+            host, best_a, best_b, best_u, best_r = h, a, b, util, r
     return host
+
+
+@numba.njit(cache=True)
+def top_rank(prio: np.ndarray, vm_host: np.ndarray, n_h: int) -> np.ndarray:
+    """Per host the highest priority rank of its VMs (-1: none)."""
+    top = np.full(n_h, -1, np.int64)
+    for i in range(len(vm_host)):
+        if vm_host[i] >= 0 and prio[i] > top[vm_host[i]]:
+            top[vm_host[i]] = prio[i]
+    return top
 
 
 @numba.njit(cache=True)

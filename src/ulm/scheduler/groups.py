@@ -8,8 +8,8 @@ selector is one group). The compiled scan reads them as V x G membership matrice
 
 Keep-together, as placement sees it (`filters.TOGETHER`): a VM goes only to a host that holds
 one of its mates. Relief and balancing never move such a VM alone (`solo`); a drain, all or
-nothing, moves the whole group to one host: the first to leave chooses (its mates on the
-host being emptied do not count), the others follow it. So no plan spreads a group over more
+nothing, moves the whole group to one host as one unit: the first host, in the first member's
+score order, that holds them all (`grouped`). So no plan spreads a group over more
 hosts than it had; a group split already is joined by repair (`repair`).
 """
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
 from ulm.scheduler.filters import EMPTY, EXCLUDED, MEMORY, N_REASONS, ON
+from ulm.scheduler.grouped import members, place_group
 from ulm.scheduler.limits import exceeds
 from ulm.scheduler.scan import (
     CPU_NOW,
@@ -136,26 +137,40 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
     saved_hist = np.empty((k_vms + 1 if drain else 0, S[1].shape[1]))
     if drain and k_vms:
         save_row(srcs[0], S, saved[k_vms], saved_hist[k_vms])
+    # A drain moves a keep-together group as one unit (`grouped`); without groups, one by one.
+    grouping = drain and V[8].shape[1] > 0
     for i in range(k_vms):
         vm, src = vms[i], srcs[i]
+        if grouping and dst[i] != -3:
+            continue  # placed with its group's first member
         if left <= 0:
             add(vm, src, V, S, True)
             dst[i] = -2
             continue
         if drain:
             remove(vm, V, S)
-        _scan(vm, p, excluded, V, H, S, reason, cost, counts[i], hosts, n_off)
-        n_top[i] = _top(cost, top_h[i], top_c[i], hosts)
-        if n_top[i] == 0:
+        group = members(i, vms, dst, V[8]) if grouping else vms[:0]
+        if len(group) > 1:
+            placed = place_group(group, vms, src, p, excluded, V, H, S, reason, cost, dst,
+                                 counts, top_h, top_c, n_top, saved, saved_hist, hosts, n_off)
+            left -= len(group)
+        else:
+            _scan(vm, p, excluded, V, H, S, reason, cost, counts[i], hosts, n_off)
+            n_top[i] = _top(cost, top_h[i], top_c[i], hosts)
+            placed = n_top[i] > 0
+        if not placed:
             dst[i] = -1
-            if drain:  # all or nothing: undo the partial drain
-                for j in range(i - 1, -1, -1):
-                    restore_row(dst[j], S, saved[j], saved_hist[j])
-                    vm_host[vms[j]] = src
+            if drain:  # all or nothing: undo the partial drain (later rows: groups placed)
+                for j in range(k_vms - 1, -1, -1):
+                    if j != i and dst[j] >= 0:
+                        restore_row(dst[j], S, saved[j], saved_hist[j])
+                        vm_host[vms[j]] = src
                 restore_row(src, S, saved[k_vms], saved_hist[k_vms])
                 vm_host[vm] = src
                 return False
             add(vm, src, V, S, True)
+            continue
+        if len(group) > 1:
             continue
         dst[i] = top_h[i, 0]
         if drain:

@@ -174,6 +174,10 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     # is fixed (a stable sort: ties go to the lowest host index).
     order = np.argsort(st.start_util, kind="stable")
     ranked = order[(st.start_util[order] < rule.underload_threshold) & ~tried[order]]
+    prio = np.zeros(0, np.int64) if st.prio is None else st.prio
+    if len(prio):  # the lowest priority moves first: hosts whose top VM ranks lower first
+        ranked = ranked[np.argsort(emptying.top_rank(prio, st.vm_host, st.snap.n_hosts)[ranked],
+                                   kind="stable")]
     blocked = np.zeros(st.snap.n_hosts, np.bool_)
     blocked[list(draft.destinations)] = True
     limit = -1 if rule.max_hosts_per_round is None else rule.max_hosts_per_round
@@ -181,7 +185,7 @@ def consolidate(st: State, over: B, draft: Draft) -> None:
     hosts, what, first, util, vms, dsts, counts, top_h, top_c, n_top = emptying.consolidate(
         params(st, allow_empty=False), st.V, st.H, st.S, ranked, tried, excluded, blocked,
         st.fixed_mask, rule.underload_threshold, limit, budget, rule.headroom, TOP_N,
-        emptying.ORDERS[rule.order])
+        emptying.ORDERS[rule.order], prio)
     ends = [*first.tolist()[1:], len(vms)]
     what_list, host_list = what.tolist(), hosts.tolist()
     # only these outcomes leave a trace: a round may try hundreds of hosts that do not drain

@@ -3,7 +3,8 @@ cannot read as one.
 
 Relief, balancing and repair offer their selection only the lowest rank left on a host, so a
 higher-priority VM leaves only once every lower one has; relief also places the highest first,
-so under shortage the lowest is left unplaced (`relieve`).
+so under shortage the lowest is left unplaced (`relieve`). Consolidation empties the hosts
+whose highest rank is lowest first (`emptying.top_rank`).
 
 A label ULM does not understand (`ulm.priority = "urgent"`) is taken as normal — a typo in a
 label, the admin's, must not stop planning — and said: one problem and one explain row per VM.
