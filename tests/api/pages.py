@@ -98,7 +98,8 @@ def book(driver: WebDriver, url: str, host: str, start: str, end: str, reason: s
         f.start.value = arguments[0]; f.end.value = arguments[1];
         f.reason.value = arguments[2];""", start, end, reason)
     driver.find_element(By.CSS_SELECTOR, "#book button").click()
-    wait(driver, "#flash", "#")  # the API's answer: "#N booked: ..." (or "blocked")
+    said = flashed(driver)  # the API's answer: "#N booked: ..." (or "blocked")
+    assert said.startswith("#"), said
     wait(driver, "#bookings", reason)  # the page reloaded with it
     rows = {e.get_attribute("id") for e in driver.find_elements(By.CSS_SELECTOR,
                                                                  "#bookings tr[id]")}
@@ -106,13 +107,13 @@ def book(driver: WebDriver, url: str, host: str, start: str, end: str, reason: s
     return int(str(new).removeprefix("booking-"))
 
 
-def cancel(driver: WebDriver, url: str, booking: int) -> None:
-    """Cancel on the Maintenance page, after its confirm; returns once the API has answered."""
+def cancel(driver: WebDriver, url: str, booking: int) -> str:
+    """Cancel on the Maintenance page, after its confirm: what the API answered, in words."""
     driver.get(f"{url}/maintenance")
     wait(driver, f"#booking-{booking} button")
     driver.find_element(By.CSS_SELECTOR, f"#booking-{booking} button").click()
     confirm(driver)
-    wait(driver, "#flash", f"#{booking}")
+    return flashed(driver)
 
 
 def plan_now(driver: WebDriver, url: str) -> str:
@@ -121,6 +122,11 @@ def plan_now(driver: WebDriver, url: str) -> str:
     wait(driver, "button[data-post='/api/v1/plan-now']")
     driver.find_element(By.CSS_SELECTOR, "button[data-post='/api/v1/plan-now']").click()
     confirm(driver)
-    said: str = WebDriverWait(driver, 120, poll_frequency=0.1).until(
-        lambda d: d.find_element(By.ID, "flash").text)  # "new plan ID", "nothing to do"
+    return flashed(driver, timeout=120)  # "new plan ID", "nothing to do"
+
+
+def flashed(driver: WebDriver, timeout: float = 30) -> str:
+    """The API's answer to a button, as the page flashes it (for 0.8 s, then it reloads)."""
+    said: str = WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+        lambda d: d.find_element(By.ID, "flash").text)
     return said

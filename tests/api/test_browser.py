@@ -116,7 +116,7 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     line = d.find_element(By.CSS_SELECTOR, "#host-h3 .next-maintenance").text
     assert "next maintenance: 2030-06-01 22:00" in line and "2030-06-02 02:00" in line, line
     assert "booked" in line
-    pages.cancel(d, fresh.url, booking)  # Cancel, after a confirm
+    assert pages.cancel(d, fresh.url, booking) == "#1 cancelled"  # Cancel, after a confirm
     wait(d, "#booking-1", "cancelled")
 
     d.get(f"{fresh.url}/energy")
