@@ -1,12 +1,10 @@
 """The dashboard in a real browser (Debian's headless chromium + chromium-driver, via Selenium)
 against the real server: log in with a token, see hosts and VMs, approve the advised plan,
 book maintenance from the page. A screenshot of every page goes to the test's tmp dir, and with
-ULM_SCREENSHOTS=DIR also to DIR (`ULM_SCREENSHOTS=docs/img` refreshes the docs' pictures)."""
+ULM_SCREENSHOTS=DIR also to DIR (tests/api/pages.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,54 +13,25 @@ import pytest
 from tests.api.conftest import TOKENS, Server
 from tests.api.server import BMC_PASSWORD
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
-CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+from tests.api import pages
+
+wait, no_console_errors = pages.wait, pages.no_console_errors
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    if not (shutil.which(CHROMIUM) and shutil.which(DRIVER)):
-        pytest.fail("the dashboard tests need chromium and chromium-driver "
-                    "(scripts/debian-packages.txt)")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,900"):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=opts, service=Service(DRIVER))
-    driver.set_page_load_timeout(30)
-    try:
+    with pages.chromium(tmp_path / "profile") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
-def _wait(driver: WebDriver, css: str, text: str = "", timeout: float = 15) -> None:
-    cond = (ec.text_to_be_present_in_element((By.CSS_SELECTOR, css), text) if text
-            else ec.presence_of_element_located((By.CSS_SELECTOR, css)))
-    WebDriverWait(driver, timeout).until(cond)
-
-
-def _shot(driver: WebDriver, tmp: Path, name: str) -> None:
-    driver.save_screenshot(str(tmp / f"{name}.png"))
-    extra = os.environ.get("ULM_SCREENSHOTS")
-    if extra:
-        shutil.copy(tmp / f"{name}.png", Path(extra) / f"dashboard-{name}.png")
-
-
-def _no_console_errors(driver: WebDriver) -> None:
-    """A CSP violation, a missing script or a JS exception shows up here."""
-    severe = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
-    assert severe == []
+def shot(driver: WebDriver, tmp: Path, name: str) -> None:
+    pages.shot(driver, tmp, f"dashboard-{name}")
 
 
 def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
@@ -72,40 +41,40 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     assert d.current_url.endswith("/login")  # no session: the login page
     d.find_element(By.ID, "token").send_keys(TOKENS["operator"])
     d.find_element(By.CSS_SELECTOR, "form button").click()
-    _wait(d, "#hosts")
+    wait(d, "#hosts")
     assert "ADVISE" in d.find_element(By.ID, "mode").text
     hosts = d.find_element(By.ID, "hosts").text
     for h in ("h1", "h2", "h3"):
         assert h in hosts
     assert "web1, web2, web3" in hosts
-    _shot(d, tmp_path, "overview")
+    shot(d, tmp_path, "overview")
     d.execute_cdp_cmd("Emulation.setEmulatedMedia",
                       {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
-    _shot(d, tmp_path, "overview-dark")
+    shot(d, tmp_path, "overview-dark")
     d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
-    _no_console_errors(d)
-    _wait(d, "body[data-live]")  # the page's event stream is connected
+    no_console_errors(d)
+    wait(d, "body[data-live]")  # the page's event stream is connected
     d.execute_script("window.notReloaded = true;")
     with fresh.client("operator") as c:  # a round elsewhere: the page hears of it live
         r = c.post("/api/v1/plan-now")
         assert r.status_code == 200
-    _wait(d, "#live", "live · round")
-    _wait(d, "#live", f"live · plan {r.json()['plan_id']}")
-    _wait(d, "body[data-refreshed]")  # ... and swaps in the new figures without a reload
-    _wait(d, "#latest-plan", r.json()["plan_id"])
+    wait(d, "#live", "live · round")
+    wait(d, "#live", f"live · plan {r.json()['plan_id']}")
+    wait(d, "body[data-refreshed]")  # ... and swaps in the new figures without a reload
+    wait(d, "#latest-plan", r.json()["plan_id"])
     assert d.execute_script("return window.notReloaded === true;")
-    _no_console_errors(d)
+    no_console_errors(d)
 
     d.get(f"{fresh.url}/hosts")
-    _wait(d, "#vms", "web1")
-    _wait(d, "#host-h1 .chart.cpu canvas")  # uPlot drew the CPU chart from the API's series
-    _wait(d, "#host-h1 .chart.mem canvas")  # ... and the memory chart beside it
+    wait(d, "#vms", "web1")
+    wait(d, "#host-h1 .chart.cpu canvas")  # uPlot drew the CPU chart from the API's series
+    wait(d, "#host-h1 .chart.mem canvas")  # ... and the memory chart beside it
     assert "memory h1" in d.find_element(By.CSS_SELECTOR, "#host-h1 .chart.mem").text
     power = d.find_element(By.CSS_SELECTOR, "#host-h2 .power").text
     assert "redfish" in power and "***" in power and BMC_PASSWORD not in d.page_source
     assert "no maintenance booked" in d.find_element(By.CSS_SELECTOR, "#host-h3").text
     assert "cache1" in d.find_element(By.ID, "vms").text
-    _shot(d, tmp_path, "hosts")
+    shot(d, tmp_path, "hosts")
 
     def first_vm() -> str:
         return str(d.find_elements(By.CSS_SELECTOR, "#vms tr")[1].text.split()[0])
@@ -116,10 +85,10 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     assert first_vm() == "cache1"
     cpu.click()  # ... and the busiest first
     assert first_vm() == "web1"
-    _no_console_errors(d)
+    no_console_errors(d)
 
     d.get(f"{fresh.url}/plans/latest")
-    _wait(d, "#actions", "web1")
+    wait(d, "#actions", "web1")
     assert d.find_element(By.ID, "plan-state").text == "READY"
     assert d.find_element(By.ID, "plan-status").text == "proposed"
     row = d.find_element(By.CSS_SELECTOR, "#actions tr.action")
@@ -129,52 +98,40 @@ def test_log_in_look_approve_and_book(fresh: Server, browser: WebDriver,
     assert " s" in row.find_element(By.CLASS_NAME, "estimate").text
     for button in ("approve-all", "approve", "reject"):
         assert d.find_element(By.ID, button).is_displayed()
-    _shot(d, tmp_path, "plan")
+    shot(d, tmp_path, "plan")
     d.find_element(By.ID, "approve").click()  # the checked ones: all of them here
-    _wait(d, "#flash", "plan applied")
-    _wait(d, "#plan-state", "DONE")  # the page reloaded with the stored outcome
-    _wait(d, "#outcomes", "done")
+    wait(d, "#flash", "plan applied")
+    wait(d, "#plan-state", "DONE")  # the page reloaded with the stored outcome
+    wait(d, "#outcomes", "done")
     assert not d.find_elements(By.ID, "approve")  # nothing left to approve
-    _shot(d, tmp_path, "plan-done")
+    shot(d, tmp_path, "plan-done")
 
-    d.get(f"{fresh.url}/maintenance")
-    _wait(d, "#book")
-    Select(d.find_element(By.NAME, "host")).select_by_visible_text("h3")
-    d.execute_script("""  // datetime-local typing depends on the locale: set the values
-        const f = document.getElementById('book');
-        f.start.value = '2030-06-01T22:00'; f.end.value = '2030-06-02T02:00';
-        f.reason.value = 'firmware';""")
-    d.find_element(By.CSS_SELECTOR, "#book button").click()
-    _wait(d, "#flash", "booked")
-    _wait(d, "#bookings", "firmware")
-    row = d.find_element(By.ID, "booking-1").text
-    assert "h3" in row and "booked" in row and "2030-06-01 22:00" in row
-    _shot(d, tmp_path, "maintenance")
-    _no_console_errors(d)
+    booking = pages.book(d, fresh.url, "h3", "2030-06-01T22:00", "2030-06-02T02:00", "firmware")
+    assert booking == 1
+    listed = d.find_element(By.ID, "booking-1").text
+    assert "h3" in listed and "booked" in listed and "2030-06-01 22:00" in listed
+    shot(d, tmp_path, "maintenance")
+    no_console_errors(d)
     d.get(f"{fresh.url}/hosts")  # the window shows on its host's card too
     line = d.find_element(By.CSS_SELECTOR, "#host-h3 .next-maintenance").text
     assert "next maintenance: 2030-06-01 22:00" in line and "2030-06-02 02:00" in line, line
     assert "booked" in line
-    d.get(f"{fresh.url}/maintenance")
-    _wait(d, "#booking-1 button")
-    d.find_element(By.CSS_SELECTOR, "#booking-1 button").click()  # Cancel, after a confirm
-    WebDriverWait(d, 10).until(ec.alert_is_present())
-    d.switch_to.alert.accept()
-    _wait(d, "#booking-1", "cancelled")
+    assert pages.cancel(d, fresh.url, booking) == "#1 cancelled"  # Cancel, after a confirm
+    wait(d, "#booking-1", "cancelled")
 
     d.get(f"{fresh.url}/energy")
-    _wait(d, ".chart[data-energy] canvas")  # kWh per hour, from the energy series
+    wait(d, ".chart[data-energy] canvas")  # kWh per hour, from the energy series
     assert float(d.find_element(By.ID, "kwh").text) > 0
-    _shot(d, tmp_path, "energy")
-    _no_console_errors(d)
+    shot(d, tmp_path, "energy")
+    no_console_errors(d)
     for page, name, shows in (("/history", "history", "web1"), ("/why?vm=web1", "why", "web1")):
         d.get(f"{fresh.url}{page}")
-        _wait(d, "main", shows)
-        _shot(d, tmp_path, name)
+        wait(d, "main", shows)
+        shot(d, tmp_path, name)
     d.get(f"{fresh.url}/history")
     Select(d.find_element(By.NAME, "about")).select_by_visible_text("db1")  # filters at once
     WebDriverWait(d, 10).until(ec.url_contains("about=db1"))
-    _no_console_errors(d)
+    no_console_errors(d)
 
     with fresh.client("viewer") as c:  # what the page did, the API confirms
         assert c.get("/api/v1/plans/latest").json()["status"] == "applied"

@@ -168,3 +168,10 @@ def test_the_api_runs_in_a_thread_beside_the_daemon(tmp_path: Path) -> None:
         srv.should_exit = True
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_a_percentage_that_rounds_to_zero_from_below_shows_0_not_minus_0() -> None:
+    from ulm.web.pages import _pct
+
+    shown = [_pct(x) for x in (None, -0.001, 0.0, 0.114, -0.02)]
+    assert shown == ["-", "0%", "0%", "11%", "-2%"]

@@ -37,7 +37,8 @@ def _when(t: float | None) -> str:
 
 
 def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.0%}"
+    # + 0.0: a load that rounds to zero from below (a move's "after") shows 0 %, not -0 %
+    return "-" if x is None else f"{round(x, 2) + 0.0:.0%}"
 
 
 templates.env.filters["when"] = _when
