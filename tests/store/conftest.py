@@ -26,7 +26,11 @@ def _pg_bin() -> Path | None:
 def pg_url() -> Iterator[str]:
     """A private PostgreSQL cluster on a unix socket (no TCP at all), for the session."""
     if os.environ.get("ULM_TEST_PG_URL"):
-        yield os.environ["ULM_TEST_PG_URL"]
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker is None:
+            yield os.environ["ULM_TEST_PG_URL"]
+        else:  # `store` empties its tables after each test: one database per xdist worker
+            yield from _worker_database(os.environ["ULM_TEST_PG_URL"], worker)
         return
     if os.environ.get("ULM_SKIP_PG") == "1":
         pytest.skip("ULM_SKIP_PG=1")
@@ -51,6 +55,23 @@ def pg_url() -> Iterator[str]:
     finally:
         as_pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop")
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _worker_database(url: str, worker: str) -> Iterator[str]:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"{make_url(url).database}_{worker}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
