@@ -28,10 +28,32 @@ def _lab_prerequisites() -> str:
     return ""
 
 
+def uses_the_lab(item: pytest.Item) -> bool:
+    return item.get_closest_marker("lab") is not None or \
+        "lab" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`-n 2 --dist loadgroup`, the README's command) every test that
+    needs the machine's one lab is in one group: one worker runs them all, in one process,
+    with one `lab` fixture. They go first (xdist hands out the largest group first), beside the
+    other tests, which are spread one by one over both workers."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if uses_the_lab(item):
+            item.add_marker(pytest.mark.xdist_group("lab"))
+
+
 @pytest.fixture(scope="session")
-def lab() -> Iterator[Lab]:
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     if os.environ.get("ULM_SKIP_LAB") == "1":
         pytest.skip("ULM_SKIP_LAB=1: real-lab tests skipped on request")
+    if hasattr(request.config, "workerinput") and not request.config.getoption("loadgroup"):
+        # two workers would each build the same lab (namespaces, libvirtd) over the other's
+        pytest.fail("the lab tests under pytest-xdist need --dist loadgroup (one worker owns "
+                    "the lab): run `pytest -n 2 --dist loadgroup`")
     why = _lab_prerequisites()
     if why:
         pytest.fail(why)  # CI installs everything: a missing piece is a failure, not a skip

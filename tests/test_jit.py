@@ -25,6 +25,7 @@ def readonly_install() -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="ulm-ro-"))
     try:
         shutil.copytree(ROOT / "src" / "ulm", base / "pkg" / "ulm")
+        relocate_compiled(ROOT / "src" / "ulm", base / "pkg" / "ulm")
         tmp = base / "tmp"  # the process's TMPDIR: writable, but fresh for every test
         tmp.mkdir(mode=0o777)
         tmp.chmod(0o777)
@@ -37,6 +38,25 @@ def readonly_install() -> Iterator[Path]:
             if p.is_dir():
                 p.chmod(0o755)
         shutil.rmtree(base)
+
+
+def relocate_compiled(src: Path, dst: Path) -> None:
+    """The compiled code copied with the package, renamed as numba names it for the copy.
+    numba files a source directory's code under a hash of its absolute path, so a copy at
+    another path finds none of it and compiles every kernel again, as nobody (minutes on a
+    loaded machine); an install warmed where it lies (`python -m ulm.warm`) ships the names
+    of its own paths, which this makes the copy's."""
+    from numba.core.caching import _CacheLocator
+
+    from ulm.jit import KERNEL_DIRS, PACKAGE
+
+    for kernels in KERNEL_DIRS:
+        rel = kernels.relative_to(PACKAGE)
+        old, new = (_CacheLocator.get_suitable_cache_subpath(str(root / rel / "any.py"))
+                    for root in (src, dst))
+        for key in (dst / "__pycache__" / "numba").glob("*"):
+            if (key / old).is_dir():
+                (key / old).rename(key / new)
 
 
 def run_as_user(base: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:

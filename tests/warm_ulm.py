@@ -117,6 +117,12 @@ class WarmUlm:
             assert self._reply(self._proc, 300) == "ready", "warm ulm did not start"
         return self._proc
 
+    def start(self) -> None:
+        """Starts the server now, not at the first command: for a test that reads the wall
+        clock just before a command (`tests/daemon/test_stale.py`)."""
+        with self._lock:
+            self._server()
+
     @staticmethod
     def _reply(proc: subprocess.Popen[str], timeout: float) -> str:
         assert proc.stdout is not None

@@ -109,7 +109,7 @@ def test_the_quarantine_is_stored_for_status_and_the_recheck(
     it with that reason; once the figures are believable again, both forget it."""
     import json
 
-    from tests.daemon.test_stale import config_file, status
+    from tests.daemon.test_stale import status_now
     from ulm.execute.recheck import SnapshotCheck
     from ulm.model import Move
     from ulm.policy import resolve_policy
@@ -127,11 +127,10 @@ def test_the_quarantine_is_stored_for_status_and_the_recheck(
     why = "hB is quarantined: reported 0 CPUs"
     assert check(Move("web1", "hA", "hB", "t")) == why
     assert check(Move("db", "hB", "hA", "t")) == why
-    cfg = config_file(w, tmp_path)
     monkeypatch.setenv("COLUMNS", "200")  # the table's row on one line
-    line = next(x for x in status(cfg).splitlines() if x.startswith("│ hB"))
+    line = next(x for x in status_now(w, tmp_path).splitlines() if x.startswith("│ hB"))
     assert "on, quarantined: reported 0 CPUs" in line
-    doc = json.loads(status(cfg, "--format", "json"))
+    doc = json.loads(status_now(w, tmp_path, "--format", "json"))
     assert {h["name"]: h["quarantine"] for h in doc["hosts"]} == {
         "hA": "", "hB": "reported 0 CPUs"}
     source.bad.clear()

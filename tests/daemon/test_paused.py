@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.daemon.fakes import world
-from tests.daemon.test_stale import config_file, moves, status
+from tests.daemon.test_stale import moves, status_now
 from ulm.api.views import Reader
 from ulm.model import HostState, VmState
 from ulm.policy import resolve_policy
@@ -51,10 +51,9 @@ def test_a_paused_vm_is_kept_counted_shown_and_reported_once(
                                                    "web1": VmState.PAUSED}
     api = {v.name: v.state for v in Reader(reader, w.daemon.cfg, w.clock.now).vms()}
     assert api == {"db": "running", "web1": "paused"}
-    cfg = config_file(w, tmp_path)
-    doc = json.loads(status(cfg, "--format", "json"))
+    doc = json.loads(status_now(w, tmp_path, "--format", "json"))
     assert {v["name"]: v["state"] for v in doc["vms"]} == {"db": "running", "web1": "paused"}
-    line = next(x for x in status(cfg).splitlines() if x.startswith("│ web1"))
+    line = next(x for x in status_now(w, tmp_path).splitlines() if x.startswith("│ web1"))
     assert "paused" in line
     w.cluster.paused.discard("web1")  # resumed: said once, and movable again
     with caplog.at_level(logging.INFO, "ulm"):

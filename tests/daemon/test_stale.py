@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -28,15 +29,28 @@ def moves(results: list[RoundResult]) -> list[str]:
     return out
 
 
-def config_file(w: World, tmp: Path) -> Path:
+def config_file(w: World, tmp: Path, stale_after_s: float | None = None) -> Path:
     """The same store as a ulm.toml, for `ulm status` (which only reads the store)."""
     hosts = "".join(f'[[hosts]]\nname = "{h}"\nlibvirt_uri = "test:///default"\n'
                     for h in w.source.cores)
+    stale = "" if stale_after_s is None else f"stale_after_s = {stale_after_s:.3f}\n"
     path = tmp / "ulm.toml"
     path.write_text(f'[store]\nurl = "{w.daemon.cfg.store.url}"\n[collect]\n'
-                    f"interval_s = {w.daemon.cfg.collect.interval_s:g}\n"
+                    f"interval_s = {w.daemon.cfg.collect.interval_s:g}\n{stale}"
                     f"window = 4\n{hosts}")
     return path
+
+
+def status_now(w: World, tmp: Path, *args: str) -> str:
+    """`ulm status` as if it ran at the daemon's (simulated) now. The daemon's rounds ended
+    about when the test began (`world(rounds=...)`), but `ulm status` reads the wall clock,
+    which has run on since by however long a loaded machine took. So its config says stale
+    after the daemon's own `stale_s` plus that lag, measured from the test's own clocks just
+    before the command (the warm `ulm` already up): fresh for the daemon is fresh for status,
+    and what the daemon saw as stale ages by at least as much."""
+    warm_ulm().start()
+    lag = max(time.time() - w.clock.now(), 0.0)
+    return status(config_file(w, tmp, w.daemon.cfg.collect.stale_s + lag), *args)
 
 
 def test_a_dead_munin_node_leaves_no_figure_to_act_on(tmp_path: Path,
@@ -67,7 +81,7 @@ def test_a_dead_munin_node_leaves_no_figure_to_act_on(tmp_path: Path,
     assert len(warned) == 1 and warned[0].levelno == logging.WARNING  # once, not every round
     silent = [r for r in caplog.records if "munin: hA says nothing" in r.getMessage()]
     assert len(silent) == 1 and silent[0].levelno == logging.WARNING
-    table = status(config_file(w, tmp_path)).splitlines()
+    table = status_now(w, tmp_path).splitlines()
     assert "(host 95%, stale)" in next(x for x in table if "│ hA" in x)
     assert "(host 10%)" in next(x for x in table if "│ hB" in x)
 
@@ -106,10 +120,9 @@ def test_a_vm_killed_with_its_host_is_reported_gone(tmp_path: Path,
     gone = [r for r in caplog.records if "VM web1 is gone" in r.getMessage()]
     assert len(gone) == 1 and gone[0].levelno == logging.WARNING
     assert "last on hA, which is unknown" in gone[0].getMessage()
-    cfg = config_file(w, tmp_path)
-    table = status(cfg).splitlines()
+    table = status_now(w, tmp_path).splitlines()
     assert "gone" in next(x for x in table if x.startswith("│ web1"))
-    doc = json.loads(status(cfg, "--format", "json"))
+    doc = json.loads(status_now(w, tmp_path, "--format", "json"))
     assert {v["name"]: v["gone"] for v in doc["vms"]} == {"web1": True, "db": False}
 
 

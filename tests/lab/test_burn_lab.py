@@ -7,8 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.lab.helpers import eventually, node_cpu
 from ulm.lab.lab import Lab
+
+pytestmark = pytest.mark.lab
 
 ULM = str(Path(sys.executable).parent / "ulm")
 

@@ -17,7 +17,11 @@ from ulm.store.scratch import pg_bin, private_server, throwaway_database
 def pg_url() -> Iterator[str]:
     """A private PostgreSQL cluster on a unix socket (no TCP at all), for the session."""
     if os.environ.get("ULM_TEST_PG_URL"):
-        yield os.environ["ULM_TEST_PG_URL"]
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker is None:
+            yield os.environ["ULM_TEST_PG_URL"]
+        else:  # `store` empties its tables after each test: one database per xdist worker
+            yield from _worker_database(os.environ["ULM_TEST_PG_URL"], worker)
         return
     if os.environ.get("ULM_SKIP_PG") == "1":
         pytest.skip("ULM_SKIP_PG=1")
@@ -25,6 +29,23 @@ def pg_url() -> Iterator[str]:
         pytest.fail("PostgreSQL is not installed: run `bash scripts/setup.sh --dev`")
     with private_server() as url:
         yield url
+
+
+def _worker_database(url: str, worker: str) -> Iterator[str]:
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = f"{make_url(url).database}_{worker}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
