@@ -146,7 +146,7 @@ def test_the_hosts_charts_range_picker(shared: Server, browser: WebDriver) -> No
     d = browser
     d.get(f"{shared.url}/login?token={TOKENS['viewer']}")
     d.get(f"{shared.url}/hosts")
-    _wait(d, "#host-h1 .chart.cpu[data-to]")
+    wait(d, "#host-h1 .chart.cpu[data-to]")
 
     def span(css: str) -> float:
         el = d.find_element(By.CSS_SELECTOR, css)
@@ -165,6 +165,6 @@ def test_the_hosts_charts_range_picker(shared: Server, browser: WebDriver) -> No
             .get_attribute("innerHTML")  # one chart, drawn again (not stacked)
         assert len(d.find_elements(By.CSS_SELECTOR, "#host-h1 .chart.cpu .uplot")) == 1
     d.refresh()
-    _wait(d, "#host-h1 .chart.cpu[data-to]")
+    wait(d, "#host-h1 .chart.cpu[data-to]")
     assert span("#host-h1 .chart.cpu") == pytest.approx(30 * 86400, rel=1e-3)
-    _no_console_errors(d)
+    no_console_errors(d)
