@@ -2,11 +2,9 @@
 definition requires, for the scheduler's CPU compatibility filter (`scheduler.masks`).
 
 Feature-set inclusion: a VM runs on a host whose CPU has every feature the VM's definition
-requires: those its named model implies (`<model>Haswell</model>`) and those it lists
-(`<feature policy='require'|'force'>`), less those it disables. Expanding a model into its
-features is libvirt's (its CPU map, `baselineCPU(..., EXPAND_FEATURES)`): the libvirt
-collector asks for it once per model and connection (`ulm.collect.libvirt_source`); this
-module only reads and writes the XML, so the scheduler gets the full feature set.
+requires (`<feature policy='require'|'force'>`). The VM's named model is not expanded into its
+features here; libvirt's `compareHypervisorCPU` would, per host and VM, which is I/O the
+shell may add later. The libvirt collector reads both (`ulm.collect.libvirt_source`).
 """
 
 from __future__ import annotations
@@ -40,34 +38,6 @@ def expanded_features(cpu_xml: str) -> frozenset[str]:
     cpu = ET.fromstring(cpu_xml)
     return frozenset(n for f in cpu.iter("feature")
                      if f.get("policy", "require") != "disable" and (n := f.get("name", "")))
-
-
-def model_element(domain_xml: str) -> str | None:
-    """A domain's named CPU model as a `<cpu>` libvirt's baseline expands (its arch from
-    `<os><type arch>`), or None: no `<cpu>`, no model, or a mode (host-model,
-    host-passthrough) that takes the host's CPU rather than a named one."""
-    root = ET.fromstring(domain_xml)
-    cpu = root.find("cpu")
-    model = "" if cpu is None else (cpu.findtext("model") or "").strip()
-    if cpu is None or not model or cpu.get("mode", "custom") != "custom":
-        return None
-    el = ET.Element("cpu")
-    arch = root.find("os/type")
-    if arch is not None and arch.get("arch"):
-        ET.SubElement(el, "arch").text = arch.get("arch")
-    ET.SubElement(el, "model").text = model
-    return ET.tostring(el, encoding="unicode")
-
-
-def required_with_model(domain_xml: str, model_features: frozenset[str]) -> frozenset[str]:
-    """What the domain requires given its model's features (`expanded_features` of the
-    baseline of `model_element`): those plus the listed ones, less the disabled ones."""
-    cpu = ET.fromstring(domain_xml).find("cpu")
-    if cpu is None:
-        return frozenset()
-    disabled = {f.get("name", "") for f in cpu.findall("feature")
-                if f.get("policy") in ("disable", "forbid")}
-    return (model_features | domain_cpu(domain_xml)[1]) - disabled
 
 
 def domain_cpu(domain_xml: str) -> tuple[str, frozenset[str]]:

@@ -16,8 +16,7 @@ which the bulk stats call does not carry: one `XMLDesc` per domain. Asked on fir
 the domain on a host (a migration is a new sight) and again every `details_every` rounds, so
 that a label set with `virsh metadata` is seen within that many rounds, instead of 10,000 XML
 fetches every round. The host's CPU (`getCapabilities`) is read once per connection: it does
-not change while the host is up; so is each named guest CPU model's expansion into its
-features (`baselineCPU`, libvirt's CPU map: `_model_features`).
+not change while the host is up.
 """
 
 from __future__ import annotations
@@ -32,12 +31,7 @@ from typing import Any
 import libvirt
 
 from ulm.collect.base import Collection, HostReading, VMReading
-from ulm.collect.cpu import (
-    expanded_features,
-    host_cpu_element,
-    model_element,
-    required_with_model,
-)
+from ulm.collect.cpu import expanded_features, host_cpu_element
 from ulm.collect.cpu import host_cpu as parse_host_cpu
 from ulm.collect.domain_xml import domain_details
 from ulm.drivers.base import run_state
@@ -75,8 +69,6 @@ class LibvirtSource:
         #: -> (labels, required CPU features, rounds until the next read)
         self._details: dict[Key, tuple[dict[str, str], frozenset[str], int]] = {}
         self._caps: dict[str, tuple[Any, str, frozenset[str]]] = {}  # host -> (conn, cpu)
-        #: (host, `<cpu>` of a model) -> (conn, its features; None: libvirt cannot expand it)
-        self._models: dict[tuple[str, str], tuple[Any, frozenset[str] | None]] = {}
         self._lock = threading.Lock()  # the counters above, shared by the pool's threads
         self._pool = cf.ThreadPoolExecutor(max_workers=max(1, min(workers, len(hosts))),
                                            thread_name_prefix="collect")
@@ -181,37 +173,12 @@ class LibvirtSource:
                 self._details[key] = (known[0], known[1], known[2] - 1)
                 return known[0], known[1]
         try:
-            xml = dom.XMLDesc(0)
+            labels, features = domain_details(dom.XMLDesc(0))
         except libvirt.libvirtError:  # gone between the stats and this call: asked next round
             return (known[0], known[1]) if known is not None else ({}, frozenset())
-        labels, features = domain_details(xml)
-        element = model_element(xml)
-        if element is not None:
-            implied = self._model_features(host, element)
-            if implied is not None:
-                features = required_with_model(xml, implied)
         with self._lock:
             self._details[key] = (labels, features, self.details_every - 1)
         return labels, features
-
-    def _model_features(self, host: str, element: str) -> frozenset[str] | None:
-        """The features a named guest CPU model implies, from the host's libvirt (once per
-        model and connection); None where libvirt cannot expand it (a driver without
-        `baselineCPU`, a model its CPU map lacks): then the listed features are all ULM
-        knows the VM needs, as before."""
-        c = self.conn(host)
-        with self._lock:
-            known = self._models.get((host, element))
-        if known is not None and known[0] is c:
-            return known[1]
-        try:
-            implied: frozenset[str] | None = expanded_features(c.baselineCPU(
-                [element], libvirt.VIR_CONNECT_BASELINE_CPU_EXPAND_FEATURES))
-        except libvirt.libvirtError:
-            implied = None
-        with self._lock:
-            self._models[(host, element)] = (c, implied)
-        return implied
 
     def _node_cpu(self, host: str, c: Any) -> float | None:
         s = c.getCPUStats(libvirt.VIR_NODE_CPU_STATS_ALL_CPUS)
