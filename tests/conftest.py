@@ -33,17 +33,19 @@ def uses_the_lab(item: pytest.Item) -> bool:
         "lab" in getattr(item, "fixturenames", ())
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+@pytest.hookimpl(tryfirst=True)  # before pytest's `-m` and xdist's own hook read the marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`-n 2 --dist loadgroup`, the README's command) every test that
-    needs the machine's one lab is in one group: one worker runs them all, in one process,
-    with one `lab` fixture. They go first (xdist hands out the largest group first), beside the
-    other tests, which are spread one by one over both workers."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
+    """Every test that needs the machine's one lab gets the `lab` mark, also where it only
+    uses the fixture: the README's command runs `-m "not lab"` on two workers, then `-m lab`
+    alone, so no lab test shares the 2 cores with other tests (their timings assume a lab
+    that answers in seconds). Under pytest-xdist with `--dist loadgroup` the lab tests are
+    one group as well: one worker runs them all, in one process, with one `lab` fixture."""
+    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         if uses_the_lab(item):
-            item.add_marker(pytest.mark.xdist_group("lab"))
+            item.add_marker(pytest.mark.lab)
+            if xdist:
+                item.add_marker(pytest.mark.xdist_group("lab"))
 
 
 @pytest.fixture(scope="session")

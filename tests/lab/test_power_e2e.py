@@ -41,9 +41,19 @@ power_off = true
 
 
 def book_labh2(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """One observing round (ULM learns the VMs), then `ulm maintenance add labh2 ARGS`."""
+    """One observing round (ULM learns the VMs), then `ulm maintenance add labh2 ARGS`.
+
+    The booking's drain check reads that round's samples. With the tests' 2 s interval they
+    go stale after 6 s, and on a busy machine the second command can start later than that
+    ("may not move (stale metrics)"): the booking reads the same store through a copy of the
+    config whose samples stay fresh for 120 s. The daemon's own rounds keep the 6 s."""
     assert ulm("run", "-c", str(cfg), "--mode", "observe", "--once").returncode == 0
-    return ulm("maintenance", "add", "-c", str(cfg), "labh2", *args)
+    text = cfg.read_text()
+    assert "\ninterval_s = 2\n" in text
+    booking = cfg.with_name("ulm-booking.toml")
+    booking.write_text(text.replace("\ninterval_s = 2\n",
+                                    "\ninterval_s = 2\nstale_after_s = 120\n", 1))
+    return ulm("maintenance", "add", "-c", str(booking), "labh2", *args)
 
 
 def config(tmp: Path, lab: Lab, policy: str, wake_by_ipmi: tuple[str, ...] = ()) -> Path:
