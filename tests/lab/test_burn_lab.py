@@ -27,12 +27,16 @@ def test_burn_really_raises_the_hosts_measured_cpu(clean_lab: Lab) -> None:
     lab.vm_add("hot", "labh3", 128, "linux")  # boots idle: no busy loop on its command line
     assert eventually(lambda: "LABGUEST READY burn=0" in _serial(lab, 3, "hot"), timeout=60)
     assert eventually(lambda: node_cpu(lab.connect(3), 1.5) < 0.3, timeout=30)  # boot is over
+    idle = node_cpu(lab.connect(3), 1.5)
     out = subprocess.run([ULM, "lab", "load", "labh3", "--burn", "1"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "hot burn 1" in out.stdout
     assert eventually(lambda: "LABGUEST burn=1" in _serial(lab, 3, "hot"), timeout=20)
-    assert eventually(lambda: node_cpu(lab.connect(3), 1.5) > 0.35, timeout=40)
+    # One busy guest takes about one of the machine's cores: ~0.5 of a 2-core host when the
+    # machine is otherwise quiet, less when other work shares the cores (0.29 was seen at
+    # load 7), so "burns" is measured against the same host idle a moment before.
+    assert eventually(lambda: node_cpu(lab.connect(3), 1.5) > idle + 0.15, timeout=40), idle
     assert (lab.paths.host(3) / "load").read_text().strip() == "auto"  # not a forced figure
     assert node_cpu(lab.connect(2), 1.5) < 0.2  # the other hosts stay cool
     lab.burn("labh3", 0)

@@ -179,7 +179,9 @@ def test_munin_and_libvirt_agree_on_host_cpu(clean_lab: Lab) -> None:
         "b = {h.host: h.cpu for h in mu.collect(1).hosts}\n"
         "print(json.dumps([a, b]))")
     libvirt_cpu, munin_cpu = both
-    assert libvirt_cpu["labh2"] > 0.3  # the burning guest shows
+    # the burning guest shows: against idle labh1, as a 2-core machine that other work shares
+    # gives the busy guest less than its core (0.297 was seen at load 7)
+    assert libvirt_cpu["labh2"] > libvirt_cpu["labh1"] + 0.15, both
     for host in ("labh1", "labh2"):
         assert munin_cpu[host] == pytest.approx(libvirt_cpu[host], abs=0.08)
 
