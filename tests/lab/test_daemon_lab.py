@@ -183,7 +183,7 @@ def test_munin_and_libvirt_agree_on_host_cpu(clean_lab: Lab) -> None:
     # gives the busy guest less than its core (0.297 was seen at load 7)
     assert libvirt_cpu["labh2"] > libvirt_cpu["labh1"] + 0.15, both
     for host in ("labh1", "labh2"):
-        assert munin_cpu[host] == pytest.approx(libvirt_cpu[host], abs=0.08)
+        assert munin_cpu[host] == pytest.approx(libvirt_cpu[host], abs=0.08), both
 
 
 def test_sigterm_mid_migration_finishes_it_and_stops_cleanly(clean_lab: Lab,
