@@ -47,3 +47,38 @@ def test_a_vm_read_twice_in_a_round_keeps_the_copy_that_said_its_labels(store: S
     store.add_collection(both)
     (v,) = store.snapshot(105.0, 4, 60.0).vms
     assert v.host == "h2" and dict(v.labels) == {"k": "v"} and v.cpu_features == {"aes"}
+
+
+def test_the_snapshot_decodes_json_columns_as_the_json_type_does(store: Store) -> None:
+    """`rowread.read_rows` reads labels and CPU features as text and decodes each distinct
+    text once: every row equals SQLAlchemy's own JSON decoding of it, and VMs that share a
+    text do not share a change of one of them."""
+    from sqlalchemy import select
+
+    from ulm.store import schema as t
+    from ulm.store.rowread import read_rows
+    from ulm.store.rows import VMRow
+
+    ts = 100.0
+    labels = [{"tier": "web"}, {}, {"tier": "web"}, {"zone": "ü-1", "tier": "db"}, {}]
+    feats = [frozenset({"avx2"}), frozenset(), frozenset({"avx2"}), FEATS, frozenset()]
+    pairs = list(zip(labels, feats, strict=True))
+    vms = tuple(VMReading(f"v{i}", "h1", ts, 1, 256.0, 0.1, 128.0, labels=lab,
+                          cpu_features=f) for i, (lab, f) in enumerate(pairs))
+    store.add_collection(Collection(ts, (HostReading("h1", ts, True, "", 8, 16384.0,
+                                                     source="libvirt", cpu_features=FEATS),),
+                                    vms))
+    fields = list(VMRow.__dataclass_fields__)
+    with store.engine.connect() as c:
+        ours = read_rows(c, t.vms, VMRow, fields)
+        theirs = [VMRow(*r) for r in c.execute(select(*(t.vms.c[f] for f in fields)))]
+    assert sorted(ours, key=lambda r: r.name) == sorted(theirs, key=lambda r: r.name)
+    snap = store.snapshot(105.0, 4, 60.0)
+    got = {v.name: (dict(v.labels), v.cpu_features) for v in snap.vms}
+    assert got == {f"v{i}": (lab, f) for i, (lab, f) in enumerate(pairs)}
+    changed = (VMReading("v0", "h1", ts + 10, 1, 256.0, 0.1, 128.0, labels={"tier": "app"},
+                         cpu_features=frozenset({"aes"})),)
+    store.add_collection(Collection(ts + 10, (), changed))
+    again = {v.name: (dict(v.labels), v.cpu_features) for v in store.snapshot(115.0, 4, 60.0).vms}
+    assert again["v0"] == ({"tier": "app"}, frozenset({"aes"}))
+    assert again["v2"] == ({"tier": "web"}, frozenset({"avx2"}))  # its old twin is untouched

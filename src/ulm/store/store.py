@@ -36,6 +36,7 @@ from ulm.store.records import (
     actions_of,
     plan_from_body,
 )
+from ulm.store.rowread import read_rows
 from ulm.store.rows import HostRow, SampleRow, VMRow, build_snapshot
 from ulm.store.span import Span
 from ulm.store.window import read_recent
@@ -105,10 +106,10 @@ class Store(Bookings, Events):
         gone = gone_s if gone_s is not None else max(10 * stale_s, 600.0)
         with self.engine.connect() as c:
             # the rows' own tuples, columns in the dataclasses' order (10,000 `_asdict` cost
-            # more than the query)
-            host_rows = [HostRow(*r) for r in c.execute(select(*_columns(t.hosts, HostRow)))]
-            vm_rows = [VMRow(*r) for r in c.execute(select(*_columns(t.vms, VMRow)).where(
-                t.vms.c.last_seen >= now - gone))]
+            # more than the query), each distinct JSON text decoded once (`rowread`)
+            host_rows = read_rows(c, t.hosts, HostRow, list(HostRow.__dataclass_fields__))
+            vm_rows = read_rows(c, t.vms, VMRow, list(VMRow.__dataclass_fields__),
+                                t.vms.c.last_seen >= now - gone)
             since = now - max(window, 1) * max(stale_s, 1.0) * 2
             running = {v.host for v in vm_rows}
             recent = read_recent(c, now, window, stale_s, since, [v.name for v in vm_rows],
@@ -388,10 +389,6 @@ class Store(Bookings, Events):
                              .where(o.c.kind == "move", o.c.status.in_(("done", "failed")),
                                     o.c.finished_at >= since).order_by(o.c.finished_at))
             return [(r.vm, r.dst, r.status, float(r.finished_at)) for r in rows]
-
-
-def _columns(table: Any, row: Any) -> list[Any]:
-    return [table.c[f] for f in row.__dataclass_fields__]
 
 
 def _new_id(res: Any) -> int:
