@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.api.server import build
 from ulm.api.bus import EventBus
 from ulm.api.local import DaemonActions
 from ulm.model import Move, PowerOn
-from tests.api.server import build
 
 
 def _moves(actions: tuple[dict[str, object], ...]) -> list[tuple[object, object, object]]:
