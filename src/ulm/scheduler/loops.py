@@ -163,11 +163,8 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
                                  counts, top_h, top_c, n_top, saved, saved_hist, hosts, n_off)
             left -= len(group)
         else:
-            k = -1
-            if shortcut and nowhere.key_of(vm, p, V, H, S, candidate, key):
-                k = nowhere.slot_of(rec, key)
-                if k < 0:
-                    k = nowhere.build(rec, key, hosts, p, V, H, S)
+            keyed = shortcut and nowhere.key_of(vm, p, V, H, S, candidate, key)
+            k = nowhere.slot_of(rec, key) if keyed else -1
             if k >= 0 and nowhere.counts_of(k, vm, rec, p, V, H, S, len(hosts), n_off,
                                             counts[i]):
                 n_top[i] = 0  # fits nowhere: counted from the sorted thresholds
@@ -175,6 +172,8 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
             else:
                 _scan(vm, p, excluded, V, H, S, reason, cost, counts[i], hosts, n_off)
                 n_top[i] = _top(cost, top_h[i], top_c[i], hosts)
+                if keyed and k < 0 and n_top[i] == 0:  # the first of its key to fit nowhere:
+                    nowhere.build(rec, key, hosts, p, V, H, S)  # a cluster with room never pays
             placed = n_top[i] > 0
         if not placed:
             dst[i] = -1
