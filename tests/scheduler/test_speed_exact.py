@@ -297,3 +297,37 @@ def test_a_vm_proven_to_fit_nowhere_gets_the_counts_of_its_full_scan() -> None:
             assert all(np.array_equal(x, y) for x, y in zip(s_a, s_b, strict=True))
             assert any(d >= 0 for d in rows_a[0])  # placements changed the candidates too
     assert taken > 200 and scanned > 200
+
+
+def test_a_demand_at_a_hosts_cpu_limit_to_the_last_bit_is_compared_as_the_scan_does() -> None:
+    """VMs whose demand is the roomiest candidate host's "CPU full" threshold tau itself, or
+    one unit in the last place either side: the sorted taus cannot tell those apart, the
+    record must compare that host exactly (`nowhere._over`) and count it as the scan does."""
+    taken = 0
+    for seed in range(4):
+        snap = _crowded(seed)
+        pol = mode_policy(resolve_policy("ulm"), "honest")
+        runs = []
+        for compiled in (True, False):
+            st, p, excluded, vms, srcs = _relief_question(snap, pol, 0.9)
+            hosts = np.flatnonzero(~excluded & snap.host_on)
+            tau = (p[scan.P_CPU_OC] + p[scan.P_TOLERANCE]) * snap.host_cpu[hosts] \
+                - st.S[0][hosts]
+            top = float(tau.max())  # above every other host's: each VM fits nowhere
+            at = (np.nextafter(top, -np.inf), top, np.nextafter(top, np.inf))
+            for j, vm in enumerate(vms.tolist()):
+                st.V[0][vm, scan.DEMAND] = at[j % 3]
+            if compiled:
+                k = len(vms)
+                out = (np.full(k, -3, np.int64), np.zeros((k, N_REASONS), np.int64),
+                       np.zeros((k, 3), np.int64), np.zeros((k, 3)), np.zeros(k, np.int64))
+                hits = np.zeros(1, np.int64)
+                loops._place_seq(vms, srcs, p, excluded, st.V, st.H, st.S, k, False, *out,
+                                 hits)
+                rows = [a.tolist() for a in out]
+                taken += int(hits[0])
+            else:
+                rows = _one_by_one(st, vms, srcs, p, excluded, len(vms))
+            runs.append(rows)
+        assert runs[0] == runs[1], seed
+    assert taken > 100
