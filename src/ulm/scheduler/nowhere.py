@@ -21,8 +21,10 @@ limit is at most the other the hosts one rejects are a subset of the other's, so
 is a difference. A VM some host would take (no comparison rejects it) is scanned as before:
 the ranking needs the full pass, and the placement changes a host.
 
-The record follows the working state: each candidate host that changes (a placement's
-destination, a VM put back onto a candidate) is classified and inserted again in every key.
+A key's record is built when the first VM of that key fits nowhere (a cluster with room for
+its VMs never pays for one), and then follows the working state: each candidate host that
+changes (a placement's destination, a VM put back onto a candidate) is classified and
+inserted again in every key.
 Not used where a filter reads more of the VM (anti-affinity, keep-together groups: other
 VMs' hosts; LR, IQR, MAD detectors: its history), in CloudSim mode (its core filter reads d
 before the CPU filter), for balancing's "too hot", or where a host's figures are not finite
