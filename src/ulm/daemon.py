@@ -52,7 +52,6 @@ from ulm.planview import with_loads
 from ulm.policy import Policy
 from ulm.procs import alive
 from ulm.redact import redact
-from ulm.scheduler import schedule
 from ulm.snapshot import Snapshot, quarantined
 from ulm.store.lease import Lease
 from ulm.store.lease import holder as lease_holder
@@ -316,8 +315,7 @@ class Daemon:
             return RoundResult(collection, None, None, None)
         if self.advance_maintenance(snap, now):  # a host closed or reopened: look again
             snap = self._snapshot(now)
-        holds = self.executor.holds  # the scheduler stays pure: held VMs and hosts marked
-        plan = holds.admit(schedule(holds.keep_off(snap), self.policy, now))
+        plan = self.executor.holds.plan(snap, self.policy, now)
         if self.metrics is not None:
             self.metrics.observe_snapshot(snap)
             self.metrics.observe_plan(plan)
@@ -338,11 +336,20 @@ class Daemon:
         return RoundResult(collection, plan, plan_id, result)
 
     def _snapshot(self, now: float) -> Snapshot:
-        """The store's snapshot: back-offs, held moves marked (queued ones count as today's)."""
+        """The snapshot a round plans on (`planning_snapshot`), fed to the re-check too."""
+        return self.executor.observe(self._prepared(now, self.policy))
+
+    def _prepared(self, now: float, policy: Policy) -> Snapshot:
+        """The store's snapshot: back-offs, guarded hosts out (queued moves count as today's)."""
         snap = self.store.snapshot(now, self.cfg.collect.window, self.cfg.collect.stale_s,
-                                   day_start=day_start(self.policy, now))
-        return self.executor.observe(self.executor.with_backoff(quarantined(
-            queued(snap, self.executor.holds), self.guard.why), self.cfg.collect.stale_s))
+                                   day_start=day_start(policy, now))
+        return self.executor.with_backoff(quarantined(
+            queued(snap, self.executor.holds), self.guard.why), self.cfg.collect.stale_s)
+
+    def planning_snapshot(self, now: float, policy: Policy | None = None) -> Snapshot:
+        """The snapshot a round plans on, without feeding the re-check: what a preview (the
+        API's dry run) plans on, so that it plans as a round would."""
+        return self.executor.holds.mark(self._prepared(now, policy or self.policy))
 
     def _flush(self) -> None:
         """Writes the collections the store has not taken yet, oldest first."""

@@ -164,6 +164,51 @@ def _hot(seed: int, n_hosts: int = 80) -> Snapshot:
         vm_cpu=hist[:, -1].copy(), vm_mem=np.full(n_vms, 512.0), vm_history=hist)
 
 
+def _one_by_one(st: State, vms: np.ndarray, srcs: np.ndarray, p: np.ndarray,
+                excluded: np.ndarray, budget: int) -> list[list[object]]:
+    """Relief's placement as it was: VM after VM, each with the full scan of every host."""
+    rows: list[list[object]] = [[], [], [], [], []]
+    left = budget
+    for vm, src in zip(vms.tolist(), srcs.tolist(), strict=True):
+        if left <= 0:
+            working.add(vm, src, st.V, st.S, True)
+            rows[0].append(-2)
+            rows[1].append([0] * N_REASONS)
+            rows[2].append([0, 0, 0])
+            rows[3].append([0.0, 0.0, 0.0])
+            rows[4].append(0)
+            continue
+        _, counts, top_h, top_c, k = scan.place_one(vm, p, excluded, st.V, st.H, st.S, 3)
+        dst = int(top_h[0]) if k else -1
+        if k:
+            working.add(vm, dst, st.V, st.S, False)
+            st.take_slots(src, dst)
+            left -= 1
+        else:
+            working.add(vm, src, st.V, st.S, True)
+        rows[0].append(dst)
+        rows[1].append(counts.tolist())
+        rows[2].append([*top_h[:k].tolist(), *[0] * (3 - k)])
+        rows[3].append([*top_c[:k].tolist(), *[0.0] * (3 - k)])
+        rows[4].append(int(k))
+    return rows
+
+
+def _relief_question(snap: Snapshot, pol: object, hot: float
+                     ) -> tuple[State, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The state with the VMs of the hosts above `hot` (and of the off ones) taken off, as
+    relief's selection leaves it; those hosts excluded."""
+    st = State.of(snap, pol, snap.taken_at)  # type: ignore[arg-type]
+    p = params(st)
+    excluded = np.zeros(snap.n_hosts, np.bool_)
+    excluded[np.flatnonzero(st.host_cur / snap.host_cpu > hot)] = True
+    vms = np.flatnonzero(excluded[snap.vm_host] | ~snap.host_on[snap.vm_host])
+    vms = vms[::2].astype(np.int64)  # hot hosts' VMs, and the off hosts'
+    for v in vms.tolist():
+        st.remove(v)
+    return st, p, excluded, vms, snap.vm_host[vms].astype(np.int64)
+
+
 def test_relief_scans_only_candidates_and_decides_the_same() -> None:
     """`loops.place_many` scans only the hosts that are on and not excluded
     (`loops.candidates`) and counts the rest: the same destinations, rejections, top hosts
@@ -175,49 +220,114 @@ def test_relief_scans_only_candidates_and_decides_the_same() -> None:
             pol = mode_policy(resolve_policy(name), mode)
             runs = []
             for compiled in (True, False):
-                st = State.of(snap, pol, snap.taken_at)
-                p = params(st)
-                n = snap.n_hosts
-                excluded = np.zeros(n, np.bool_)
-                excluded[np.flatnonzero(st.host_cur / snap.host_cpu > 0.8)] = True
-                vms = np.flatnonzero(excluded[snap.vm_host] | ~snap.host_on[snap.vm_host])
-                vms = vms[::2].astype(np.int64)  # hot hosts' VMs, and the off hosts'
-                srcs = snap.vm_host[vms].astype(np.int64)
-                for v in vms.tolist():
-                    st.remove(v)
+                st, p, excluded, vms, srcs = _relief_question(snap, pol, 0.8)
                 budget = len(vms) - 3
                 if compiled:
                     out = loops.place_many(vms, srcs, p, excluded, st.V, st.H, st.S, budget, 3)
                     rows = [a.tolist() for a in out]
                 else:
-                    rows = [[], [], [], [], []]
-                    left = budget
-                    for vm, src in zip(vms.tolist(), srcs.tolist(), strict=True):
-                        if left <= 0:
-                            working.add(vm, src, st.V, st.S, True)
-                            rows[0].append(-2)
-                            rows[1].append([0] * N_REASONS)
-                            rows[2].append([0, 0, 0])
-                            rows[3].append([0.0, 0.0, 0.0])
-                            rows[4].append(0)
-                            continue
-                        _, counts, top_h, top_c, k = scan.place_one(vm, p, excluded, st.V,
-                                                                    st.H, st.S, 3)
-                        dst = int(top_h[0]) if k else -1
-                        if k:
-                            working.add(vm, dst, st.V, st.S, False)
-                            st.take_slots(src, dst)
-                            left -= 1
-                        else:
-                            working.add(vm, src, st.V, st.S, True)
-                        rows[0].append(dst)
-                        rows[1].append(counts.tolist())
-                        rows[2].append([*top_h[:k].tolist(), *[0] * (3 - k)])
-                        rows[3].append([*top_c[:k].tolist(), *[0.0] * (3 - k)])
-                        rows[4].append(int(k))
+                    rows = _one_by_one(st, vms, srcs, p, excluded, budget)
                 runs.append((rows, [a.copy() for a in st.S]))
             (rows_a, s_a), (rows_b, s_b) = runs
             assert rows_a == rows_b, (seed, name, mode)
             assert all(np.array_equal(x, y) for x, y in zip(s_a, s_b, strict=True))
             checked += sum(d >= 0 for d in rows_a[0])
     assert checked > 50  # VMs were placed, not only refused
+
+
+def _crowded(seed: int, n_hosts: int = 120) -> Snapshot:
+    """Most hosts hot and the rest nearly full: most of relief's VMs fit nowhere, a few do
+    (each placement changes a candidate host), in a few memory sizes; every ninth host off."""
+    rng = np.random.default_rng(seed)
+    n_vms = n_hosts * 8
+    size = rng.choice([2500.0, 2000.0, 1000.0, 500.0], n_vms)
+    hosts = rng.integers(0, n_hosts, n_vms)
+    hist = np.clip(rng.normal(0.45, 0.25, (n_vms, 30)), 0, 1) * size[:, None]
+    hot = rng.random(n_hosts) < 0.6
+    hist[hot[hosts], -3:] = size[hot[hosts], None]
+    state = [HostState.OFF if h % 9 == 4 else HostState.ON for h in range(n_hosts)]
+    return Snapshot(
+        taken_at=1e6, host_names=tuple(f"h{i}" for i in range(n_hosts)),
+        host_cpu=np.where(np.arange(n_hosts) % 2, 3720.0, 5320.0),
+        host_mem=np.full(n_hosts, 8192.0 if seed % 2 else 16384.0),
+        host_cores=np.full(n_hosts, 8), host_state=tuple(state),
+        vm_names=tuple(f"v{i}" for i in range(n_vms)), vm_host=hosts, vm_cpu_size=size,
+        vm_mem_size=rng.choice([613.0, 870.0, 1740.0], n_vms), vm_cpu=hist[:, -1].copy(),
+        vm_mem=np.full(n_vms, 512.0), vm_history=hist)
+
+
+def test_a_vm_proven_to_fit_nowhere_gets_the_counts_of_its_full_scan() -> None:
+    """Relief's shortcut (`nowhere`): VMs that take their counts from two earlier VMs' scans
+    instead of scanning get the same destinations (none), counts and top hosts, and leave the
+    same working state, as the full scan of every host for every VM; with the CPU cap after
+    the move below the overcommit (ulm) and above it, the threshold detector (thr-mmt),
+    migration slots, memory not reserved. The shortcut must have been taken, and the scan run
+    for others."""
+    taken, scanned = 0, 0
+    for seed in range(4):
+        snap = _crowded(seed)
+        for name, part, change in (("ulm", "gates", {}), ("thr-mmt-0.8", "gates", {}),
+                                   ("ulm", "gates", {"max_concurrent_per_host": 2}),
+                                   ("ulm", "placement", {"cpu_overcommit": 0.75}),
+                                   ("ulm", "placement", {"respect_memory": False})):
+            pol = mode_policy(resolve_policy(name), "honest")
+            pol = pol.model_copy(update={part: getattr(pol, part).model_copy(update=change)})
+            mode, slots = "honest", change
+            runs = []
+            for compiled in (True, False):
+                st, p, excluded, vms, srcs = _relief_question(snap, pol, 0.9)
+                budget = len(vms) - 5
+                if compiled:
+                    k, top = len(vms), 3
+                    out = (np.full(k, -3, np.int64), np.zeros((k, N_REASONS), np.int64),
+                           np.zeros((k, top), np.int64), np.zeros((k, top)),
+                           np.zeros(k, np.int64))
+                    hits = np.zeros(1, np.int64)
+                    loops._place_seq(vms, srcs, p, excluded, st.V, st.H, st.S, budget, False,
+                                     *out, hits)
+                    rows = [a.tolist() for a in out]
+                    taken += int(hits[0])
+                    scanned += sum(d != -2 for d in rows[0]) - int(hits[0])
+                    assert hits[0] > 0, (seed, name, mode, slots)
+                else:
+                    rows = _one_by_one(st, vms, srcs, p, excluded, budget)
+                runs.append((rows, [a.copy() for a in st.S]))
+            (rows_a, s_a), (rows_b, s_b) = runs
+            assert rows_a == rows_b, (seed, name, mode, slots)
+            assert all(np.array_equal(x, y) for x, y in zip(s_a, s_b, strict=True))
+            assert any(d >= 0 for d in rows_a[0])  # placements changed the candidates too
+    assert taken > 200 and scanned > 200
+
+
+def test_a_demand_at_a_hosts_cpu_limit_to_the_last_bit_is_compared_as_the_scan_does() -> None:
+    """VMs whose demand is the roomiest candidate host's "CPU full" threshold tau itself, or
+    one unit in the last place either side: the sorted taus cannot tell those apart, the
+    record must compare that host exactly (`nowhere._over`) and count it as the scan does."""
+    taken = 0
+    for seed in range(4):
+        snap = _crowded(seed)
+        pol = mode_policy(resolve_policy("ulm"), "honest")
+        runs = []
+        for compiled in (True, False):
+            st, p, excluded, vms, srcs = _relief_question(snap, pol, 0.9)
+            hosts = np.flatnonzero(~excluded & snap.host_on)
+            tau = (p[scan.P_CPU_OC] + p[scan.P_TOLERANCE]) * snap.host_cpu[hosts] \
+                - st.S[0][hosts]
+            top = float(tau.max())  # above every other host's: each VM fits nowhere
+            at = (np.nextafter(top, -np.inf), top, np.nextafter(top, np.inf))
+            for j, vm in enumerate(vms.tolist()):
+                st.V[0][vm, scan.DEMAND] = at[j % 3]
+            if compiled:
+                k = len(vms)
+                out = (np.full(k, -3, np.int64), np.zeros((k, N_REASONS), np.int64),
+                       np.zeros((k, 3), np.int64), np.zeros((k, 3)), np.zeros(k, np.int64))
+                hits = np.zeros(1, np.int64)
+                loops._place_seq(vms, srcs, p, excluded, st.V, st.H, st.S, k, False, *out,
+                                 hits)
+                rows = [a.tolist() for a in out]
+                taken += int(hits[0])
+            else:
+                rows = _one_by_one(st, vms, srcs, p, excluded, len(vms))
+            runs.append(rows)
+        assert runs[0] == runs[1], seed
+    assert taken > 100

@@ -31,7 +31,7 @@ from ulm.executor import Outcome, Status
 from ulm.handover import hand_over
 from ulm.notify.make import of_round
 from ulm.policy import resolve_policy
-from ulm.scheduler import check_drain, schedule
+from ulm.scheduler import check_drain
 from ulm.store.store import plan_from_body
 
 FOREVER_S = 10 * 365 * 86400.0  # an open-ended drain, as `ulm drain` books it
@@ -116,16 +116,14 @@ class DaemonActions:
 
     def _dry_run(self, who: str, name: str | None) -> PlanNowResult:
         """The plan the daemon would make now, under its policy or a built-in one: from the
-        store's snapshot with what the executor holds marked, as a round plans (its
-        back-offs too); the answer only: nothing is stored, nothing applied."""
+        snapshot a round plans on, planned as a round plans (`Holds.plan`: held hosts
+        kept out, held actions dropped); the answer only: nothing is stored, nothing applied,
+        no booking advanced."""
         d = self.daemon
         policy = d.policy if name is None else resolve_policy(name)
         with self.lock:
             now = self._now()
-            snap = self.store.snapshot(now, d.cfg.collect.window, d.cfg.collect.stale_s,
-                                       day_start=day_start(policy, now))
-            snap = d.executor.holds.mark(d.executor.with_backoff(snap))
-            plan = d.executor.holds.admit(schedule(snap, policy, now))
+            plan = d.executor.holds.plan(d.planning_snapshot(now, policy), policy, now)
         used = name or policy.name
         self.bus.publish("plan.now", {"plan_id": None, "actions": len(plan.actions), "by": who,
                                       "dry_run": True, "policy": used})

@@ -29,6 +29,8 @@ from collections.abc import Iterable
 import numpy as np
 
 from ulm.model import Action, Move, Plan, PowerOff, PowerOn
+from ulm.policy import Policy
+from ulm.scheduler import schedule
 from ulm.snapshot import Snapshot, quarantined
 
 #: Why a held host is kept out of a new plan (its explain row).
@@ -136,6 +138,12 @@ class Holds:
         scheduler's decisions, with the reason its explain row shows."""
         _, hosts = self.held()
         return quarantined(snap, dict.fromkeys(sorted(hosts), HELD)) if hosts else snap
+
+    def plan(self, snap: Snapshot, policy: Policy, now: float) -> Plan:
+        """The plan a round makes on `snap` (a preview too): the scheduler stays pure, every
+        held host kept out of it (`keep_off`: no held host chosen), what still touches a held
+        VM or host dropped from it (`admit`)."""
+        return self.admit(schedule(self.keep_off(snap), policy, now))
 
     def admit(self, plan: Plan) -> Plan:
         """The plan without the actions that touch a held VM or host (each said in problems).

@@ -24,6 +24,7 @@ from ulm.scheduler.draft import Draft
 from ulm.scheduler.gates import PRIORITIES
 from ulm.scheduler.packing import balance, consolidate, evacuate
 from ulm.scheduler.placement import Ask, verdict
+from ulm.scheduler.quiet import collector_paused
 from ulm.scheduler.relieve import overloaded_hosts, relieve
 from ulm.scheduler.repair import held_alone, repair
 from ulm.scheduler.state import State
@@ -34,6 +35,11 @@ def schedule(snapshot: Snapshot, policy: Policy, now: float, explain: bool = Tru
     """The plan for this snapshot. `explain=False` leaves out the explain rows of VMs that
     move (what was rejected, the best scores): the same plan, for the simulator, which makes
     ~31,000 moves a simulated day and reads none of them."""
+    with collector_paused():  # `quiet`: a big plan's rows are not garbage
+        return _schedule(snapshot, policy, now, explain)
+
+
+def _schedule(snapshot: Snapshot, policy: Policy, now: float, explain: bool) -> Plan:
     pol, period, notes = _in_force(policy, now)
     st = State.of(snapshot, pol, now)
     draft = Draft(problems=notes, explain=explain, day=day_budget(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
+from ulm.scheduler import nowhere
 from ulm.scheduler.filters import EMPTY, EXCLUDED, MEMORY, N_REASONS, ON
 from ulm.scheduler.grouped import members, place_group
 from ulm.scheduler.limits import exceeds
@@ -119,14 +120,19 @@ def _cost_pick(on: np.ndarray, h: int, p: np.ndarray, vm_num: np.ndarray, h_cur:
 def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.ndarray,
                V: tuple, H: tuple, S: tuple, budget: int, drain: bool,  # type: ignore[type-arg]
                dst: np.ndarray, counts: np.ndarray, top_h: np.ndarray, top_c: np.ndarray,
-               n_top: np.ndarray) -> bool:
+               n_top: np.ndarray, hits: np.ndarray) -> bool:
     """Places VMs in order into the given output rows. Relief (`drain` False): see
-    `place_many`. Drain: the VMs are still on their host; at the first that finds no host
-    every move is undone and the rest are not tried (False); slots are taken only when all
-    fit."""
+    `place_many`; a VM proven to fit nowhere takes its counts without a scan (`nowhere`;
+    `hits[0]` counts those). Drain: the VMs are still on their host; at the first that finds
+    no host every move is undone and the rest are not tried (False); slots are taken only
+    when all fit."""
     h_busy, vm_host = S[4], S[8]
     n, k_vms = len(S[0]), len(vms)
     hosts, n_off = candidates(p, excluded, H)
+    shortcut = not drain and nowhere.usable(p, V)
+    candidate = np.zeros(n, np.bool_)
+    candidate[hosts] = True
+    rec, key = nowhere.record(n if shortcut else 0), np.zeros(nowhere.KEY)
     dst[:] = -3
     reason = np.empty(n, np.int8)
     cost = np.empty(n)
@@ -146,6 +152,8 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
         if left <= 0:
             add(vm, src, V, S, True)
             dst[i] = -2
+            if shortcut and candidate[src]:
+                nowhere.changed(src, rec, p, V, H, S)
             continue
         if drain:
             remove(vm, V, S)
@@ -155,8 +163,17 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
                                  counts, top_h, top_c, n_top, saved, saved_hist, hosts, n_off)
             left -= len(group)
         else:
-            _scan(vm, p, excluded, V, H, S, reason, cost, counts[i], hosts, n_off)
-            n_top[i] = _top(cost, top_h[i], top_c[i], hosts)
+            keyed = shortcut and nowhere.key_of(vm, p, V, H, S, candidate, key)
+            k = nowhere.slot_of(rec, key) if keyed else -1
+            if k >= 0 and nowhere.counts_of(k, vm, rec, p, V, H, S, len(hosts), n_off,
+                                            counts[i]):
+                n_top[i] = 0  # fits nowhere: counted from the sorted thresholds
+                hits[0] += 1
+            else:
+                _scan(vm, p, excluded, V, H, S, reason, cost, counts[i], hosts, n_off)
+                n_top[i] = _top(cost, top_h[i], top_c[i], hosts)
+                if keyed and k < 0 and n_top[i] == 0:  # the first of its key to fit nowhere:
+                    nowhere.build(rec, key, hosts, p, V, H, S)  # a cluster with room never pays
             placed = n_top[i] > 0
         if not placed:
             dst[i] = -1
@@ -169,6 +186,8 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
                 vm_host[vm] = src
                 return False
             add(vm, src, V, S, True)
+            if shortcut and candidate[src]:  # a candidate host changed: the record follows
+                nowhere.changed(src, rec, p, V, H, S)
             continue
         if len(group) > 1:
             continue
@@ -180,6 +199,10 @@ def _place_seq(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
         if not drain:
             h_busy[src] += 1
             h_busy[dst[i]] += 1
+            if shortcut:  # the destination changed (and a candidate source's slots)
+                nowhere.changed(dst[i], rec, p, V, H, S)
+                if candidate[src]:
+                    nowhere.changed(src, rec, p, V, H, S)
     if drain:
         for i in range(k_vms):
             h_busy[srcs[i]] += 1
@@ -223,7 +246,8 @@ def place_many(vms: np.ndarray, srcs: np.ndarray, p: np.ndarray, excluded: np.nd
     top_h = np.zeros((k_vms, top_n), np.int64)
     top_c = np.zeros((k_vms, top_n))
     n_top = np.zeros(k_vms, np.int64)
-    _place_seq(vms, srcs, p, excluded, V, H, S, budget, False, dst, counts, top_h, top_c, n_top)
+    _place_seq(vms, srcs, p, excluded, V, H, S, budget, False, dst, counts, top_h, top_c, n_top,
+               np.zeros(1, np.int64))
     return dst, counts, top_h, top_c, n_top
 
 
@@ -269,7 +293,8 @@ def _drain(host: int, p: np.ndarray, excluded: np.ndarray, V: tuple, H: tuple,  
             j -= 1
         vms[j] = v
     if not _place_seq(vms[:k], np.full(k, host, np.int64), p, excluded, V, H, S, k, True,
-                      dst[:k], counts[:k], top_h[:k], top_c[:k], n_top[:k]):
+                      dst[:k], counts[:k], top_h[:k], top_c[:k], n_top[:k],
+                      np.zeros(1, np.int64)):
         return NO_FIT, k, _fits_nowhere(vms[0], dst[0], counts[0], vm_num)
     return DRAINED, k, np.inf
 

@@ -14,8 +14,9 @@ from ulm.model import Decision
 from ulm.problems import Problem, ProblemKind
 from ulm.scheduler import loops, working
 from ulm.scheduler.draft import TOP_N, Draft, decision, reasons, record
+from ulm.scheduler.filters import MASKED
 from ulm.scheduler.limits import exceeds, exceeds_each, tolerance
-from ulm.scheduler.placement import answer_of, maintenance, params
+from ulm.scheduler.placement import Answer, answer_of, maintenance, params
 from ulm.scheduler.priority import lowest
 from ulm.scheduler.selection import KEYED, RULES
 from ulm.scheduler.state import State
@@ -61,6 +62,10 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         draft.budget_left(st.policy), TOP_N)
     dst = where.tolist()
     rows, hs, cs, ks = counts.tolist(), top_h.tolist(), top_c.tolist(), n_top.tolist()
+    # The answers of VMs that fit nowhere, by their counts: on a crowded cluster tens of
+    # thousands share a few rows of counts, and each answer's names and text were most of
+    # the Python here. A row naming a masked filter depends on the VM (`answer_of`): not kept.
+    nowhere: dict[tuple[int, ...], tuple[Answer, str]] = {}
     for i, (vm, src, trigger) in enumerate(chosen):
         name = st.snap.vm_names[vm]
         if dst[i] == -2:
@@ -73,15 +78,23 @@ def relieve(st: State, over: B, draft: Draft) -> None:
         if dst[i] >= 0 and not draft.explain:  # moved; nobody reads why
             record(st, draft, [vm], src, [dst[i]], trigger)
             continue
-        ans = answer_of(rows[i], hs[i][:ks[i]], cs[i][:ks[i]], st, vm)
-        if ans.host is None:
+        if ks[i] == 0:
+            row = tuple(rows[i])
+            known = nowhere.get(row)
+            if known is None:
+                ans = answer_of(rows[i], [], [], st, vm)
+                known = (ans, reasons(ans))
+                if not any(row[m] for m in MASKED):
+                    nowhere[row] = known
+            ans, why = known
             draft.decisions.append(decision(st, vm, src, trigger, ans, "kept: no host fits"))
             draft.problems.append(Problem(ProblemKind.UNPLACED, host=st.snap.host_names[src],
-                                          vm=name, why=reasons(ans)))
+                                          vm=name, why=why))
             continue
-        record(st, draft, [vm], src, [ans.host], trigger)
+        ans = answer_of(rows[i], hs[i][:ks[i]], cs[i][:ks[i]], st, vm)
+        record(st, draft, [vm], src, [dst[i]], trigger)  # dst[i]: the best host, ans.host
         draft.decisions.append(decision(st, vm, src, trigger, ans,
-                                         f"moved to {st.snap.host_names[ans.host]}"))
+                                         f"moved to {st.snap.host_names[dst[i]]}"))
 
 
 def _select(st: State, over: B, draft: Draft, compiled: bool = True
