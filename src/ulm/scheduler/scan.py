@@ -114,8 +114,38 @@ def _spread(row: np.ndarray, length: int, detector: int) -> float:
         q3 = min(max(math.floor(0.75 * (n + 1) + 0.5) - 1, 0), width - 1)
         return float(data[q3] - data[q1])
     sub = row[width - length:].copy()
+    if length >= 1 and np.isfinite(sub).all():
+        return _mad_sorted(sub)
     med = _median(sub.copy())
     return _median(np.abs(sub - med))
+
+
+@numba.njit(cache=True)
+def _mad_sorted(values: np.ndarray) -> float:
+    """`_median(abs(values - _median(values)))` for finite values (sorted in place), with
+    one sort instead of two: once the values are sorted, their deviations from the median
+    are two sorted runs (falling to the median's left, rising from it: x -> |x - med| is
+    monotone on each side, in floating point too), so the middle deviations are found by
+    merging the runs from the median outwards. The same numbers come out: the median of the
+    same values, then the same deviations at the same ranks of their sorted order."""
+    med = _median(values)  # sorts `values`
+    n = len(values)
+    right = 0
+    while right < n and values[right] < med:
+        right += 1
+    left = right - 1  # values[:right] < med <= values[right:]
+    lo, hi = 0.0, 0.0
+    for rank in range(n // 2 + 1):  # the deviations of ranks 0 .. n // 2, smallest first
+        if right >= n or (left >= 0 and abs(values[left] - med) <= abs(values[right] - med)):
+            d = abs(values[left] - med)
+            left -= 1
+        else:
+            d = abs(values[right] - med)
+            right += 1
+        if rank == max((n - 1) // 2, 0):
+            lo = d
+        hi = d
+    return float(hi) if n % 2 == 1 else float((lo + hi) / 2.0)
 
 
 @numba.njit(cache=True)
@@ -154,6 +184,34 @@ def _decided(used: float, cap: float, low: float, high: float, finite: bool, len
     return -1
 
 
+@numba.njit(cache=True, inline="always")
+def _window_range(h_row: np.ndarray, v_row: np.ndarray, start: int, width: int, length: int,
+                  cap: float) -> tuple[float, float, bool]:
+    """The lowest and highest of the samples `_spread` reads, `(h_row + v_row) / cap` over
+    the newest `length` of the window, and whether all are finite (`v_row` empty: the host's
+    row alone). Placement asks this for every candidate host, and a division per sample was
+    most of it: with a positive finite `cap`, x -> x / cap rounds monotonically, so the
+    lowest and highest quotients are the quotients of the lowest and highest sums (and all
+    quotients are finite when all sums and those two are), two divisions instead of 30.
+    Otherwise every sample is divided, as `_spread` does."""
+    low, high, finite = np.inf, -np.inf, True
+    with_vm = len(v_row) > 0
+    if cap > 0.0 and math.isfinite(cap):
+        for k in range(max(width - length, 0), width):
+            x = h_row[start + k] + v_row[start + k] if with_vm else h_row[start + k]
+            finite = finite and math.isfinite(x)
+            low, high = min(low, x), max(high, x)
+        if finite and max(width - length, 0) < width:  # empty: inf, -inf, as before
+            low, high = low / cap, high / cap
+            finite = math.isfinite(low) and math.isfinite(high)
+        return low, high, finite
+    for k in range(max(width - length, 0), width):
+        x = (h_row[start + k] + v_row[start + k] if with_vm else h_row[start + k]) / cap
+        finite = finite and math.isfinite(x)
+        low, high = min(low, x), max(high, x)
+    return low, high, finite
+
+
 @numba.njit(cache=True)
 def _spread_over(h: int, used: float, length: int, detector: int, p: np.ndarray,
                  h_hist: np.ndarray, v_hist: np.ndarray, cap: float) -> bool:
@@ -161,11 +219,7 @@ def _spread_over(h: int, used: float, length: int, detector: int, p: np.ndarray,
     if length >= p[P_MIN_IQR]:
         width = min(h_hist.shape[1], MAX_HISTORY)
         start = h_hist.shape[1] - width
-        low, high, finite = np.inf, -np.inf, True
-        for k in range(max(width - length, 0), width):  # the samples `_spread` reads
-            x = (h_hist[h, start + k] + v_hist[start + k]) / cap
-            finite = finite and math.isfinite(x)
-            low, high = min(low, x), max(high, x)
+        low, high, finite = _window_range(h_hist[h], v_hist, start, width, length, cap)
         verdict = _decided(used, cap, low, high, finite, length, width, detector,
                            p[P_SAFETY], p[P_TOLERANCE])
         if verdict >= 0:
