@@ -7,7 +7,7 @@ import numpy as np
 
 from ulm.jit import numba
 from ulm.scheduler.limits import exceeds
-from ulm.scheduler.scan import _decided, _median, _spread, _window_range
+from ulm.scheduler.scan import _decided, _mad_bound, _median, _spread, _window_range
 
 
 def test_shortcut_agrees_with_the_spread() -> None:
@@ -102,3 +102,27 @@ def test_mad_with_one_sort_is_mad_with_two() -> None:
         got = _spread(row.copy(), length, 4)
         want = _two_sorts(row.copy(), length)
         assert np.float64(got).tobytes() == np.float64(want).tobytes(), (row, length)
+
+
+def test_mad_is_at_most_half_the_range() -> None:
+    """`_mad_bound`, which lets the shortcut decide MAD hosts with half the range: it holds on
+    every window, and it is tight (a window split evenly between two values reaches it)."""
+    rng = np.random.default_rng(19)
+    worst = 0.0
+    for trial in range(20000):
+        length = int(rng.integers(1, 31))
+        kind = trial % 4
+        if kind == 0:
+            row = rng.random(length)
+        elif kind == 1:  # two clusters: the MAD near half the range
+            row = np.where(rng.random(length) < 0.5, 0.1, 0.9) + rng.random(length) * 1e-9
+        elif kind == 2:  # nice numbers, ties
+            row = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0 / 3, 1.0], length)
+        else:  # magnitudes far apart
+            row = rng.random(length) * 10.0 ** rng.integers(-200, 200, length)
+        mad = _spread(row.copy(), length, 4)
+        bound = _mad_bound(float(row.min()), float(row.max()))
+        assert mad <= bound, (row, mad, bound)
+        if row.max() > row.min():
+            worst = max(worst, mad / (row.max() - row.min()))
+    assert worst > 0.49  # half the range is reached, so the bound is no looser than it must be

@@ -179,9 +179,27 @@ def _decided(used: float, cap: float, low: float, high: float, finite: bool, len
             return -1
     if exceeds(used, cap, 1.0, tol):
         return 1
-    if not exceeds(used, cap, 1.0 - safety * (high - low), tol):
+    spread = high - low
+    if detector == 4:  # MAD: at most half the range (`_mad_bound`)
+        spread = min(spread, _mad_bound(low, high))
+    if not exceeds(used, cap, 1.0 - safety * spread, tol):
         return 0
     return -1
+
+
+@numba.njit(cache=True, inline="always")
+def _mad_bound(low: float, high: float) -> float:
+    """An upper bound of the MAD `_spread` computes from finite samples in [low, high]:
+    half the range, plus a margin. In exact arithmetic the MAD is at most (high - low) / 2:
+    if the median m is in the lower half of the range, the samples up to the median (at least
+    half of them, the one just above it too when the count is even, whose deviation is half
+    the gap between the two middle samples) deviate by at most m - low <= (high - low) / 2;
+    symmetrically in the upper half. In floating point the computed median lies between the
+    two middle samples and is one rounding from their midpoint, each deviation and the
+    average of the two middle deviations one rounding more; the margin (1e-12 relative to the
+    range and to the samples' magnitude, 1e-300 absolute) covers these thousands of times."""
+    return ((high - low) * 0.5 * (1.0 + 1e-12)
+            + 1e-12 * max(abs(low), abs(high)) + 1e-300)
 
 
 @numba.njit(cache=True, inline="always")
