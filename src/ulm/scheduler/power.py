@@ -91,6 +91,10 @@ def wake(st: State, problems: list[Problem]) -> list[PowerOn]:
     if st.policy.compat == "cloudsim":
         return []
     snap = st.snap
+    # (`in` on the tuple finds every element that `is` OFF, and maybe equal strings: the
+    # usual "no host is off" is answered without building the mask, ~0.3 ms a round)
+    if HostState.OFF not in snap.host_state:
+        return []
     off = np.array([s is HostState.OFF for s in snap.host_state], np.bool_)
     if not off.any():
         return []
