@@ -1,4 +1,4 @@
-"""The IQR / MAD shortcut (`scan._decided`): where the window's range decides the verdict, it
+"""The IQR / MAD shortcut (`spread._decided`): where the window's range decides the verdict, it
 is the verdict the full spread gives, to the bit (the compat and honest tables depend on it)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 
 from ulm.jit import numba
 from ulm.scheduler.limits import exceeds
-from ulm.scheduler.scan import _decided, _mad_bound, _median, _spread, _window_range
+from ulm.scheduler.spread import _decided, _mad_bound, _median, _spread, _window_range
 
 
 def test_shortcut_agrees_with_the_spread() -> None:

@@ -16,7 +16,6 @@ from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,
     LEN,
-    MAX_HISTORY,
     MEM,
     MEM_USE,
     P_DETECTOR,
@@ -28,11 +27,9 @@ from ulm.scheduler.scan import (
     P_TOLERANCE,
     P_WINDOW,
     RAM,
-    _decided,
     _lr_over,
-    _spread,
-    _window_range,
 )
+from ulm.scheduler.spread import MAX_HISTORY, _decided, _spread, _window_range
 
 
 @numba.njit(cache=True)
