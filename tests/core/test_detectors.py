@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tests.builders import policy
 from ulm.policy import Policy
-from ulm.scheduler import scan, working
+from ulm.scheduler import scan, spread, working
 from ulm.scheduler.detectors import lr_lines, valid_length
 from ulm.scheduler.state import _scan_params, nan_percentile
 
@@ -61,12 +61,12 @@ def test_iqr_uses_cloudsims_quartile_index() -> None:
     data = [0.05 * k for k in range(1, 13)]
     rng = np.random.default_rng(1)
     shuffled = np.array(rng.permutation(data))
-    assert scan._spread(shuffled, 12, scan.DETECTOR["iqr"]) == pytest.approx(data[9] - data[2])
+    assert spread._spread(shuffled, 12, scan.DETECTOR["iqr"]) == pytest.approx(data[9] - data[2])
 
 
 def test_mad_is_the_median_absolute_deviation() -> None:
     data = np.array([0.2, 0.4, 0.4, 0.5, 0.9])  # median 0.4, deviations 0.2 0 0 0.1 0.5 -> 0.1
-    assert scan._spread(data, 5, scan.DETECTOR["mad"]) == pytest.approx(0.1)
+    assert spread._spread(data, 5, scan.DETECTOR["mad"]) == pytest.approx(0.1)
 
 
 def test_lr_predicts_a_straight_line_exactly() -> None:
@@ -161,7 +161,7 @@ def test_mad_median_is_numpys_nanmedian_to_the_bit(seed: int, width: int) -> Non
     rows = rng.random((25, width)) * rng.choice([1.0, 1e-3, 1e3])
     rows[rng.random((25, width)) < 0.4] = np.nan
     rows[:, -1] = rng.random(25)  # every row has a sample
-    got = [scan._median(row[~np.isnan(row)].copy()) for row in rows]  # the compiled median
+    got = [spread._median(row[~np.isnan(row)].copy()) for row in rows]  # the compiled median
     assert np.array_equal(np.array(got), np.nanmedian(rows, axis=1))
 
 

@@ -6,6 +6,8 @@ next round on, once it reports ON; the executor re-checks emptiness right before
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ulm.model import HostState, PowerOff, PowerOn
@@ -36,36 +38,52 @@ def sleep(st: State) -> list[PowerOff]:
     if not empty.any():
         return []
     # Keep the biggest empty hosts as the reserve: they absorb the most of a sudden rise.
-    order = sorted(np.flatnonzero(empty).tolist(), key=lambda h: (-snap.host_cpu[h], h))
+    # (The per-host figures as Python numbers: the same values, compared the same way, and a
+    # simulated day asks this of ~250 empty hosts a round, where numpy's per-element access
+    # cost more than the rest of the rule.)
+    cpu, cycles = snap.host_cpu.tolist(), snap.host_cycles.tolist()
+    order = sorted(np.flatnonzero(empty).tolist(), key=lambda h: (-cpu[h], h))
     keep = order[: rule.reserve_hosts]
     on_cap = float(snap.host_cpu[snap.host_on].sum())
     need = float(st.host_cur.sum()) / max(1.0 - rule.headroom, 1e-9)
     out: list[PowerOff] = []
+    may = _May(st)
     # Rotation: the hosts cycled least today go first, then the smallest (cheapest to lose).
-    for h in sorted(order[rule.reserve_hosts:],
-                    key=lambda h: (snap.host_cycles[h], snap.host_cpu[h], -h)):
-        if not _may_sleep(st, h) or on_cap - snap.host_cpu[h] < need:
+    for h in sorted(order[rule.reserve_hosts:], key=lambda h: (cycles[h], cpu[h], -h)):
+        if not may(h) or on_cap - cpu[h] < need:
             keep.append(h)
             continue
-        on_cap -= float(snap.host_cpu[h])
+        on_cap -= cpu[h]
         out.append(PowerOff(snap.host_names[h], "empty after consolidation; "
                             f"{len(keep)} empty host(s) kept on as reserve"))
     return sorted(out, key=lambda a: a.host)
 
 
-def _may_sleep(st: State, h: int) -> bool:
-    rule, snap, now = st.policy.consolidation, st.snap, st.now
-    if snap.host_power_backoff_until[h] > now:  # its last power-off failed (NaN: False)
-        return False
-    if rule.settle_s > 0:
-        since = snap.host_empty_since[h]  # NaN: it ran VMs in the snapshot (emptied now)
-        if np.isnan(since) or now - since < rule.settle_s:
+class _May:
+    """Whether empty host `h` may be switched off now: not backing off a failed power-off,
+    empty for `settle_s`, on for `min_on_s`, power cycles left today."""
+
+    def __init__(self, st: State) -> None:
+        snap = st.snap
+        self.rule, self.now = st.policy.consolidation, st.now
+        self.backoff = snap.host_power_backoff_until.tolist()
+        self.empty_since = snap.host_empty_since.tolist()
+        self.on_since = snap.host_on_since.tolist()
+        self.cycles = snap.host_cycles.tolist()
+
+    def __call__(self, h: int) -> bool:
+        rule, now = self.rule, self.now
+        if self.backoff[h] > now:  # its last power-off failed (NaN: False)
             return False
-    on_since = snap.host_on_since[h]
-    if rule.min_on_s > 0 and not np.isnan(on_since) and now - on_since < rule.min_on_s:
-        return False
-    limit = rule.max_cycles_per_day
-    return limit is None or int(snap.host_cycles[h]) < limit
+        if rule.settle_s > 0:
+            since = self.empty_since[h]  # NaN: it ran VMs in the snapshot (emptied now)
+            if math.isnan(since) or now - since < rule.settle_s:
+                return False
+        on_since = self.on_since[h]
+        if rule.min_on_s > 0 and not math.isnan(on_since) and now - on_since < rule.min_on_s:
+            return False
+        limit = rule.max_cycles_per_day
+        return limit is None or int(self.cycles[h]) < limit
 
 
 def wake(st: State, problems: list[Problem]) -> list[PowerOn]:
@@ -73,6 +91,10 @@ def wake(st: State, problems: list[Problem]) -> list[PowerOn]:
     if st.policy.compat == "cloudsim":
         return []
     snap = st.snap
+    # (`in` on the tuple finds every element that `is` OFF, and maybe equal strings: the
+    # usual "no host is off" is answered without building the mask, ~0.3 ms a round)
+    if HostState.OFF not in snap.host_state:
+        return []
     off = np.array([s is HostState.OFF for s in snap.host_state], np.bool_)
     if not off.any():
         return []

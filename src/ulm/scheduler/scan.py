@@ -40,6 +40,12 @@ from ulm.scheduler.filters import (
     TOGETHER,
 )
 from ulm.scheduler.limits import exceeds
+from ulm.scheduler.spread import (  # the IQR / MAD detector's arithmetic
+    MAX_HISTORY,
+    _decided,
+    _spread_with,
+    _window_range,
+)
 
 DETECTOR = {"none": 0, "threshold": 1, "lr": 2, "lrr": 2, "iqr": 3, "mad": 4}
 RANKING = {"pabfd": 0, "first-fit": 1, "balance": 2, "memory-fit": 3}
@@ -68,7 +74,6 @@ DEMAND, MEM, VCPUS, LEN, CPU_NOW, RAM, MEM_USE = range(7)
 #                       host_lr, biggest, vm_host, host_mem_use
 
 LR_POINTS = 10
-MAX_HISTORY = 30
 
 
 @numba.njit(cache=True, inline="always")
@@ -92,80 +97,13 @@ def _interp(x: float, c: int, curve_x: np.ndarray, curve_w: np.ndarray, last: in
 
 
 @numba.njit(cache=True)
-def _median(values: np.ndarray) -> float:
-    """`detectors.nan_median` of one row of valid samples (sorted in place)."""
-    values.sort()
-    n = len(values)
-    hi = values[n // 2]
-    lo = values[max((n - 1) // 2, 0)]
-    return float(hi) if n % 2 == 1 else float((lo + hi) / 2.0)
-
-
-@numba.njit(cache=True)
-def _spread(row: np.ndarray, length: int, detector: int) -> float:
-    """IQR (CloudSim's quartile index) or MAD of the newest `length` samples of `row`."""
-    width = len(row)
-    if detector == 3:
-        data = np.full(width, np.inf)
-        data[width - length:] = row[width - length:]
-        data.sort()
-        n = max(length, 1)
-        q1 = min(max(math.floor(0.25 * (n + 1) + 0.5) - 1, 0), width - 1)
-        q3 = min(max(math.floor(0.75 * (n + 1) + 0.5) - 1, 0), width - 1)
-        return float(data[q3] - data[q1])
-    sub = row[width - length:].copy()
-    med = _median(sub.copy())
-    return _median(np.abs(sub - med))
-
-
-@numba.njit(cache=True)
-def _spread_with(h: int, length: int, detector: int, h_hist: np.ndarray, v_hist: np.ndarray,
-                 cap: float) -> float:
-    """IQR / MAD of host `h`'s history plus the VM's, as fractions of the host."""
-    width = min(h_hist.shape[1], MAX_HISTORY)
-    start = h_hist.shape[1] - width
-    row = np.empty(width)
-    for k in range(width):
-        row[k] = (h_hist[h, start + k] + v_hist[start + k]) / cap
-    return _spread(row, length, detector)
-
-
-@numba.njit(cache=True, inline="always")
-def _decided(used: float, cap: float, low: float, high: float, finite: bool, length: int,
-             width: int, detector: int, safety: float, tol: float) -> int:
-    """The IQR / MAD verdict when the window's range alone decides it: 1 over, 0 not over,
-    -1 undecided (then the spread is computed). Placement asks this for every candidate host
-    and sorting 30 samples per host was most of an IQR or MAD day; most hosts are far from
-    their limit either way. Exact, not an estimate: with finite samples the spread is between
-    0 and `high - low` in floating point too (both quartiles, the median and every absolute
-    deviation lie in [low, high], and rounding is monotone), so the limit 1 - safety x
-    spread lies between 1 - safety x (high - low) and 1, and `exceeds` is monotone in the
-    limit. IQR's quartile index must fall inside the window (else the spread reads an inf)."""
-    if not finite or length < 1 or length > width or safety < 0:
-        return -1
-    if detector == 3:
-        n = max(length, 1)
-        if min(max(math.floor(0.75 * (n + 1) + 0.5) - 1, 0), width - 1) >= length:
-            return -1
-    if exceeds(used, cap, 1.0, tol):
-        return 1
-    if not exceeds(used, cap, 1.0 - safety * (high - low), tol):
-        return 0
-    return -1
-
-
-@numba.njit(cache=True)
 def _spread_over(h: int, used: float, length: int, detector: int, p: np.ndarray,
                  h_hist: np.ndarray, v_hist: np.ndarray, cap: float) -> bool:
     """IQR / MAD: over when the load is above 1 - safety x spread (THR when history is short)."""
     if length >= p[P_MIN_IQR]:
         width = min(h_hist.shape[1], MAX_HISTORY)
         start = h_hist.shape[1] - width
-        low, high, finite = np.inf, -np.inf, True
-        for k in range(max(width - length, 0), width):  # the samples `_spread` reads
-            x = (h_hist[h, start + k] + v_hist[start + k]) / cap
-            finite = finite and math.isfinite(x)
-            low, high = min(low, x), max(high, x)
+        low, high, finite = _window_range(h_hist[h], v_hist, start, width, length, cap)
         verdict = _decided(used, cap, low, high, finite, length, width, detector,
                            p[P_SAFETY], p[P_TOLERANCE])
         if verdict >= 0:

@@ -8,8 +8,6 @@ leaving machine code.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from ulm.jit import numba  # numba with a cache directory that works (ulm.jit)
@@ -18,7 +16,6 @@ from ulm.scheduler.scan import (
     CPU_NOW,
     DEMAND,
     LEN,
-    MAX_HISTORY,
     MEM,
     MEM_USE,
     P_DETECTOR,
@@ -30,10 +27,9 @@ from ulm.scheduler.scan import (
     P_TOLERANCE,
     P_WINDOW,
     RAM,
-    _decided,
     _lr_over,
-    _spread,
 )
+from ulm.scheduler.spread import MAX_HISTORY, _decided, _spread, _window_range
 
 
 @numba.njit(cache=True)
@@ -68,17 +64,15 @@ def host_over(h: int, p: np.ndarray, S: tuple, h_cpu: np.ndarray) -> bool:  # ty
                 over += 1
         return over >= sustain
     if length >= p[P_MIN_IQR]:  # IQR / MAD
-        row = np.empty(width)
-        low, high, finite = np.inf, -np.inf, True
-        for k in range(width):
-            row[k] = h_hist[h, start + k] / cap
-            if k >= width - length:  # the samples `_spread` reads
-                finite = finite and math.isfinite(row[k])
-                low, high = min(low, row[k]), max(high, row[k])
+        low, high, finite = _window_range(h_hist[h], h_hist[h, :0], start, width, length,
+                                          cap)
         verdict = _decided(used, cap, low, high, finite, length, width, detector,
                            p[P_SAFETY], tol)
         if verdict >= 0:
             return verdict == 1
+        row = np.empty(width)
+        for k in range(width):
+            row[k] = h_hist[h, start + k] / cap
         limit = 1.0 - p[P_SAFETY] * _spread(row, length, detector)
         return bool(exceeds(used, cap, limit, tol))
     return bool(exceeds(used, cap, p[P_FALLBACK], tol))
