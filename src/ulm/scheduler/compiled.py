@@ -9,6 +9,8 @@ from ulm.policy import Policy
 from ulm.scheduler.core import check_move, schedule
 from ulm.scheduler.correlation import r2_each
 from ulm.scheduler.drain import check_drain
+from ulm.scheduler.selection import cost
+from ulm.scheduler.state import State
 from ulm.snapshot import Snapshot
 
 
@@ -35,3 +37,4 @@ def load_compiled() -> None:
             check_move(snap, pol, move)
         check_drain(snap, pol, "b", 0.0)  # an evacuation: `loops.drain`
     r2_each(np.array([[1.0, 2.0, 4.0, 3.0], [2.0, 1.0, 3.0, 5.0]]), np.zeros(1, np.int64))  # LR-MC
+    cost(State.of(snap, pol, 0.0), 0, [0, 1])  # "cost" from Python: `loops._cost_pick`

@@ -2,8 +2,12 @@
 
 Each rule gets the movable VMs still on the host (ascending VM index, which is the host's VM
 order) and returns one of them. Ties go to the first candidate, so plans are deterministic.
-The simple rules compare Python floats (`min`/`max` keep the first of equals, as numpy's
-`argmin`/`argmax` do): a host has a handful of VMs, and relief picks ~8,500 a simulated day.
+
+One definition per rule. "largest", "mmt" and "mu" are keys (`KEYED`: the smallest key
+leaves first): the compiled relief loop (`loops.select`) reads the key array, and the Python
+loop (priorities, balancing) the same array as a list, made once per plan (`State.key_lists`:
+a host has a handful of VMs, relief picks ~8,500 a simulated day, and list indexing is what
+kept those picks cheap). "cost" is compiled once (`loops._cost_pick`) and called from both.
 """
 
 from __future__ import annotations
@@ -13,27 +17,32 @@ from collections.abc import Callable
 import numpy as np
 
 from ulm.arrays import F64, I64
-from ulm.scheduler import correlation
-from ulm.scheduler.limits import exceeds_each, tolerance
+from ulm.scheduler import correlation, loops
 from ulm.scheduler.state import State
 
 Rule = Callable[[State, int, list[int]], int]
 
-
-def largest(st: State, host: int, cands: list[int]) -> int:
-    """The seed's rule: the most CPU-hungry VM first."""
-    return max(cands, key=st.lists.cpu.__getitem__)
-
-
-def mmt(st: State, host: int, cands: list[int]) -> int:
-    """Minimum migration time: the VM with the least RAM to copy."""
-    return min(cands, key=st.lists.ram.__getitem__)
+#: Rules that are "the smallest key leaves first", the key per VM over the whole State.
+KEYED: dict[str, Callable[[State], F64]] = {
+    "largest": lambda st: -st.vm_cpu,  # the seed's rule: the most CPU-hungry VM first
+    "mmt": lambda st: st.snap.vm_mem_size,  # minimum migration time: the least RAM to copy
+    # minimum utilisation: the VM using the smallest share of its own size
+    "mu": lambda st: st.vm_cpu / np.maximum(st.snap.vm_cpu_size, 1e-12),
+}
 
 
-def mu(st: State, host: int, cands: list[int]) -> int:
-    """Minimum utilisation: the VM using the smallest share of its own size."""
-    cpu, size = st.lists.cpu, st.lists.size
-    return min(cands, key=lambda v: cpu[v] / max(size[v], 1e-12))
+def _keyed(name: str) -> Rule:
+    """The Python loop's form of a keyed rule: the first candidate with the smallest key."""
+    def pick(st: State, host: int, cands: list[int]) -> int:
+        keys = st.key_lists.get(name)
+        if keys is None:
+            keys = st.key_lists[name] = KEYED[name](st).tolist()
+        return min(cands, key=keys.__getitem__)
+    pick.__name__ = name
+    return pick
+
+
+largest, mmt, mu = _keyed("largest"), _keyed("mmt"), _keyed("mu")
 
 
 def rs(st: State, host: int, cands: list[int]) -> int:
@@ -84,26 +93,12 @@ def _mc_lstsq(data: F64, vms: I64, cands: list[int]) -> int:
 
 def cost(st: State, host: int, cands: list[int]) -> int:
     """ULM's rule: the cheapest migration that relieves the host on its own, else the most
-    relief per MiB copied. Fewer, smaller migrations for the same relief."""
-    at = np.array(cands, np.int64)
-    cpu = st.vm_cpu[at]
-    mem = st.snap.vm_mem_size[at]
-    n = len(at)
-    enough = ~exceeds_each(st.host_cur[host] - cpu, np.full(n, st.snap.host_cpu[host]),
-                           np.full(n, st.policy.overload.threshold), tolerance(st.policy))
-    if enough.any():
-        idx = np.flatnonzero(enough)
-        return int(at[idx[np.argmin(mem[idx])]])
-    return int(at[np.argmax(cpu / np.maximum(mem, 1.0))])
+    relief per MiB copied. Fewer, smaller migrations for the same relief (`loops._cost_pick`,
+    the one implementation; the candidates here are already the movable ones)."""
+    none = st.none_fixed
+    return int(loops._cost_pick(np.array(cands, np.int64), host, st.scan_params, st.vm_num,
+                                st.host_cur, st.snap.host_cpu, none, none))
 
-
-#: Rules that are "the smallest key leaves first": the compiled relief loop (`loops.select`)
-#: runs these (and "cost") without calling back into Python; `rs` and `mc` run here.
-KEYED: dict[str, Callable[[State], F64]] = {
-    "largest": lambda st: -st.vm_cpu,
-    "mmt": lambda st: st.snap.vm_mem_size,
-    "mu": lambda st: st.vm_cpu / np.maximum(st.snap.vm_cpu_size, 1e-12),
-}
 
 RULES: dict[str, Rule] = {
     "largest": largest, "mmt": mmt, "mu": mu, "rs": rs, "mc": mc, "cost": cost,

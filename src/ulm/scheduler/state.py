@@ -99,6 +99,17 @@ class State:
         return VmLists(self.vm_cpu.tolist(), self.snap.vm_mem_size.tolist(),
                        self.snap.vm_cpu_size.tolist(), self.demand.tolist())
 
+    @cached_property
+    def key_lists(self) -> dict[str, list[float]]:
+        """The keyed selection rules' keys as lists, each made on its first use
+        (`selection.KEYED`; a VM's key does not change while a plan is made)."""
+        return {}
+
+    @cached_property
+    def none_fixed(self) -> B:
+        """Per VM, all False: "nothing excluded" for the compiled selection's masks."""
+        return np.zeros(self.snap.n_vms, np.bool_)
+
     @property
     def V(self) -> tuple[Any, ...]:
         """Per-VM inputs of the compiled kernels (see `scan`); the arrays, not copies."""
