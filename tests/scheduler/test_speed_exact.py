@@ -145,23 +145,31 @@ def test_consolidation_shortcuts_change_nothing() -> None:
     assert failed > 20  # the shortcuts were exercised
 
 
-def _hot(seed: int, n_hosts: int = 80) -> Snapshot:
-    """About half the hosts hot, every seventh off (two of those still hold VMs)."""
+def _cluster(seed: int, n_hosts: int, per_host: int, load: tuple[float, float],
+             hot_share: float, off: tuple[int, int], host_mem: float) -> Snapshot:
+    """A random cluster: `per_host` VMs a host, CPU histories ~ N(load) of their size, a
+    `hot_share` of the hosts with their VMs at full size for the last 3 samples, and the
+    hosts h with h % off[0] == off[1] OFF (some still hold VMs)."""
     rng = np.random.default_rng(seed)
-    n_vms = n_hosts * 6
+    n_vms = n_hosts * per_host
     size = rng.choice([2500.0, 2000.0, 1000.0, 500.0], n_vms)
     hosts = rng.integers(0, n_hosts, n_vms)
-    hist = np.clip(rng.normal(0.3, 0.2, (n_vms, 30)), 0, 1) * size[:, None]
-    hot = rng.random(n_hosts) < 0.5
+    hist = np.clip(rng.normal(load[0], load[1], (n_vms, 30)), 0, 1) * size[:, None]
+    hot = rng.random(n_hosts) < hot_share
     hist[hot[hosts], -3:] = size[hot[hosts], None]
-    state = [HostState.OFF if h % 7 == 3 else HostState.ON for h in range(n_hosts)]
+    state = [HostState.OFF if h % off[0] == off[1] else HostState.ON for h in range(n_hosts)]
     return Snapshot(
         taken_at=1e6, host_names=tuple(f"h{i}" for i in range(n_hosts)),
         host_cpu=np.where(np.arange(n_hosts) % 2, 3720.0, 5320.0),
-        host_mem=np.full(n_hosts, 16384.0), host_cores=np.full(n_hosts, 8),
+        host_mem=np.full(n_hosts, host_mem), host_cores=np.full(n_hosts, 8),
         host_state=tuple(state), vm_names=tuple(f"v{i}" for i in range(n_vms)),
         vm_host=hosts, vm_cpu_size=size, vm_mem_size=rng.choice([613.0, 870.0, 1740.0], n_vms),
         vm_cpu=hist[:, -1].copy(), vm_mem=np.full(n_vms, 512.0), vm_history=hist)
+
+
+def _hot(seed: int, n_hosts: int = 80) -> Snapshot:
+    """About half the hosts hot, every seventh off (two of those still hold VMs)."""
+    return _cluster(seed, n_hosts, 6, (0.3, 0.2), 0.5, (7, 3), 16384.0)
 
 
 def _one_by_one(st: State, vms: np.ndarray, srcs: np.ndarray, p: np.ndarray,
@@ -238,22 +246,8 @@ def test_relief_scans_only_candidates_and_decides_the_same() -> None:
 def _crowded(seed: int, n_hosts: int = 120) -> Snapshot:
     """Most hosts hot and the rest nearly full: most of relief's VMs fit nowhere, a few do
     (each placement changes a candidate host), in a few memory sizes; every ninth host off."""
-    rng = np.random.default_rng(seed)
-    n_vms = n_hosts * 8
-    size = rng.choice([2500.0, 2000.0, 1000.0, 500.0], n_vms)
-    hosts = rng.integers(0, n_hosts, n_vms)
-    hist = np.clip(rng.normal(0.45, 0.25, (n_vms, 30)), 0, 1) * size[:, None]
-    hot = rng.random(n_hosts) < 0.6
-    hist[hot[hosts], -3:] = size[hot[hosts], None]
-    state = [HostState.OFF if h % 9 == 4 else HostState.ON for h in range(n_hosts)]
-    return Snapshot(
-        taken_at=1e6, host_names=tuple(f"h{i}" for i in range(n_hosts)),
-        host_cpu=np.where(np.arange(n_hosts) % 2, 3720.0, 5320.0),
-        host_mem=np.full(n_hosts, 8192.0 if seed % 2 else 16384.0),
-        host_cores=np.full(n_hosts, 8), host_state=tuple(state),
-        vm_names=tuple(f"v{i}" for i in range(n_vms)), vm_host=hosts, vm_cpu_size=size,
-        vm_mem_size=rng.choice([613.0, 870.0, 1740.0], n_vms), vm_cpu=hist[:, -1].copy(),
-        vm_mem=np.full(n_vms, 512.0), vm_history=hist)
+    return _cluster(seed, n_hosts, 8, (0.45, 0.25), 0.6, (9, 4),
+                    8192.0 if seed % 2 else 16384.0)
 
 
 def test_a_vm_proven_to_fit_nowhere_gets_the_counts_of_its_full_scan() -> None:
