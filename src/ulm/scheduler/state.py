@@ -28,9 +28,7 @@ GROUP_LABEL = groups.ANTI_LABEL
 
 @dataclass(frozen=True, slots=True)
 class VmLists:
-    cpu: list[float]  # current CPU demand
     ram: list[float]  # memory size (MiB)
-    size: list[float]  # CPU size
     demand: list[float]  # CPU each VM needs at its destination
 
 
@@ -96,8 +94,7 @@ class State:
     @cached_property
     def lists(self) -> VmLists:
         """Per-VM columns as Python lists, for rules that compare a few VMs at a time."""
-        return VmLists(self.vm_cpu.tolist(), self.snap.vm_mem_size.tolist(),
-                       self.snap.vm_cpu_size.tolist(), self.demand.tolist())
+        return VmLists(self.snap.vm_mem_size.tolist(), self.demand.tolist())
 
     @cached_property
     def key_lists(self) -> dict[str, list[float]]:
