@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -144,12 +145,18 @@ def planning(n_hosts: int, n_vms: int, policy: str, mean_load: float = 0.35
             "build_s": round(build_s, 3), "peak_rss_mb": round(rss_mb(), 1)}
 
 
+def refuse(message: str) -> NoReturn:
+    """A bad option: one line on stderr, exit 2 (as ULM's own commands refuse input)."""
+    print(f"speed.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def option(name: str, default: str, choices: tuple[str, ...] | None = None) -> str:
     if name not in sys.argv:
         return default
     at = sys.argv.index(name) + 1
     if at >= len(sys.argv) or (choices is not None and sys.argv[at] not in choices):
-        sys.exit(f"speed.py: {name} needs one of {', '.join(choices or ('a value',))}")
+        refuse(f"{name} needs one of {', '.join(choices or ('a value',))}")
     return sys.argv[at]
 
 
@@ -160,9 +167,9 @@ def main() -> None:
             n_hosts, n_vms = int(option("--hosts", "1000")), int(option("--vms", "10000"))
             mean_load = float(option("--mean-load", "0.35"))
         except ValueError:
-            sys.exit("speed.py: --hosts and --vms need whole numbers, --mean-load a number")
+            refuse("--hosts and --vms need whole numbers, --mean-load a number")
         if n_hosts < 1 or n_vms < 1 or not 0 < mean_load <= 1:
-            sys.exit("speed.py: --hosts and --vms need at least 1, --mean-load in (0, 1]")
+            refuse("--hosts and --vms need at least 1, --mean-load in (0, 1]")
         load_compiled()  # once per process, like an import: not part of plan_s
         print(json.dumps(planning(n_hosts, n_vms, option("--policy", "ulm"), mean_load)),
               flush=True)
